@@ -1,0 +1,929 @@
+/*
+ * reactor.c -- accept, read and parse heads, hold idle connections, hand complete requests to
+ * workers, and the blocking-with-deadline I/O the workers use.  No Python here: the Cython
+ * core calls these functions with the GIL released.  See reactor.h for the ownership rules.
+ */
+#include "reactor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#if defined(__linux__)
+#  define PW_USE_EPOLL 1
+#  include <sys/epoll.h>
+#  include <sys/sendfile.h>
+#else
+#  define PW_USE_KQUEUE 1
+#  include <sys/event.h>
+#endif
+
+#ifndef MSG_NOSIGNAL
+#  define MSG_NOSIGNAL 0  /* macOS: SO_NOSIGPIPE is set on each socket instead */
+#endif
+
+#define PW_INITIAL_BUF 8192
+#define PW_KEEP_BUF 65536          /* a buffer grown past this is shrunk back between requests */
+#define PW_DRAIN_LIMIT (256 * 1024) /* unread body we still read and discard to keep a connection */
+#define PW_SCAN_INTERVAL 0.25
+
+struct pw_server {
+    pw_config cfg;
+    int poll_fd;
+    int wake_rd, wake_wr;
+    pthread_t reactor;
+    int reactor_started;
+    pw_conn **conns;              /* indexed by fd; reactor thread only */
+    int conns_cap;
+    int open_conns;               /* atomic */
+    int stopping;                 /* atomic: no new connections, no keep-alive */
+    int shutdown;                 /* atomic: reactor and workers end */
+    int listening;                /* reactor: listen fds registered */
+    pthread_mutex_t lock;         /* hand-back vs. deadline scan */
+    pthread_mutex_t qlock;
+    pthread_cond_t qcond;
+    pw_conn *qhead, *qtail;
+    double last_scan;
+};
+
+/* ---------------------------------------------------------------- utilities */
+
+static double pw_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int atomic_load_int(int *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static void atomic_store_int(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static int atomic_add_int(int *p, int v) { return __atomic_add_fetch(p, v, __ATOMIC_ACQ_REL); }
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void pw_log(pw_server *s, int level, const char *fmt, ...)
+{
+    if (s && level > s->cfg.log_level)
+        return;
+    char line[1024];
+    struct timeval tv;
+    struct tm tm;
+    gettimeofday(&tv, NULL);
+    localtime_r(&tv.tv_sec, &tm);
+    char stamp[64];
+    strftime(stamp, sizeof stamp, "%a %b %d %H:%M:%S", &tm);
+    int n = snprintf(line, sizeof line, "[%s.%06ld %d] [pywsgi:%s] [pid %d] ", stamp,
+                     (long)tv.tv_usec, tm.tm_year + 1900, level_names[level & 3], (int)getpid());
+    va_list ap;
+    va_start(ap, fmt);
+    if (n > 0 && (size_t)n < sizeof line)
+        n += vsnprintf(line + n, sizeof line - n, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof line - 1)
+        n = sizeof line - 2;
+    line[n++] = '\n';
+    ssize_t w = write(2, line, n);
+    (void)w;
+}
+
+void pw_http_date(char out[30])
+{
+    /* Per thread, so no lock: each worker formats at most once a second. */
+    static __thread time_t cached_sec;
+    static __thread char cached[30];
+    time_t now = time(NULL);
+    if (now != cached_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(cached, sizeof cached, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        cached_sec = now;
+    }
+    memcpy(out, cached, 30);
+}
+
+const char *pw_status_reason(int status)
+{
+    switch (status) {
+    case 400: return "Bad Request";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 417: return "Expectation Failed";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Error";
+    }
+}
+
+/* ---------------------------------------------------------------- poller */
+
+static int poller_create(void)
+{
+#ifdef PW_USE_EPOLL
+    return epoll_create1(EPOLL_CLOEXEC);
+#else
+    int fd = kqueue();
+    if (fd >= 0)
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return fd;
+#endif
+}
+
+/* Level-triggered, for listening sockets and the wake pipe. */
+static int poller_add_level(pw_server *s, int fd, int exclusive)
+{
+#ifdef PW_USE_EPOLL
+    struct epoll_event ev = {0};
+    ev.events = EPOLLIN;
+#ifdef EPOLLEXCLUSIVE
+    /* Several server processes wait on one listening socket: wake one, not all. */
+    if (exclusive)
+        ev.events |= EPOLLEXCLUSIVE;
+#endif
+    ev.data.fd = fd;
+    return epoll_ctl(s->poll_fd, EPOLL_CTL_ADD, fd, &ev);
+#else
+    (void)exclusive;
+    struct kevent kev;
+    EV_SET(&kev, fd, EVFILT_READ, EV_ADD, 0, 0, NULL);
+    return kevent(s->poll_fd, &kev, 1, NULL, 0, NULL);
+#endif
+}
+
+static void poller_del(pw_server *s, int fd)
+{
+#ifdef PW_USE_EPOLL
+    struct epoll_event ev = {0};
+    epoll_ctl(s->poll_fd, EPOLL_CTL_DEL, fd, &ev);
+#else
+    struct kevent kev;
+    EV_SET(&kev, fd, EVFILT_READ, EV_DELETE, 0, 0, NULL);
+    kevent(s->poll_fd, &kev, 1, NULL, 0, NULL);
+#endif
+}
+
+/* One-shot read interest for a connection: after one event it is disarmed until re-armed,
+ * which is what lets a worker take the connection without racing the reactor. */
+static int poller_arm(pw_server *s, int fd, int first)
+{
+#ifdef PW_USE_EPOLL
+    struct epoll_event ev = {0};
+    ev.events = EPOLLIN | EPOLLONESHOT | EPOLLRDHUP;
+    ev.data.fd = fd;
+    return epoll_ctl(s->poll_fd, first ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
+#else
+    (void)first;
+    struct kevent kev;
+    EV_SET(&kev, fd, EVFILT_READ, EV_ADD | EV_ONESHOT, 0, 0, NULL);
+    return kevent(s->poll_fd, &kev, 1, NULL, 0, NULL);
+#endif
+}
+
+/* ---------------------------------------------------------------- server */
+
+pw_server *pw_server_new(const pw_config *cfg, char *err, size_t errlen)
+{
+    pw_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->cfg = *cfg;
+    s->poll_fd = -1;
+    s->wake_rd = s->wake_wr = -1;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->qlock, NULL);
+    pthread_cond_init(&s->qcond, NULL);
+    s->poll_fd = poller_create();
+    int p[2];
+    if (s->poll_fd < 0 || pipe(p) != 0) {
+        snprintf(err, errlen, "poller: %s", strerror(errno));
+        pw_server_free(s);
+        return NULL;
+    }
+    s->wake_rd = p[0];
+    s->wake_wr = p[1];
+    for (int i = 0; i < 2; i++) {
+        fcntl(p[i], F_SETFL, fcntl(p[i], F_GETFL) | O_NONBLOCK);
+        fcntl(p[i], F_SETFD, FD_CLOEXEC);
+    }
+    if (poller_add_level(s, s->wake_rd, 0) != 0) {
+        snprintf(err, errlen, "poller: %s", strerror(errno));
+        pw_server_free(s);
+        return NULL;
+    }
+    for (int i = 0; i < cfg->num_listen; i++) {
+        int fd = cfg->listen_fds[i];
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        if (poller_add_level(s, fd, 1) != 0) {
+            snprintf(err, errlen, "listen fd %d: %s", fd, strerror(errno));
+            pw_server_free(s);
+            return NULL;
+        }
+    }
+    s->listening = 1;
+    return s;
+}
+
+static void wake_reactor(pw_server *s)
+{
+    char b = 1;
+    ssize_t w = write(s->wake_wr, &b, 1);
+    (void)w;
+}
+
+void pw_server_stop_accepting(pw_server *s)
+{
+    atomic_store_int(&s->stopping, 1);
+    wake_reactor(s);
+}
+
+int pw_server_stopping(pw_server *s) { return atomic_load_int(&s->stopping); }
+int pw_server_open_conns(pw_server *s) { return atomic_load_int(&s->open_conns); }
+const pw_config *pw_server_config(pw_server *s) { return &s->cfg; }
+
+static void conn_close(pw_server *s, pw_conn *c)
+{
+    int fd = c->fd;
+    /* Read what the client already sent, so closing does not turn into a reset that could
+     * destroy the response it has not read yet. */
+    char sink[4096];
+    for (int i = 0; i < 16; i++)
+        if (recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0)
+            break;
+    c->fd = -1;
+    if (c->cap > PW_KEEP_BUF) {
+        free(c->buf);
+        c->buf = NULL;
+        c->cap = 0;
+    }
+    c->len = 0;
+    atomic_store_int(&c->state, PW_CONN_FREE);
+    close(fd);  /* after FREE: the fd number (and so this slot) may be reused at once */
+    atomic_add_int(&s->open_conns, -1);
+}
+
+void pw_send_error(pw_server *s, pw_conn *c, int status)
+{
+    char body[256], head[512], date[30];
+    const char *reason = pw_status_reason(status);
+    int blen = snprintf(body, sizeof body,
+                        "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>"
+                        "<body><h1>%s</h1></body></html>\n", status, reason, reason);
+    pw_http_date(date);
+    int hlen = snprintf(head, sizeof head,
+                        "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: pywsgi\r\n"
+                        "Content-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n"
+                        "Connection: close\r\n\r\n", status, reason, date, blen);
+    struct iovec iov[2] = {{head, (size_t)hlen}, {body, (size_t)blen}};
+    pw_conn_writev(s, c, iov, 2);
+    shutdown(c->fd, SHUT_WR);
+}
+
+static pw_conn *conn_slot(pw_server *s, int fd)
+{
+    if (fd >= s->conns_cap) {
+        int cap = s->conns_cap ? s->conns_cap : 1024;
+        while (cap <= fd)
+            cap *= 2;
+        pw_conn **n = realloc(s->conns, cap * sizeof *n);
+        if (!n)
+            return NULL;
+        memset(n + s->conns_cap, 0, (cap - s->conns_cap) * sizeof *n);
+        s->conns = n;
+        s->conns_cap = cap;
+    }
+    pw_conn *c = s->conns[fd];
+    if (!c) {
+        c = calloc(1, sizeof *c);
+        if (!c)
+            return NULL;
+        c->headers = calloc(s->cfg.limits.max_fields ? s->cfg.limits.max_fields : 1,
+                            sizeof(pw_header));
+        if (!c->headers) {
+            free(c);
+            return NULL;
+        }
+        c->fd = -1;
+        s->conns[fd] = c;
+    }
+    return c;
+}
+
+static void conn_reset_request(pw_server *s, pw_conn *c)
+{
+    pw_request_init(&c->req, c->headers, s->cfg.limits.max_fields);
+}
+
+/* The head is complete: set up body reading; 0 = hand to a worker, -1 = answered and closed. */
+static int conn_head_done(pw_server *s, pw_conn *c)
+{
+    pw_request *r = &c->req;
+    if (r->body_kind == PW_BODY_LENGTH && s->cfg.limit_request_body &&
+        r->content_length > s->cfg.limit_request_body) {
+        pw_log(s, PW_LOG_INFO, "%s:%d: request body of %llu bytes over --limit-request-body: 413",
+               c->peer_host, c->peer_port, (unsigned long long)r->content_length);
+        pw_send_error(s, c, 413);
+        return -1;
+    }
+    c->body_pos = r->head_len;
+    c->body_left = r->body_kind == PW_BODY_LENGTH ? r->content_length : 0;
+    c->body_total = 0;
+    c->chunk_off = c->chunk_len = 0;
+    pw_chunked_init(&c->chunked);
+    c->body_done = r->body_kind == PW_BODY_NONE;
+    c->body_error = 0;
+    c->sent_continue = 0;
+    c->idle = 0;
+    return 0;
+}
+
+static void queue_push(pw_server *s, pw_conn *c)
+{
+    atomic_store_int(&c->state, PW_CONN_BUSY);
+    c->next = NULL;
+    pthread_mutex_lock(&s->qlock);
+    if (s->qtail)
+        s->qtail->next = c;
+    else
+        s->qhead = c;
+    s->qtail = c;
+    pthread_cond_signal(&s->qcond);
+    pthread_mutex_unlock(&s->qlock);
+}
+
+pw_conn *pw_queue_pop(pw_server *s)
+{
+    pthread_mutex_lock(&s->qlock);
+    while (!s->qhead && !atomic_load_int(&s->shutdown))
+        pthread_cond_wait(&s->qcond, &s->qlock);
+    pw_conn *c = s->qhead;
+    if (c) {
+        s->qhead = c->next;
+        if (!s->qhead)
+            s->qtail = NULL;
+        c->next = NULL;
+    }
+    pthread_mutex_unlock(&s->qlock);
+    return c;
+}
+
+/* Parse what is buffered; returns PW_DONE (queued), PW_AGAIN, or PW_ERROR (closed). */
+static int conn_parse(pw_server *s, pw_conn *c)
+{
+    int rc = pw_parse_head(&c->req, c->buf, c->len, &s->cfg.limits);
+    if (rc == PW_ERROR) {
+        pw_log(s, PW_LOG_INFO, "%s:%d: bad request (%d): %s", c->peer_host, c->peer_port,
+               c->req.error_status, c->req.error_reason ? c->req.error_reason : "");
+        pw_send_error(s, c, c->req.error_status ? c->req.error_status : 400);
+        conn_close(s, c);
+        return PW_ERROR;
+    }
+    return rc;
+}
+
+/* Make room to read more of a head: heads are bounded by max_head_size. */
+static int conn_grow(pw_conn *c, size_t want)
+{
+    if (c->cap - c->len >= want)
+        return 0;
+    size_t cap = c->cap ? c->cap : PW_INITIAL_BUF;
+    while (cap - c->len < want)
+        cap *= 2;
+    char *b = realloc(c->buf, cap);
+    if (!b)
+        return -1;
+    c->buf = b;
+    c->cap = cap;
+    return 0;
+}
+
+static void reactor_readable(pw_server *s, pw_conn *c)
+{
+    size_t max_head = s->cfg.limits.max_head_size + 1024;
+    if (c->len >= max_head || conn_grow(c, c->len < PW_INITIAL_BUF ? 1024 : 4096) != 0) {
+        pw_send_error(s, c, 431);
+        conn_close(s, c);
+        return;
+    }
+    ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        conn_close(s, c);
+        return;
+    }
+    if (n > 0) {
+        if (c->idle) {
+            /* The first byte of a new request starts its header deadline. */
+            c->idle = 0;
+            c->deadline = pw_now() + s->cfg.header_timeout;
+        }
+        c->len += n;
+        int rc = conn_parse(s, c);
+        if (rc == PW_ERROR)
+            return;
+        if (rc == PW_DONE) {
+            if (conn_head_done(s, c) == 0)
+                queue_push(s, c);
+            else
+                conn_close(s, c);
+            return;
+        }
+    }
+    if (poller_arm(s, c->fd, 0) != 0)
+        conn_close(s, c);
+}
+
+static void reactor_accept(pw_server *s, int lfd, int index)
+{
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+#ifdef __linux__
+        int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+        int fd = accept(lfd, (struct sockaddr *)&ss, &sl);
+        if (fd >= 0) {
+            fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+            fcntl(fd, F_SETFD, FD_CLOEXEC);
+            int one = 1;
+            setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+        }
+#endif
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE)
+                pw_log(s, PW_LOG_ERROR, "accept: %s", strerror(errno));
+            return;  /* EAGAIN: another process took it, or nothing left */
+        }
+        atomic_add_int(&s->open_conns, 1);
+        pw_conn *c = conn_slot(s, fd);
+        if (!c) {
+            close(fd);
+            atomic_add_int(&s->open_conns, -1);
+            continue;
+        }
+        c->fd = fd;
+        c->listen_index = index;
+        c->len = 0;
+        c->requests = 0;
+        c->broken = 0;
+        c->idle = 1;
+        c->peer_port = 0;
+        c->peer_host[0] = 0;
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, c->peer_host, sizeof c->peer_host);
+            c->peer_port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, c->peer_host, sizeof c->peer_host);
+            c->peer_port = ntohs(a->sin6_port);
+        }
+        if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
+        conn_reset_request(s, c);
+        atomic_store_int(&c->state, PW_CONN_READING);
+        if (s->cfg.max_clients > 0 && atomic_load_int(&s->open_conns) > s->cfg.max_clients) {
+            pw_log(s, PW_LOG_WARNING, "%s:%d: over --max-clients (%d): 503", c->peer_host,
+                   c->peer_port, s->cfg.max_clients);
+            pw_send_error(s, c, 503);
+            conn_close(s, c);
+            continue;
+        }
+        /* A fresh connection gets the header timeout (the client is about to send). */
+        c->deadline = pw_now() + s->cfg.header_timeout;
+        if (poller_arm(s, fd, 1) != 0)
+            conn_close(s, c);
+    }
+}
+
+static void reactor_scan(pw_server *s, double now)
+{
+    int stopping = atomic_load_int(&s->stopping);
+    pthread_mutex_lock(&s->lock);
+    for (int fd = 0; fd < s->conns_cap; fd++) {
+        pw_conn *c = s->conns[fd];
+        if (!c || atomic_load_int(&c->state) != PW_CONN_READING)
+            continue;
+        if (stopping && c->idle) {
+            conn_close(s, c);
+        } else if (now >= c->deadline) {
+            if (!c->idle && c->len > 0) {
+                pw_log(s, PW_LOG_INFO, "%s:%d: request head not complete in time: 408",
+                       c->peer_host, c->peer_port);
+                pw_send_error(s, c, 408);
+            }
+            conn_close(s, c);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void *reactor_main(void *arg)
+{
+    pw_server *s = arg;
+#ifdef PW_USE_EPOLL
+    struct epoll_event evs[256];
+#else
+    struct kevent evs[256];
+#endif
+    while (!atomic_load_int(&s->shutdown)) {
+#ifdef PW_USE_EPOLL
+        int n = epoll_wait(s->poll_fd, evs, 256, (int)(PW_SCAN_INTERVAL * 1000));
+#else
+        struct timespec ts = {0, (long)(PW_SCAN_INTERVAL * 1e9)};
+        int n = kevent(s->poll_fd, NULL, 0, evs, 256, &ts);
+#endif
+        if (n < 0 && errno != EINTR) {
+            pw_log(s, PW_LOG_ERROR, "poller: %s", strerror(errno));
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+#ifdef PW_USE_EPOLL
+            int fd = evs[i].data.fd;
+#else
+            int fd = (int)evs[i].ident;
+#endif
+            if (fd == s->wake_rd) {
+                char sink[64];
+                while (read(s->wake_rd, sink, sizeof sink) > 0) {}
+                continue;
+            }
+            int li = -1;
+            for (int k = 0; k < s->cfg.num_listen; k++)
+                if (s->cfg.listen_fds[k] == fd)
+                    li = k;
+            if (li >= 0) {
+                if (s->listening)
+                    reactor_accept(s, fd, li);
+                continue;
+            }
+            if (fd < s->conns_cap && s->conns[fd] &&
+                atomic_load_int(&s->conns[fd]->state) == PW_CONN_READING)
+                reactor_readable(s, s->conns[fd]);
+        }
+        if (atomic_load_int(&s->stopping) && s->listening) {
+            for (int k = 0; k < s->cfg.num_listen; k++)
+                poller_del(s, s->cfg.listen_fds[k]);
+            s->listening = 0;
+            s->last_scan = 0;  /* close idle connections now */
+        }
+        double now = pw_now();
+        if (now - s->last_scan >= PW_SCAN_INTERVAL) {
+            s->last_scan = now;
+            reactor_scan(s, now);
+        }
+    }
+    return NULL;
+}
+
+int pw_server_start(pw_server *s)
+{
+    s->last_scan = pw_now();
+    if (pthread_create(&s->reactor, NULL, reactor_main, s) != 0)
+        return -1;
+    s->reactor_started = 1;
+    return 0;
+}
+
+void pw_server_shutdown(pw_server *s)
+{
+    atomic_store_int(&s->stopping, 1);
+    atomic_store_int(&s->shutdown, 1);
+    wake_reactor(s);
+    pthread_mutex_lock(&s->qlock);
+    pthread_cond_broadcast(&s->qcond);
+    pthread_mutex_unlock(&s->qlock);
+    if (s->reactor_started) {
+        pthread_join(s->reactor, NULL);
+        s->reactor_started = 0;
+    }
+}
+
+void pw_server_free(pw_server *s)
+{
+    if (!s)
+        return;
+    for (int fd = 0; fd < s->conns_cap; fd++) {
+        pw_conn *c = s->conns[fd];
+        if (!c)
+            continue;
+        if (c->fd >= 0 && atomic_load_int(&c->state) == PW_CONN_READING)
+            close(c->fd);
+        if (atomic_load_int(&c->state) != PW_CONN_BUSY) {
+            free(c->buf);
+            free(c->headers);
+            free(c);
+        }
+        /* a BUSY connection may still be in a worker that outlived the graceful timeout;
+         * the process is about to exit, so it is left alone rather than freed under it. */
+    }
+    free(s->conns);
+    if (s->poll_fd >= 0)
+        close(s->poll_fd);
+    if (s->wake_rd >= 0)
+        close(s->wake_rd);
+    if (s->wake_wr >= 0)
+        close(s->wake_wr);
+    free(s);
+}
+
+/* ---------------------------------------------------------------- worker I/O */
+
+/* Wait until fd is ready for `events` or the timeout passes; 1 ready, 0 timeout, -1 error. */
+static int wait_fd(int fd, short events, double timeout)
+{
+    struct pollfd p = {fd, events, 0};
+    int ms = timeout <= 0 ? 0 : (int)(timeout * 1000);
+    for (;;) {
+        int n = poll(&p, 1, ms);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        return n > 0 ? 1 : 0;
+    }
+}
+
+int pw_conn_writev(pw_server *s, pw_conn *c, struct iovec *iov, int iovcnt)
+{
+    if (c->broken)
+        return -1;
+    while (iovcnt > 0) {
+        struct msghdr m = {0};
+        m.msg_iov = iov;
+        m.msg_iovlen = iovcnt;
+        ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (wait_fd(c->fd, POLLOUT, s->cfg.socket_timeout) == 1)
+                    continue;
+                pw_log(s, PW_LOG_INFO, "%s:%d: client did not read the response in time",
+                       c->peer_host, c->peer_port);
+            }
+            c->broken = 1;
+            return -1;
+        }
+        while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
+            n -= iov->iov_len;
+            iov++;
+            iovcnt--;
+        }
+        if (iovcnt > 0) {
+            iov->iov_base = (char *)iov->iov_base + n;
+            iov->iov_len -= n;
+        }
+    }
+    return 0;
+}
+
+int pw_conn_sendfile(pw_server *s, pw_conn *c, int fd, off_t offset, size_t count)
+{
+    if (c->broken)
+        return -1;
+    while (count > 0) {
+#ifdef __linux__
+        ssize_t n = sendfile(c->fd, fd, &offset, count > (1u << 30) ? (1u << 30) : count);
+#else
+        char chunk[65536];
+        ssize_t n = pread(fd, chunk, count < sizeof chunk ? count : sizeof chunk, offset);
+        if (n > 0) {
+            struct iovec iov = {chunk, (size_t)n};
+            if (pw_conn_writev(s, c, &iov, 1) != 0)
+                return -1;
+            offset += n;
+        }
+#endif
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if ((errno == EAGAIN || errno == EWOULDBLOCK) &&
+                wait_fd(c->fd, POLLOUT, s->cfg.socket_timeout) == 1)
+                continue;
+            c->broken = 1;
+            return -1;
+        }
+        if (n == 0) {  /* the file shrank under us */
+            c->broken = 1;
+            return -1;
+        }
+        count -= n;
+    }
+    return 0;
+}
+
+/* Read more body bytes into buf (everything before body_pos is already consumed). */
+static int body_fill(pw_server *s, pw_conn *c)
+{
+    if (c->req.expect_continue && !c->sent_continue) {
+        c->sent_continue = 1;
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        struct iovec iov = {(void *)cont, sizeof cont - 1};
+        if (pw_conn_writev(s, c, &iov, 1) != 0) {
+            c->body_error = 499;
+            return -1;
+        }
+    }
+    if (c->body_pos == c->len) {
+        c->body_pos = c->len = 0;  /* the head was copied into the environ already */
+    } else if (c->body_pos > 0) {
+        memmove(c->buf, c->buf + c->body_pos, c->len - c->body_pos);
+        c->len -= c->body_pos;
+        c->body_pos = 0;
+    }
+    if (c->cap - c->len < 4096 && conn_grow(c, 4096) != 0) {
+        c->body_error = 500;
+        return -1;
+    }
+    for (;;) {
+        ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+        if (n > 0) {
+            c->len += n;
+            return 0;
+        }
+        if (n == 0) {
+            c->body_error = 400;  /* the client closed before the end of its body */
+            c->broken = 1;
+            return -1;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            int w = wait_fd(c->fd, POLLIN, s->cfg.body_timeout);
+            if (w == 1)
+                continue;
+            if (w == 0) {
+                pw_log(s, PW_LOG_INFO, "%s:%d: request body not received in time: 408",
+                       c->peer_host, c->peer_port);
+                c->body_error = 408;
+                return -1;
+            }
+        }
+        c->body_error = 400;
+        c->broken = 1;
+        return -1;
+    }
+}
+
+ssize_t pw_body_peek(pw_server *s, pw_conn *c, const char **ptr)
+{
+    if (c->body_error)
+        return -1;
+    if (c->req.body_kind == PW_BODY_LENGTH) {
+        if (c->body_left == 0)
+            return 0;
+        if (c->body_pos == c->len && body_fill(s, c) != 0)
+            return -1;
+        size_t avail = c->len - c->body_pos;
+        if (avail > c->body_left)
+            avail = (size_t)c->body_left;
+        *ptr = c->buf + c->body_pos;
+        return (ssize_t)avail;
+    }
+    if (c->req.body_kind != PW_BODY_CHUNKED)
+        return 0;
+    for (;;) {
+        if (c->chunk_len > 0) {
+            *ptr = c->buf + c->chunk_off;
+            return (ssize_t)c->chunk_len;
+        }
+        if (c->body_done)
+            return 0;
+        size_t consumed = 0, off = 0, dlen = 0;
+        int rc = pw_chunked_decode(&c->chunked, c->buf + c->body_pos, c->len - c->body_pos,
+                                   &consumed, &off, &dlen, &s->cfg.limits);
+        size_t base = c->body_pos;
+        c->body_pos += consumed;
+        if (rc == PW_CHUNK_DATA) {
+            c->chunk_off = base + off;
+            c->chunk_len = dlen;
+            c->body_total += dlen;
+            if (s->cfg.limit_request_body && c->body_total > s->cfg.limit_request_body) {
+                pw_log(s, PW_LOG_INFO, "%s:%d: chunked body over --limit-request-body: 413",
+                       c->peer_host, c->peer_port);
+                c->chunk_len = 0;
+                c->body_error = 413;
+                return -1;
+            }
+            continue;
+        }
+        if (rc == PW_DONE) {
+            c->body_done = 1;
+            return 0;
+        }
+        if (rc == PW_ERROR) {
+            pw_log(s, PW_LOG_INFO, "%s:%d: bad chunked body: %s", c->peer_host, c->peer_port,
+                   c->chunked.error_reason ? c->chunked.error_reason : "");
+            c->body_error = c->chunked.error_status ? c->chunked.error_status : 400;
+            return -1;
+        }
+        if (body_fill(s, c) != 0)
+            return -1;
+    }
+}
+
+void pw_body_consume(pw_conn *c, size_t n)
+{
+    if (c->req.body_kind == PW_BODY_LENGTH) {
+        c->body_pos += n;
+        c->body_left -= n;
+    } else {
+        c->chunk_off += n;
+        c->chunk_len -= n;
+    }
+}
+
+/* Read and discard the rest of the body, so the next request on the connection is framed
+ * right; gives up (returns -1: close) past PW_DRAIN_LIMIT or on any error. */
+static int body_drain(pw_server *s, pw_conn *c)
+{
+    if (c->req.body_kind == PW_BODY_LENGTH && c->body_left > PW_DRAIN_LIMIT)
+        return -1;
+    /* Nothing was read and the client waits for 100 Continue: it will not send the body. */
+    if (c->req.expect_continue && !c->sent_continue) {
+        if (c->req.body_kind == PW_BODY_CHUNKED || c->body_left > c->len - c->body_pos)
+            return -1;
+    }
+    size_t drained = 0;
+    for (;;) {
+        const char *p;
+        ssize_t n = pw_body_peek(s, c, &p);
+        if (n == 0)
+            return 0;
+        if (n < 0)
+            return -1;
+        pw_body_consume(c, (size_t)n);
+        drained += (size_t)n;
+        if (drained > PW_DRAIN_LIMIT)
+            return -1;
+    }
+}
+
+int pw_conn_release(pw_server *s, pw_conn *c, int keep_alive)
+{
+    c->requests++;
+    if (!keep_alive || c->broken || c->body_error || atomic_load_int(&s->stopping) ||
+        body_drain(s, c) != 0) {
+        conn_close(s, c);
+        return 0;
+    }
+    /* Keep the pipelined bytes that follow this request. */
+    size_t rest = c->len - c->body_pos;
+    if (rest && c->body_pos)
+        memmove(c->buf, c->buf + c->body_pos, rest);
+    c->len = rest;
+    c->body_pos = 0;
+    if (c->cap > PW_KEEP_BUF && rest < PW_INITIAL_BUF) {
+        char *b = realloc(c->buf, PW_INITIAL_BUF);
+        if (b) {
+            c->buf = b;
+            c->cap = PW_INITIAL_BUF;
+        }
+    }
+    conn_reset_request(s, c);
+    if (rest) {
+        int rc = pw_parse_head(&c->req, c->buf, c->len, &s->cfg.limits);
+        if (rc == PW_ERROR) {
+            pw_log(s, PW_LOG_INFO, "%s:%d: bad request (%d): %s", c->peer_host, c->peer_port,
+                   c->req.error_status, c->req.error_reason ? c->req.error_reason : "");
+            pw_send_error(s, c, c->req.error_status ? c->req.error_status : 400);
+            conn_close(s, c);
+            return 0;
+        }
+        if (rc == PW_DONE) {
+            if (conn_head_done(s, c) != 0) {
+                conn_close(s, c);
+                return 0;
+            }
+            return 1;  /* serve the pipelined request on this thread, in order */
+        }
+    }
+    pthread_mutex_lock(&s->lock);
+    c->idle = rest == 0;
+    c->deadline = pw_now() + (rest ? s->cfg.header_timeout : s->cfg.keep_alive_timeout);
+    atomic_store_int(&c->state, PW_CONN_READING);
+    int armed = poller_arm(s, c->fd, 0);
+    if (armed != 0)
+        conn_close(s, c);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}

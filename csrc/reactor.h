@@ -1,0 +1,112 @@
+/*
+ * reactor.h -- the network side of a server process, in plain C (no Python).
+ *
+ * One reactor thread accepts connections, reads and parses request heads, keeps idle
+ * keep-alive connections and enforces the header / keep-alive deadlines.  A connection whose
+ * head is complete is handed to a worker through a FIFO queue; from then on the worker owns
+ * it (reads the body, writes the response, all blocking with deadlines and - in the Cython
+ * caller - without the GIL) until it hands it back with pw_conn_release(), which re-arms it
+ * in the poller (epoll/kqueue one-shot) or closes it.  So an idle or slow connection costs no
+ * thread, and a busy one is touched by exactly one thread at a time.
+ */
+#ifndef PW_REACTOR_H
+#define PW_REACTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/socket.h>
+#include "http_parser.h"
+
+#define PW_MAX_LISTEN 16
+
+typedef struct {
+    int num_listen;
+    int listen_fds[PW_MAX_LISTEN];
+    double keep_alive_timeout;   /* idle between requests */
+    double header_timeout;       /* from first byte (or accept) to a complete head */
+    double body_timeout;         /* longest wait for more request-body bytes */
+    double socket_timeout;       /* longest wait for the client to take response bytes */
+    uint64_t limit_request_body; /* 0 = unlimited */
+    int max_clients;             /* open connections per process */
+    int log_level;               /* PW_LOG_* threshold */
+    pw_limits limits;
+} pw_config;
+
+enum { PW_LOG_ERROR = 0, PW_LOG_WARNING = 1, PW_LOG_INFO = 2, PW_LOG_DEBUG = 3 };
+
+enum pw_conn_state {
+    PW_CONN_FREE = 0,
+    PW_CONN_READING,   /* reactor owns: waiting for (the rest of) a head */
+    PW_CONN_BUSY,      /* queued or owned by a worker */
+};
+
+typedef struct pw_conn {
+    int fd;
+    int state;                   /* enum pw_conn_state; atomically accessed */
+    int listen_index;
+    char *buf;                   /* request bytes: the head at [0, head_len), body after */
+    size_t cap, len;
+    pw_request req;
+    pw_header *headers;
+    double deadline;             /* for READING */
+    int idle;                    /* READING with no byte of the next request yet */
+    /* body reading (worker) */
+    size_t body_pos;             /* next unread byte in buf */
+    uint64_t body_left;          /* PW_BODY_LENGTH: bytes still to come */
+    uint64_t body_total;         /* body bytes handed out so far */
+    size_t chunk_off, chunk_len; /* PW_BODY_CHUNKED: decoded run ready at buf+chunk_off */
+    pw_chunked chunked;
+    int body_done;
+    int body_error;              /* HTTP status for a body error (400/408/413), 0 if none */
+    int sent_continue;
+    int broken;                  /* I/O failed: must close */
+    char peer_host[64];
+    int peer_port;
+    unsigned long requests;      /* served on this connection */
+    struct pw_conn *next;        /* queue link */
+} pw_conn;
+
+typedef struct pw_server pw_server;
+
+pw_server *pw_server_new(const pw_config *cfg, char *err, size_t errlen);
+int  pw_server_start(pw_server *s);        /* starts the reactor thread; 0 ok */
+void pw_server_stop_accepting(pw_server *s); /* graceful: stop accepting, close idle conns */
+void pw_server_shutdown(pw_server *s);     /* stop reactor, wake workers; join reactor */
+void pw_server_free(pw_server *s);
+int  pw_server_open_conns(pw_server *s);
+int  pw_server_stopping(pw_server *s);
+const pw_config *pw_server_config(pw_server *s);
+
+/* Workers: block until a connection with a complete head is ready; NULL on shutdown. */
+pw_conn *pw_queue_pop(pw_server *s);
+
+/*
+ * After a response: keep_alive != 0 drains what is left of the body (within limits), keeps the
+ * pipelined bytes and - if they already hold a complete head - returns 1: the caller serves that
+ * request next on the same connection (in order).  Otherwise returns 0 and the connection is
+ * back with the reactor (or closed); the caller must not touch it again.
+ */
+int  pw_conn_release(pw_server *s, pw_conn *c, int keep_alive);
+
+/* Request body.  peek: >0 contiguous body bytes at *ptr, 0 end of body, -1 error (c->body_error
+ * set: 400 malformed chunked, 408 timeout, 413 too large, 499 client went away). */
+ssize_t pw_body_peek(pw_server *s, pw_conn *c, const char **ptr);
+void pw_body_consume(pw_conn *c, size_t n);
+
+/* Response.  Blocking with socket_timeout; 0 ok, -1 on failure (c->broken set). */
+int pw_conn_writev(pw_server *s, pw_conn *c, struct iovec *iov, int iovcnt);
+int pw_conn_sendfile(pw_server *s, pw_conn *c, int fd, off_t offset, size_t count);
+
+/* Simple complete error response with Connection: close (used for parse errors and limits). */
+void pw_send_error(pw_server *s, pw_conn *c, int status);
+const char *pw_status_reason(int status);
+
+/* IMF-fixdate of now, cached per second: writes 29 bytes + NUL into out[30]. */
+void pw_http_date(char out[30]);
+
+void pw_log(pw_server *s, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

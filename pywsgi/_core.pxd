@@ -1,0 +1,106 @@
+# The C side of the core, declared once (csrc/http_parser.h and csrc/reactor.h).
+from libc.stdint cimport uint32_t, uint64_t
+from posix.types cimport off_t
+
+
+cdef extern from "<sys/uio.h>" nogil:
+    struct iovec:
+        void *iov_base
+        size_t iov_len
+
+
+cdef extern from "http_parser.h" nogil:
+    ctypedef struct pw_span:
+        uint32_t off
+        uint32_t len
+
+    ctypedef struct pw_header:
+        pw_span name
+        pw_span value
+
+    ctypedef struct pw_limits:
+        uint32_t max_request_line
+        uint32_t max_fields
+        uint32_t max_field_size
+        uint32_t max_head_size
+        uint32_t max_chunk_ext
+
+    ctypedef struct pw_request:
+        pw_span method
+        pw_span target
+        pw_span path
+        pw_span query
+        pw_span authority
+        pw_span host
+        int has_query
+        int has_host
+        int version_major
+        int version_minor
+        pw_header *headers
+        uint32_t num_headers
+        int body_kind
+        uint64_t content_length
+        int keep_alive
+        int expect_continue
+        uint32_t head_len
+
+    enum:
+        PW_BODY_NONE
+        PW_BODY_LENGTH
+        PW_BODY_CHUNKED
+
+    void pw_limits_default(pw_limits *lim)
+
+
+cdef extern from "reactor.h" nogil:
+    enum:
+        PW_MAX_LISTEN
+        PW_LOG_ERROR
+        PW_LOG_WARNING
+        PW_LOG_INFO
+        PW_LOG_DEBUG
+
+    ctypedef struct pw_config:
+        int num_listen
+        int listen_fds[16]
+        double keep_alive_timeout
+        double header_timeout
+        double body_timeout
+        double socket_timeout
+        uint64_t limit_request_body
+        int max_clients
+        int log_level
+        pw_limits limits
+
+    ctypedef struct pw_conn:
+        int fd
+        int listen_index
+        char *buf
+        size_t len
+        pw_request req
+        int body_error
+        int broken
+        int sent_continue
+        char peer_host[64]
+        int peer_port
+        unsigned long requests
+
+    ctypedef struct pw_server:
+        pass
+
+    pw_server *pw_server_new(const pw_config *cfg, char *err, size_t errlen)
+    int pw_server_start(pw_server *s)
+    void pw_server_stop_accepting(pw_server *s)
+    void pw_server_shutdown(pw_server *s)
+    void pw_server_free(pw_server *s)
+    int pw_server_open_conns(pw_server *s)
+    int pw_server_stopping(pw_server *s)
+    pw_conn *pw_queue_pop(pw_server *s)
+    int pw_conn_release(pw_server *s, pw_conn *c, int keep_alive)
+    ssize_t pw_body_peek(pw_server *s, pw_conn *c, const char **ptr)
+    void pw_body_consume(pw_conn *c, size_t n)
+    int pw_conn_writev(pw_server *s, pw_conn *c, iovec *iov, int iovcnt)
+    int pw_conn_sendfile(pw_server *s, pw_conn *c, int fd, off_t offset, size_t count)
+    void pw_send_error(pw_server *s, pw_conn *c, int status)
+    const char *pw_status_reason(int status)
+    void pw_http_date(char *out)

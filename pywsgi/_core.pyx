@@ -1,0 +1,831 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The WSGI side of a server process.
+
+The reactor (csrc/reactor.c) accepts and parses without the GIL and queues connections whose
+request head is complete.  Worker threads (Python threads, running `_worker_main`) take them
+from the queue with the GIL released, take the GIL to build the environ and call the
+application, and release it again for every socket read and write.
+"""
+import os
+import stat
+import sys
+import threading
+import time
+
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.unicode cimport PyUnicode_DecodeLatin1
+from libc.string cimport memchr, memcpy
+from libc.stdint cimport uint64_t
+
+from pywsgi._core cimport *
+
+cdef pw_server *_srv = NULL
+cdef bint _stop_requested = False
+cdef bint _stop_graceful = True
+cdef list _mounts = []          # [_Mount], longest prefix first
+cdef dict _base_environ = {}
+cdef object _errorlog = None
+cdef str _server_software = 'pywsgi'
+cdef bytes _server_header = b'pywsgi'
+cdef object _default_port = '8000'
+cdef object _default_server_name = 'localhost'
+cdef dict _header_keys = {}     # raw header name -> environ key (None: dropped)
+
+# RFC 9110 5.6.2: token = 1*tchar
+cdef bytes _TCHAR = (b"!#$%&'*+-.^_`|~0123456789"
+                     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+cdef bytearray _is_tchar = bytearray(256)
+for _c in _TCHAR:
+    _is_tchar[_c] = 1
+
+# Response headers a WSGI application must not set (PEP 3333: hop-by-hop); the server owns
+# the framing and the connection, so these are dropped (Connection: close is honoured).
+cdef frozenset _HOP_BY_HOP = frozenset([
+    'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te',
+    'trailer', 'trailers', 'transfer-encoding', 'upgrade'])
+
+
+class ClientDisconnected(OSError):
+    """The client went away (or stopped reading) while the response was being sent."""
+
+
+cdef const char *CRLF = b"\r\n"
+
+
+cdef inline str _peer(pw_conn *c):
+    return (<char *>c.peer_host).decode('latin-1')
+
+
+cdef inline str _latin1(const char *p, Py_ssize_t n):
+    return PyUnicode_DecodeLatin1(p, n, NULL)
+
+
+cdef object _log():
+    global _errorlog
+    if _errorlog is None:
+        from pywsgi import errorlog
+        _errorlog = errorlog
+    return _errorlog
+
+
+# ------------------------------------------------------------------------ paths
+
+cdef int _hexval(int ch):
+    if 48 <= ch <= 57:
+        return ch - 48
+    if 65 <= ch <= 70:
+        return ch - 55
+    if 97 <= ch <= 102:
+        return ch - 87
+    return -1
+
+
+cdef object _decode_path(bytes raw):
+    """Percent-decode and normalise a request path, as Apache does before mapping it.
+
+    Returns the latin-1 str, or an int status: 400 for a NUL or an escape above the root,
+    404 for an encoded slash (Apache's AllowEncodedSlashes Off).
+    """
+    cdef const char *p = raw
+    cdef Py_ssize_t n = len(raw), i = 0, j = 0
+    cdef int hi, lo, ch
+    if memchr(p, b'%', n) != NULL:
+        out = bytearray(n)
+        while i < n:
+            ch = <unsigned char>p[i]
+            if ch == 37 and i + 2 < n:  # '%'
+                hi = _hexval(<unsigned char>p[i + 1])
+                lo = _hexval(<unsigned char>p[i + 2])
+                if hi >= 0 and lo >= 0:
+                    ch = hi * 16 + lo
+                    if ch == 0:
+                        return 400
+                    if ch == 47:  # '/'
+                        return 404
+                    i += 3
+                    out[j] = ch
+                    j += 1
+                    continue
+            out[j] = ch
+            j += 1
+            i += 1
+        path = out[:j].decode('latin-1')
+    else:
+        path = _latin1(p, n)
+    if '/.' in path:
+        # RFC 3986 5.2.4 remove_dot_segments; going above the root is an error.
+        segs = []
+        parts = path.split('/')
+        for k, seg in enumerate(parts):
+            if seg == '.':
+                if k == len(parts) - 1:
+                    segs.append('')
+                continue
+            if seg == '..':
+                if len(segs) <= 1:
+                    return 400
+                segs.pop()
+                if k == len(parts) - 1:
+                    segs.append('')
+                continue
+            segs.append(seg)
+        path = '/'.join(segs)
+    return path
+
+
+# ------------------------------------------------------------------------ mounts
+
+cdef class _Mount:
+    cdef str prefix
+    cdef Py_ssize_t plen
+    cdef object app
+    cdef dict environ     # base environ merged with the mount's extras
+
+    def __init__(self, str prefix, app, dict extras):
+        self.prefix = prefix.rstrip('/')
+        self.plen = len(self.prefix)
+        self.app = app
+        self.environ = dict(_base_environ)
+        self.environ.update(extras)
+
+
+cdef _Mount _route(str path):
+    cdef _Mount m
+    for m in _mounts:
+        if m.plen == 0:
+            return m
+        if path.startswith(m.prefix) and (len(path) == m.plen or path[m.plen] == '/'):
+            return m
+    return None
+
+
+# ------------------------------------------------------------------------ wsgi.input
+
+cdef class InputStream:
+    """wsgi.input: the request body, read from the socket as the application asks for it."""
+    cdef pw_conn *conn
+    cdef Request req
+
+    def _fail(self):
+        status = self.conn.body_error if self.conn != NULL else 400
+        raise OSError("request body could not be read (%d %s)"
+                      % (status, pw_status_reason(status).decode()))
+
+    cdef Py_ssize_t _peek(self, const char **ptr) except -2:
+        cdef ssize_t n
+        if self.conn == NULL:
+            return 0
+        with nogil:
+            n = pw_body_peek(_srv, self.conn, ptr)
+        if n < 0:
+            self._fail()
+        return n
+
+    def read(self, size=-1):
+        cdef const char *ptr
+        cdef Py_ssize_t n, want, take
+        if size is None:
+            size = -1
+        want = size
+        if want == 0:
+            return b''
+        parts = []
+        while want != 0:
+            n = self._peek(&ptr)
+            if n == 0:
+                break
+            take = n if (want < 0 or n < want) else want
+            parts.append(PyBytes_FromStringAndSize(ptr, take))
+            pw_body_consume(self.conn, take)
+            if want > 0:
+                want -= take
+        if len(parts) == 1:
+            return parts[0]
+        return b''.join(parts)
+
+    def readline(self, size=-1):
+        cdef const char *ptr
+        cdef const char *nl
+        cdef Py_ssize_t n, want, take
+        if size is None:
+            size = -1
+        want = size
+        if want == 0:
+            return b''
+        parts = []
+        while want != 0:
+            n = self._peek(&ptr)
+            if n == 0:
+                break
+            take = n if (want < 0 or n < want) else want
+            nl = <const char *>memchr(ptr, b'\n', take)
+            if nl != NULL:
+                take = nl - ptr + 1
+            parts.append(PyBytes_FromStringAndSize(ptr, take))
+            pw_body_consume(self.conn, take)
+            if want > 0:
+                want -= take
+            if nl != NULL:
+                break
+        return b''.join(parts)
+
+    def readlines(self, hint=-1):
+        lines = []
+        total = 0
+        while True:
+            line = self.readline()
+            if not line:
+                break
+            lines.append(line)
+            total += len(line)
+            if hint is not None and 0 < hint <= total:
+                break
+        return lines
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+
+# ------------------------------------------------------------------------ file wrapper
+
+cdef class FileWrapper:
+    """wsgi.file_wrapper: sent with sendfile() when the object is a regular file."""
+    cdef readonly object filelike
+    cdef readonly int blksize
+
+    def __init__(self, filelike, blksize=8192):
+        self.filelike = filelike
+        self.blksize = blksize
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        data = self.filelike.read(self.blksize)
+        if data:
+            return data
+        raise StopIteration
+
+    def close(self):
+        close = getattr(self.filelike, 'close', None)
+        if close is not None:
+            close()
+
+
+# ------------------------------------------------------------------------ response
+
+cdef class Request:
+    """One request/response exchange: start_response, write and the framing decisions."""
+    cdef pw_conn *conn
+    cdef object status             # str from start_response
+    cdef int status_code
+    cdef list headers
+    cdef bint headers_sent
+    cdef bint is_head
+    cdef bint no_body              # HEAD, 1xx, 204, 304
+    cdef bint http10
+    cdef bint keep_alive
+    cdef bint chunked
+    cdef long long content_length  # -1: not given
+    cdef long long body_sent
+    cdef bint has_date
+    cdef bint has_server
+    cdef _Mount mount
+
+    def start_response(self, status, headers, exc_info=None):
+        if exc_info is not None:
+            try:
+                if self.headers_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise AssertionError("start_response() called a second time without exc_info")
+        self._check(status, headers)
+        return self.write
+
+    cdef _check(self, status, headers):
+        if type(status) is not str:
+            raise TypeError("status must be a str, not %s" % type(status).__name__)
+        if (len(status) < 4 or status[3] != ' ' or not status[:3].isdigit()
+                or not status[:3].isascii()):
+            raise ValueError("status must look like '200 OK', got %r" % (status,))
+        code = int(status[:3])
+        if code < 100 or code > 599:
+            raise ValueError("status code out of range: %r" % (status,))
+        for ch in status:
+            if ord(ch) < 32 or ord(ch) == 127 or ord(ch) > 255:
+                raise ValueError("status holds a control or non-latin-1 character: %r"
+                                 % (status,))
+        if type(headers) is not list:
+            raise TypeError("response headers must be a list, not %s" % type(headers).__name__)
+        cdef list kept = []
+        cdef long long clen = -1
+        cdef bint has_date = False, has_server = False, close = False
+        for item in headers:
+            if type(item) is not tuple or len(item) != 2:
+                raise TypeError("each response header must be a (name, value) tuple: %r"
+                                % (item,))
+            name, value = item
+            if type(name) is not str or type(value) is not str:
+                raise TypeError("response header name and value must be str: %r" % (item,))
+            if not name:
+                raise ValueError("empty response header name")
+            for ch in name:
+                if ord(ch) > 127 or not _is_tchar[ord(ch)]:
+                    raise ValueError("invalid response header name %r" % (name,))
+            for ch in value:
+                o = ord(ch)
+                if (o < 32 and o != 9) or o == 127 or o > 255:
+                    raise ValueError("invalid character in response header %s: %r"
+                                     % (name, value))
+            lname = name.lower()
+            if lname in _HOP_BY_HOP:
+                if lname == 'connection' and 'close' in value.lower():
+                    close = True
+                elif lname != 'connection':
+                    _log().warning("dropped hop-by-hop response header %s from the application"
+                                   % name)
+                continue
+            if lname == 'content-length':
+                v = value.strip()
+                if not v.isdigit() or not v.isascii() or (clen >= 0 and int(v) != clen):
+                    raise ValueError("invalid Content-Length response header: %r" % (value,))
+                clen = int(v)
+                continue
+            if lname == 'date':
+                has_date = True
+            elif lname == 'server':
+                has_server = True
+            kept.append(item)
+        self.status = status
+        self.status_code = code
+        self.headers = kept
+        self.content_length = clen
+        self.has_date = has_date
+        self.has_server = has_server
+        if close:
+            self.keep_alive = False
+        self.no_body = self.is_head or code < 200 or code == 204 or code == 304
+
+    def write(self, data):
+        """The write() callable returned by start_response (PEP 3333, for legacy apps)."""
+        if self.status is None:
+            raise AssertionError("write() called before start_response()")
+        self.send(data)
+
+    cdef send(self, data):
+        if type(data) is not bytes:
+            raise TypeError("response body must be bytes, not %s" % type(data).__name__)
+        if not self.headers_sent:
+            if not PyBytes_GET_SIZE(data):
+                return  # PEP 3333: headers wait for the first non-empty body block
+            self._send_head(data)
+        else:
+            self._send_body(data)
+
+    cdef bytes _head(self):
+        cdef char date[30]
+        if self.no_body:
+            self.chunked = False
+        elif self.content_length < 0:
+            if self.http10:
+                self.keep_alive = False   # close-delimited body
+            else:
+                self.chunked = True
+        if pw_server_stopping(_srv):
+            self.keep_alive = False
+        parts = ['HTTP/1.1 ', self.status, '\r\n']
+        for name, value in self.headers:
+            parts.append(name)
+            parts.append(': ')
+            parts.append(value)
+            parts.append('\r\n')
+        if self.content_length >= 0 and self.status_code != 204 and self.status_code >= 200:
+            parts.append('Content-Length: %d\r\n' % self.content_length)
+        if self.chunked:
+            parts.append('Transfer-Encoding: chunked\r\n')
+        if not self.has_date:
+            pw_http_date(date)
+            parts.append('Date: ')
+            parts.append(_latin1(date, 29))
+            parts.append('\r\n')
+        if not self.has_server:
+            parts.append('Server: ')
+            parts.append(_server_software)
+            parts.append('\r\n')
+        if not self.keep_alive:
+            parts.append('Connection: close\r\n')
+        elif self.http10:
+            parts.append('Connection: keep-alive\r\n')
+        parts.append('\r\n')
+        self.headers_sent = True
+        return ''.join(parts).encode('latin-1')
+
+    cdef _send_head(self, bytes body):
+        cdef bytes head = self._head()
+        self._writev(head, body if body is not None else b'')
+
+    cdef _send_body(self, bytes data):
+        self._writev(None, data)
+
+    cdef _writev(self, bytes head, bytes data):
+        """Write the head (if any) and one body block, framed, in one system call."""
+        cdef iovec iov[4]
+        cdef int cnt = 0, rc
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+        cdef bytes size_line = None
+        if head is not None:
+            iov[cnt].iov_base = <void *>PyBytes_AS_STRING(head)
+            iov[cnt].iov_len = PyBytes_GET_SIZE(head)
+            cnt += 1
+        if self.no_body:
+            n = 0
+        elif self.content_length >= 0 and self.body_sent + n > self.content_length:
+            _log().error("application sent more than its Content-Length (%d): the excess "
+                         "is dropped and the connection closed" % self.content_length)
+            n = self.content_length - self.body_sent
+            self.keep_alive = False
+        if n > 0:
+            if self.chunked:
+                size_line = ('%x\r\n' % n).encode('ascii')
+                iov[cnt].iov_base = <void *>PyBytes_AS_STRING(size_line)
+                iov[cnt].iov_len = PyBytes_GET_SIZE(size_line)
+                cnt += 1
+            iov[cnt].iov_base = <void *>PyBytes_AS_STRING(data)
+            iov[cnt].iov_len = n
+            cnt += 1
+            if self.chunked:
+                iov[cnt].iov_base = <void *>CRLF
+                iov[cnt].iov_len = 2
+                cnt += 1
+            self.body_sent += n
+        if cnt == 0:
+            return
+        with nogil:
+            rc = pw_conn_writev(_srv, self.conn, iov, cnt)
+        if rc != 0:
+            raise ClientDisconnected("client went away while the response was being sent")
+
+    cdef _send_file(self, int fd, long long offset, long long count):
+        cdef int rc
+        if not self.headers_sent:
+            self._send_head(None)
+        if self.no_body or count <= 0:
+            return
+        with nogil:
+            rc = pw_conn_sendfile(_srv, self.conn, fd, offset, count)
+        if rc != 0:
+            raise ClientDisconnected("client went away while a file was being sent")
+        self.body_sent += count
+
+    cdef finish(self):
+        """The application's result is exhausted: complete the response."""
+        if not self.headers_sent:
+            if self.content_length < 0 and not self.no_body:
+                self.content_length = 0
+            self._writev(self._head(), b'')
+        elif self.chunked:
+            self._writev(b'0\r\n\r\n', b'')
+        if self.content_length >= 0 and not self.no_body and self.body_sent < self.content_length:
+            _log().error("application sent %d bytes, less than its Content-Length of %d: "
+                         "connection closed" % (self.body_sent, self.content_length))
+            self.keep_alive = False
+
+
+# ------------------------------------------------------------------------ one request
+
+cdef _simple_response(pw_conn *c, Request req, int status, str message=None):
+    """A complete small HTML response from the server itself (404, 500, 413, ...)."""
+    reason = pw_status_reason(status).decode('latin-1')
+    body = ('<!DOCTYPE html>\n<html><head><title>%d %s</title></head><body><h1>%s</h1>'
+            '%s</body></html>\n' % (status, reason, reason,
+                                    '<p>%s</p>' % message if message else '')).encode('latin-1')
+    req.status = None
+    req._check('%d %s' % (status, reason),
+               [('Content-Type', 'text/html; charset=utf-8')])
+    req.content_length = len(body)
+    req._send_head(body)
+
+
+cdef object _environ(pw_conn *c, Request req):
+    """The environ dict, or an int status when the path cannot be served."""
+    cdef pw_request *r = &c.req
+    cdef const char *buf = c.buf
+    cdef pw_header *h
+    cdef uint32_t i
+    cdef dict env
+    cdef _Mount mount
+    raw_path = PyBytes_FromStringAndSize(buf + r.path.off, r.path.len)
+    path = _decode_path(raw_path)
+    if type(path) is int:
+        return path
+    mount = _route(path)
+    if mount is None:
+        return 404
+    req.mount = mount
+    env = mount.environ.copy()
+    env['REQUEST_METHOD'] = _latin1(buf + r.method.off, r.method.len)
+    env['SCRIPT_NAME'] = mount.prefix
+    env['PATH_INFO'] = path[mount.plen:]
+    env['QUERY_STRING'] = _latin1(buf + r.query.off, r.query.len) if r.has_query else ''
+    env['REQUEST_URI'] = _latin1(buf + r.target.off, r.target.len)
+    env['SERVER_PROTOCOL'] = 'HTTP/1.1' if r.version_minor >= 1 else 'HTTP/1.0'
+    env['REMOTE_ADDR'] = _peer(c)
+    env['REMOTE_PORT'] = str(c.peer_port)
+    for i in range(r.num_headers):
+        h = &r.headers[i]
+        name = PyBytes_FromStringAndSize(buf + h.name.off, h.name.len)
+        key = _header_keys.get(name, False)
+        if key is False:
+            key = _header_key(name)
+        if key is None:
+            continue
+        value = _latin1(buf + h.value.off, h.value.len)
+        if key in env and key not in ('CONTENT_TYPE', 'CONTENT_LENGTH'):
+            env[key] = env[key] + ('; ' if key == 'HTTP_COOKIE' else ', ') + value
+        else:
+            env[key] = value
+    if r.authority.len:
+        # RFC 9112 3.2.2: with an absolute-form target the host comes from the target.
+        env['HTTP_HOST'] = _latin1(buf + r.authority.off, r.authority.len)
+    host = env.get('HTTP_HOST')
+    if host:
+        if host.startswith('['):
+            end = host.find(']')
+            env['SERVER_NAME'] = host[:end + 1]
+            rest = host[end + 1:]
+        else:
+            name_, sep, rest = host.partition(':')
+            env['SERVER_NAME'] = name_
+            rest = sep + rest
+        if rest.startswith(':') and rest[1:].isdigit():
+            env['SERVER_PORT'] = rest[1:]
+    stream = InputStream()
+    stream.conn = c
+    stream.req = req
+    env['wsgi.input'] = stream
+    return env
+
+
+cdef object _header_key(bytes name):
+    """Environ key for a request header name; None drops it.
+
+    Names with '_' are dropped, as Apache 2.4 does, so that `X_Forwarded_For` cannot pose as
+    `X-Forwarded-For` in the environ.
+    """
+    if b'_' in name:
+        key = None
+    else:
+        up = name.decode('latin-1').upper().replace('-', '_')
+        if up in ('CONTENT_TYPE', 'CONTENT_LENGTH'):
+            key = up
+        else:
+            key = 'HTTP_' + up
+    if len(_header_keys) < 4096:
+        _header_keys[name] = key
+    return key
+
+
+cdef bint _serve_one(pw_conn *c, object errors):
+    """Serve the request whose head is in c; return whether the connection may be kept."""
+    cdef Request req = Request()
+    cdef pw_request *r = &c.req
+    req.conn = c
+    req.is_head = (r.method.len == 4 and (c.buf + r.method.off)[0] == b'H'
+                   and (c.buf + r.method.off)[1:4] == b'EAD')
+    req.http10 = r.version_minor == 0
+    req.keep_alive = r.keep_alive
+    req.content_length = -1
+    env = None
+    result = None
+    try:
+        env = _environ(c, req)
+        if type(env) is int:
+            _log().info("%s:%d: %d for %s" % (
+                _peer(c), c.peer_port, env,
+                (c.buf + r.target.off)[:r.target.len].decode('latin-1')))
+            _simple_response(c, req, env)
+            env = None
+            return req.keep_alive
+        env['wsgi.errors'] = errors
+        result = req.mount.app(env, req.start_response)
+        if type(result) is FileWrapper and _try_sendfile(req, <FileWrapper>result):
+            pass
+        else:
+            if ((type(result) is list or type(result) is tuple) and len(result) == 1
+                    and req.status is not None and req.content_length < 0
+                    and type(result[0]) is bytes):
+                req.content_length = PyBytes_GET_SIZE(result[0])
+            for data in result:
+                if req.status is None:
+                    raise AssertionError("application returned without calling start_response()")
+                req.send(data)
+            if req.status is None:
+                raise AssertionError("application returned without calling start_response()")
+        req.finish()
+    except ClientDisconnected as exc:
+        _log().info("%s:%d: %s" % (_peer(c), c.peer_port, exc))
+        req.keep_alive = False
+    except BaseException as exc:
+        if c.body_error and not req.headers_sent and c.body_error != 499 and c.body_error != 500:
+            req.keep_alive = False
+            try:
+                _simple_response(c, req, c.body_error)
+            except ClientDisconnected:
+                pass
+        elif not req.headers_sent:
+            _log().exception("exception in WSGI application %s (%s %s)" % (
+                _app_name(req.mount), env.get('REQUEST_METHOD') if env else '?',
+                env.get('REQUEST_URI') if env else '?'))
+            req.keep_alive = False
+            try:
+                _simple_response(c, req, 500)
+            except ClientDisconnected:
+                pass
+        else:
+            _log().exception("exception in WSGI application %s after the response started: "
+                             "connection closed" % _app_name(req.mount))
+            req.keep_alive = False
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            _log().error("application raised %s; ignored" % type(exc).__name__)
+    finally:
+        if result is not None:
+            close = getattr(result, 'close', None)
+            if close is not None:
+                try:
+                    close()
+                except BaseException:
+                    _log().exception("exception in close() of the application's result")
+                    req.keep_alive = False
+        if env is not None:
+            (<InputStream>env['wsgi.input']).conn = NULL
+    return req.keep_alive
+
+
+cdef str _app_name(_Mount mount):
+    if mount is None:
+        return '?'
+    return mount.environ.get('mod_wsgi.script_name') or getattr(
+        mount.app, '__qualname__', repr(mount.app))
+
+
+cdef bint _try_sendfile(Request req, FileWrapper wrapper) except -1:
+    """Send a regular file with sendfile(); False when it must be iterated instead."""
+    if req.status is None:
+        return False
+    try:
+        fd = wrapper.filelike.fileno()
+        st = os.fstat(fd)
+    except (AttributeError, OSError, ValueError):
+        return False
+    if not stat.S_ISREG(st.st_mode):
+        return False
+    try:
+        offset = wrapper.filelike.tell()
+    except (AttributeError, OSError, ValueError):
+        offset = 0
+    count = max(st.st_size - offset, 0)
+    if req.content_length >= 0:
+        count = min(count, req.content_length)
+    else:
+        req.content_length = count
+    req._send_file(fd, offset, count)
+    return True
+
+
+# ------------------------------------------------------------------------ threads
+
+def _worker_main():
+    cdef pw_conn *c
+    cdef int again
+    cdef bint keep
+    errors = _log().ErrorStream()
+    while True:
+        with nogil:
+            c = pw_queue_pop(_srv)
+        if c == NULL:
+            return
+        while True:
+            try:
+                keep = _serve_one(c, errors)
+            except BaseException:
+                _log().exception("internal error while serving a request")
+                keep = False
+            with nogil:
+                again = pw_conn_release(_srv, c, keep)
+            if not again:
+                break
+
+
+cdef int _level(str name):
+    return {'error': PW_LOG_ERROR, 'critical': PW_LOG_ERROR, 'warning': PW_LOG_WARNING,
+            'warn': PW_LOG_WARNING, 'info': PW_LOG_INFO, 'debug': PW_LOG_DEBUG}.get(
+                (name or 'info').lower(), PW_LOG_INFO)
+
+
+def stop(graceful=True):
+    """Ask serve() to return: gracefully (finish in-flight requests) or at once."""
+    global _stop_requested, _stop_graceful
+    _stop_graceful = bool(graceful) and _stop_graceful
+    _stop_requested = True
+    if _srv != NULL:
+        pw_server_stop_accepting(_srv)
+
+
+def serve(listen_fds, mounts, dict settings):
+    """Serve on the listening sockets `listen_fds` until stop(); see docs/ARCHITECTURE.md."""
+    global _srv, _mounts, _base_environ, _server_software, _stop_requested, _stop_graceful
+    cdef pw_config cfg
+    cdef char err[256]
+    cdef pw_server *srv
+    if _srv != NULL:
+        raise RuntimeError("serve() is already running in this process")
+    if not listen_fds or len(listen_fds) > PW_MAX_LISTEN:
+        raise ValueError("serve() needs 1 to %d listening sockets" % PW_MAX_LISTEN)
+    threads = int(settings.get('threads', 1))
+    if threads < 1:
+        raise ValueError("threads must be at least 1")
+    cfg.num_listen = len(listen_fds)
+    for i, fd in enumerate(listen_fds):
+        cfg.listen_fds[i] = fd
+    cfg.keep_alive_timeout = float(settings.get('keep_alive_timeout', 2))
+    cfg.header_timeout = float(settings.get('header_timeout', 20))
+    cfg.body_timeout = float(settings.get('body_timeout', 60))
+    cfg.socket_timeout = float(settings.get('socket_timeout', 60))
+    cfg.limit_request_body = int(settings.get('limit_request_body', 10 * 1024 * 1024) or 0)
+    cfg.max_clients = int(settings.get('max_clients', 0) or 0)
+    cfg.log_level = _level(settings.get('log_level', 'info'))
+    pw_limits_default(&cfg.limits)
+    cfg.limits.max_request_line = int(settings.get('limit_request_line', 8190))
+    cfg.limits.max_fields = int(settings.get('limit_request_fields', 100))
+    cfg.limits.max_field_size = int(settings.get('limit_request_field_size', 8190))
+    head_max = cfg.limits.max_request_line + cfg.limits.max_fields * (cfg.limits.max_field_size + 2) + 4
+    cfg.limits.max_head_size = int(settings.get('limit_request_head', min(head_max, 1 << 20)))
+
+    _server_software = settings.get('server_software') or 'pywsgi'
+    processes = int(settings.get('processes', 1))
+    _base_environ = {
+        'SERVER_NAME': str(settings.get('server_name') or settings.get('host') or 'localhost'),
+        'SERVER_PORT': str(settings.get('port', 8000)),
+        'SERVER_SOFTWARE': _server_software,
+        'GATEWAY_INTERFACE': 'CGI/1.1',
+        'wsgi.version': (1, 0),
+        'wsgi.url_scheme': settings.get('url_scheme') or 'http',
+        'wsgi.multithread': threads > 1,
+        'wsgi.multiprocess': processes > 1,
+        'wsgi.run_once': False,
+        'wsgi.input_terminated': True,
+        'wsgi.file_wrapper': FileWrapper,
+        'pywsgi.process_index': int(settings.get('process_index', 0) or 0),
+    }
+    ms = []
+    for prefix, app, extras in mounts:
+        ms.append(_Mount(prefix, app, dict(extras or {})))
+    ms.sort(key=lambda m: -(<_Mount>m).plen)
+    _mounts = ms
+
+    srv = pw_server_new(&cfg, err, sizeof(err))
+    if srv == NULL:
+        raise OSError(err.decode('utf-8', 'replace'))
+    _srv = srv
+    if pw_server_start(srv) != 0:
+        _srv = NULL
+        pw_server_free(srv)
+        raise OSError("could not start the reactor thread")
+    workers = []
+    for i in range(threads):
+        t = threading.Thread(target=_worker_main, name='pywsgi-worker-%d' % i, daemon=True)
+        t.start()
+        workers.append(t)
+    graceful_timeout = float(settings.get('graceful_timeout', 15))
+    try:
+        while not _stop_requested:
+            time.sleep(0.1)
+        if not _stop_graceful:
+            return
+        pw_server_stop_accepting(srv)
+        deadline = time.monotonic() + graceful_timeout
+        while pw_server_open_conns(srv) > 0 and time.monotonic() < deadline:
+            if not _stop_graceful:
+                return
+            time.sleep(0.02)
+        if pw_server_open_conns(srv) > 0:
+            _log().warning("graceful timeout (%ss) passed with %d connection(s) still open"
+                           % (graceful_timeout, pw_server_open_conns(srv)))
+        with nogil:
+            pw_server_shutdown(srv)
+        for t in workers:
+            t.join(max(0.0, deadline - time.monotonic()))
+        if not any(t.is_alive() for t in workers):
+            _srv = NULL
+            pw_server_free(srv)
+    finally:
+        _stop_requested = False
+        _stop_graceful = True
