@@ -414,11 +414,73 @@ static int conn_grow(pw_conn *c, size_t want)
     return 0;
 }
 
+/* Is the small body the reactor is collecting complete?  1 yes (or: stop waiting, let the
+ * worker handle it, e.g. a malformed chunk), 0 not yet. */
+static int prebuffer_complete(pw_server *s, pw_conn *c)
+{
+    pw_request *r = &c->req;
+    if (r->body_kind == PW_BODY_LENGTH)
+        return c->len - r->head_len >= r->content_length;
+    if (c->len - r->head_len > s->cfg.body_buffer_size)
+        return 1;  /* larger than we buffer: the worker streams the rest */
+    while (c->scan_pos < c->len) {
+        size_t consumed = 0, off = 0, dlen = 0;
+        int rc = pw_chunked_decode(&c->scan, c->buf + c->scan_pos, c->len - c->scan_pos,
+                                   &consumed, &off, &dlen, &s->cfg.limits);
+        c->scan_pos += consumed;
+        if (rc == PW_DONE || rc == PW_ERROR)
+            return 1;
+        if (rc == PW_AGAIN)
+            return 0;
+    }
+    return 0;
+}
+
+/*
+ * The head is complete.  A small body (up to body_buffer_size) is read here, in the reactor,
+ * before any worker is involved: a client that trickles its body then holds no thread.
+ * Returns 1 when the connection should be queued now, 0 when it waits for more body bytes.
+ */
+static int prebuffer_start(pw_server *s, pw_conn *c)
+{
+    pw_request *r = &c->req;
+    c->prebuffering = 0;
+    /* A client that sent Expect: 100-continue waits for the worker's go-ahead. */
+    if (r->expect_continue || s->cfg.body_buffer_size == 0)
+        return 1;
+    if (r->body_kind == PW_BODY_LENGTH) {
+        if (r->content_length > s->cfg.body_buffer_size)
+            return 1;
+    } else if (r->body_kind == PW_BODY_CHUNKED) {
+        pw_chunked_init(&c->scan);
+        c->scan_pos = r->head_len;
+    } else {
+        return 1;
+    }
+    if (prebuffer_complete(s, c))
+        return 1;
+    c->prebuffering = 1;
+    c->deadline = pw_now() + s->cfg.body_timeout;
+    return 0;
+}
+
 static void reactor_readable(pw_server *s, pw_conn *c)
 {
-    size_t max_head = s->cfg.limits.max_head_size + 1024;
-    if (c->len >= max_head || conn_grow(c, c->len < PW_INITIAL_BUF ? 1024 : 4096) != 0) {
-        pw_send_error(s, c, 431);
+    size_t room;
+    if (c->prebuffering) {
+        pw_request *r = &c->req;
+        room = r->body_kind == PW_BODY_LENGTH
+                   ? (size_t)(r->head_len + r->content_length - c->len) : 4096;
+    } else {
+        if (c->len >= (size_t)s->cfg.limits.max_head_size + 1024) {
+            pw_send_error(s, c, 431);
+            conn_close(s, c);
+            return;
+        }
+        room = c->len < PW_INITIAL_BUF ? 1024 : 4096;
+    }
+    if (conn_grow(c, room) != 0) {
+        pw_send_error(s, c, 503);
         conn_close(s, c);
         return;
     }
@@ -428,21 +490,41 @@ static void reactor_readable(pw_server *s, pw_conn *c)
         return;
     }
     if (n > 0) {
-        if (c->idle) {
-            /* The first byte of a new request starts its header deadline. */
-            c->idle = 0;
-            c->deadline = pw_now() + s->cfg.header_timeout;
-        }
+        double now = pw_now();
         c->len += n;
-        int rc = conn_parse(s, c);
-        if (rc == PW_ERROR)
-            return;
-        if (rc == PW_DONE) {
-            if (conn_head_done(s, c) == 0)
+        if (c->prebuffering) {
+            c->deadline = now + s->cfg.body_timeout;
+            if (prebuffer_complete(s, c)) {
+                c->prebuffering = 0;
                 queue_push(s, c);
-            else
-                conn_close(s, c);
-            return;
+                return;
+            }
+        } else {
+            if (c->idle) {
+                /* The first byte of a new request starts its header deadline. */
+                c->idle = 0;
+                c->head_start = now;
+                c->deadline = now + s->cfg.header_timeout;
+            }
+            /* mod_reqtimeout's MinRate: data earns time, up to the maximum. */
+            if (s->cfg.header_min_rate > 0) {
+                double d = c->deadline + n / s->cfg.header_min_rate;
+                double cap = c->head_start + s->cfg.header_max_timeout;
+                c->deadline = d < cap ? d : cap;
+            }
+            int rc = conn_parse(s, c);
+            if (rc == PW_ERROR)
+                return;
+            if (rc == PW_DONE) {
+                if (conn_head_done(s, c) != 0) {
+                    conn_close(s, c);
+                    return;
+                }
+                if (prebuffer_start(s, c)) {
+                    queue_push(s, c);
+                    return;
+                }
+            }
         }
     }
     if (poller_arm(s, c->fd, 0) != 0)
@@ -483,6 +565,8 @@ static void reactor_accept(pw_server *s, int lfd, int index)
         c->requests = 0;
         c->broken = 0;
         c->idle = 1;
+        c->prebuffering = 0;
+        c->head_start = pw_now();
         c->peer_port = 0;
         c->peer_host[0] = 0;
         if (ss.ss_family == AF_INET) {
@@ -526,8 +610,8 @@ static void reactor_scan(pw_server *s, double now)
             conn_close(s, c);
         } else if (now >= c->deadline) {
             if (!c->idle && c->len > 0) {
-                pw_log(s, PW_LOG_INFO, "%s:%d: request head not complete in time: 408",
-                       c->peer_host, c->peer_port);
+                pw_log(s, PW_LOG_INFO, "%s:%d: request %s not complete in time: 408",
+                       c->peer_host, c->peer_port, c->prebuffering ? "body" : "head");
                 pw_send_error(s, c, 408);
             }
             conn_close(s, c);
@@ -919,6 +1003,8 @@ int pw_conn_release(pw_server *s, pw_conn *c, int keep_alive)
     }
     pthread_mutex_lock(&s->lock);
     c->idle = rest == 0;
+    c->prebuffering = 0;
+    c->head_start = pw_now();
     c->deadline = pw_now() + (rest ? s->cfg.header_timeout : s->cfg.keep_alive_timeout);
     atomic_store_int(&c->state, PW_CONN_READING);
     int armed = poller_arm(s, c->fd, 0);

@@ -25,8 +25,11 @@ typedef struct {
     int num_listen;
     int listen_fds[PW_MAX_LISTEN];
     double keep_alive_timeout;   /* idle between requests */
-    double header_timeout;       /* from first byte (or accept) to a complete head */
+    double header_timeout;       /* from accept (or a request's first byte) to its head */
+    double header_max_timeout;   /* the header deadline grows with data, up to this */
+    double header_min_rate;      /* bytes/s that earn one more second (mod_reqtimeout MinRate) */
     double body_timeout;         /* longest wait for more request-body bytes */
+    size_t body_buffer_size;     /* bodies up to this are read whole before a worker is used */
     double socket_timeout;       /* longest wait for the client to take response bytes */
     uint64_t limit_request_body; /* 0 = unlimited */
     int max_clients;             /* open connections per process */
@@ -51,7 +54,11 @@ typedef struct pw_conn {
     pw_request req;
     pw_header *headers;
     double deadline;             /* for READING */
+    double head_start;           /* when the header deadline started */
     int idle;                    /* READING with no byte of the next request yet */
+    int prebuffering;            /* READING: head done, reading a small body before dispatch */
+    size_t scan_pos;             /* prebuffering a chunked body: bytes of buf checked so far */
+    pw_chunked scan;
     /* body reading (worker) */
     size_t body_pos;             /* next unread byte in buf */
     uint64_t body_left;          /* PW_BODY_LENGTH: bytes still to come */

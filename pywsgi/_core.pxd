@@ -65,7 +65,10 @@ cdef extern from "reactor.h" nogil:
         int listen_fds[16]
         double keep_alive_timeout
         double header_timeout
+        double header_max_timeout
+        double header_min_rate
         double body_timeout
+        size_t body_buffer_size
         double socket_timeout
         uint64_t limit_request_body
         int max_clients

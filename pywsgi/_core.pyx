@@ -757,7 +757,12 @@ def serve(listen_fds, mounts, dict settings):
         cfg.listen_fds[i] = fd
     cfg.keep_alive_timeout = float(settings.get('keep_alive_timeout', 2))
     cfg.header_timeout = float(settings.get('header_timeout', 20))
+    cfg.header_max_timeout = float(settings.get('header_max_timeout', 40))
+    cfg.header_min_rate = float(settings.get('header_min_rate', 500))
+    if cfg.header_max_timeout < cfg.header_timeout:
+        cfg.header_max_timeout = cfg.header_timeout
     cfg.body_timeout = float(settings.get('body_timeout', 60))
+    cfg.body_buffer_size = int(settings.get('body_buffer_size', 65536))
     cfg.socket_timeout = float(settings.get('socket_timeout', 60))
     cfg.limit_request_body = int(settings.get('limit_request_body', 10 * 1024 * 1024) or 0)
     cfg.max_clients = int(settings.get('max_clients', 0) or 0)
