@@ -50,6 +50,8 @@ struct pw_server {
     int stopping;                 /* atomic: no new connections, no keep-alive */
     int shutdown;                 /* atomic: reactor and workers end */
     int listening;                /* reactor: listen fds registered */
+    int busy;                     /* atomic: connections queued or with a worker */
+    int accept_paused;            /* atomic: listen fds left out while busy */
     pthread_mutex_t lock;         /* hand-back vs. deadline scan */
     pthread_mutex_t qlock;
     pthread_cond_t qcond;
@@ -356,6 +358,7 @@ static int conn_head_done(pw_server *s, pw_conn *c)
 
 static void queue_push(pw_server *s, pw_conn *c)
 {
+    atomic_add_int(&s->busy, 1);
     atomic_store_int(&c->state, PW_CONN_BUSY);
     c->next = NULL;
     pthread_mutex_lock(&s->qlock);
@@ -531,9 +534,29 @@ static void reactor_readable(pw_server *s, pw_conn *c)
         conn_close(s, c);
 }
 
+/* With several server processes, leave new connections to a sibling while every worker here
+ * is busy: otherwise one process can take a burst of connections while the others idle. */
+static void accept_balance(pw_server *s)
+{
+    if (s->cfg.accept_busy_limit <= 0 || !s->listening)
+        return;
+    int over = atomic_load_int(&s->busy) >= s->cfg.accept_busy_limit;
+    if (over && !atomic_load_int(&s->accept_paused)) {
+        for (int k = 0; k < s->cfg.num_listen; k++)
+            poller_del(s, s->cfg.listen_fds[k]);
+        atomic_store_int(&s->accept_paused, 1);
+    } else if (!over && atomic_load_int(&s->accept_paused)) {
+        atomic_store_int(&s->accept_paused, 0);
+        for (int k = 0; k < s->cfg.num_listen; k++)
+            poller_add_level(s, s->cfg.listen_fds[k], 1);
+    }
+}
+
 static void reactor_accept(pw_server *s, int lfd, int index)
 {
     for (int i = 0; i < 64; i++) {
+        if (s->cfg.accept_busy_limit > 0 && atomic_load_int(&s->busy) >= s->cfg.accept_busy_limit)
+            return;
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
 #ifdef __linux__
@@ -664,11 +687,13 @@ static void *reactor_main(void *arg)
                 reactor_readable(s, s->conns[fd]);
         }
         if (atomic_load_int(&s->stopping) && s->listening) {
-            for (int k = 0; k < s->cfg.num_listen; k++)
-                poller_del(s, s->cfg.listen_fds[k]);
+            if (!atomic_load_int(&s->accept_paused))
+                for (int k = 0; k < s->cfg.num_listen; k++)
+                    poller_del(s, s->cfg.listen_fds[k]);
             s->listening = 0;
             s->last_scan = 0;  /* close idle connections now */
         }
+        accept_balance(s);
         double now = pw_now();
         if (now - s->last_scan >= PW_SCAN_INTERVAL) {
             s->last_scan = now;
@@ -962,7 +987,14 @@ static int body_drain(pw_server *s, pw_conn *c)
     }
 }
 
-int pw_conn_release(pw_server *s, pw_conn *c, int keep_alive)
+static void busy_done(pw_server *s)
+{
+    if (atomic_add_int(&s->busy, -1) < s->cfg.accept_busy_limit &&
+        atomic_load_int(&s->accept_paused))
+        wake_reactor(s);
+}
+
+static int conn_release(pw_server *s, pw_conn *c, int keep_alive)
 {
     c->requests++;
     if (!keep_alive || c->broken || c->body_error || atomic_load_int(&s->stopping) ||
@@ -1012,4 +1044,12 @@ int pw_conn_release(pw_server *s, pw_conn *c, int keep_alive)
         conn_close(s, c);
     pthread_mutex_unlock(&s->lock);
     return 0;
+}
+
+int pw_conn_release(pw_server *s, pw_conn *c, int keep_alive)
+{
+    int again = conn_release(s, c, keep_alive);
+    if (!again)
+        busy_done(s);  /* c may belong to the reactor already: not touched here */
+    return again;
 }

@@ -33,6 +33,8 @@ typedef struct {
     double socket_timeout;       /* longest wait for the client to take response bytes */
     uint64_t limit_request_body; /* 0 = unlimited */
     int max_clients;             /* open connections per process */
+    int accept_busy_limit;       /* >0: stop accepting while this many requests are queued or
+                                    being served, so sibling processes take new connections */
     int log_level;               /* PW_LOG_* threshold */
     pw_limits limits;
 } pw_config;

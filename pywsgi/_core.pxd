@@ -72,6 +72,7 @@ cdef extern from "reactor.h" nogil:
         double socket_timeout
         uint64_t limit_request_body
         int max_clients
+        int accept_busy_limit
         int log_level
         pw_limits limits
 

@@ -725,7 +725,7 @@ def _worker_main():
 
 
 cdef int _level(str name):
-    return {'error': PW_LOG_ERROR, 'critical': PW_LOG_ERROR, 'warning': PW_LOG_WARNING,
+    return {'error': PW_LOG_ERROR, 'critical': PW_LOG_ERROR, 'crit': PW_LOG_ERROR, 'warning': PW_LOG_WARNING,
             'warn': PW_LOG_WARNING, 'info': PW_LOG_INFO, 'debug': PW_LOG_DEBUG}.get(
                 (name or 'info').lower(), PW_LOG_INFO)
 
@@ -766,6 +766,8 @@ def serve(listen_fds, mounts, dict settings):
     cfg.socket_timeout = float(settings.get('socket_timeout', 60))
     cfg.limit_request_body = int(settings.get('limit_request_body', 10 * 1024 * 1024) or 0)
     cfg.max_clients = int(settings.get('max_clients', 0) or 0)
+    # With sibling processes, a child whose workers are all busy leaves new connections to them.
+    cfg.accept_busy_limit = threads if int(settings.get('processes', 1)) > 1 else 0
     cfg.log_level = _level(settings.get('log_level', 'info'))
     pw_limits_default(&cfg.limits)
     cfg.limits.max_request_line = int(settings.get('limit_request_line', 8190))

@@ -1,0 +1,94 @@
+"""The `pywsgi` command. Its options are built from the settings table in config.py.
+
+    pywsgi myapp.wsgi                       serve a script (its `application`)
+    pywsgi pkg.module:app                   serve an importable object
+    pywsgi --script-alias /a=a.wsgi ...     mount several applications (WSGIScriptAlias)
+
+Every startup error — a bad option value, a missing script, a script without the callable, a port
+in use — is one line on stderr and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+from pywsgi import __version__, config, master
+
+__all__ = ["main", "build_parser"]
+
+PROG = "pywsgi"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage + error
+        self.exit(master.EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _argparse_type(setting: config.Setting):
+    convert = config.as_script_alias if setting.repeatable else setting.convert
+
+    def parse(text: str):
+        try:
+            return convert(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    parse.__name__ = setting.name  # argparse names the type in some messages
+    return parse
+
+
+def _help_text(setting: config.Setting) -> str:
+    text = setting.help
+    if setting.default not in (None, "", ()) and "Default" not in text:
+        text += f" Default: {setting.default}."
+    if setting.express and setting.express != setting.flag:
+        text += f" (mod_wsgi-express: {setting.express})"
+    return text.replace("%", "%%")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Serve Python WSGI applications the way Apache + mod_wsgi does.",
+        epilog="Examples: pywsgi myapp.wsgi --port 8000 | pywsgi pkg.module:app --processes 4 "
+               "--threads 5 | pywsgi --script-alias /a=a.wsgi --script-alias /b=b.wsgi",
+        argument_default=argparse.SUPPRESS,
+    )
+    parser.add_argument(
+        "target", nargs="?", metavar="SCRIPT | MODULE:APP",
+        help="WSGI script file (any extension, e.g. myapp.wsgi or app.py) loaded the way mod_wsgi "
+             "loads it, or pkg.module:app to import. Without one, a welcome page is served.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    for setting in config.SETTINGS:
+        if setting.flag is None:
+            continue
+        kwargs = dict(dest=setting.name, type=_argparse_type(setting), metavar=setting.metavar,
+                      help=_help_text(setting))
+        if setting.repeatable:
+            kwargs["action"] = "append"
+        parser.add_argument(setting.flag, *setting.aliases, **kwargs)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    try:
+        namespace = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    values = vars(namespace)
+    target = values.pop("target", None)
+    try:
+        settings = config.build(values)
+        mounts = master.plan_mounts(settings, script=target)
+        return master.run(settings, mounts)
+    except (config.ConfigError, master.StartupError) as exc:
+        sys.stderr.write(f"{PROG}: error: {exc}\n")
+        sys.stderr.flush()
+        return master.EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,412 @@
+"""The one settings table of pywsgi.
+
+Every setting is declared once, in ``SETTINGS`` below, with its name, converter, default, help
+text and — where mod_wsgi-express has the same knob — the mod_wsgi-express option name. The table
+feeds the command line (``cli.py`` builds its argparse parser from it) and the Python API
+(``pywsgi.serve(app, **settings)``), in the manner of waitress' ``adjustments.py``.
+
+A converter takes the raw value (a string from the command line, or any Python value from the API)
+and returns the typed value, or raises ``ValueError`` with a short reason; ``build()`` turns that
+into a ``ConfigError`` that names the setting.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+__all__ = [
+    "ConfigError", "Setting", "SETTINGS", "SETTINGS_BY_NAME", "LOG_LEVELS",
+    "defaults", "build", "application_group_for", "normalize_mount_point",
+]
+
+KiB = 1024
+MiB = 1024 * KiB
+
+# Apache's level names; "warning" and "critical" are accepted as Python-style aliases.
+LOG_LEVELS = ("debug", "info", "warn", "error", "crit")
+_LOG_LEVEL_ALIASES = {"warning": "warn", "critical": "crit", "err": "error", "fatal": "crit"}
+
+# Hosts that mean "every interface"; SERVER_NAME falls back to "localhost" for them.
+WILDCARD_HOSTS = ("", "*", "0.0.0.0", "::", "[::]")
+
+
+class ConfigError(ValueError):
+    """A setting has a bad value or an unknown name; the message names the setting."""
+
+
+# ---------------------------------------------------------------- converters
+# Each takes a raw value and returns the typed value or raises ValueError("reason").
+
+def as_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def as_optional_str(value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    return as_str(value)
+
+
+def _as_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected an integer, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip(), 10)
+        except ValueError:
+            raise ValueError(f"expected an integer, got {value!r}") from None
+    raise ValueError(f"expected an integer, got {type(value).__name__}")
+
+
+def as_positive_int(value: Any) -> int:
+    number = _as_int(value)
+    if number < 1:
+        raise ValueError(f"must be at least 1, got {number}")
+    return number
+
+
+def as_non_negative_int(value: Any) -> int:
+    number = _as_int(value)
+    if number < 0:
+        raise ValueError(f"must be 0 or more, got {number}")
+    return number
+
+
+def as_port(value: Any) -> int:
+    number = _as_int(value)
+    if not 0 <= number <= 65535:
+        raise ValueError(f"must be a TCP port number 0-65535, got {number}")
+    return number
+
+
+def as_seconds(value: Any) -> float:
+    """A non-negative duration in seconds; ints and decimals both accepted."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number of seconds, got a boolean")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str):
+        try:
+            seconds = float(value.strip())
+        except ValueError:
+            raise ValueError(f"expected a number of seconds, got {value!r}") from None
+    else:
+        raise ValueError(f"expected a number of seconds, got {type(value).__name__}")
+    if not seconds >= 0 or seconds == float("inf"):  # also rejects NaN
+        raise ValueError(f"must be a finite number of seconds >= 0, got {value!r}")
+    return seconds
+
+
+_SIZE_RE = re.compile(r"^\s*(\d+)\s*([kKmMgG]?)(i?[bB])?\s*$")
+_SIZE_UNITS = {"": 1, "k": KiB, "m": MiB, "g": 1024 * MiB}
+
+
+def as_byte_size(value: Any) -> int:
+    """Bytes; strings may carry a binary unit: 8190, 64k, 10M, 10MiB, 1G."""
+    if isinstance(value, str):
+        match = _SIZE_RE.match(value)
+        if not match:
+            raise ValueError(f"expected a size in bytes such as 8190, 64k or 10M, got {value!r}")
+        return int(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+    return as_non_negative_int(value)
+
+
+def as_log_level(value: Any) -> str:
+    level = as_str(value).strip().lower()
+    level = _LOG_LEVEL_ALIASES.get(level, level)
+    if level not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    return level
+
+
+def as_url_scheme(value: Any) -> str:
+    scheme = as_str(value).strip().lower()
+    if scheme not in ("http", "https"):
+        raise ValueError(f"must be http or https, got {value!r}")
+    return scheme
+
+
+def as_host(value: Any) -> str:
+    """A host name or an IPv4/IPv6 literal; IPv6 may be given in brackets."""
+    host = as_str(value).strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if any(ch.isspace() for ch in host) or "/" in host:
+        raise ValueError(f"not a host name or IP address: {value!r}")
+    return host
+
+
+def normalize_mount_point(value: Any) -> str:
+    """'' or '/' is the root; otherwise '/a/b' without a trailing slash (the SCRIPT_NAME)."""
+    mount = as_str(value).strip()
+    if mount in ("", "/"):
+        return ""
+    if not mount.startswith("/"):
+        raise ValueError(f"must start with '/', got {value!r}")
+    if "?" in mount or "#" in mount or any(ch.isspace() for ch in mount):
+        raise ValueError(f"must be a plain URL path, got {value!r}")
+    mount = mount.rstrip("/")
+    if "//" in mount:
+        raise ValueError(f"must not contain empty path segments, got {value!r}")
+    return mount
+
+
+def as_mount_point(value: Any) -> str:
+    return normalize_mount_point(value)
+
+
+def as_script_alias(value: Any) -> Tuple[str, str]:
+    """'/url=PATH' (like ``WSGIScriptAlias /url PATH``) -> (mount, target).
+
+    PATH is a script file or a 'pkg.module:app' spec; a tuple/list (url, path) is accepted from
+    the Python API.
+    """
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        url, target = value
+    else:
+        text = as_str(value)
+        url, sep, target = text.partition("=")
+        if not sep:
+            raise ValueError(f"expected /url=PATH, got {text!r}")
+    url = normalize_mount_point(url)
+    target = as_str(target).strip()
+    if not target:
+        raise ValueError(f"missing PATH in {value!r}; expected /url=PATH")
+    return (url, target)
+
+
+def as_script_alias_list(value: Any) -> List[Tuple[str, str]]:
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)):
+        value = [value]
+    aliases = [as_script_alias(item) for item in value]
+    seen = set()
+    for url, _ in aliases:
+        if url in seen:
+            raise ValueError(f"mount point {url or '/'!r} given twice")
+        seen.add(url)
+    return aliases
+
+
+def as_python_identifier_path(value: Any) -> str:
+    name = as_str(value).strip()
+    if not name or not all(part.isidentifier() for part in name.split(".")):
+        raise ValueError(f"must be a Python name such as 'application', got {value!r}")
+    return name
+
+
+def as_optional_path(value: Any) -> Optional[str]:
+    if value is None or value == "":
+        return None
+    path = as_str(value)
+    if path == "-":
+        return None  # '-' means stderr, like an unset error log
+    return os.path.abspath(os.path.expanduser(path))
+
+
+# ---------------------------------------------------------------- the table
+
+@dataclass(frozen=True)
+class Setting:
+    name: str                       # key in the settings dict and in the Python API
+    convert: Callable[[Any], Any]   # raw value -> typed value, or ValueError(reason)
+    default: Any                    # typed default; None may mean "derived" (see build())
+    help: str
+    express: Optional[str] = None   # the mod_wsgi-express option, where one exists
+    flag: Optional[str] = None      # our command-line flag; None: API/internal only
+    metavar: Optional[str] = None
+    repeatable: bool = False        # flag may be given several times (list value)
+    aliases: Tuple[str, ...] = field(default_factory=tuple)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+SETTINGS: Tuple[Setting, ...] = (
+    # -- where to listen
+    Setting("host", as_host, "127.0.0.1",
+            "Interface to listen on: an IPv4/IPv6 address or a host name; 0.0.0.0 or :: for all "
+            "interfaces.", express="--host", flag="--host", metavar="HOST"),
+    Setting("port", as_port, 8000,
+            "TCP port to listen on (0 picks a free port; the startup log line shows it).",
+            express="--port", flag="--port", metavar="PORT"),
+    Setting("listen_backlog", as_positive_int, 1024,
+            "Length of the kernel's queue of not-yet-accepted connections.",
+            express="--listener-backlog", flag="--listen-backlog", metavar="N"),
+    # -- processes and threads
+    Setting("processes", as_positive_int, 1,
+            "Number of server child processes, each running the application.",
+            express="--processes", flag="--processes", metavar="N"),
+    Setting("threads", as_positive_int, 5,
+            "Python worker threads per process that run the application. Default 5, the same as "
+            "mod_wsgi-express: idle and slow connections cost no thread here (the reactor holds "
+            "them), so threads only bound how many requests run application code at once, and "
+            "with the GIL more threads only help applications that wait on I/O. Raise it for "
+            "slow-I/O apps; add --processes for CPU-bound ones.",
+            express="--threads", flag="--threads", metavar="N"),
+    # -- the application(s)
+    Setting("callable_object", as_python_identifier_path, "application",
+            "Name of the WSGI callable in the script (WSGICallableObject).",
+            express="--callable-object", flag="--callable-object", metavar="NAME"),
+    Setting("mount_point", as_mount_point, "",
+            "URL prefix the SCRIPT is mounted at; it becomes SCRIPT_NAME. Default: the root.",
+            express="--mount-point", flag="--mount-point", metavar="URL"),
+    Setting("script_alias", as_script_alias_list, (),
+            "Mount another WSGI script (or pkg.module:app) at a URL, like WSGIScriptAlias; "
+            "repeat to serve several applications.",
+            express=None, flag="--script-alias", metavar="/URL=PATH", repeatable=True),
+    Setting("application_group", as_optional_str, None,
+            "mod_wsgi.application_group for every mount; '%{GLOBAL}' means ''. Default: "
+            "'SERVER_NAME[:PORT]|MOUNT' per mount, like mod_wsgi's %{RESOURCE}.",
+            express=None, flag="--application-group", metavar="NAME"),
+    Setting("process_group", as_str, "",
+            "mod_wsgi.process_group reported to the application ('' = embedded mode).",
+            express=None, flag="--process-group", metavar="NAME"),
+    # -- timeouts (seconds)
+    Setting("graceful_timeout", as_seconds, 15.0,
+            "On SIGTERM or a graceful restart, how long in-flight requests may take to finish "
+            "before the process is killed.",
+            express="--graceful-timeout", flag="--graceful-timeout", metavar="SECONDS"),
+    Setting("keep_alive_timeout", as_seconds, 2.0,
+            "How long an idle keep-alive connection is held open waiting for the next request.",
+            express="--keep-alive-timeout", flag="--keep-alive-timeout", metavar="SECONDS"),
+    Setting("header_timeout", as_seconds, 20.0,
+            "Time allowed to receive the request line and headers.",
+            express="--header-timeout", flag="--header-timeout", metavar="SECONDS"),
+    Setting("body_timeout", as_seconds, 60.0,
+            "Time allowed between reads of the request body.",
+            express="--body-timeout", flag="--body-timeout", metavar="SECONDS"),
+    Setting("socket_timeout", as_seconds, 60.0,
+            "Time allowed for any other socket read or write to make progress.",
+            express="--socket-timeout", flag="--socket-timeout", metavar="SECONDS"),
+    # -- limits
+    Setting("limit_request_line", as_positive_int, 8190,
+            "Longest request line in bytes (longer: 414), like Apache's LimitRequestLine.",
+            express=None, flag="--limit-request-line", metavar="BYTES"),
+    Setting("limit_request_fields", as_positive_int, 100,
+            "Most request header fields (more: 431), like Apache's LimitRequestFields.",
+            express=None, flag="--limit-request-fields", metavar="N"),
+    Setting("limit_request_field_size", as_positive_int, 8190,
+            "Longest request header field in bytes (longer: 431), like LimitRequestFieldSize.",
+            express=None, flag="--limit-request-field-size",
+            metavar="BYTES"),
+    Setting("limit_request_body", as_byte_size, 10 * MiB,
+            "Largest request body in bytes (larger: 413); 0 means unlimited. Accepts 10M, 64k.",
+            express="--limit-request-body", flag="--limit-request-body", metavar="BYTES"),
+    Setting("max_clients", as_positive_int, 1000,
+            "Most simultaneous client connections per process; further connections wait in "
+            "the listen backlog. Connections are cheap here (no thread each), hence 1000.",
+            express="--max-clients", flag="--max-clients", metavar="N"),
+    # -- logging
+    Setting("log_level", as_log_level, "info",
+            "Error log level: debug, info, warn, error or crit.",
+            express="--log-level", flag="--log-level", metavar="LEVEL"),
+    Setting("error_log", as_optional_path, None,
+            "Write the error log to this file (appended) instead of stderr.",
+            express=None, flag="--error-log", metavar="PATH"),
+    # -- what the application sees
+    Setting("server_name", as_optional_str, None,
+            "SERVER_NAME for requests without a Host header. Default: the --host value "
+            "('localhost' when listening on all interfaces).",
+            express="--server-name", flag="--server-name", metavar="NAME"),
+    Setting("url_scheme", as_url_scheme, "http",
+            "wsgi.url_scheme: http, or https behind a TLS-terminating proxy.",
+            express=None, flag="--url-scheme", metavar="SCHEME"),
+    Setting("server_software", as_optional_str, None,
+            "SERVER_SOFTWARE and the Server response header. Default: pywsgi/VERSION.",
+            express=None, flag="--server-software", metavar="TEXT"),
+    # -- internal: set by the master for each child
+    Setting("process_index", as_non_negative_int, 0,
+            "Index (0..processes-1) of the server child; set by the master.",
+            express=None, flag=None),
+)
+
+SETTINGS_BY_NAME: Dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+def defaults() -> Dict[str, Any]:
+    """All settings at their defaults, derived values filled in."""
+    return build()
+
+
+def convert(name: str, value: Any) -> Any:
+    """Convert one raw value; ConfigError naming the setting if it is bad."""
+    setting = SETTINGS_BY_NAME.get(name)
+    if setting is None:
+        raise ConfigError(f"unknown setting {name!r}" + _did_you_mean(name))
+    try:
+        return setting.convert(value)
+    except ValueError as exc:
+        flag = f" ({setting.flag})" if setting.flag else ""
+        raise ConfigError(f"bad value for setting '{name}'{flag}: {exc}") from None
+
+
+def build(values: Optional[Dict[str, Any]] = None, **overrides: Any) -> Dict[str, Any]:
+    """Defaults + values + overrides, converted and validated, with derived values filled in.
+
+    Unknown names and bad values raise ConfigError naming the setting. Values of ``None`` for a
+    setting whose default is not None mean "not given" (that is how argparse reports an absent
+    flag), so the default applies.
+    """
+    raw: Dict[str, Any] = {}
+    for source in (values or {}, overrides):
+        for name, value in source.items():
+            if name not in SETTINGS_BY_NAME:
+                raise ConfigError(f"unknown setting {name!r}" + _did_you_mean(name))
+            if value is None and SETTINGS_BY_NAME[name].default is not None:
+                continue
+            raw[name] = value
+
+    settings: Dict[str, Any] = {}
+    for setting in SETTINGS:
+        if setting.name in raw:
+            settings[setting.name] = convert(setting.name, raw[setting.name])
+        elif isinstance(setting.default, tuple):
+            settings[setting.name] = list(setting.default)
+        else:
+            settings[setting.name] = setting.default
+
+    if settings["server_name"] is None:
+        host = settings["host"]
+        settings["server_name"] = "localhost" if host in WILDCARD_HOSTS else host
+    if settings["server_software"] is None:
+        from pywsgi import __version__
+        settings["server_software"] = f"pywsgi/{__version__}"
+    return settings
+
+
+def application_group_for(settings: Dict[str, Any], mount_point: str) -> str:
+    """mod_wsgi's default application group, %{RESOURCE}: 'SERVER[:PORT]|MOUNT'.
+
+    The port is left out for 80 and 443, as mod_wsgi does; '%{GLOBAL}' is the empty group.
+    """
+    group = settings.get("application_group")
+    if group is not None:
+        return "" if group == "%{GLOBAL}" else group
+    host = settings["server_name"]
+    port = settings["port"]
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    if port not in (80, 443):
+        host = f"{host}:{port}"
+    return f"{host}|{mount_point}"
+
+
+def describe() -> Iterable[str]:
+    """One line per setting: name, default, mod_wsgi-express option (for docs)."""
+    for s in SETTINGS:
+        yield f"{s.name:26} default={s.default!r:14} express={s.express or '-'}"
+
+
+def _did_you_mean(name: str) -> str:
+    import difflib
+    close = difflib.get_close_matches(name, SETTINGS_BY_NAME, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,0 +1,641 @@
+"""The master process: binds, forks the server children and supervises them.
+
+    master (this module, Python, no threads)
+      ├─ binds the listening socket(s) once; children inherit them across fork()
+      ├─ forks --processes children; each loads the application(s) and runs pywsgi._core.serve()
+      ├─ respawns a child that dies, with exponential backoff (0.1 s doubling to 10 s; reset once a
+      │  child has run 30 s) and an error-log line naming the pid and the exit status or signal
+      ├─ SIGTERM: forward SIGTERM (graceful), wait up to graceful_timeout + 1 s, SIGKILL leftovers
+      ├─ SIGINT: forward SIGINT (quick), wait briefly, SIGKILL leftovers
+      ├─ SIGHUP: graceful restart — start a new child per slot; when it is ready, SIGTERM the old
+      │  one. A new child that fails to start leaves the old one serving.
+      └─ SIGUSR1: reopen the error log (logrotate); forwarded to the children.
+
+Children die with the master: PR_SET_PDEATHSIG on Linux, a getppid() poll elsewhere. The master
+sleeps in select() on a signal wakeup fd and the children's ready pipe, so signals are handled at
+once and nothing blocks while holding the GIL.
+
+Exit codes of a child: 0 clean stop, 3 the application failed to load (its one-line message is
+already on stderr). If a child exits with 3 before any child ever became ready, the master stops
+the others and returns 2: a bad script never turns into a respawn loop at startup.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Union
+
+from pywsgi import __version__, config, errorlog, loader
+
+__all__ = ["StartupError", "Mount", "plan_mounts", "bind_sockets", "run",
+           "EXIT_OK", "EXIT_USAGE", "EXIT_LOAD_FAILED"]
+
+EXIT_OK = 0
+EXIT_USAGE = 2            # the master's exit code for every startup error
+EXIT_LOAD_FAILED = 3      # a child's exit code when the application could not be loaded
+
+BACKOFF_FIRST = 0.1
+BACKOFF_MAX = 10.0
+BACKOFF_RESET_AFTER = 30.0
+QUICK_STOP_WAIT = 1.0     # SIGINT: how long children get before SIGKILL
+
+_MASTER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1)
+_PID_RECORD = struct.Struct("=i")
+
+
+class StartupError(Exception):
+    """The server cannot start; str(exc) is one line for the user (the CLI exits with 2)."""
+
+
+# ------------------------------------------------------------------ mounts
+
+@dataclass
+class Mount:
+    prefix: str                          # '' (root) or '/a/b'
+    target: Union[str, Callable]         # script path, 'pkg.module:app', or the app itself
+    label: str = ""                      # for log lines
+
+    def load(self, callable_name: str) -> Callable:
+        if callable(self.target):
+            return self.target
+        return loader.load(self.target, callable_name)
+
+
+def _check_target(target: str, what: str) -> str:
+    """A script path must exist and be a file now (before forking); module specs load later."""
+    if loader.is_module_spec(target):
+        return target
+    if not os.path.exists(target):
+        raise StartupError(f"{what}{target}: no such file")
+    if not os.path.isfile(target):
+        raise StartupError(f"{what}{target}: not a file")
+    if not os.access(target, os.R_OK):
+        raise StartupError(f"{what}{target}: not readable (permission denied)")
+    return os.path.abspath(target)
+
+
+def plan_mounts(settings: Dict[str, Any], script: Optional[str] = None,
+                app: Optional[Callable] = None) -> List[Mount]:
+    """The mounts to serve: SCRIPT (or app) at mount_point, plus every script_alias.
+
+    Nothing given: the built-in welcome page at the root.
+    """
+    mounts: List[Mount] = []
+    if script is not None and app is not None:
+        raise StartupError("give either a script or an application object, not both")
+    if app is not None:
+        if not callable(app):
+            raise StartupError(f"the application must be callable, got {type(app).__name__}")
+        mounts.append(Mount(settings["mount_point"], app, getattr(app, "__name__", repr(app))))
+    elif script is not None:
+        mounts.append(Mount(settings["mount_point"], _check_target(script, ""), script))
+    for url, target in settings.get("script_alias") or ():
+        mounts.append(Mount(url, _check_target(target, f"--script-alias {url or '/'}: "), target))
+    seen: Dict[str, str] = {}
+    for mount in mounts:
+        if mount.prefix in seen:
+            raise StartupError(f"two applications mounted at {mount.prefix or '/'!r}: "
+                               f"{seen[mount.prefix]} and {mount.label}")
+        seen[mount.prefix] = mount.label
+    if not mounts:
+        from pywsgi import welcome
+        mounts.append(Mount("", welcome.application, "welcome page"))
+    return mounts
+
+
+def mount_extras(settings: Dict[str, Any], prefix: str) -> Dict[str, str]:
+    group = config.application_group_for(settings, prefix)
+    process_group = settings.get("process_group", "")
+    return {
+        "mod_wsgi.application_group": group,
+        "mod_wsgi.process_group": process_group,
+        "pywsgi.application_group": group,
+        "pywsgi.process_group": process_group,
+    }
+
+
+# ------------------------------------------------------------------ sockets
+
+def _display_address(sockaddr) -> str:
+    host, port = sockaddr[0], sockaddr[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def bind_sockets(host: str, port: int, backlog: int = 1024) -> List[socket.socket]:
+    """Listening, non-blocking sockets for every address `host` resolves to.
+
+    A name resolving to several addresses (localhost → 127.0.0.1 and ::1) gets one socket each;
+    addresses this machine cannot use are skipped as long as one binds. Port 0 picks a free port,
+    shared by all the sockets.
+    """
+    lookup_host = None if host in ("", "*") else host
+    try:
+        infos = socket.getaddrinfo(lookup_host, port, socket.AF_UNSPEC, socket.SOCK_STREAM,
+                                   0, socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise StartupError(f"cannot listen on host {host!r}: {exc.strerror}") from None
+    unique = []
+    for family, kind, proto, _, sockaddr in infos:
+        if family not in (socket.AF_INET, socket.AF_INET6):
+            continue
+        if all(sockaddr[:2] != other[4][:2] for other in unique):
+            unique.append((family, kind, proto, None, sockaddr))
+    if not unique:
+        raise StartupError(f"cannot listen on host {host!r}: no IPv4 or IPv6 address")
+
+    sockets: List[socket.socket] = []
+    chosen_port = port
+    failures: List[str] = []
+    try:
+        for family, kind, proto, _, sockaddr in unique:
+            if chosen_port != sockaddr[1]:
+                sockaddr = (sockaddr[0], chosen_port) + tuple(sockaddr[2:])
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6 and len(unique) > 1:
+                    # the IPv4 address has its own socket; keep this one IPv6-only
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(sockaddr)
+                sock.listen(backlog)
+                sock.setblocking(False)
+            except OSError as exc:
+                sock.close()
+                where = _display_address(sockaddr)
+                if exc.errno == errno.EADDRINUSE:
+                    raise StartupError(f"cannot listen on {where}: address already in use "
+                                       f"(another server is running there; choose --port)") from None
+                if exc.errno == errno.EACCES:
+                    raise StartupError(f"cannot listen on {where}: permission denied (ports "
+                                       f"below 1024 need root or CAP_NET_BIND_SERVICE)") from None
+                if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) and len(unique) > 1:
+                    failures.append(f"{where}: {exc.strerror}")
+                    continue
+                raise StartupError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+            sockets.append(sock)
+            chosen_port = sock.getsockname()[1]
+        if not sockets:
+            raise StartupError(f"cannot listen on host {host!r}: " + "; ".join(failures))
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    for failure in failures:
+        errorlog.warning(f"skipped listening on {failure}")
+    return sockets
+
+
+# ------------------------------------------------------------------ children
+
+def _status_text(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        signum = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
+        return f"was killed by {name}"
+    if os.WIFEXITED(status):
+        return f"exited with status {os.WEXITSTATUS(status)}"
+    return f"ended with wait status {status}"
+
+
+def _set_parent_death_signal(master_pid: int) -> None:
+    """Make this child die with the master, however the master ends."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            PR_SET_PDEATHSIG = 1
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        except (OSError, AttributeError):
+            _start_parent_watch(master_pid)
+    else:
+        _start_parent_watch(master_pid)
+    if os.getppid() != master_pid:  # the master died before prctl took effect
+        os._exit(EXIT_OK)
+
+
+def _start_parent_watch(master_pid: int) -> None:
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != master_pid:
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+    threading.Thread(target=watch, name="pywsgi-parent-watch", daemon=True).start()
+
+
+def _child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: List[Mount],
+                ready_fd: int, master_pid: int, blocked_mask) -> None:
+    """Runs in the forked child; never returns (os._exit)."""
+    exit_code = 1
+    try:
+        _set_parent_death_signal(master_pid)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked_mask)
+        import atexit
+        atexit._clear()  # the master's (or the embedding program's) hooks are not ours to run
+        # SIGTERM/SIGINT keep their default action (die) while the application loads.
+
+        callable_name = settings["callable_object"]
+        core_mounts = []
+        for mount in mounts:
+            try:
+                app = mount.load(callable_name)
+            except loader.LoadError as exc:
+                sys.stderr.write(f"pywsgi: error: cannot load application: {exc}\n")
+                sys.stderr.flush()
+                if settings["error_log"] is not None:
+                    errorlog.error(f"cannot load application: {exc}")
+                if exc.__cause__ is not None and errorlog.is_enabled("debug"):
+                    import traceback
+                    errorlog.debug("".join(traceback.format_exception(
+                        type(exc.__cause__), exc.__cause__, exc.__cause__.__traceback__)))
+                os._exit(EXIT_LOAD_FAILED)
+            core_mounts.append((mount.prefix, app, mount_extras(settings, mount.prefix)))
+
+        from pywsgi import _core
+        stop_state = {"requested": False}
+
+        def on_sigterm(signum, frame):
+            stop_state["requested"] = True
+            # Safety net: the master SIGKILLs after graceful_timeout + 1 s anyway, but an
+            # orphaned child (master killed) has nobody else to enforce the limit.
+            pending = signal.alarm(0)  # a repeated SIGTERM must not push the limit back
+            signal.alarm(pending or int(settings["graceful_timeout"]) + 2)
+            _core.stop(graceful=True)
+
+        def on_sigint(signum, frame):
+            stop_state["requested"] = True
+            signal.alarm(2)
+            _core.stop(graceful=False)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+        signal.signal(signal.SIGINT, on_sigint)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)   # restarts are the master's business
+        signal.signal(signal.SIGUSR1, lambda signum, frame: errorlog.reopen())
+
+        os.write(ready_fd, _PID_RECORD.pack(os.getpid()))
+        os.close(ready_fd)
+        if stop_state["requested"]:
+            os._exit(EXIT_OK)
+        _core.serve([sock.fileno() for sock in sockets], core_mounts, settings)
+        exit_code = EXIT_OK
+    except SystemExit as exc:
+        exit_code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        try:
+            errorlog.exception("server process failed")
+        except BaseException:
+            pass
+    finally:
+        try:
+            if exit_code == EXIT_OK:
+                import atexit
+                atexit._run_exitfuncs()  # applications' atexit hooks, as mod_wsgi runs them
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:
+            pass
+        os._exit(exit_code)
+
+
+# ------------------------------------------------------------------ the master
+
+@dataclass
+class _Child:
+    pid: int
+    slot: int
+    started: float
+    ready: bool = False
+    retiring: bool = False
+    kill_at: Optional[float] = None
+
+
+@dataclass
+class _Slot:
+    index: int
+    current: Optional[int] = None        # pid serving (or starting) in this slot
+    previous: Optional[int] = None       # during a graceful restart: the old pid, until the new is ready
+    backoff: float = BACKOFF_FIRST
+    respawn_at: Optional[float] = None
+
+
+class Master:
+    def __init__(self, settings: Dict[str, Any], sockets: List[socket.socket],
+                 mounts: List[Mount]) -> None:
+        self.settings = settings
+        self.sockets = sockets
+        self.mounts = mounts
+        self.pid = os.getpid()
+        self.children: Dict[int, _Child] = {}
+        self.slots = [_Slot(i) for i in range(settings["processes"])]
+        self.ever_ready = False
+        self.load_failed = False
+        self.pending_signals: List[int] = []
+        self._ready_buffer = b""
+
+    # -- signals
+    def _on_signal(self, signum, frame) -> None:
+        self.pending_signals.append(signum)
+
+    def _install_signals(self) -> None:
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        self.ready_r, self.ready_w = os.pipe()
+        os.set_blocking(self.ready_r, False)
+        self.saved_handlers = {sig: signal.getsignal(sig) for sig in _MASTER_SIGNALS}
+        self.saved_wakeup_fd = signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
+        for sig in _MASTER_SIGNALS:
+            signal.signal(sig, self._on_signal)
+
+    def _restore_signals(self) -> None:
+        for sig, handler in self.saved_handlers.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        signal.set_wakeup_fd(self.saved_wakeup_fd)
+        for fd in (self.wake_r, self.wake_w, self.ready_r, self.ready_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def _wait(self, timeout: float) -> None:
+        """Sleep until a signal, a ready message, or the timeout."""
+        try:
+            readable, _, _ = select.select([self.wake_r, self.ready_r], [], [], max(0.0, timeout))
+        except InterruptedError:
+            readable = []
+        if self.wake_r in readable:
+            try:
+                while os.read(self.wake_r, 512):
+                    pass
+            except (BlockingIOError, InterruptedError):
+                pass
+        if self.ready_r in readable:
+            self._read_ready()
+
+    # -- spawning
+    def _spawn(self, slot: _Slot) -> Optional[int]:
+        slot.respawn_at = None
+        child_settings = dict(self.settings, process_index=slot.index)
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _MASTER_SIGNALS)
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            errorlog.error(f"cannot start server process {slot.index}: {exc.strerror}")
+            self._schedule_respawn(slot, ran_for=0.0)
+            return None
+        if pid == 0:  # the child
+            try:
+                for sig in _MASTER_SIGNALS:
+                    signal.signal(sig, signal.SIG_DFL)
+                signal.set_wakeup_fd(-1)
+                for fd in (self.wake_r, self.wake_w, self.ready_r):
+                    os.close(fd)
+            finally:
+                _child_main(child_settings, self.sockets, self.mounts, self.ready_w,
+                            self.pid, mask)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        self.children[pid] = _Child(pid, slot.index, time.monotonic())
+        errorlog.debug(f"started server process {slot.index} (pid {pid})")
+        return pid
+
+    def _schedule_respawn(self, slot: _Slot, ran_for: float) -> float:
+        if ran_for >= BACKOFF_RESET_AFTER:
+            slot.backoff = BACKOFF_FIRST
+        delay = slot.backoff
+        slot.backoff = min(slot.backoff * 2, BACKOFF_MAX)
+        slot.respawn_at = time.monotonic() + delay
+        return delay
+
+    # -- events
+    def _read_ready(self) -> None:
+        try:
+            while True:
+                data = os.read(self.ready_r, 4096)
+                if not data:
+                    break
+                self._ready_buffer += data
+        except (BlockingIOError, InterruptedError):
+            pass
+        size = _PID_RECORD.size
+        while len(self._ready_buffer) >= size:
+            (pid,) = _PID_RECORD.unpack(self._ready_buffer[:size])
+            self._ready_buffer = self._ready_buffer[size:]
+            self._on_ready(pid)
+
+    def _on_ready(self, pid: int) -> None:
+        child = self.children.get(pid)
+        if child is None:
+            return
+        child.ready = True
+        if not self.ever_ready:
+            self.ever_ready = True
+            # Logged once the first process can serve, so it means "ready", and a script
+            # that fails to load leaves only its one error line on stderr.
+            errorlog.info(f"pywsgi {__version__} listening on {_listen_urls(self.sockets)} "
+                          f"(processes={self.settings['processes']} "
+                          f"threads={self.settings['threads']})")
+        slot = self.slots[child.slot]
+        errorlog.debug(f"server process {child.slot} (pid {pid}) is ready")
+        if slot.current == pid and slot.previous is not None:
+            self._retire(slot.previous)
+            slot.previous = None
+
+    def _retire(self, pid: int) -> None:
+        child = self.children.get(pid)
+        if child is None:
+            return
+        child.retiring = True
+        child.kill_at = time.monotonic() + self.settings["graceful_timeout"] + 1.0
+        self._kill(pid, signal.SIGTERM)
+
+    def _kill(self, pid: int, sig: int) -> None:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def _reap(self, stopping: bool) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            except InterruptedError:
+                continue
+            if pid == 0:
+                return
+            child = self.children.pop(pid, None)
+            if child is None:
+                continue  # not ours (the Python API may run inside a program with children)
+            if not stopping:
+                self._on_exit(child, status)
+
+    def _on_exit(self, child: _Child, status: int) -> None:
+        slot = self.slots[child.slot]
+        ran_for = time.monotonic() - child.started
+        if child.retiring:
+            errorlog.debug(f"old server process {child.slot} (pid {child.pid}) {_status_text(status)}")
+            return
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_LOAD_FAILED \
+                and not self.ever_ready:
+            self.load_failed = True
+            return
+        if child.pid == slot.previous:
+            slot.previous = None
+            errorlog.error(f"server process {child.slot} (pid {child.pid}) "
+                           f"{_status_text(status)} during a graceful restart")
+            return
+        if child.pid != slot.current:
+            return
+        if slot.previous is not None:
+            # the replacement failed to start: keep the old process serving
+            errorlog.error(f"graceful restart of server process {child.slot} failed: new process "
+                           f"(pid {child.pid}) {_status_text(status)}; the old process "
+                           f"(pid {slot.previous}) keeps serving")
+            slot.current, slot.previous = slot.previous, None
+            return
+        slot.current = None
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_OK:
+            errorlog.info(f"server process {child.slot} (pid {child.pid}) exited; starting a new one")
+            slot.respawn_at = time.monotonic()
+            return
+        delay = self._schedule_respawn(slot, ran_for)
+        errorlog.error(f"server process {child.slot} (pid {child.pid}) {_status_text(status)}; "
+                       f"restarting it in {delay:g} s")
+
+    def _graceful_restart(self) -> None:
+        errorlog.info("graceful restart requested (SIGHUP): starting new server processes")
+        for slot in self.slots:
+            if slot.current is None:
+                slot.backoff = BACKOFF_FIRST
+                slot.current = self._spawn(slot)
+                continue
+            if slot.previous is not None:
+                # a restart is already under way: replace its not-yet-ready new process
+                self._retire(slot.current)
+            else:
+                slot.previous = slot.current
+            slot.current = self._spawn(slot)
+            if slot.current is None:
+                slot.current, slot.previous = slot.previous, None
+
+    # -- the loop
+    def run(self) -> int:
+        self._install_signals()
+        try:
+            for slot in self.slots:
+                slot.current = self._spawn(slot)
+            while True:
+                now = time.monotonic()
+                deadlines = [s.respawn_at for s in self.slots if s.respawn_at is not None]
+                deadlines += [c.kill_at for c in self.children.values() if c.kill_at is not None]
+                timeout = min([1.0] + [d - now for d in deadlines])
+                self._wait(timeout)
+                self._read_ready()      # ready messages before exits: see _on_exit
+                self._reap(stopping=False)
+
+                while self.pending_signals:
+                    sig = self.pending_signals.pop(0)
+                    if sig == signal.SIGTERM:
+                        errorlog.info("SIGTERM received: stopping gracefully")
+                        self._stop(signal.SIGTERM, self.settings["graceful_timeout"] + 1.0)
+                        return EXIT_OK
+                    if sig == signal.SIGINT:
+                        errorlog.info("SIGINT received: stopping")
+                        self._stop(signal.SIGINT, QUICK_STOP_WAIT)
+                        return EXIT_OK
+                    if sig == signal.SIGHUP:
+                        self._graceful_restart()
+                    elif sig == signal.SIGUSR1:
+                        errorlog.reopen()
+                        for pid in list(self.children):
+                            self._kill(pid, signal.SIGUSR1)
+
+                if self.load_failed:
+                    # the child printed why; a respawn loop would only print it again
+                    self._stop(signal.SIGTERM, QUICK_STOP_WAIT)
+                    return EXIT_USAGE
+
+                now = time.monotonic()
+                for slot in self.slots:
+                    if slot.respawn_at is not None and slot.respawn_at <= now:
+                        slot.current = self._spawn(slot)
+                for child in list(self.children.values()):
+                    if child.kill_at is not None and child.kill_at <= now:
+                        errorlog.warning(f"old server process {child.slot} (pid {child.pid}) did "
+                                         f"not stop within the graceful timeout; killing it")
+                        self._kill(child.pid, signal.SIGKILL)
+                        child.kill_at = None
+        except BaseException:
+            self._stop(signal.SIGKILL, 0.0)
+            raise
+        finally:
+            self._restore_signals()
+
+    def _stop(self, sig: int, wait: float) -> None:
+        """Send sig to every child, wait up to `wait` seconds, SIGKILL the rest, reap all."""
+        for pid in list(self.children):
+            self._kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while self.children:
+            self._reap(stopping=True)
+            remaining = deadline - time.monotonic()
+            if not self.children or remaining <= 0:
+                break
+            self._wait(min(remaining, 0.2))
+            if signal.SIGINT in self.pending_signals and sig == signal.SIGTERM:
+                # a second Ctrl-C during a graceful stop: hurry up
+                self.pending_signals.clear()
+                sig = signal.SIGINT
+                for pid in list(self.children):
+                    self._kill(pid, signal.SIGINT)
+                deadline = min(deadline, time.monotonic() + QUICK_STOP_WAIT)
+        for pid in list(self.children):
+            errorlog.warning(f"server process pid {pid} did not stop in time; killing it")
+            self._kill(pid, signal.SIGKILL)
+        for pid in list(self.children):
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+            self.children.pop(pid, None)
+
+
+def _listen_urls(sockets: List[socket.socket]) -> str:
+    return ", ".join("http://" + _display_address(sock.getsockname()) for sock in sockets)
+
+
+def run(settings: Dict[str, Any], mounts: List[Mount]) -> int:
+    """Bind, fork and supervise until stopped. Returns the exit code (0, or 2 when the
+    application failed to load); raises StartupError for a bad address or port."""
+    try:
+        errorlog.configure(settings["log_level"], settings["error_log"])
+    except OSError as exc:
+        raise StartupError(f"cannot open the error log {settings['error_log']}: "
+                           f"{exc.strerror or exc}") from None
+    try:
+        # Imported once here, not in every child: a broken build is one error, not a respawn loop.
+        from pywsgi import _core  # noqa: F401
+    except ImportError as exc:
+        raise StartupError(f"cannot import the pywsgi core (pywsgi._core): {exc}") from None
+    sockets = bind_sockets(settings["host"], settings["port"], settings["listen_backlog"])
+    try:
+        settings = dict(settings, port=sockets[0].getsockname()[1])
+        for mount in mounts:
+            errorlog.debug(f"mounted {mount.label} at {mount.prefix or '/'}")
+        return Master(settings, sockets, mounts).run()
+    finally:
+        for sock in sockets:
+            sock.close()
