@@ -279,11 +279,23 @@ SETTINGS: Tuple[Setting, ...] = (
             "How long an idle keep-alive connection is held open waiting for the next request.",
             express="--keep-alive-timeout", flag="--keep-alive-timeout", metavar="SECONDS"),
     Setting("header_timeout", as_seconds, 20.0,
-            "Time allowed to receive the request line and headers.",
+            "Time allowed to receive the request line and headers (from accept, or from the "
+            "first byte of a keep-alive request); like mod_reqtimeout's header=20-40.",
             express="--header-timeout", flag="--header-timeout", metavar="SECONDS"),
+    Setting("header_max_timeout", as_seconds, 40.0,
+            "The header deadline grows with the data received, up to this many seconds.",
+            express=None, flag="--header-max-timeout", metavar="SECONDS"),
+    Setting("header_min_rate", as_non_negative_int, 500,
+            "Every BYTES received extend the header deadline by one second (mod_reqtimeout "
+            "MinRate); 0 disables the extension.",
+            express=None, flag="--header-min-rate", metavar="BYTES"),
     Setting("body_timeout", as_seconds, 60.0,
             "Time allowed between reads of the request body.",
             express="--body-timeout", flag="--body-timeout", metavar="SECONDS"),
+    Setting("body_buffer_size", as_byte_size, 64 * 1024,
+            "Request bodies up to this size are read whole by the reactor before a worker "
+            "thread is used, so a client trickling a small body holds no thread; 0 disables.",
+            express=None, flag="--body-buffer-size", metavar="BYTES"),
     Setting("socket_timeout", as_seconds, 60.0,
             "Time allowed for any other socket read or write to make progress.",
             express="--socket-timeout", flag="--socket-timeout", metavar="SECONDS"),
@@ -302,8 +314,8 @@ SETTINGS: Tuple[Setting, ...] = (
             "Largest request body in bytes (larger: 413); 0 means unlimited. Accepts 10M, 64k.",
             express="--limit-request-body", flag="--limit-request-body", metavar="BYTES"),
     Setting("max_clients", as_positive_int, 1000,
-            "Most simultaneous client connections per process; further connections wait in "
-            "the listen backlog. Connections are cheap here (no thread each), hence 1000.",
+            "Most simultaneous client connections per process; a connection beyond it is "
+            "answered 503 and closed. Connections are cheap here (no thread each), hence 1000.",
             express="--max-clients", flag="--max-clients", metavar="N"),
     # -- logging
     Setting("log_level", as_log_level, "info",
