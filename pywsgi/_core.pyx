@@ -140,11 +140,15 @@ cdef class _Mount:
     cdef Py_ssize_t plen
     cdef object app
     cdef dict environ     # base environ merged with the mount's extras
+    cdef object access    # None, or an object whose allows(remote_addr) says yes or no
+    cdef object static    # a pywsgi.static.StaticFiles served by the C core, or None
 
     def __init__(self, str prefix, app, dict extras):
         self.prefix = prefix.rstrip('/')
         self.plen = len(self.prefix)
         self.app = app
+        self.access = extras.pop('pywsgi.access', None)
+        self.static = app if getattr(app, 'pywsgi_static', False) else None
         self.environ = dict(_base_environ)
         self.environ.update(extras)
 
@@ -514,22 +518,20 @@ cdef _simple_response(pw_conn *c, Request req, int status, str message=None):
     req._send_head(body)
 
 
-cdef object _environ(pw_conn *c, Request req):
-    """The environ dict, or an int status when the path cannot be served."""
+cdef object _request_path(pw_conn *c):
+    """The decoded, normalised request path (str), or an int status when it is unusable."""
+    cdef pw_request *r = &c.req
+    if r.path.len == 0:
+        return '/'  # absolute-form target without a path
+    return _decode_path(PyBytes_FromStringAndSize(c.buf + r.path.off, r.path.len))
+
+
+cdef dict _environ(pw_conn *c, Request req, _Mount mount, str path):
     cdef pw_request *r = &c.req
     cdef const char *buf = c.buf
     cdef pw_header *h
     cdef uint32_t i
     cdef dict env
-    cdef _Mount mount
-    raw_path = PyBytes_FromStringAndSize(buf + r.path.off, r.path.len)
-    path = _decode_path(raw_path)
-    if type(path) is int:
-        return path
-    mount = _route(path)
-    if mount is None:
-        return 404
-    req.mount = mount
     env = mount.environ.copy()
     env['REQUEST_METHOD'] = _latin1(buf + r.method.off, r.method.len)
     env['SCRIPT_NAME'] = mount.prefix
@@ -597,6 +599,7 @@ cdef bint _serve_one(pw_conn *c, object errors):
     """Serve the request whose head is in c; return whether the connection may be kept."""
     cdef Request req = Request()
     cdef pw_request *r = &c.req
+    cdef _Mount mount = None
     req.conn = c
     req.is_head = (r.method.len == 4 and (c.buf + r.method.off)[0] == b'H'
                    and (c.buf + r.method.off)[1:4] == b'EAD')
@@ -606,14 +609,24 @@ cdef bint _serve_one(pw_conn *c, object errors):
     env = None
     result = None
     try:
-        env = _environ(c, req)
-        if type(env) is int:
+        path = _request_path(c)
+        mount = _route(path) if type(path) is str else None
+        if mount is None:
+            status = path if type(path) is int else 404
             _log().info("%s:%d: %d for %s" % (
-                _peer(c), c.peer_port, env,
+                _peer(c), c.peer_port, status,
                 (c.buf + r.target.off)[:r.target.len].decode('latin-1')))
-            _simple_response(c, req, env)
-            env = None
+            _simple_response(c, req, status)
             return req.keep_alive
+        req.mount = mount
+        if mount.access is not None and not mount.access.allows(_peer(c)):
+            _log().info("%s:%d: client denied by the access rules of %s: 403" % (
+                _peer(c), c.peer_port, mount.prefix or '/'))
+            _simple_response(c, req, 403)
+            return req.keep_alive
+        if mount.static is not None:
+            return _serve_static(c, req, mount.static, (<str>path)[mount.plen:].encode('latin-1'))
+        env = _environ(c, req, mount, <str>path)
         env['wsgi.errors'] = errors
         result = req.mount.app(env, req.start_response)
         if type(result) is FileWrapper and _try_sendfile(req, <FileWrapper>result):
@@ -698,6 +711,9 @@ cdef bint _try_sendfile(Request req, FileWrapper wrapper) except -1:
         req.content_length = count
     req._send_file(fd, offset, count)
     return True
+
+
+include "_static.pxi"
 
 
 # ------------------------------------------------------------------------ threads

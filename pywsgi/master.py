@@ -439,9 +439,9 @@ class Master:
         if child is None:
             return
         child.ready = True
-        if not self.ever_ready:
+        if not self.ever_ready and all(c.ready for c in self.children.values()):
             self.ever_ready = True
-            # Logged once the first process can serve, so it means "ready", and a script
+            # Logged once every first process can serve, so it means "ready", and a script
             # that fails to load leaves only its one error line on stderr.
             errorlog.info(f"pywsgi {__version__} listening on {_listen_urls(self.sockets)} "
                           f"(processes={self.settings['processes']} "
