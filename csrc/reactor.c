@@ -52,6 +52,7 @@ struct pw_server {
     int listening;                /* reactor: listen fds registered */
     int busy;                     /* atomic: connections queued or with a worker */
     int accept_paused;            /* atomic: listen fds left out while busy */
+    int pending;                  /* reactor only: fresh connections not yet dispatched */
     pthread_mutex_t lock;         /* hand-back vs. deadline scan */
     pthread_mutex_t qlock;
     pthread_cond_t qcond;
@@ -260,9 +261,18 @@ int pw_server_stopping(pw_server *s) { return atomic_load_int(&s->stopping); }
 int pw_server_open_conns(pw_server *s) { return atomic_load_int(&s->open_conns); }
 const pw_config *pw_server_config(pw_server *s) { return &s->cfg; }
 
+static void clear_pending(pw_server *s, pw_conn *c)
+{
+    if (c->pending) {
+        c->pending = 0;
+        s->pending--;
+    }
+}
+
 static void conn_close(pw_server *s, pw_conn *c)
 {
     int fd = c->fd;
+    clear_pending(s, c);
     /* Read what the client already sent, so closing does not turn into a reset that could
      * destroy the response it has not read yet. */
     char sink[4096];
@@ -358,6 +368,7 @@ static int conn_head_done(pw_server *s, pw_conn *c)
 
 static void queue_push(pw_server *s, pw_conn *c)
 {
+    clear_pending(s, c);
     atomic_add_int(&s->busy, 1);
     atomic_store_int(&c->state, PW_CONN_BUSY);
     c->next = NULL;
@@ -540,7 +551,7 @@ static void accept_balance(pw_server *s)
 {
     if (s->cfg.accept_busy_limit <= 0 || !s->listening)
         return;
-    int over = atomic_load_int(&s->busy) >= s->cfg.accept_busy_limit;
+    int over = atomic_load_int(&s->busy) + s->pending >= s->cfg.accept_busy_limit;
     if (over && !atomic_load_int(&s->accept_paused)) {
         for (int k = 0; k < s->cfg.num_listen; k++)
             poller_del(s, s->cfg.listen_fds[k]);
@@ -555,7 +566,8 @@ static void accept_balance(pw_server *s)
 static void reactor_accept(pw_server *s, int lfd, int index)
 {
     for (int i = 0; i < 64; i++) {
-        if (s->cfg.accept_busy_limit > 0 && atomic_load_int(&s->busy) >= s->cfg.accept_busy_limit)
+        if (s->cfg.accept_busy_limit > 0 &&
+            atomic_load_int(&s->busy) + s->pending >= s->cfg.accept_busy_limit)
             return;
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
@@ -589,7 +601,11 @@ static void reactor_accept(pw_server *s, int lfd, int index)
         c->broken = 0;
         c->idle = 1;
         c->prebuffering = 0;
-        c->head_start = pw_now();
+        c->head_start = c->accepted_at = pw_now();
+        if (s->cfg.accept_busy_limit > 0) {
+            c->pending = 1;  /* its request is about to come: count it as work here */
+            s->pending++;
+        }
         c->peer_port = 0;
         c->peer_host[0] = 0;
         if (ss.ss_family == AF_INET) {
@@ -629,6 +645,10 @@ static void reactor_scan(pw_server *s, double now)
         pw_conn *c = s->conns[fd];
         if (!c || atomic_load_int(&c->state) != PW_CONN_READING)
             continue;
+        /* A connection that sends nothing soon stops counting as work, so idle or slow
+         * clients cannot make every process refuse to accept. */
+        if (c->pending && now - c->accepted_at > 0.5)
+            clear_pending(s, c);
         if (stopping && c->idle) {
             conn_close(s, c);
         } else if (now >= c->deadline) {

@@ -57,6 +57,8 @@ typedef struct pw_conn {
     pw_header *headers;
     double deadline;             /* for READING */
     double head_start;           /* when the header deadline started */
+    double accepted_at;
+    int pending;                 /* accepted, first request not dispatched yet (accept balance) */
     int idle;                    /* READING with no byte of the next request yet */
     int prebuffering;            /* READING: head done, reading a small body before dispatch */
     size_t scan_pos;             /* prebuffering a chunked body: bytes of buf checked so far */
