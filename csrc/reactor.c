@@ -371,6 +371,10 @@ static void queue_push(pw_server *s, pw_conn *c)
     clear_pending(s, c);
     atomic_add_int(&s->busy, 1);
     atomic_store_int(&c->state, PW_CONN_BUSY);
+    if (s->cfg.dispatch) {
+        s->cfg.dispatch(s, c);  /* inline mode: served (and released) right here */
+        return;
+    }
     c->next = NULL;
     pthread_mutex_lock(&s->qlock);
     if (s->qtail)
@@ -671,6 +675,8 @@ static void *reactor_main(void *arg)
 #else
     struct kevent evs[256];
 #endif
+    if (s->cfg.thread_start)
+        s->cfg.thread_start();
     while (!atomic_load_int(&s->shutdown)) {
 #ifdef PW_USE_EPOLL
         int n = epoll_wait(s->poll_fd, evs, 256, (int)(PW_SCAN_INTERVAL * 1000));
@@ -720,6 +726,8 @@ static void *reactor_main(void *arg)
             reactor_scan(s, now);
         }
     }
+    if (s->cfg.thread_stop)
+        s->cfg.thread_stop();
     return NULL;
 }
 

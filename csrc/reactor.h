@@ -21,6 +21,9 @@
 
 #define PW_MAX_LISTEN 16
 
+typedef struct pw_server pw_server;
+struct pw_conn;
+
 typedef struct {
     int num_listen;
     int listen_fds[PW_MAX_LISTEN];
@@ -37,6 +40,14 @@ typedef struct {
                                     being served, so sibling processes take new connections */
     int log_level;               /* PW_LOG_* threshold */
     pw_limits limits;
+    /* Inline mode (one worker): when dispatch is set the reactor thread runs each complete
+     * request itself through it (the callee ends with pw_conn_release), instead of queueing
+     * it for a worker thread - no thread hand-off per request.  thread_start/thread_stop run
+     * on the reactor thread around its loop (the Cython side makes its Python thread state
+     * there).  These are plain function pointers: reactor.c knows nothing of Python. */
+    void (*dispatch)(struct pw_server *s, struct pw_conn *c);
+    void (*thread_start)(void);
+    void (*thread_stop)(void);
 } pw_config;
 
 enum { PW_LOG_ERROR = 0, PW_LOG_WARNING = 1, PW_LOG_INFO = 2, PW_LOG_DEBUG = 3 };
@@ -79,7 +90,6 @@ typedef struct pw_conn {
     struct pw_conn *next;        /* queue link */
 } pw_conn;
 
-typedef struct pw_server pw_server;
 
 pw_server *pw_server_new(const pw_config *cfg, char *err, size_t errlen);
 int  pw_server_start(pw_server *s);        /* starts the reactor thread; 0 ok */

@@ -60,6 +60,11 @@ cdef extern from "reactor.h" nogil:
         PW_LOG_INFO
         PW_LOG_DEBUG
 
+    ctypedef struct pw_server:
+        pass
+
+    ctypedef struct pw_conn
+
     ctypedef struct pw_config:
         int num_listen
         int listen_fds[16]
@@ -75,6 +80,9 @@ cdef extern from "reactor.h" nogil:
         int accept_busy_limit
         int log_level
         pw_limits limits
+        void (*dispatch)(pw_server *s, pw_conn *c) noexcept nogil
+        void (*thread_start)() noexcept nogil
+        void (*thread_stop)() noexcept nogil
 
     ctypedef struct pw_conn:
         int fd
@@ -88,9 +96,6 @@ cdef extern from "reactor.h" nogil:
         char peer_host[64]
         int peer_port
         unsigned long requests
-
-    ctypedef struct pw_server:
-        pass
 
     pw_server *pw_server_new(const pw_config *cfg, char *err, size_t errlen)
     int pw_server_start(pw_server *s)

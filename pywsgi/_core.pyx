@@ -718,26 +718,62 @@ include "_static.pxi"
 
 # ------------------------------------------------------------------------ threads
 
+cdef void _serve_conn(pw_conn *c, object errors):
+    """Serve the connection's request(s) - more than one when they were pipelined - and hand
+    it back (pw_conn_release), after which c belongs to the reactor again."""
+    cdef int again = 1
+    cdef bint keep
+    while again:
+        try:
+            keep = _serve_one(c, errors)
+        except BaseException:
+            _log().exception("internal error while serving a request")
+            keep = False
+        with nogil:
+            again = pw_conn_release(_srv, c, keep)
+
+
 def _worker_main():
     cdef pw_conn *c
-    cdef int again
-    cdef bint keep
     errors = _log().ErrorStream()
     while True:
         with nogil:
             c = pw_queue_pop(_srv)
         if c == NULL:
             return
-        while True:
-            try:
-                keep = _serve_one(c, errors)
-            except BaseException:
-                _log().exception("internal error while serving a request")
-                keep = False
-            with nogil:
-                again = pw_conn_release(_srv, c, keep)
-            if not again:
-                break
+        _serve_conn(c, errors)
+
+
+# Inline mode (--threads 1): the reactor thread itself runs each request, so no thread
+# hand-off per request.  The reactor thread gets one Python thread state for its lifetime
+# (made in _reactor_thread_start), so taking the GIL per request is cheap.
+cdef extern from "Python.h":
+    ctypedef int PyGILState_STATE
+    ctypedef struct PyThreadState
+    PyGILState_STATE PyGILState_Ensure() nogil
+    void PyGILState_Release(PyGILState_STATE) nogil
+    PyThreadState *PyEval_SaveThread() nogil
+    void PyEval_RestoreThread(PyThreadState *) nogil
+
+cdef PyGILState_STATE _reactor_gil_state
+cdef PyThreadState *_reactor_tstate = NULL
+cdef object _inline_errors = None
+
+
+cdef void _reactor_thread_start() noexcept nogil:
+    global _reactor_gil_state, _reactor_tstate
+    _reactor_gil_state = PyGILState_Ensure()
+    _reactor_tstate = PyEval_SaveThread()
+
+
+cdef void _reactor_thread_stop() noexcept nogil:
+    PyEval_RestoreThread(_reactor_tstate)
+    PyGILState_Release(_reactor_gil_state)
+
+
+cdef void _inline_dispatch(pw_server *s, pw_conn *c) noexcept nogil:
+    with gil:
+        _serve_conn(c, _inline_errors)
 
 
 cdef int _level(str name):
@@ -785,6 +821,16 @@ def serve(listen_fds, mounts, dict settings):
     # With sibling processes, a child whose workers are all busy leaves new connections to them.
     cfg.accept_busy_limit = threads if int(settings.get('processes', 1)) > 1 else 0
     cfg.log_level = _level(settings.get('log_level', 'info'))
+    cfg.dispatch = NULL
+    cfg.thread_start = NULL
+    cfg.thread_stop = NULL
+    inline = threads == 1 and settings.get('inline', True)
+    if inline:
+        global _inline_errors
+        _inline_errors = _log().ErrorStream()
+        cfg.dispatch = _inline_dispatch
+        cfg.thread_start = _reactor_thread_start
+        cfg.thread_stop = _reactor_thread_stop
     pw_limits_default(&cfg.limits)
     cfg.limits.max_request_line = int(settings.get('limit_request_line', 8190))
     cfg.limits.max_fields = int(settings.get('limit_request_fields', 100))
@@ -823,7 +869,7 @@ def serve(listen_fds, mounts, dict settings):
         pw_server_free(srv)
         raise OSError("could not start the reactor thread")
     workers = []
-    for i in range(threads):
+    for i in range(0 if inline else threads):
         t = threading.Thread(target=_worker_main, name='pywsgi-worker-%d' % i, daemon=True)
         t.start()
         workers.append(t)
@@ -842,6 +888,8 @@ def serve(listen_fds, mounts, dict settings):
         if pw_server_open_conns(srv) > 0:
             _log().warning("graceful timeout (%ss) passed with %d connection(s) still open"
                            % (graceful_timeout, pw_server_open_conns(srv)))
+            if inline:
+                return  # the reactor thread is inside an application: leave it to exit
         with nogil:
             pw_server_shutdown(srv)
         for t in workers:
