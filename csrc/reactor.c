@@ -185,15 +185,20 @@ static void poller_del(pw_server *s, int fd)
  * which is what lets a worker take the connection without racing the reactor. */
 static int poller_arm(pw_server *s, int fd, int first)
 {
+    /* Inline mode: one thread does everything, so nothing can race - the registration stays
+     * level-triggered for the connection's life and re-arming costs no system call. */
+    int persistent = s->cfg.dispatch != NULL;
+    if (persistent && !first)
+        return 0;
 #ifdef PW_USE_EPOLL
     struct epoll_event ev = {0};
-    ev.events = EPOLLIN | EPOLLONESHOT | EPOLLRDHUP;
+    ev.events = persistent ? EPOLLIN | EPOLLRDHUP : EPOLLIN | EPOLLONESHOT | EPOLLRDHUP;
     ev.data.fd = fd;
     return epoll_ctl(s->poll_fd, first ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
 #else
     (void)first;
     struct kevent kev;
-    EV_SET(&kev, fd, EVFILT_READ, EV_ADD | EV_ONESHOT, 0, 0, NULL);
+    EV_SET(&kev, fd, EVFILT_READ, persistent ? EV_ADD : EV_ADD | EV_ONESHOT, 0, 0, NULL);
     return kevent(s->poll_fd, &kev, 1, NULL, 0, NULL);
 #endif
 }

@@ -34,9 +34,33 @@ cdef dict _header_keys = {}     # raw header name -> environ key (None: dropped)
 # RFC 9110 5.6.2: token = 1*tchar
 cdef bytes _TCHAR = (b"!#$%&'*+-.^_`|~0123456789"
                      b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-cdef bytearray _is_tchar = bytearray(256)
+cdef unsigned char _name_ok[256]    # token characters
+cdef unsigned char _value_ok[256]   # field-vchar / obs-text / SP / HTAB (RFC 9110 5.5)
+for _c in range(256):
+    _name_ok[_c] = 0
+    _value_ok[_c] = 1 if (_c >= 32 and _c != 127) or _c == 9 else 0
 for _c in _TCHAR:
-    _is_tchar[_c] = 1
+    _name_ok[_c] = 1
+
+cdef extern from "Python.h":
+    int PyUnicode_KIND(object)
+    void *PyUnicode_DATA(object)
+    Py_ssize_t PyUnicode_GET_LENGTH(object)
+    int PyUnicode_1BYTE_KIND
+
+
+cdef bint _chars_ok(str text, const unsigned char *table):
+    """Every character of text is latin-1 and allowed by table (a C loop, no iteration)."""
+    cdef const unsigned char *p
+    cdef Py_ssize_t i, n
+    if PyUnicode_KIND(text) != PyUnicode_1BYTE_KIND:
+        return False
+    p = <const unsigned char *>PyUnicode_DATA(text)
+    n = PyUnicode_GET_LENGTH(text)
+    for i in range(n):
+        if not table[p[i]]:
+            return False
+    return True
 
 # Response headers a WSGI application must not set (PEP 3333: hop-by-hop); the server owns
 # the framing and the connection, so these are dropped (Connection: close is honoured).
@@ -323,10 +347,9 @@ cdef class Request:
         code = int(status[:3])
         if code < 100 or code > 599:
             raise ValueError("status code out of range: %r" % (status,))
-        for ch in status:
-            if ord(ch) < 32 or ord(ch) == 127 or ord(ch) > 255:
-                raise ValueError("status holds a control or non-latin-1 character: %r"
-                                 % (status,))
+        if not _chars_ok(status, _value_ok) or '\t' in status:
+            raise ValueError("status holds a control or non-latin-1 character: %r"
+                             % (status,))
         if type(headers) is not list:
             raise TypeError("response headers must be a list, not %s" % type(headers).__name__)
         cdef list kept = []
@@ -339,16 +362,11 @@ cdef class Request:
             name, value = item
             if type(name) is not str or type(value) is not str:
                 raise TypeError("response header name and value must be str: %r" % (item,))
-            if not name:
-                raise ValueError("empty response header name")
-            for ch in name:
-                if ord(ch) > 127 or not _is_tchar[ord(ch)]:
-                    raise ValueError("invalid response header name %r" % (name,))
-            for ch in value:
-                o = ord(ch)
-                if (o < 32 and o != 9) or o == 127 or o > 255:
-                    raise ValueError("invalid character in response header %s: %r"
-                                     % (name, value))
+            if not name or not _chars_ok(name, _name_ok):
+                raise ValueError("invalid response header name %r" % (name,))
+            if not _chars_ok(value, _value_ok):
+                raise ValueError("invalid character in response header %s: %r"
+                                 % (name, value))
             lname = name.lower()
             if lname in _HOP_BY_HOP:
                 if lname == 'connection' and 'close' in value.lower():
@@ -669,7 +687,7 @@ cdef bint _serve_one(pw_conn *c, object errors):
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             _log().error("application raised %s; ignored" % type(exc).__name__)
     finally:
-        if result is not None:
+        if result is not None and type(result) is not list and type(result) is not tuple:
             close = getattr(result, 'close', None)
             if close is not None:
                 try:
