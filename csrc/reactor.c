@@ -4,6 +4,7 @@
  * core calls these functions with the GIL released.  See reactor.h for the ownership rules.
  */
 #include "reactor.h"
+#include "relay.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -120,15 +121,24 @@ void pw_http_date(char out[30])
 const char *pw_status_reason(int status)
 {
     switch (status) {
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
+    case 416: return "Range Not Satisfiable";
     case 417: return "Expectation Failed";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
     case 505: return "HTTP Version Not Supported";
     default: return "Error";
     }
@@ -366,7 +376,7 @@ static int conn_head_done(pw_server *s, pw_conn *c)
     pw_chunked_init(&c->chunked);
     c->body_done = r->body_kind == PW_BODY_NONE;
     c->body_error = 0;
-    c->sent_continue = 0;
+    c->sent_continue = c->expect_handled;
     c->idle = 0;
     return 0;
 }
@@ -529,6 +539,21 @@ static void reactor_readable(pw_server *s, pw_conn *c)
                 c->head_start = now;
                 c->deadline = now + s->cfg.header_timeout;
             }
+            if (c->need_preamble) {
+                int plen = pw_preamble_parse(c);
+                if (plen < 0) {
+                    pw_log(s, PW_LOG_ERROR, "daemon: malformed relay preamble; connection closed");
+                    conn_close(s, c);
+                    return;
+                }
+                if (plen == 0)
+                    goto rearm;
+                memmove(c->buf, c->buf + plen, c->len - plen);
+                c->len -= plen;
+                c->need_preamble = 0;
+                if (c->len == 0)
+                    goto rearm;
+            }
             /* mod_reqtimeout's MinRate: data earns time, up to the maximum. */
             if (s->cfg.header_min_rate > 0) {
                 double d = c->deadline + n / s->cfg.header_min_rate;
@@ -550,6 +575,7 @@ static void reactor_readable(pw_server *s, pw_conn *c)
             }
         }
     }
+rearm:
     if (poller_arm(s, c->fd, 0) != 0)
         conn_close(s, c);
 }
@@ -611,6 +637,9 @@ static void reactor_accept(pw_server *s, int lfd, int index)
         c->idle = 1;
         c->prebuffering = 0;
         c->head_start = c->accepted_at = pw_now();
+        c->need_preamble = c->one_shot = s->cfg.daemon_role;
+        c->expect_handled = 0;
+        c->enqueued_at = 0;
         if (s->cfg.accept_busy_limit > 0) {
             c->pending = 1;  /* its request is about to come: count it as work here */
             s->pending++;
@@ -1030,7 +1059,7 @@ static void busy_done(pw_server *s)
 static int conn_release(pw_server *s, pw_conn *c, int keep_alive)
 {
     c->requests++;
-    if (!keep_alive || c->broken || c->body_error || atomic_load_int(&s->stopping) ||
+    if (!keep_alive || c->one_shot || c->broken || c->body_error || atomic_load_int(&s->stopping) ||
         body_drain(s, c) != 0) {
         conn_close(s, c);
         return 0;

@@ -36,6 +36,8 @@ typedef struct {
     double socket_timeout;       /* longest wait for the client to take response bytes */
     uint64_t limit_request_body; /* 0 = unlimited */
     int max_clients;             /* open connections per process */
+    int daemon_role;             /* a daemon process: each connection is one relayed request
+                                    that starts with a preamble (relay.h) */
     int accept_busy_limit;       /* >0: stop accepting while this many requests are queued or
                                     being served, so sibling processes take new connections */
     int log_level;               /* PW_LOG_* threshold */
@@ -70,6 +72,10 @@ typedef struct pw_conn {
     double head_start;           /* when the header deadline started */
     double accepted_at;
     int pending;                 /* accepted, first request not dispatched yet (accept balance) */
+    int need_preamble;           /* daemon role: the relay preamble is not read yet */
+    int one_shot;                /* daemon role: close after one request */
+    int expect_handled;          /* the server process answers Expect: 100-continue */
+    double enqueued_at;          /* daemon role: when the server process sent the request */
     int idle;                    /* READING with no byte of the next request yet */
     int prebuffering;            /* READING: head done, reading a small body before dispatch */
     size_t scan_pos;             /* prebuffering a chunked body: bytes of buf checked so far */

@@ -166,6 +166,8 @@ cdef class _Mount:
     cdef dict environ     # base environ merged with the mount's extras
     cdef object access    # None, or an object whose allows(remote_addr) says yes or no
     cdef object static    # a pywsgi.static.StaticFiles served by the C core, or None
+    cdef object daemon    # a daemon process group (pywsgi.daemon.DaemonGroup) to relay to, or None
+    cdef bytes daemon_socket
 
     def __init__(self, str prefix, app, dict extras):
         self.prefix = prefix.rstrip('/')
@@ -173,6 +175,9 @@ cdef class _Mount:
         self.app = app
         self.access = extras.pop('pywsgi.access', None)
         self.static = app if getattr(app, 'pywsgi_static', False) else None
+        self.daemon = app if getattr(app, 'pywsgi_daemon_socket', None) else None
+        if self.daemon is not None:
+            self.daemon_socket = os.fsencode(app.pywsgi_daemon_socket)
         self.environ = dict(_base_environ)
         self.environ.update(extras)
 
@@ -644,6 +649,15 @@ cdef bint _serve_one(pw_conn *c, object errors):
             return req.keep_alive
         if mount.static is not None:
             return _serve_static(c, req, mount.static, (<str>path)[mount.plen:].encode('latin-1'))
+        if mount.daemon is not None:
+            return _serve_daemon(c, mount)
+        if _queue_timeout > 0 and c.enqueued_at > 0 and \
+                time.monotonic() - c.enqueued_at > _queue_timeout:
+            _log().error("%s:%d: request waited longer than the queue timeout (%ss) for a free "
+                         "daemon thread: 503" % (_peer(c), c.peer_port, _queue_timeout))
+            req.keep_alive = False
+            _simple_response(c, req, 503)
+            return False
         env = _environ(c, req, mount, <str>path)
         env['wsgi.errors'] = errors
         result = req.mount.app(env, req.start_response)
@@ -698,6 +712,23 @@ cdef bint _serve_one(pw_conn *c, object errors):
         if env is not None:
             (<InputStream>env['wsgi.input']).conn = NULL
     return req.keep_alive
+
+
+cdef double _queue_timeout = 0    # daemon role: longest wait between relay and dispatch
+
+
+cdef bint _serve_daemon(pw_conn *c, _Mount mount) except -1:
+    """Daemon mode, server side: relay the request to the mount's process group in C."""
+    cdef pw_relay_target t
+    cdef int status = 0
+    cdef int keep
+    group = mount.daemon
+    t.socket_path = mount.daemon_socket
+    t.queue_timeout = float(getattr(group, 'queue_timeout', 0) or 0) or 45.0
+    t.response_timeout = float(getattr(group, 'response_timeout', 0) or 0) or 300.0
+    with nogil:
+        keep = pw_relay(_srv, c, &t, &status)
+    return keep
 
 
 cdef str _app_name(_Mount mount):
@@ -836,6 +867,9 @@ def serve(listen_fds, mounts, dict settings):
     cfg.socket_timeout = float(settings.get('socket_timeout', 60))
     cfg.limit_request_body = int(settings.get('limit_request_body', 10 * 1024 * 1024) or 0)
     cfg.max_clients = int(settings.get('max_clients', 0) or 0)
+    global _queue_timeout
+    cfg.daemon_role = 1 if settings.get('daemon_role') else 0
+    _queue_timeout = float(settings.get('queue_timeout') or 0) if cfg.daemon_role else 0
     # With sibling processes, a child whose workers are all busy leaves new connections to them.
     cfg.accept_busy_limit = threads if int(settings.get('processes', 1)) > 1 else 0
     cfg.log_level = _level(settings.get('log_level', 'info'))

@@ -1,0 +1,47 @@
+/*
+ * relay.h -- daemon mode, the server-process side: forward one request to a daemon process
+ * group over a UNIX-domain socket and relay the response to the client.  Plain C, called by
+ * a worker with the GIL released; the server process runs no Python for the request.
+ *
+ * Wire format to the daemon, per request, on a fresh UNIX connection:
+ *   preamble (below)  +  the client's request head, byte for byte  +  the body, re-framed
+ *   (Content-Length bodies as they are, chunked bodies re-chunked, trailers dropped).
+ * The daemon is pywsgi's own core in daemon role: it reads the preamble (which carries the
+ * client's address, so REMOTE_ADDR is the client's), serves the request exactly as embedded
+ * mode would frame it for the client, and closes.  The response bytes are therefore already
+ * the client's response; the relay copies them and notes `Connection: close`.
+ *
+ * Preamble (host byte order: both ends are on one machine):
+ *   "PWD1" | u16 length of the whole preamble | u8 flags | u8 address length |
+ *   u16 client port | u16 reserved | f64 enqueued at (CLOCK_MONOTONIC seconds) | address
+ */
+#ifndef PW_RELAY_H
+#define PW_RELAY_H
+
+#include "reactor.h"
+
+#define PW_PREAMBLE_MAGIC "PWD1"
+#define PW_PREAMBLE_FIXED 20
+#define PW_PREAMBLE_EXPECT_HANDLED 1  /* the server process answers Expect: 100-continue */
+
+typedef struct {
+    const char *socket_path;   /* the group's listening UNIX socket */
+    double queue_timeout;      /* how long the connect may wait for the group */
+    double response_timeout;   /* longest wait for the next byte of the daemon's response */
+} pw_relay_target;
+
+/*
+ * Relay the request in c (head complete, body not read yet).  Returns 1 when the client
+ * connection may be kept, 0 when it must be closed.  When the daemon fails before any byte
+ * of its response, the client gets 502 (the daemon died), 503 (no daemon accepted within the
+ * queue timeout) or 504 (no answer in time) from here, and *status_out says which; otherwise
+ * *status_out is 0.
+ */
+int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out);
+
+/* Daemon side: parse a preamble at the start of c->buf.  Returns the preamble's length once it
+ * is complete (and fills c->peer_host, c->peer_port, c->enqueued_at, c->sent_continue), 0 when
+ * more bytes are needed, -1 when it is malformed. */
+int pw_preamble_parse(pw_conn *c);
+
+#endif
