@@ -646,6 +646,17 @@ int pw_parse_head(pw_request *r, const char *buf_, size_t len, const pw_limits *
         lf_off = (size_t)(lf - buf);
         next = lf_off + 1;
 
+        /* The limits first, exactly as the incomplete-line branch above applies them to the
+         * bytes before the LF: the answer must not depend on how the bytes arrived. */
+        if (r->stage == ST_REQUEST_LINE) {
+            if (lf_off - start > (size_t)lim->max_request_line + 1)
+                return fail(r, 414, "request-line too long");
+        } else if (lf_off - start > (size_t)lim->max_field_size + 1) {
+            return fail(r, 431, "header field line too long");
+        }
+        if (lf_off > lim->max_head_size)
+            return fail(r, 431, "request head too large");
+
         /* RFC 9112 2.2: "Although the line terminator for the start-line and fields is the
          * sequence CRLF, a recipient MAY recognize a single LF as a line terminator".
          * We do not: a bare LF is read as a line end by some parsers and not by others,

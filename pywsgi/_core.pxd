@@ -77,6 +77,7 @@ cdef extern from "reactor.h" nogil:
         double socket_timeout
         uint64_t limit_request_body
         int max_clients
+        int daemon_role
         int accept_busy_limit
         int log_level
         pw_limits limits
@@ -96,6 +97,7 @@ cdef extern from "reactor.h" nogil:
         char peer_host[64]
         int peer_port
         unsigned long requests
+        double enqueued_at
 
     pw_server *pw_server_new(const pw_config *cfg, char *err, size_t errlen)
     int pw_server_start(pw_server *s)
@@ -113,3 +115,33 @@ cdef extern from "reactor.h" nogil:
     void pw_send_error(pw_server *s, pw_conn *c, int status)
     const char *pw_status_reason(int status)
     void pw_http_date(char *out)
+
+
+cdef extern from "relay.h" nogil:
+    ctypedef struct pw_relay_target:
+        const char *socket_path
+        double queue_timeout
+        double response_timeout
+
+    int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out)
+
+
+cdef extern from "static.h" nogil:
+    ctypedef struct pw_static_root:
+        pass
+
+    ctypedef struct pw_static_options:
+        const char *root
+        int is_file
+        const char *index
+        int follow_symlinks
+        int precompressed
+        const char *cache_control
+        const char *types
+        const char *default_type
+        const char *server
+
+    pw_static_root *pw_static_root_new(const pw_static_options *o, char *err, size_t errlen)
+    void pw_static_root_free(pw_static_root *r)
+    int pw_static_serve(pw_server *s, pw_conn *c, pw_static_root *r, const char *rel, size_t rel_len)
+    int pw_static_lookup(pw_server *s, pw_static_root *r, const char *rel, size_t rel_len)

@@ -887,8 +887,7 @@ def serve(listen_fds, mounts, dict settings):
     cfg.limits.max_request_line = int(settings.get('limit_request_line', 8190))
     cfg.limits.max_fields = int(settings.get('limit_request_fields', 100))
     cfg.limits.max_field_size = int(settings.get('limit_request_field_size', 8190))
-    head_max = cfg.limits.max_request_line + cfg.limits.max_fields * (cfg.limits.max_field_size + 2) + 4
-    cfg.limits.max_head_size = int(settings.get('limit_request_head', min(head_max, 1 << 20)))
+    cfg.limits.max_head_size = int(settings.get('limit_request_head') or 65536)
 
     _server_software = settings.get('server_software') or 'pywsgi'
     processes = int(settings.get('processes', 1))

@@ -3,6 +3,8 @@
     pywsgi myapp.wsgi                       serve a script (its `application`)
     pywsgi pkg.module:app                   serve an importable object
     pywsgi --script-alias /a=a.wsgi ...     mount several applications (WSGIScriptAlias)
+    pywsgi --document-root htdocs           static files (plus --url-alias, --handler-scripts,
+                                            --cgi-alias, --cgi-script, --access)
 
 Every startup error — a bad option value, a missing script, a script without the callable, a port
 in use — is one line on stderr and exit code 2.
@@ -26,7 +28,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _argparse_type(setting: config.Setting):
-    convert = config.as_script_alias if setting.repeatable else setting.convert
+    # A repeatable flag is checked one use at a time here (the list as a whole in config.build).
+    convert = (setting.item_convert or str) if setting.repeatable else setting.convert
 
     def parse(text: str):
         try:
@@ -39,7 +42,7 @@ def _argparse_type(setting: config.Setting):
 
 def _help_text(setting: config.Setting) -> str:
     text = setting.help
-    if setting.default not in (None, "", ()) and "Default" not in text:
+    if setting.default not in (None, "", ()) and setting.const is None and "Default" not in text:
         text += f" Default: {setting.default}."
     if setting.express and setting.express != setting.flag:
         text += f" (mod_wsgi-express: {setting.express})"
@@ -62,8 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     for setting in config.SETTINGS:
         if setting.flag is None:
             continue
-        kwargs = dict(dest=setting.name, type=_argparse_type(setting), metavar=setting.metavar,
-                      help=_help_text(setting))
+        if setting.const is not None:  # a switch: --follow-symlinks, --no-precompressed
+            parser.add_argument(setting.flag, *setting.aliases, dest=setting.name,
+                                action="store_const", const=setting.const,
+                                help=_help_text(setting))
+            continue
+        kwargs = dict(dest=setting.name, metavar=setting.metavar, help=_help_text(setting))
+        if setting.nargs is not None:
+            kwargs["nargs"] = setting.nargs  # the words reach config.build as a list
+        else:
+            kwargs["type"] = _argparse_type(setting)
         if setting.repeatable:
             kwargs["action"] = "append"
         parser.add_argument(setting.flag, *setting.aliases, **kwargs)

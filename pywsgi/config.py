@@ -211,6 +211,142 @@ def as_optional_path(value: Any) -> Optional[str]:
     return os.path.abspath(os.path.expanduser(path))
 
 
+def as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _as_pair(value: Any, what: str) -> Tuple[str, str]:
+    """'URL PATH' given as two command-line words (a list), a (url, path) tuple, or 'URL=PATH'."""
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        url, path = value
+    else:
+        text = as_str(value)
+        url, sep, path = text.partition("=")
+        if not sep:
+            raise ValueError(f"expected URL and {what}, got {text!r}")
+    url = normalize_mount_point(url)
+    path = as_str(path).strip()
+    if not path:
+        raise ValueError(f"missing {what} for {url or '/'!r}")
+    return url, os.path.abspath(os.path.expanduser(path))
+
+
+def _as_pair_list(value: Any, what: str) -> List[Tuple[str, str]]:
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)):
+        value = [value]
+    pairs = [_as_pair(item, what) for item in value]
+    seen = set()
+    for url, _ in pairs:
+        if url in seen:
+            raise ValueError(f"URL {url or '/'!r} given twice")
+        seen.add(url)
+    return pairs
+
+
+def as_url_alias_list(value: Any) -> List[Tuple[str, str]]:
+    """--url-alias URL PATH (a directory or a single file), repeatable."""
+    return _as_pair_list(value, "PATH")
+
+
+def as_cgi_alias_list(value: Any) -> List[Tuple[str, str]]:
+    """--cgi-alias URL PATH (a directory of CGI programs, or one program), repeatable."""
+    return _as_pair_list(value, "PATH")
+
+
+def as_cgi_script(value: Any) -> Tuple[Optional[str], str]:
+    """'/url=APP.wsgi', or 'APP.wsgi' alone (mounted at --mount-point: url None)."""
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        url, path = value
+        return (None if url is None else normalize_mount_point(url),
+                os.path.abspath(as_str(path)))
+    text = as_str(value).strip()
+    url, sep, path = text.partition("=")
+    if sep and url.startswith("/") and not os.path.exists(text):
+        return normalize_mount_point(url), os.path.abspath(os.path.expanduser(path.strip()))
+    if not text:
+        raise ValueError("expected APP.wsgi or /url=APP.wsgi")
+    return None, os.path.abspath(os.path.expanduser(text))
+
+
+def as_cgi_script_list(value: Any) -> List[Tuple[Optional[str], str]]:
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)):
+        value = [value]
+    return [as_cgi_script(item) for item in value]
+
+
+def as_access(value: Any):
+    """'MOUNT=RULES': Apache access directives for the URL prefix MOUNT, separated by ';' or
+    newlines, e.g. '/admin=Order deny,allow; Deny from all; Allow from 10.0.0.0/8'."""
+    from pywsgi.access import AccessRules
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        url, rules = value
+    else:
+        text = as_str(value)
+        url, sep, rules = text.partition("=")
+        if not sep:
+            raise ValueError(f"expected MOUNT=RULES such as '/=Require ip 127.0.0.1', got {text!r}")
+    url = normalize_mount_point(url)
+    if not isinstance(rules, AccessRules):
+        rules = AccessRules.parse(as_str(rules))
+    if not rules:
+        raise ValueError(f"no access directives for {url or '/'!r}")
+    return url, rules
+
+
+def as_access_list(value: Any):
+    """Several --access values; the rules given for one MOUNT are joined in order."""
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)):
+        value = [value]
+    merged: Dict[str, Any] = {}
+    for item in value:
+        url, rules = as_access(item)
+        if url in merged:
+            merged[url].extend(rules)
+        else:
+            merged[url] = rules
+    return list(merged.items())
+
+
+def as_extension_list(value: Any) -> List[str]:
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    extensions = []
+    for item in value:
+        ext = as_str(item).strip()
+        if not ext:
+            continue
+        ext = ext if ext.startswith(".") else "." + ext
+        if "/" in ext or ext == ".":
+            raise ValueError(f"not a file name extension: {item!r}")
+        extensions.append(ext)
+    if not extensions:
+        raise ValueError("no extension given")
+    return extensions
+
+
+def as_index_name(value: Any) -> str:
+    name = as_str(value).strip()
+    if not name or "/" in name or name in (".", ".."):
+        raise ValueError(f"must be a file name such as index.html, got {value!r}")
+    return name
+
+
 # ---------------------------------------------------------------- the table
 
 @dataclass(frozen=True)
@@ -223,6 +359,9 @@ class Setting:
     flag: Optional[str] = None      # our command-line flag; None: API/internal only
     metavar: Optional[str] = None
     repeatable: bool = False        # flag may be given several times (list value)
+    nargs: Optional[int] = None     # words per use of the flag (--url-alias URL PATH: 2)
+    item_convert: Optional[Callable[[Any], Any]] = None  # checks one use of a repeatable flag
+    const: Any = None               # not None: the flag takes no value and stores this
     aliases: Tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -262,7 +401,8 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("script_alias", as_script_alias_list, (),
             "Mount another WSGI script (or pkg.module:app) at a URL, like WSGIScriptAlias; "
             "repeat to serve several applications.",
-            express=None, flag="--script-alias", metavar="/URL=PATH", repeatable=True),
+            express=None, flag="--script-alias", metavar="/URL=PATH", repeatable=True,
+            item_convert=as_script_alias),
     Setting("application_group", as_optional_str, None,
             "mod_wsgi.application_group for every mount; '%{GLOBAL}' means ''. Default: "
             "'SERVER_NAME[:PORT]|MOUNT' per mount, like mod_wsgi's %{RESOURCE}.",
@@ -270,6 +410,65 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("process_group", as_str, "",
             "mod_wsgi.process_group reported to the application ('' = embedded mode).",
             express=None, flag="--process-group", metavar="NAME"),
+    # -- static files, handler scripts, CGI (docs/static-files.md, docs/static-cgi-handlers.md)
+    Setting("document_root", as_optional_path, None,
+            "Serve the files of this directory at '/' (DocumentRoot). Mounted applications win "
+            "by longest prefix; when an application is also mounted at '/', a request naming an "
+            "existing file (or a directory with an index file) gets the file and every other "
+            "request goes to the application, as in mod_wsgi-express.",
+            express="--document-root", flag="--document-root", metavar="DIR"),
+    Setting("url_alias", as_url_alias_list, (),
+            "Serve the directory or single file PATH at URL (Alias); repeatable.",
+            express="--url-alias", flag="--url-alias", metavar=("URL", "PATH"),
+            repeatable=True, nargs=2),
+    Setting("directory_index", as_index_name, "index.html",
+            "File served for a request naming a directory (DirectoryIndex).",
+            express="--directory-index", flag="--directory-index", metavar="NAME"),
+    Setting("follow_symlinks", as_bool, False,
+            "Follow symbolic links that lead out of the document root or an alias directory "
+            "(Options FollowSymLinks); without it they are refused with 403.",
+            express=None, flag="--follow-symlinks", const=True),
+    Setting("cache_control", as_optional_str, None,
+            "Cache-Control header value sent with static files, e.g. 'public, max-age=3600'.",
+            express=None, flag="--cache-control", metavar="VALUE"),
+    Setting("precompressed", as_bool, True,
+            "Precompressed files: NAME.br / NAME.gz beside NAME are served when the client "
+            "accepts that encoding (with Vary: Accept-Encoding); --no-precompressed turns that "
+            "off.",
+            express=None, flag="--no-precompressed", const=False),
+    Setting("handler_scripts", as_bool, False,
+            "Run script files (*.wsgi) found under the document root and alias directories as "
+            "applications, like 'AddHandler wsgi-script .wsgi': /dir/app.wsgi/more runs "
+            "app.wsgi with PATH_INFO=/more; a changed file is reloaded.",
+            express=None, flag="--handler-scripts", const=True),
+    Setting("handler_extension", as_extension_list, (".wsgi",),
+            "File name extension of handler scripts; repeatable. Default: .wsgi (replaced by "
+            "the first --handler-extension given).",
+            express=None, flag="--handler-extension", metavar="EXT", repeatable=True),
+    Setting("cgi_alias", as_cgi_alias_list, (),
+            "Run the executables under directory PATH (or the one program PATH) at URL as CGI "
+            "scripts (ScriptAlias); repeatable.",
+            express=None, flag="--cgi-alias", metavar=("URL", "PATH"), repeatable=True, nargs=2),
+    Setting("cgi_script", as_cgi_script_list, (),
+            "Run a WSGI script as a CGI program, a new Python process per request (the mod_cgi "
+            "way): /URL=APP.wsgi, or APP.wsgi mounted at --mount-point; repeatable.",
+            express=None, flag="--cgi-script", metavar="[/URL=]APP.wsgi", repeatable=True,
+            item_convert=as_cgi_script),
+    Setting("cgi_timeout", as_seconds, 60.0,
+            "A CGI program that produces no output (and takes no input) for this long is "
+            "killed with its process group; 504 when it had not sent its headers yet.",
+            express=None, flag="--cgi-timeout", metavar="SECONDS"),
+    Setting("cgi_max_processes", as_positive_int, 16,
+            "Most CGI programs running at once per server process; a request beyond it waits "
+            "up to --cgi-timeout for a slot, then gets 503.",
+            express=None, flag="--cgi-max-processes", metavar="N"),
+    Setting("access", as_access_list, (),
+            "Access rules for the URL prefix MOUNT, as Apache directives separated by ';': "
+            "'Order allow,deny|deny,allow', 'Allow from all|IP|CIDR|partial-IP', 'Deny from "
+            "...', 'Require all granted|denied', 'Require ip ...'. Denied clients get 403. "
+            "Repeatable; see docs/static-cgi-handlers.md.",
+            express=None, flag="--access", metavar="MOUNT=RULES", repeatable=True,
+            item_convert=as_access),
     # -- timeouts (seconds)
     Setting("graceful_timeout", as_seconds, 15.0,
             "On SIGTERM or a graceful restart, how long in-flight requests may take to finish "
@@ -310,6 +509,9 @@ SETTINGS: Tuple[Setting, ...] = (
             "Longest request header field in bytes (longer: 431), like LimitRequestFieldSize.",
             express=None, flag="--limit-request-field-size",
             metavar="BYTES"),
+    Setting("limit_request_head", as_byte_size, 64 * KiB,
+            "Largest request head (request line and all header fields) in bytes (larger: 431).",
+            express=None, flag="--limit-request-head", metavar="BYTES"),
     Setting("limit_request_body", as_byte_size, 10 * MiB,
             "Largest request body in bytes (larger: 413); 0 means unlimited. Accepts 10M, 64k.",
             express="--limit-request-body", flag="--limit-request-body", metavar="BYTES"),

@@ -30,7 +30,7 @@ import struct
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Union
 
 from pywsgi import __version__, config, errorlog, loader
@@ -62,11 +62,44 @@ class Mount:
     prefix: str                          # '' (root) or '/a/b'
     target: Union[str, Callable]         # script path, 'pkg.module:app', or the app itself
     label: str = ""                      # for log lines
+    # keys added to the mount's extras (the core takes 'pywsgi.access': an AccessRules)
+    extras: Dict[str, Any] = field(default_factory=dict)
+    # applied to the loaded app (the document root in front of an app mounted at '/')
+    wrap: Optional[Callable[[Callable], Callable]] = None
+    # a mount made for access rules below another one: serves through the parent's app
+    parent: Optional["Mount"] = None
+    # for a directory-backed mount (static, handler scripts, CGI): the same kind of app for a
+    # subdirectory, given the URL and its path below the prefix ('/files/private', '/private')
+    subdirectory: Optional[Callable[[str, str], Callable]] = None
 
     def load(self, callable_name: str) -> Callable:
         if callable(self.target):
-            return self.target
-        return loader.load(self.target, callable_name)
+            app = self.target
+        else:
+            app = loader.load(self.target, callable_name)
+        return self.wrap(app) if self.wrap is not None else app
+
+    @property
+    def group_prefix(self) -> str:
+        """The prefix that names the application group (the parent's, for a sub-mount)."""
+        return self.parent.group_prefix if self.parent is not None else self.prefix
+
+
+class _Remount:
+    """The parent mount's app, reached through a longer prefix made for access rules: it sees
+    the parent's SCRIPT_NAME and the rest of the path as PATH_INFO, as if nothing was split."""
+
+    pywsgi_static = False
+
+    def __init__(self, app: Callable, parent_prefix: str) -> None:
+        self.app = app
+        self.parent_prefix = parent_prefix
+
+    def __call__(self, environ, start_response):
+        script_name = environ.get("SCRIPT_NAME", "")
+        environ["PATH_INFO"] = script_name[len(self.parent_prefix):] + environ.get("PATH_INFO", "")
+        environ["SCRIPT_NAME"] = self.parent_prefix
+        return self.app(environ, start_response)
 
 
 def _check_target(target: str, what: str) -> str:
@@ -99,19 +132,153 @@ def plan_mounts(settings: Dict[str, Any], script: Optional[str] = None,
         mounts.append(Mount(settings["mount_point"], _check_target(script, ""), script))
     for url, target in settings.get("script_alias") or ():
         mounts.append(Mount(url, _check_target(target, f"--script-alias {url or '/'}: "), target))
+    mounts.extend(_file_mounts(settings))
     seen: Dict[str, str] = {}
     for mount in mounts:
         if mount.prefix in seen:
             raise StartupError(f"two applications mounted at {mount.prefix or '/'!r}: "
                                f"{seen[mount.prefix]} and {mount.label}")
         seen[mount.prefix] = mount.label
+    if settings.get("document_root"):
+        _mount_document_root(settings, mounts)
     if not mounts:
         from pywsgi import welcome
         mounts.append(Mount("", welcome.application, "welcome page"))
+    for url, rules in settings.get("access") or ():
+        _attach_access(settings, mounts, url, rules)
     return mounts
 
 
-def mount_extras(settings: Dict[str, Any], prefix: str) -> Dict[str, str]:
+# ------------------------------------------------------------------ static, handlers, CGI
+
+def _static_app(settings: Dict[str, Any], path: str, what: str) -> Callable:
+    """StaticFiles for a directory or a file; with --handler-scripts a directory's *.wsgi files
+    run as applications (HandlerScripts in front of the StaticFiles)."""
+    from pywsgi.static import StaticFiles
+    if not os.path.exists(path):
+        raise StartupError(f"{what}{path}: no such file or directory")
+    try:
+        files = StaticFiles(path, index=(settings["directory_index"],),
+                            follow_symlinks=settings["follow_symlinks"],
+                            precompressed=settings["precompressed"],
+                            cache_control=settings["cache_control"],
+                            is_file=os.path.isfile(path))
+    except ValueError as exc:
+        raise StartupError(f"{what}{exc}") from None
+    if settings.get("handler_scripts") and os.path.isdir(path):
+        from pywsgi.handlers import HandlerScripts
+        return HandlerScripts(path, files, callable_name=settings["callable_object"],
+                              extensions=settings["handler_extension"],
+                              follow_symlinks=settings["follow_symlinks"])
+    return files
+
+
+def _cgi_limits(settings: Dict[str, Any]):
+    from pywsgi.cgi import shared_limits
+    return shared_limits(settings["cgi_timeout"], settings["cgi_max_processes"])
+
+
+def _cgi_app(settings: Dict[str, Any], path: str, what: str) -> Callable:
+    from pywsgi.cgi import CGIDirectory
+    if not os.path.exists(path):
+        raise StartupError(f"{what}{path}: no such file or directory")
+    if not os.path.isdir(path) and not os.path.isfile(path):
+        raise StartupError(f"{what}{path}: not a directory or a file")
+    return CGIDirectory(path, _cgi_limits(settings), document_root=settings.get("document_root"),
+                        follow_symlinks=settings["follow_symlinks"])
+
+
+def _subdirectory_factory(settings: Dict[str, Any], path: str, make) -> Optional[Callable]:
+    if not os.path.isdir(path):
+        return None
+
+    def for_subdirectory(url: str, rel_url: str) -> Callable:
+        sub = os.path.join(path, *[seg for seg in rel_url.split("/") if seg])
+        what = f"--access {url}: "
+        if not os.path.isdir(sub):
+            raise StartupError(f"{what}{sub}: no such directory")
+        real_root = os.path.realpath(path)
+        real = os.path.realpath(sub)
+        if not settings["follow_symlinks"] and not real.startswith(real_root.rstrip("/") + "/"):
+            raise StartupError(f"{what}{sub} leads out of {path}")
+        return make(settings, sub, what)
+    return for_subdirectory
+
+
+def _file_mounts(settings: Dict[str, Any]) -> List[Mount]:
+    """Mounts for --cgi-script, --cgi-alias and --url-alias (the document root comes later)."""
+    mounts: List[Mount] = []
+    for url, path in settings.get("cgi_script") or ():
+        url = settings["mount_point"] if url is None else url
+        what = f"--cgi-script {url or '/'}: "
+        if not os.path.isfile(path):
+            raise StartupError(f"{what}{path}: " + ("not a file" if os.path.exists(path)
+                                                     else "no such file"))
+        from pywsgi.cgi import CGIScript
+        app = CGIScript(path, _cgi_limits(settings), callable_name=settings["callable_object"],
+                        document_root=settings.get("document_root"))
+        mounts.append(Mount(url, app, f"CGI script {path}"))
+    for url, path in settings.get("cgi_alias") or ():
+        app = _cgi_app(settings, path, f"--cgi-alias {url or '/'}: ")
+        mounts.append(Mount(url, app, f"CGI {path}",
+                            subdirectory=_subdirectory_factory(settings, path, _cgi_app)))
+    for url, path in settings.get("url_alias") or ():
+        app = _static_app(settings, path, f"--url-alias {url or '/'}: ")
+        mounts.append(Mount(url, app, f"files {path}",
+                            subdirectory=_subdirectory_factory(settings, path, _static_app)))
+    return mounts
+
+
+def _mount_document_root(settings: Dict[str, Any], mounts: List[Mount]) -> None:
+    """The document root is the '/' mount; explicit mounts win by longest prefix. When an
+    application is mounted at '/' too, existing files win over it (mod_wsgi-express)."""
+    root = settings["document_root"]
+    what = "--document-root: "
+    if not os.path.isdir(root):
+        raise StartupError(f"{what}{root}: " + ("not a directory" if os.path.exists(root)
+                                                 else "no such directory"))
+    files = _static_app(settings, root, what)
+    for mount in mounts:
+        if mount.prefix == "":
+            from pywsgi.handlers import DocumentRootFirst
+
+            def in_front(app, files=files):
+                return DocumentRootFirst(files, app, root, (settings["directory_index"],),
+                                         follow_symlinks=settings["follow_symlinks"])
+            mount.wrap = in_front
+            mount.label += f" (behind the files of {root})"
+            return
+    mounts.append(Mount("", files, f"document root {root}",
+                        subdirectory=_subdirectory_factory(settings, root, _static_app)))
+
+
+def _attach_access(settings: Dict[str, Any], mounts: List[Mount], url: str, rules) -> None:
+    """Access rules for the URL prefix `url`: on the mount at that prefix, or on a new mount
+    made for it below the mount that serves it (longest prefix wins, so the rules apply to
+    that part of the URL space only)."""
+    for mount in mounts:
+        if mount.prefix == url:
+            mount.extras["pywsgi.access"] = rules
+            return
+    enclosing = None
+    for mount in mounts:
+        if mount.prefix == "" or url.startswith(mount.prefix + "/"):
+            if enclosing is None or len(mount.prefix) > len(enclosing.prefix):
+                enclosing = mount
+    if enclosing is None:
+        raise StartupError(f"--access {url}: no mount serves this URL "
+                           f"(mounts: {', '.join(m.prefix or '/' for m in mounts)})")
+    rel_url = url[len(enclosing.prefix):]
+    if enclosing.subdirectory is not None and enclosing.wrap is None:
+        app = enclosing.subdirectory(url, rel_url)
+        sub = Mount(url, app, f"{enclosing.label}{rel_url}")
+    else:
+        sub = Mount(url, enclosing.target, f"{enclosing.label} (at {url})", parent=enclosing)
+    sub.extras["pywsgi.access"] = rules
+    mounts.append(sub)
+
+
+def mount_extras(settings: Dict[str, Any], prefix: str) -> Dict[str, Any]:
     group = config.application_group_for(settings, prefix)
     process_group = settings.get("process_group", "")
     return {
@@ -120,6 +287,32 @@ def mount_extras(settings: Dict[str, Any], prefix: str) -> Dict[str, str]:
         "pywsgi.application_group": group,
         "pywsgi.process_group": process_group,
     }
+
+
+def load_mounts(settings: Dict[str, Any], mounts: List[Mount]) -> List[tuple]:
+    """(prefix, app, extras) for the core; raises loader.LoadError. A sub-mount made for access
+    rules reuses its parent's loaded app (a script is executed once per process)."""
+    callable_name = settings["callable_object"]
+    loaded: Dict[int, Callable] = {}
+    core_mounts = []
+    for mount in sorted(mounts, key=lambda m: m.parent is not None):
+        if mount.parent is not None:
+            app: Callable = _Remount(loaded[id(mount.parent)], mount.parent.prefix)
+        else:
+            app = mount.load(callable_name)
+        loaded[id(mount)] = app
+        extras = mount_extras(settings, mount.group_prefix)
+        extras.update(mount.extras)
+        core_mounts.append((mount.prefix, app, extras))
+    if any(_is_cgi(app) for _, app, _ in core_mounts):
+        from pywsgi import cgi
+        cgi.set_internal_router(core_mounts)  # CGI local redirects route through the mounts
+    return core_mounts
+
+
+def _is_cgi(app: Callable) -> bool:
+    module = type(app).__module__
+    return module == "pywsgi.cgi" or (isinstance(app, _Remount) and _is_cgi(app.app))
 
 
 # ------------------------------------------------------------------ sockets
@@ -245,22 +438,18 @@ def _child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: 
         atexit._clear()  # the master's (or the embedding program's) hooks are not ours to run
         # SIGTERM/SIGINT keep their default action (die) while the application loads.
 
-        callable_name = settings["callable_object"]
-        core_mounts = []
-        for mount in mounts:
-            try:
-                app = mount.load(callable_name)
-            except loader.LoadError as exc:
-                sys.stderr.write(f"pywsgi: error: cannot load application: {exc}\n")
-                sys.stderr.flush()
-                if settings["error_log"] is not None:
-                    errorlog.error(f"cannot load application: {exc}")
-                if exc.__cause__ is not None and errorlog.is_enabled("debug"):
-                    import traceback
-                    errorlog.debug("".join(traceback.format_exception(
-                        type(exc.__cause__), exc.__cause__, exc.__cause__.__traceback__)))
-                os._exit(EXIT_LOAD_FAILED)
-            core_mounts.append((mount.prefix, app, mount_extras(settings, mount.prefix)))
+        try:
+            core_mounts = load_mounts(settings, mounts)
+        except loader.LoadError as exc:
+            sys.stderr.write(f"pywsgi: error: cannot load application: {exc}\n")
+            sys.stderr.flush()
+            if settings["error_log"] is not None:
+                errorlog.error(f"cannot load application: {exc}")
+            if exc.__cause__ is not None and errorlog.is_enabled("debug"):
+                import traceback
+                errorlog.debug("".join(traceback.format_exception(
+                    type(exc.__cause__), exc.__cause__, exc.__cause__.__traceback__)))
+            os._exit(EXIT_LOAD_FAILED)
 
         from pywsgi import _core
         stop_state = {"requested": False}

@@ -1,0 +1,23 @@
+"""Runs the hello-world app under a peer server that has no command line of its own:
+`python run_peer.py bjoern|fastwsgi HOST PORT`. Used by loadtests/bench.py."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hello import application  # noqa: E402
+
+
+def main():
+    server, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    if server == 'bjoern':
+        import bjoern
+        bjoern.run(application, host, port)
+    elif server == 'fastwsgi':
+        import fastwsgi
+        fastwsgi.run(wsgi_app=application, host=host, port=port)
+    else:
+        sys.exit('unknown server %r' % server)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,185 @@
+"""Daemon process groups: mod_wsgi's WSGIDaemonProcess / WSGIProcessGroup.
+
+    master ── binds each group's UNIX socket (kept across daemon restarts) and forks
+      ├─ server children: the core relays requests for a group's mounts over its socket
+      │  (csrc/relay.c), without the GIL and without running Python for them
+      └─ daemon children (processes=N per group): load the app(s), then run the same core in
+         daemon role on the group socket: one relayed request per UNIX connection, preceded
+         by a preamble carrying the client's address; the response goes back byte for byte.
+
+Because the master holds the listening UNIX socket, a daemon that dies or restarts only
+means requests wait in the socket's backlog (up to the group's queue-timeout) - none is
+refused for it.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import socket
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+__all__ = ["DaemonGroup", "parse_group", "bind_group_socket", "enter_group",
+           "set_process_title"]
+
+# option name (as in WSGIDaemonProcess) -> (attribute, converter)
+_OPTIONS = {
+    "processes": ("processes", int),
+    "threads": ("threads", int),
+    "display-name": ("display_name", str),
+    "queue-timeout": ("queue_timeout", float),
+    "request-timeout": ("request_timeout", float),
+    "maximum-requests": ("maximum_requests", int),
+    "python-path": ("python_path", lambda v: [p for p in v.split(":") if p]),
+    "python-home": ("python_home", str),
+    "home": ("working_directory", str),
+    "working-directory": ("working_directory", str),
+    "user": ("user", str),
+    "group": ("group", str),
+}
+
+
+@dataclass
+class DaemonGroup:
+    """One daemon process group.  The core relays a mount whose app is one of these."""
+    name: str
+    processes: int = 1
+    threads: int = 15
+    display_name: Optional[str] = None
+    queue_timeout: float = 45.0
+    request_timeout: float = 0.0          # 0: no limit beyond response_timeout
+    maximum_requests: int = 0
+    python_path: List[str] = field(default_factory=list)
+    python_home: Optional[str] = None
+    working_directory: Optional[str] = None
+    user: Optional[str] = None
+    group: Optional[str] = None
+    socket_path: str = ""
+
+    @property
+    def pywsgi_daemon_socket(self) -> str:
+        return self.socket_path
+
+    @property
+    def response_timeout(self) -> float:
+        """How long the server process waits for the next byte of a daemon's response."""
+        return self.request_timeout + 5.0 if self.request_timeout else 300.0
+
+    def title(self) -> str:
+        """The process title, as display-name=%{GROUP} gives it under mod_wsgi."""
+        name = self.display_name
+        if not name:
+            return "(wsgi:%s)" % self.name
+        return name.replace("%{GROUP}", "(wsgi:%s)" % self.name)
+
+
+def parse_group(spec: str, default_threads: int = 15) -> DaemonGroup:
+    """`NAME:processes=2,threads=15,display-name=%{GROUP}` (CLI form) or
+    `NAME processes=2 threads=15 display-name=%{GROUP}` (WSGIDaemonProcess form)."""
+    spec = spec.strip()
+    words = spec.split()
+    if words and ":" in words[0]:
+        name, _, rest = spec.partition(":")
+        items = [item for item in rest.split(",") if item.strip()]
+    else:
+        parts = spec.split()
+        if not parts:
+            raise ValueError("a daemon process group needs a name")
+        name, items = parts[0], parts[1:]
+    name = name.strip()
+    if not name or "/" in name:
+        raise ValueError("bad daemon process group name %r" % name)
+    group = DaemonGroup(name=name, threads=default_threads)
+    for item in items:
+        key, sep, value = item.strip().partition("=")
+        if not sep:
+            raise ValueError("daemon group %s: option %r needs a value (name=value)" % (name, key))
+        if key not in _OPTIONS:
+            raise ValueError("daemon group %s: unknown option %r (known: %s)"
+                             % (name, key, ", ".join(sorted(_OPTIONS))))
+        attr, convert = _OPTIONS[key]
+        try:
+            setattr(group, attr, convert(value))
+        except ValueError:
+            raise ValueError("daemon group %s: bad value for %s: %r" % (name, key, value)) from None
+    if group.processes < 1 or group.threads < 1:
+        raise ValueError("daemon group %s: processes and threads must be at least 1" % name)
+    return group
+
+
+def bind_group_socket(group: DaemonGroup, directory: Optional[str] = None,
+                      backlog: int = 1024) -> socket.socket:
+    """Bind and listen on the group's UNIX socket, in a private directory (mode 0700)."""
+    if directory is None:
+        directory = tempfile.mkdtemp(prefix="pywsgi-")
+    path = os.path.join(directory, "%s.sock" % group.name)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)
+    sock.listen(backlog)
+    sock.setblocking(False)
+    group.socket_path = path
+    return sock
+
+
+def enter_group(group: DaemonGroup) -> None:
+    """In a daemon child: title, working directory, python path, then the user/group."""
+    set_process_title(group.title())
+    if group.working_directory:
+        os.chdir(group.working_directory)
+    for entry in reversed(group.python_path):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    if group.python_home:
+        import site
+        version = "python%d.%d" % sys.version_info[:2]
+        site.addsitedir(os.path.join(group.python_home, "lib", version, "site-packages"))
+    if os.getuid() == 0 and (group.user or group.group):
+        import grp
+        import pwd
+        if group.group:
+            os.setgid(grp.getgrnam(group.group).gr_gid)
+        if group.user:
+            entry = pwd.getpwnam(group.user)
+            if not group.group:
+                os.setgid(entry.pw_gid)
+            os.initgroups(entry.pw_name, os.getgid())
+            os.setuid(entry.pw_uid)
+
+
+def set_process_title(title: str) -> None:
+    """Best effort: what `ps` shows (argv, as mod_wsgi's display-name) and the thread name."""
+    encoded = title.encode("utf-8", "replace")
+    try:
+        libc = ctypes.CDLL(None)
+        PR_SET_NAME = 15
+        libc.prctl(PR_SET_NAME, ctypes.c_char_p(encoded[:15]), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    try:
+        argc = ctypes.c_int()
+        argv = ctypes.POINTER(ctypes.c_char_p)()
+        ctypes.pythonapi.Py_GetArgcArgv(ctypes.byref(argc), ctypes.byref(argv))
+        if argc.value < 1:
+            return
+        # argv strings are contiguous: overwrite that area, as setproctitle does.
+        start = ctypes.cast(argv[0], ctypes.c_void_p).value
+        last = argv[argc.value - 1]
+        end = ctypes.cast(argv[argc.value - 1], ctypes.c_void_p).value + len(last)
+        room = end - start
+        if room <= 0:
+            return
+        data = encoded[:room]
+        ctypes.memmove(start, data + b"\0" * (room - len(data) + 1), room + 1)
+    except (AttributeError, ValueError, OSError, TypeError):
+        pass
+
+
+def group_settings(settings: Dict, group: DaemonGroup, index: int) -> Dict:
+    """The settings a daemon child passes to the core."""
+    child = dict(settings)
+    child.update(threads=group.threads, processes=group.processes, daemon_role=True,
+                 queue_timeout=group.queue_timeout, process_index=index,
+                 process_group=group.name)
+    return child

@@ -1,0 +1,1 @@
+"""A package for the `pywsgi pkg.module:app` form of the CLI."""

@@ -1,0 +1,131 @@
+"""The WSGI environ (PEP 3333; issue 2, point 6), seen by a validated app over real requests."""
+import pytest
+
+from httpraw import RawConnection, chunked
+from serverproc import SUITE_APP
+
+
+def environ_via(server, method='GET', target='/env', headers=None, body=b'', version='HTTP/1.1'):
+    with RawConnection(server.port) as connection:
+        response = connection.request(method, target, headers, body, version)
+        assert response.status == 200, response.raw
+        return response.json(), connection.sock.getsockname()
+
+
+def test_server_and_remote_address(suite_server):
+    environ, (client_host, client_port) = environ_via(suite_server)
+    assert environ['REQUEST_METHOD'] == 'GET'
+    assert environ['SERVER_NAME']
+    assert environ['SERVER_PORT'] == str(suite_server.port)
+    assert environ['SERVER_PROTOCOL'] == 'HTTP/1.1'
+    assert environ['REMOTE_ADDR'] == client_host == '127.0.0.1'
+    assert environ['REMOTE_PORT'] == str(client_port)
+
+
+def test_server_protocol_follows_the_request(suite_server):
+    environ, _ = environ_via(suite_server, version='HTTP/1.0')
+    assert environ['SERVER_PROTOCOL'] == 'HTTP/1.0'
+
+
+def test_root_mount_has_empty_script_name(suite_server):
+    environ, _ = environ_via(suite_server, target='/env/a/b')
+    assert environ['SCRIPT_NAME'] == ''
+    assert environ['PATH_INFO'] == '/env/a/b'
+
+
+def test_path_info_is_percent_decoded_as_latin1(suite_server):
+    environ, _ = environ_via(suite_server, target='/env/caf%C3%A9%20x%7E')
+    # WSGI "bytes as latin-1": the UTF-8 bytes of "café" appear as two latin-1 characters.
+    assert environ['PATH_INFO'] == '/env/caf\u00c3\u00a9 x~'
+
+
+def test_query_string_is_raw(suite_server):
+    environ, _ = environ_via(suite_server, target='/env/p%20q?a=1&b=%20c+d&e=%C3%A9')
+    assert environ['QUERY_STRING'] == 'a=1&b=%20c+d&e=%C3%A9'
+    assert environ['PATH_INFO'] == '/env/p q'
+
+
+def test_query_string_present_and_empty_without_query(suite_server):
+    environ, _ = environ_via(suite_server, target='/env')
+    assert environ['QUERY_STRING'] == ''
+
+
+def test_content_type_and_length_absent_when_not_sent(suite_server):
+    environ, _ = environ_via(suite_server)
+    for key in ('CONTENT_TYPE', 'CONTENT_LENGTH', 'HTTP_CONTENT_TYPE', 'HTTP_CONTENT_LENGTH'):
+        assert key not in environ, key
+
+
+def test_content_type_and_length_when_sent(suite_server):
+    environ, _ = environ_via(suite_server, 'POST', headers=[('Content-Type', 'application/x-test')],
+                             body=b'hello')
+    assert environ['CONTENT_TYPE'] == 'application/x-test'
+    assert environ['CONTENT_LENGTH'] == '5'
+    assert 'HTTP_CONTENT_TYPE' not in environ and 'HTTP_CONTENT_LENGTH' not in environ
+
+
+def test_chunked_request_has_no_content_length(suite_server):
+    environ, _ = environ_via(suite_server, 'POST', headers=[('Transfer-Encoding', 'chunked')],
+                             body=chunked(b'abc'))
+    assert 'CONTENT_LENGTH' not in environ or environ['CONTENT_LENGTH'] == ''
+
+
+def test_http_headers_and_repeated_headers_joined(suite_server):
+    environ, _ = environ_via(suite_server, headers=[
+        ('User-Agent', 'pywsgi-tests/1'), ('X-Multi', 'a'), ('X-Custom-Thing', 'value with  spaces'),
+        ('X-Multi', 'b'), ('x-multi', 'c'), ('Accept', '*/*')])
+    assert environ['HTTP_HOST'] == '127.0.0.1'
+    assert environ['HTTP_USER_AGENT'] == 'pywsgi-tests/1'
+    assert environ['HTTP_X_MULTI'] == 'a, b, c'
+    assert environ['HTTP_X_CUSTOM_THING'] == 'value with  spaces'
+    assert environ['HTTP_ACCEPT'] == '*/*'
+
+
+def test_wsgi_keys(suite_server):
+    environ, _ = environ_via(suite_server)
+    assert environ['wsgi.version'] == [1, 0]
+    assert environ['wsgi.url_scheme'] == 'http'
+    assert environ['wsgi.run_once'] is False
+    assert environ['test.file_wrapper_callable'] is True
+    assert environ['test.errors_is_stream'] is True
+    assert 'wsgi.input' in environ and 'wsgi.errors' in environ
+
+
+def test_process_and_application_group_extras(suite_server):
+    environ, _ = environ_via(suite_server)
+    extras = [key for key in environ if key.startswith(('pywsgi.', 'mod_wsgi.'))]
+    assert any(key.endswith('process_group') for key in extras), extras
+    assert any(key.endswith('application_group') for key in extras), extras
+
+
+@pytest.mark.parametrize('processes, threads, multiprocess, multithread', [
+    (1, 1, False, False),
+    (1, 4, False, True),
+    (2, 1, True, False),
+    (2, 3, True, True),
+])
+def test_multithread_and_multiprocess_are_honest(start_server, processes, threads, multiprocess,
+                                                 multithread):
+    server = start_server(SUITE_APP, '--processes', processes, '--threads', threads)
+    environ, _ = environ_via(server)
+    assert environ['wsgi.multiprocess'] is multiprocess
+    assert environ['wsgi.multithread'] is multithread
+
+
+def test_wsgi_errors_lines_go_to_the_error_log(suite_server):
+    mark = suite_server.log_mark()
+    response, body = suite_server.get('/errors?token=e1rr')
+    assert (response.status, body) == (200, b'logged')
+    line = suite_server.wait_for_log(r'pywsgi-test wsgi\.errors line e1rr', since=mark)
+    assert ':error]' in line
+    suite_server.wait_for_log(r'pywsgi-test writelines e1rr second half', since=mark)
+
+
+def test_environ_is_fresh_per_request(suite_server):
+    with RawConnection(suite_server.port) as connection:
+        first = connection.request('GET', '/env?one', [('X-Only-First', '1')]).json()
+        second = connection.request('GET', '/env?two').json()
+    assert first['HTTP_X_ONLY_FIRST'] == '1'
+    assert 'HTTP_X_ONLY_FIRST' not in second
+    assert (first['QUERY_STRING'], second['QUERY_STRING']) == ('one', 'two')
+

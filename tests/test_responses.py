@@ -1,0 +1,215 @@
+"""The response side of WSGI (issue 2, point 6): start_response and exc_info, validation of what
+the app hands over (500 + an error-log line, never bad bytes), write(), close() always called,
+wsgi.file_wrapper, and app exceptions before/after the headers went out."""
+import itertools
+import os
+
+import pytest
+
+from httpraw import RawConnection
+from serverproc import ERROR_LINE
+
+_tokens = itertools.count()
+
+
+def new_token(prefix):
+    return '%s%d' % (prefix, next(_tokens))
+
+
+def assert_500_and_error_logged(server, target, mark):
+    with RawConnection(server.port) as connection:
+        response = connection.request('GET', target)
+        raw = bytes(connection.received)
+    assert response.status == 500, raw[:500]
+    assert b'X-Injected' not in raw and b'x-injected' not in raw.lower()
+    assert b'SHOULD-NEVER' not in raw
+    line = server.wait_for_log(ERROR_LINE.pattern, since=mark)
+    return response, line
+
+
+# --- start_response and validation ---------------------------------------------------------
+
+def test_plain_response_headers_pass_through(suite_server):
+    with RawConnection(suite_server.port) as connection:
+        response = connection.request('GET', '/multi_header')
+    assert response.status == 200
+    assert response.header_values('Set-Cookie') == ['a=1; Path=/', 'b=2; Path=/']
+    assert response.body == b'cookies'
+
+
+@pytest.mark.parametrize('variant', ['word', 'long', 'short', 'crlf', 'bytes', 'int'])
+def test_bad_status_gives_500_and_error_log(suite_server, variant):
+    token = new_token('status')
+    mark = suite_server.log_mark()
+    assert_500_and_error_logged(suite_server, '/bad_status?v=%s&token=%s' % (variant, token), mark)
+
+
+@pytest.mark.parametrize('variant', ['space_in_name', 'colon_in_name', 'empty_name', 'crlf_in_name',
+                                     'crlf_in_value', 'lf_in_value', 'cr_in_value', 'bytes_name',
+                                     'int_value'])
+def test_bad_header_gives_500_and_error_log(suite_server, variant):
+    mark = suite_server.log_mark()
+    assert_500_and_error_logged(suite_server, '/bad_header?v=%s' % variant, mark)
+
+
+def test_str_body_gives_500_and_close_is_called(suite_server):
+    token = new_token('str')
+    mark = suite_server.log_mark()
+    assert_500_and_error_logged(suite_server, '/str_body?token=%s' % token, mark)
+    suite_server.wait_state_file('closed-' + token)
+
+
+def test_missing_start_response_gives_500(suite_server):
+    mark = suite_server.log_mark()
+    assert_500_and_error_logged(suite_server, '/no_start_response', mark)
+
+
+def test_second_start_response_without_exc_info_is_an_error(suite_server):
+    mark = suite_server.log_mark()
+    assert_500_and_error_logged(suite_server, '/double_start_response', mark)
+
+
+def test_exception_before_start_response_gives_500_with_traceback_logged(suite_server):
+    mark = suite_server.log_mark()
+    assert_500_and_error_logged(suite_server, '/raise_before', mark)
+    suite_server.wait_for_log(r'raised before start_response', since=mark)
+
+
+def test_connection_usable_after_a_500(suite_server):
+    with RawConnection(suite_server.port) as connection:
+        first = connection.request('GET', '/raise_before')
+        assert first.status == 500
+        if first.has_token('Connection', 'close'):
+            assert connection.closed_by_server()
+            return
+        second = connection.request('GET', '/env')
+        assert second.status == 200
+
+
+def test_exc_info_before_headers_replaces_the_response(suite_server):
+    with RawConnection(suite_server.port) as connection:
+        response = connection.request('GET', '/exc_info_before')
+    assert response.status == 500
+    assert response.header('X-Replaced') == 'yes'
+    assert response.body == b'replaced'
+
+
+def test_exc_info_after_headers_closes_the_connection_without_a_clean_end(suite_server):
+    mark = suite_server.log_mark()
+    with RawConnection(suite_server.port) as connection:
+        connection.send(b'GET /exc_info_after HTTP/1.1\r\nHost: x\r\n\r\n')
+        raw = connection.read_until_eof()
+    assert raw.startswith(b'HTTP/1.1 200'), raw[:300]
+    assert b'first part;' in raw
+    assert b'SHOULD-NEVER-BE-SENT' not in raw
+    assert not raw.endswith(b'0\r\n\r\n'), 'truncated body must not look complete: %r' % raw[-50:]
+    suite_server.wait_for_log(r'error after headers were sent', since=mark)
+
+
+# --- exceptions while iterating the body -----------------------------------------------------
+
+def test_exception_before_first_body_byte_gives_500_and_close(suite_server):
+    token = new_token('fail0')
+    mark = suite_server.log_mark()
+    assert_500_and_error_logged(suite_server, '/closing?fail=0&token=%s' % token, mark)
+    suite_server.wait_state_file('closed-' + token)
+
+
+def test_exception_after_headers_chunked_has_no_terminating_chunk(suite_server):
+    token = new_token('fail1')
+    mark = suite_server.log_mark()
+    with RawConnection(suite_server.port) as connection:
+        connection.send(b'GET /closing?fail=1&token=%s HTTP/1.1\r\nHost: x\r\n\r\n'
+                        % token.encode())
+        raw = connection.read_until_eof()
+    head, _, body = raw.partition(b'\r\n\r\n')
+    assert head.startswith(b'HTTP/1.1 200'), raw[:300]
+    assert b'chunked' in head.lower()
+    assert b'part0;' in body
+    assert not body.endswith(b'0\r\n\r\n'), 'no terminating 0-chunk after an error: %r' % body
+    assert suite_server.wait_state_file('closed-' + token) == '1'
+    suite_server.wait_for_log(ERROR_LINE.pattern, since=mark)
+
+
+def test_exception_after_headers_with_content_length_closes_short(suite_server):
+    token = new_token('failcl')
+    with RawConnection(suite_server.port) as connection:
+        connection.send(b'GET /closing?fail=1&cl=18&token=%s HTTP/1.1\r\nHost: x\r\n\r\n'
+                        % token.encode())
+        raw = connection.read_until_eof()  # a hang here would mean the server kept it open
+    head, _, body = raw.partition(b'\r\n\r\n')
+    assert head.startswith(b'HTTP/1.1 200'), raw[:300]
+    assert body == b'part0;'
+    suite_server.wait_state_file('closed-' + token)
+
+
+# --- write() and close() ---------------------------------------------------------------------
+
+def test_write_callable(suite_server):
+    with RawConnection(suite_server.port) as connection:
+        response = connection.request('GET', '/write')
+        assert (response.status, response.body) == (200, b'hello world')
+        assert connection.request('GET', '/env').status == 200  # framing stayed intact
+
+
+def test_close_called_after_a_normal_response(suite_server):
+    token = new_token('ok')
+    response, body = suite_server.get('/closing?token=%s' % token)
+    assert (response.status, body) == (200, b'part0;part1;part2;')
+    assert suite_server.wait_state_file('closed-' + token) == '3'
+
+
+def test_close_called_when_the_client_disconnects_mid_response(suite_server):
+    token = new_token('gone')
+    connection = RawConnection(suite_server.port)
+    connection.send(b'GET /slow_stream?token=%s HTTP/1.1\r\nHost: x\r\n\r\n' % token.encode())
+    connection.read_exact(100000)  # the response is under way
+    connection.close()
+    produced = int(suite_server.wait_state_file('closed-' + token, timeout=15))
+    # It stopped iterating because the client went away, not because the body ran out.
+    assert produced < 1000
+
+
+# --- wsgi.file_wrapper -----------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def data_file(suite_server):
+    content = os.urandom(300000) + b'\r\n0\r\n\r\nend'
+    (suite_server.state_dir / 'data.bin').write_bytes(content)
+    return content
+
+
+@pytest.mark.parametrize('route', ['file_wrapper', 'file_wrapper_validated'])
+def test_file_wrapper_with_content_length(suite_server, data_file, route):
+    token = new_token('file')
+    with RawConnection(suite_server.port) as connection:
+        response = connection.request('GET', '/%s?token=%s' % (route, token))
+        assert response.status == 200
+        assert response.header('Content-Length') == str(len(data_file))
+        assert response.body == data_file
+        assert connection.request('GET', '/env').status == 200
+    suite_server.wait_state_file('closed-' + token)
+
+
+def test_file_wrapper_without_content_length(suite_server, data_file):
+    # Chunked, or a Content-Length the server took from the file's size: either frames it exactly.
+    with RawConnection(suite_server.port) as connection:
+        response = connection.request('GET', '/file_wrapper?cl=0')
+        assert response.status == 200
+        assert response.chunked or response.header('Content-Length') == str(len(data_file))
+        assert response.body == data_file
+        assert connection.request('GET', '/env').status == 200
+
+
+def test_file_wrapper_over_a_non_file_object(suite_server, data_file):
+    response, body = suite_server.get('/file_wrapper?obj=bytesio')
+    assert response.status == 200
+    assert body == data_file
+
+
+def test_file_wrapper_head_sends_no_body(suite_server, data_file):
+    with RawConnection(suite_server.port) as connection:
+        response = connection.request('HEAD', '/file_wrapper')
+        assert response.status == 200
+        assert response.header('Content-Length') == str(len(data_file))
+        assert connection.request('GET', '/env').status == 200
