@@ -202,6 +202,20 @@ def as_python_identifier_path(value: Any) -> str:
     return name
 
 
+def as_daemon_process(value: Any) -> Any:
+    """NAME:processes=2,threads=15,... -> a pywsgi.daemon.DaemonGroup."""
+    from pywsgi.daemon import DaemonGroup, parse_group
+    if isinstance(value, DaemonGroup):
+        return value
+    return parse_group(as_str(value))
+
+
+def as_daemon_process_list(value: Any) -> Tuple[Any, ...]:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        value = [value]
+    return tuple(as_daemon_process(item) for item in value)
+
+
 def as_optional_path(value: Any) -> Optional[str]:
     if value is None or value == "":
         return None
@@ -408,8 +422,29 @@ SETTINGS: Tuple[Setting, ...] = (
             "'SERVER_NAME[:PORT]|MOUNT' per mount, like mod_wsgi's %{RESOURCE}.",
             express=None, flag="--application-group", metavar="NAME"),
     Setting("process_group", as_str, "",
-            "mod_wsgi.process_group reported to the application ('' = embedded mode).",
+            "The daemon process group (--daemon-process NAME) that runs the application(s), like "
+            "WSGIProcessGroup; '' = embedded mode (in the server processes). Also reported as "
+            "mod_wsgi.process_group.",
             express=None, flag="--process-group", metavar="NAME"),
+    # -- daemon mode (docs/daemon-mode.md)
+    Setting("daemon", as_bool, False,
+            "Daemon mode, like mod_wsgi-express: the application runs in a daemon process group "
+            "sized by --processes and --threads (WSGIDaemonProcess processes= threads=), and "
+            "server processes (--server-processes, --server-threads) relay requests to it.",
+            express=None, flag="--daemon", const=True),
+    Setting("daemon_process", as_daemon_process_list, (),
+            "Define a daemon process group: NAME:processes=2,threads=15,display-name=%{GROUP},"
+            "queue-timeout=45,request-timeout=60,python-path=DIR,home=DIR,user=U,group=G "
+            "(the WSGIDaemonProcess options); repeatable. Select it with --process-group NAME.",
+            express=None, flag="--daemon-process", metavar="NAME:OPTIONS", repeatable=True,
+            item_convert=as_daemon_process),
+    Setting("server_processes", as_positive_int, 1,
+            "Daemon mode: server processes that accept and relay (the application runs in the "
+            "daemon group).", express=None, flag="--server-processes", metavar="N"),
+    Setting("server_threads", as_non_negative_int, 0,
+            "Daemon mode: relay threads per server process; 0 = as many as the daemon groups "
+            "have threads in all (a relay thread waits on its daemon without the GIL).",
+            express=None, flag="--server-threads", metavar="N"),
     # -- static files, handler scripts, CGI (docs/static-files.md, docs/static-cgi-handlers.md)
     Setting("document_root", as_optional_path, None,
             "Serve the files of this directory at '/' (DocumentRoot). Mounted applications win "

@@ -67,6 +67,13 @@ class DaemonGroup:
         """How long the server process waits for the next byte of a daemon's response."""
         return self.request_timeout + 5.0 if self.request_timeout else 300.0
 
+    def __call__(self, environ, start_response):
+        """Only reached outside pywsgi's core (which relays in C): say so rather than fail."""
+        body = b"This URL is served by a pywsgi daemon process group.\n"
+        start_response("502 Bad Gateway", [("Content-Type", "text/plain"),
+                                           ("Content-Length", str(len(body)))])
+        return [body]
+
     def title(self) -> str:
         """The process title, as display-name=%{GROUP} gives it under mod_wsgi."""
         name = self.display_name
@@ -158,21 +165,18 @@ def set_process_title(title: str) -> None:
     except (OSError, AttributeError):
         pass
     try:
-        argc = ctypes.c_int()
-        argv = ctypes.POINTER(ctypes.c_char_p)()
-        ctypes.pythonapi.Py_GetArgcArgv(ctypes.byref(argc), ctypes.byref(argv))
-        if argc.value < 1:
-            return
-        # argv strings are contiguous: overwrite that area, as setproctitle does.
-        start = ctypes.cast(argv[0], ctypes.c_void_p).value
-        last = argv[argc.value - 1]
-        end = ctypes.cast(argv[argc.value - 1], ctypes.c_void_p).value + len(last)
-        room = end - start
+        # The argv area, as the kernel knows it (/proc/self/stat fields 48-49, arg_start and
+        # arg_end): overwriting it in place is what changes /proc/PID/cmdline, as setproctitle
+        # does.  The area cannot grow; a longer title is cut.
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        arg_start, arg_end = int(fields[45]), int(fields[46])
+        room = arg_end - arg_start - 1
         if room <= 0:
             return
         data = encoded[:room]
-        ctypes.memmove(start, data + b"\0" * (room - len(data) + 1), room + 1)
-    except (AttributeError, ValueError, OSError, TypeError):
+        ctypes.memmove(arg_start, data + b"\0" * (room + 1 - len(data)), room + 1)
+    except (OSError, ValueError, IndexError):
         pass
 
 

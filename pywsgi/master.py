@@ -428,8 +428,9 @@ def _start_parent_watch(master_pid: int) -> None:
 
 
 def _child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: List[Mount],
-                ready_fd: int, master_pid: int, blocked_mask) -> None:
-    """Runs in the forked child; never returns (os._exit)."""
+                ready_fd: int, master_pid: int, blocked_mask, group=None) -> None:
+    """Runs in the forked child (a server process, or a daemon process of `group`); never
+    returns (os._exit)."""
     exit_code = 1
     try:
         _set_parent_death_signal(master_pid)
@@ -437,6 +438,9 @@ def _child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: 
         import atexit
         atexit._clear()  # the master's (or the embedding program's) hooks are not ours to run
         # SIGTERM/SIGINT keep their default action (die) while the application loads.
+        if group is not None:
+            from pywsgi import daemon
+            daemon.enter_group(group)
 
         try:
             core_mounts = load_mounts(settings, mounts)
@@ -511,7 +515,9 @@ class _Child:
 
 @dataclass
 class _Slot:
-    index: int
+    index: int                           # position in Master.slots
+    process_index: int = 0               # 0..N-1 within its kind (server, or one daemon group)
+    group: Any = None                    # a daemon.DaemonGroup for a daemon process slot
     current: Optional[int] = None        # pid serving (or starting) in this slot
     previous: Optional[int] = None       # during a graceful restart: the old pid, until the new is ready
     backoff: float = BACKOFF_FIRST
@@ -520,13 +526,17 @@ class _Slot:
 
 class Master:
     def __init__(self, settings: Dict[str, Any], sockets: List[socket.socket],
-                 mounts: List[Mount]) -> None:
+                 mounts: List[Mount], plan: Optional["_DaemonPlan"] = None) -> None:
         self.settings = settings
         self.sockets = sockets
         self.mounts = mounts
+        self.plan = plan
         self.pid = os.getpid()
         self.children: Dict[int, _Child] = {}
-        self.slots = [_Slot(i) for i in range(settings["processes"])]
+        self.slots = [_Slot(i, i) for i in range(settings["processes"])]
+        for group in (plan.groups if plan else ()):
+            for i in range(group.processes):
+                self.slots.append(_Slot(len(self.slots), i, group))
         self.ever_ready = False
         self.load_failed = False
         self.pending_signals: List[int] = []
@@ -575,7 +585,13 @@ class Master:
     # -- spawning
     def _spawn(self, slot: _Slot) -> Optional[int]:
         slot.respawn_at = None
-        child_settings = dict(self.settings, process_index=slot.index)
+        if slot.group is None:
+            child_settings = dict(self.settings, process_index=slot.process_index)
+            sockets, mounts = self.sockets, self.mounts
+        else:
+            from pywsgi import daemon
+            child_settings = daemon.group_settings(self.settings, slot.group, slot.process_index)
+            sockets, mounts = [self.plan.sockets[slot.group.name]], self.plan.daemon_mounts
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, _MASTER_SIGNALS)
         try:
             pid = os.fork()
@@ -592,8 +608,8 @@ class Master:
                 for fd in (self.wake_r, self.wake_w, self.ready_r):
                     os.close(fd)
             finally:
-                _child_main(child_settings, self.sockets, self.mounts, self.ready_w,
-                            self.pid, mask)
+                _child_main(child_settings, sockets, mounts, self.ready_w,
+                            self.pid, mask, slot.group)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         self.children[pid] = _Child(pid, slot.index, time.monotonic())
         errorlog.debug(f"started server process {slot.index} (pid {pid})")
@@ -632,9 +648,11 @@ class Master:
             self.ever_ready = True
             # Logged once every first process can serve, so it means "ready", and a script
             # that fails to load leaves only its one error line on stderr.
+            groups = "".join(f"; daemon process group {g.name} (processes={g.processes} "
+                             f"threads={g.threads})" for g in (self.plan.groups if self.plan else ()))
             errorlog.info(f"pywsgi {__version__} listening on {_listen_urls(self.sockets)} "
                           f"(processes={self.settings['processes']} "
-                          f"threads={self.settings['threads']})")
+                          f"threads={self.settings['threads']}{groups})")
         slot = self.slots[child.slot]
         errorlog.debug(f"server process {child.slot} (pid {pid}) is ready")
         if slot.current == pid and slot.previous is not None:
@@ -819,12 +837,90 @@ def run(settings: Dict[str, Any], mounts: List[Mount]) -> int:
         from pywsgi import _core  # noqa: F401
     except ImportError as exc:
         raise StartupError(f"cannot import the pywsgi core (pywsgi._core): {exc}") from None
+    settings, mounts, plan = _plan_daemon_mode(settings, mounts)
     sockets = bind_sockets(settings["host"], settings["port"], settings["listen_backlog"])
     try:
         settings = dict(settings, port=sockets[0].getsockname()[1])
+        if plan is not None:
+            plan.bind()
         for mount in mounts:
             errorlog.debug(f"mounted {mount.label} at {mount.prefix or '/'}")
-        return Master(settings, sockets, mounts).run()
+        return Master(settings, sockets, mounts, plan).run()
     finally:
         for sock in sockets:
             sock.close()
+        if plan is not None:
+            plan.close()
+
+
+# ------------------------------------------------------------------ daemon mode
+
+@dataclass
+class _DaemonPlan:
+    groups: List[Any]                    # daemon.DaemonGroup, each with processes slots
+    daemon_mounts: List[Mount]           # what the daemon processes load and serve
+    sockets: Dict[str, socket.socket] = field(default_factory=dict)
+    directory: Optional[str] = None
+
+    def bind(self) -> None:
+        import tempfile
+        from pywsgi import daemon
+        self.directory = tempfile.mkdtemp(prefix="pywsgi-")  # mode 0700: ours alone
+        for group in self.groups:
+            self.sockets[group.name] = daemon.bind_group_socket(group, self.directory)
+
+    def close(self) -> None:
+        for sock in self.sockets.values():
+            sock.close()
+        if self.directory:
+            for group in self.groups:
+                try:
+                    os.unlink(group.socket_path)
+                except OSError:
+                    pass
+            try:
+                os.rmdir(self.directory)
+            except OSError:
+                pass
+
+
+def _plan_daemon_mode(settings: Dict[str, Any], mounts: List[Mount]):
+    """Embedded mode: (settings, mounts, None).  Daemon mode: the server processes' settings,
+    their mounts (application mounts relayed to the group) and the plan for the daemons."""
+    from pywsgi.daemon import DaemonGroup
+    groups = {group.name: group for group in settings.get("daemon_process") or ()}
+    name = settings.get("process_group") or ""
+    if settings.get("daemon") and not name:
+        name = "%s:%d" % (settings["host"], settings["port"])  # as mod_wsgi-express names it
+    if not name:
+        if groups:
+            errorlog.warning("daemon process groups defined but none selected with "
+                             "--process-group: the application runs embedded")
+        return settings, mounts, None
+    if name not in groups:
+        if not settings.get("daemon"):
+            raise StartupError(f"--process-group {name}: no such daemon process group (define it "
+                               f"with --daemon-process {name}:processes=N,threads=M)")
+        groups[name] = DaemonGroup(name, processes=settings["processes"],
+                                   threads=settings["threads"])
+    group = groups[name]
+    relayed = [m for m in mounts if isinstance(m.target, str)]
+    relayed_ids = {id(m) for m in relayed}
+    for mount in mounts:
+        if mount.parent is not None and id(mount.parent) in relayed_ids:
+            relayed.append(mount)
+            relayed_ids.add(id(mount))
+    if not relayed:
+        raise StartupError("daemon mode needs an application script or module to run in the "
+                           "daemon process group")
+    server_mounts = []
+    for mount in mounts:
+        if id(mount) in relayed_ids:
+            from dataclasses import replace
+            mount = replace(mount, target=group, wrap=None, parent=None, subdirectory=None)
+        server_mounts.append(mount)
+    threads = settings.get("server_threads") or max(
+        4, sum(g.processes * g.threads for g in groups.values()))
+    settings = dict(settings, process_group=name, processes=settings["server_processes"],
+                    threads=threads)
+    return settings, server_mounts, _DaemonPlan(list(groups.values()), relayed)
