@@ -308,6 +308,31 @@ def pywsgi_spec(processes, threads, quick):
                       '--processes %d --threads %d' % (processes, threads), quick, launch)
 
 
+def pywsgi_daemon_spec(processes, threads, quick):
+    """The seed's daemon configuration: WSGIDaemonProcess processes=2 threads=15."""
+    def launch(machine, port, workdir):
+        return Launch([machine.pywsgi_python, '-m', 'pywsgi', str(HELLO_APP),
+                       '--host', '127.0.0.1', '--port', str(port), '--daemon',
+                       '--processes', str(processes), '--threads', str(threads),
+                       '--log-level', 'warn'],
+                      cwd=str(workdir), env=python_env())
+    return ServerSpec('daemon-%dx%d' % (processes, threads), 'pywsgi',
+                      '--daemon --processes %d --threads %d (1 server process)'
+                      % (processes, threads), quick, launch)
+
+
+def pywsgi_static_spec(name, path, size, quick):
+    """Static files from the C core (DocumentRoot), one process per CPU like nginx's workers."""
+    def launch(machine, port, workdir):
+        root = write_static_root(workdir)
+        return Launch([machine.pywsgi_python, '-m', 'pywsgi', '--document-root', str(root),
+                       '--host', '127.0.0.1', '--port', str(port),
+                       '--processes', str(NPROC), '--threads', '1', '--log-level', 'warn'],
+                      cwd=str(workdir), env=python_env(), path=path, expected_size=size)
+    return ServerSpec(name, 'pywsgi', 'static file %s, --document-root, --processes %d '
+                      '--threads 1' % (path, NPROC), quick, launch)
+
+
 def write_static_root(workdir):
     root = workdir / 'htdocs'
     root.mkdir(exist_ok=True)
@@ -440,6 +465,9 @@ def catalog(machine):
         pywsgi_spec(1, 15, True),
         pywsgi_spec(2, 1, False),
         pywsgi_spec(2, 15, True),
+        pywsgi_daemon_spec(2, 15, True),
+        pywsgi_static_spec('pywsgi-static', '/hello.txt', len(HELLO_BODY), False),
+        pywsgi_static_spec('pywsgi-static-100k', '/100k.bin', BIG_STATIC_SIZE, False),
     ]
     if not machine.pywsgi_python or 'pywsgi' not in python_has_modules(
             machine.pywsgi_python, ['pywsgi']):
@@ -916,7 +944,7 @@ def target_checks(rows):
 
     def best_pywsgi(tool):
         candidates = [row for row in rows if row['server'] == 'pywsgi' and row['tool'] == tool
-                      and row.get('rps')]
+                      and row.get('rps') and 'static' not in row['config']]
         return max(candidates, key=lambda row: row['rps']) if candidates else None
 
     checks = []
@@ -952,6 +980,14 @@ def target_checks(rows):
           ab_best['config'] if ab_best else 'pywsgi', 'bjoern')
     ratio('--threads 15 ≥ 0.7× one thread (keep-alive)', rps('embedded-1x15', keep),
           rps('embedded-1x1', keep), 0.7, 'embedded-1x15', 'embedded-1x1')
+    ratio('daemon mode 2x15 ≥ 0.6× embedded 2x15 (keep-alive)', rps('daemon-2x15', keep),
+          rps('embedded-2x15', keep), 0.6, 'daemon-2x15', 'embedded-2x15')
+    ratio('daemon mode 2x15 ≥ 4× Apache mod_wsgi daemon (keep-alive)', rps('daemon-2x15', keep),
+          rps('apache-modwsgi-daemon', keep), 4.0, 'daemon-2x15', 'apache-modwsgi-daemon')
+    ratio('static 15 B ≥ 1.0× nginx (keep-alive)', rps('pywsgi-static', keep),
+          rps('nginx-static', keep), 1.0, 'pywsgi-static', 'nginx-static')
+    ratio('static 100 KiB ≥ 1.0× nginx (keep-alive)', rps('pywsgi-static-100k', keep),
+          rps('nginx-static-100k', keep), 1.0, 'pywsgi-static-100k', 'nginx-static-100k')
     peers = [row for row in rows if row['tool'] == keep and row['server'] != 'pywsgi'
              and row.get('rps') and row.get('p99_ms') is not None]
     if best and best.get('p99_ms') is not None and peers:
