@@ -15,9 +15,11 @@ import time
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeLatin1
 from libc.string cimport memchr, memcpy
+from libc.stdio cimport snprintf
 from libc.stdint cimport uint64_t
 
 from pywsgi._core cimport *
+cimport cython
 
 cdef pw_server *_srv = NULL
 cdef bint _stop_requested = False
@@ -26,6 +28,7 @@ cdef list _mounts = []          # [_Mount], longest prefix first
 cdef dict _base_environ = {}
 cdef object _errorlog = None
 cdef str _server_software = 'pywsgi'
+cdef bytes _server_line = b'Server: pywsgi\r\n'
 cdef bytes _server_header = b'pywsgi'
 cdef object _default_port = '8000'
 cdef object _default_server_name = 'localhost'
@@ -194,6 +197,7 @@ cdef _Mount _route(str path):
 
 # ------------------------------------------------------------------------ wsgi.input
 
+@cython.freelist(32)
 cdef class InputStream:
     """wsgi.input: the request body, read from the socket as the application asks for it."""
     cdef pw_conn *conn
@@ -313,12 +317,69 @@ cdef class FileWrapper:
 
 # ------------------------------------------------------------------------ response
 
+cdef dict _head_cache = {}
+
+
+cdef tuple _check_head(status, headers):
+    """Validate start_response's status and headers (PEP 3333 / RFC 9110); return
+    (code, head prefix bytes, content length or -1, has Date, has Server, Connection: close)."""
+    if type(status) is not str:
+        raise TypeError("status must be a str, not %s" % type(status).__name__)
+    if (len(status) < 4 or status[3] != ' ' or not status[:3].isdigit()
+            or not status[:3].isascii()):
+        raise ValueError("status must look like '200 OK', got %r" % (status,))
+    code = int(status[:3])
+    if code < 100 or code > 599:
+        raise ValueError("status code out of range: %r" % (status,))
+    if not _chars_ok(status, _value_ok) or '\t' in status:
+        raise ValueError("status holds a control or non-latin-1 character: %r" % (status,))
+    if type(headers) is not list:
+        raise TypeError("response headers must be a list, not %s" % type(headers).__name__)
+    cdef list parts = ['HTTP/1.1 ', status, '\r\n']
+    cdef long long clen = -1
+    cdef bint has_date = False, has_server = False, close = False
+    for item in headers:
+        if type(item) is not tuple or len(item) != 2:
+            raise TypeError("each response header must be a (name, value) tuple: %r" % (item,))
+        name, value = item
+        if type(name) is not str or type(value) is not str:
+            raise TypeError("response header name and value must be str: %r" % (item,))
+        if not name or not _chars_ok(name, _name_ok):
+            raise ValueError("invalid response header name %r" % (name,))
+        if not _chars_ok(value, _value_ok):
+            raise ValueError("invalid character in response header %s: %r" % (name, value))
+        lname = name.lower()
+        if lname in _HOP_BY_HOP:
+            if lname == 'connection' and 'close' in value.lower():
+                close = True
+            elif lname != 'connection':
+                _log().warning("dropped hop-by-hop response header %s from the application"
+                               % name)
+            continue
+        if lname == 'content-length':
+            v = value.strip()
+            if not v.isdigit() or not v.isascii() or (clen >= 0 and int(v) != clen):
+                raise ValueError("invalid Content-Length response header: %r" % (value,))
+            clen = int(v)
+            continue
+        if lname == 'date':
+            has_date = True
+        elif lname == 'server':
+            has_server = True
+        parts.append(name)
+        parts.append(': ')
+        parts.append(value)
+        parts.append('\r\n')
+    return (code, ''.join(parts).encode('latin-1'), clen, has_date, has_server, close)
+
+
+@cython.freelist(32)
 cdef class Request:
     """One request/response exchange: start_response, write and the framing decisions."""
     cdef pw_conn *conn
     cdef object status             # str from start_response
     cdef int status_code
-    cdef list headers
+    cdef bytes head_prefix         # status line and the application's headers, serialised
     cdef bint headers_sent
     cdef bint is_head
     cdef bint no_body              # HEAD, 1xx, 204, 304
@@ -344,62 +405,26 @@ cdef class Request:
         return self.write
 
     cdef _check(self, status, headers):
-        if type(status) is not str:
-            raise TypeError("status must be a str, not %s" % type(status).__name__)
-        if (len(status) < 4 or status[3] != ' ' or not status[:3].isdigit()
-                or not status[:3].isascii()):
-            raise ValueError("status must look like '200 OK', got %r" % (status,))
-        code = int(status[:3])
-        if code < 100 or code > 599:
-            raise ValueError("status code out of range: %r" % (status,))
-        if not _chars_ok(status, _value_ok) or '\t' in status:
-            raise ValueError("status holds a control or non-latin-1 character: %r"
-                             % (status,))
-        if type(headers) is not list:
-            raise TypeError("response headers must be a list, not %s" % type(headers).__name__)
-        cdef list kept = []
-        cdef long long clen = -1
-        cdef bint has_date = False, has_server = False, close = False
-        for item in headers:
-            if type(item) is not tuple or len(item) != 2:
-                raise TypeError("each response header must be a (name, value) tuple: %r"
-                                % (item,))
-            name, value = item
-            if type(name) is not str or type(value) is not str:
-                raise TypeError("response header name and value must be str: %r" % (item,))
-            if not name or not _chars_ok(name, _name_ok):
-                raise ValueError("invalid response header name %r" % (name,))
-            if not _chars_ok(value, _value_ok):
-                raise ValueError("invalid character in response header %s: %r"
-                                 % (name, value))
-            lname = name.lower()
-            if lname in _HOP_BY_HOP:
-                if lname == 'connection' and 'close' in value.lower():
-                    close = True
-                elif lname != 'connection':
-                    _log().warning("dropped hop-by-hop response header %s from the application"
-                                   % name)
-                continue
-            if lname == 'content-length':
-                v = value.strip()
-                if not v.isdigit() or not v.isascii() or (clen >= 0 and int(v) != clen):
-                    raise ValueError("invalid Content-Length response header: %r" % (value,))
-                clen = int(v)
-                continue
-            if lname == 'date':
-                has_date = True
-            elif lname == 'server':
-                has_server = True
-            kept.append(item)
+        # The same status and headers (most responses of an application) are validated and
+        # serialised once: the cache maps them to the head's bytes up to the server's lines.
+        cdef tuple entry = None
+        cdef object key = None
+        if type(status) is str and type(headers) is list:
+            try:
+                key = (status, tuple(headers))
+                entry = _head_cache.get(key)
+            except TypeError:  # an unhashable item: the checks below say what is wrong
+                key = None
+        if entry is None:
+            entry = _check_head(status, headers)
+            if key is not None and len(_head_cache) < 1024:
+                _head_cache[key] = entry
         self.status = status
-        self.status_code = code
-        self.headers = kept
-        self.content_length = clen
-        self.has_date = has_date
-        self.has_server = has_server
+        (self.status_code, self.head_prefix, self.content_length, self.has_date,
+         self.has_server, close) = entry
         if close:
             self.keep_alive = False
-        self.no_body = self.is_head or code < 200 or code == 204 or code == 304
+        self.no_body = self.is_head or self.status_code < 200 or self.status_code in (204, 304)
 
     def write(self, data):
         """The write() callable returned by start_response (PEP 3333, for legacy apps)."""
@@ -417,7 +442,10 @@ cdef class Request:
         else:
             self._send_body(data)
 
-    cdef bytes _head(self):
+    cdef int _head_tail(self, char *out, int room):
+        """The server's part of the head (framing, Date, Server, Connection, the empty line),
+        formatted into out; decides the framing.  Returns its length."""
+        cdef int n = 0
         cdef char date[30]
         if self.no_body:
             self.chunked = False
@@ -428,49 +456,44 @@ cdef class Request:
                 self.chunked = True
         if pw_server_stopping(_srv):
             self.keep_alive = False
-        parts = ['HTTP/1.1 ', self.status, '\r\n']
-        for name, value in self.headers:
-            parts.append(name)
-            parts.append(': ')
-            parts.append(value)
-            parts.append('\r\n')
         if self.content_length >= 0 and self.status_code != 204 and self.status_code >= 200:
-            parts.append('Content-Length: %d\r\n' % self.content_length)
+            n += snprintf(out + n, room - n, "Content-Length: %lld\r\n", self.content_length)
         if self.chunked:
-            parts.append('Transfer-Encoding: chunked\r\n')
+            n += snprintf(out + n, room - n, "Transfer-Encoding: chunked\r\n")
         if not self.has_date:
             pw_http_date(date)
-            parts.append('Date: ')
-            parts.append(_latin1(date, 29))
-            parts.append('\r\n')
+            n += snprintf(out + n, room - n, "Date: %s\r\n", date)
         if not self.has_server:
-            parts.append('Server: ')
-            parts.append(_server_software)
-            parts.append('\r\n')
+            n += snprintf(out + n, room - n, "%s", <const char *>_server_line)
         if not self.keep_alive:
-            parts.append('Connection: close\r\n')
+            n += snprintf(out + n, room - n, "Connection: close\r\n")
         elif self.http10:
-            parts.append('Connection: keep-alive\r\n')
-        parts.append('\r\n')
+            n += snprintf(out + n, room - n, "Connection: keep-alive\r\n")
+        n += snprintf(out + n, room - n, "\r\n")
         self.headers_sent = True
-        return ''.join(parts).encode('latin-1')
+        return n if n < room else room - 1
 
     cdef _send_head(self, bytes body):
-        cdef bytes head = self._head()
-        self._writev(head, body if body is not None else b'')
+        cdef char tail[512]
+        cdef int n = self._head_tail(tail, sizeof(tail))
+        self._writev(self.head_prefix, tail, n, body if body is not None else b'')
 
     cdef _send_body(self, bytes data):
-        self._writev(None, data)
+        self._writev(None, NULL, 0, data)
 
-    cdef _writev(self, bytes head, bytes data):
-        """Write the head (if any) and one body block, framed, in one system call."""
-        cdef iovec iov[4]
+    cdef _writev(self, bytes head, const char *tail, int tail_len, bytes data):
+        """Write the head (if any: prefix + tail) and one body block, framed, in one call."""
+        cdef iovec iov[6]
         cdef int cnt = 0, rc
         cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
-        cdef bytes size_line = None
+        cdef char size_line[24]
         if head is not None:
             iov[cnt].iov_base = <void *>PyBytes_AS_STRING(head)
             iov[cnt].iov_len = PyBytes_GET_SIZE(head)
+            cnt += 1
+        if tail_len > 0:
+            iov[cnt].iov_base = <void *>tail
+            iov[cnt].iov_len = tail_len
             cnt += 1
         if self.no_body:
             n = 0
@@ -481,9 +504,8 @@ cdef class Request:
             self.keep_alive = False
         if n > 0:
             if self.chunked:
-                size_line = ('%x\r\n' % n).encode('ascii')
-                iov[cnt].iov_base = <void *>PyBytes_AS_STRING(size_line)
-                iov[cnt].iov_len = PyBytes_GET_SIZE(size_line)
+                iov[cnt].iov_base = <void *>size_line
+                iov[cnt].iov_len = snprintf(size_line, sizeof(size_line), "%zx\r\n", <size_t>n)
                 cnt += 1
             iov[cnt].iov_base = <void *>PyBytes_AS_STRING(data)
             iov[cnt].iov_len = n
@@ -517,9 +539,9 @@ cdef class Request:
         if not self.headers_sent:
             if self.content_length < 0 and not self.no_body:
                 self.content_length = 0
-            self._writev(self._head(), b'')
+            self._send_head(b'')
         elif self.chunked:
-            self._writev(b'0\r\n\r\n', b'')
+            self._writev(None, "0\r\n\r\n", 5, b'')
         if self.content_length >= 0 and not self.no_body and self.body_sent < self.content_length:
             _log().error("application sent %d bytes, less than its Content-Length of %d: "
                          "connection closed" % (self.body_sent, self.content_length))
@@ -890,6 +912,10 @@ def serve(listen_fds, mounts, dict settings):
     cfg.limits.max_head_size = int(settings.get('limit_request_head') or 65536)
 
     _server_software = settings.get('server_software') or 'pywsgi'
+    global _server_line
+    _server_line = ('Server: %s\r\n' % ''.join(
+        ch for ch in _server_software[:200] if 32 <= ord(ch) < 127)).encode('ascii')
+    _head_cache.clear()
     processes = int(settings.get('processes', 1))
     _base_environ = {
         'SERVER_NAME': str(settings.get('server_name') or settings.get('host') or 'localhost'),
