@@ -804,12 +804,29 @@ cdef void _serve_conn(pw_conn *c, object errors):
             again = pw_conn_release(_srv, c, keep)
 
 
+# Daemon mode with nothing but one group's mounts (the usual shape): a server process relays
+# every request without taking the GIL at all - the daemons route, check and answer.
+cdef bint _direct_relay = False
+cdef pw_relay_target _direct_target
+cdef bytes _direct_socket = None
+
+
+cdef void _relay_conn(pw_conn *c) noexcept nogil:
+    cdef int again = 1, keep, status
+    while again:
+        keep = pw_relay(_srv, c, &_direct_target, &status)
+        again = pw_conn_release(_srv, c, keep)
+
+
 def _worker_main():
     cdef pw_conn *c
     errors = _log().ErrorStream()
     while True:
         with nogil:
             c = pw_queue_pop(_srv)
+            while c != NULL and _direct_relay:
+                _relay_conn(c)
+                c = pw_queue_pop(_srv)
         if c == NULL:
             return
         _serve_conn(c, errors)
@@ -936,6 +953,17 @@ def serve(listen_fds, mounts, dict settings):
         ms.append(_Mount(prefix, app, dict(extras or {})))
     ms.sort(key=lambda m: -(<_Mount>m).plen)
     _mounts = ms
+    global _direct_relay, _direct_socket
+    groups = {id((<_Mount>m).daemon) for m in ms}
+    _direct_relay = (not settings.get('daemon_role') and len(groups) == 1
+                     and all((<_Mount>m).daemon is not None and (<_Mount>m).access is None
+                             for m in ms))
+    if _direct_relay:
+        group = (<_Mount>ms[0]).daemon
+        _direct_socket = (<_Mount>ms[0]).daemon_socket
+        _direct_target.socket_path = _direct_socket
+        _direct_target.queue_timeout = float(getattr(group, 'queue_timeout', 0) or 0) or 45.0
+        _direct_target.response_timeout = float(getattr(group, 'response_timeout', 0) or 0) or 300.0
 
     srv = pw_server_new(&cfg, err, sizeof(err))
     if srv == NULL:
