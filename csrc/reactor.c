@@ -677,7 +677,6 @@ static void reactor_accept(pw_server *s, int lfd, int index)
 
 static void reactor_scan(pw_server *s, double now)
 {
-    int stopping = atomic_load_int(&s->stopping);
     pthread_mutex_lock(&s->lock);
     for (int fd = 0; fd < s->conns_cap; fd++) {
         pw_conn *c = s->conns[fd];
@@ -687,9 +686,7 @@ static void reactor_scan(pw_server *s, double now)
          * clients cannot make every process refuse to accept. */
         if (c->pending && now - c->accepted_at > 0.5)
             clear_pending(s, c);
-        if (stopping && c->idle) {
-            conn_close(s, c);
-        } else if (now >= c->deadline) {
+        if (now >= c->deadline) {
             if (!c->idle && c->len > 0) {
                 pw_log(s, PW_LOG_INFO, "%s:%d: request %s not complete in time: 408",
                        c->peer_host, c->peer_port, c->prebuffering ? "body" : "head");
@@ -747,11 +744,22 @@ static void *reactor_main(void *arg)
                 reactor_readable(s, s->conns[fd]);
         }
         if (atomic_load_int(&s->stopping) && s->listening) {
+            /* Stopping: an idle connection is not closed at once - its client may be sending
+             * on it right now and would see a reset.  It gets at most the keep-alive timeout
+             * from now; a request that comes meanwhile is served with Connection: close. */
+            double cap = pw_now() + s->cfg.keep_alive_timeout;
+            pthread_mutex_lock(&s->lock);
+            for (int fd = 0; fd < s->conns_cap; fd++) {
+                pw_conn *c = s->conns[fd];
+                if (c && atomic_load_int(&c->state) == PW_CONN_READING && c->idle &&
+                    c->deadline > cap)
+                    c->deadline = cap;
+            }
+            pthread_mutex_unlock(&s->lock);
             if (!atomic_load_int(&s->accept_paused))
                 for (int k = 0; k < s->cfg.num_listen; k++)
                     poller_del(s, s->cfg.listen_fds[k]);
             s->listening = 0;
-            s->last_scan = 0;  /* close idle connections now */
         }
         accept_balance(s);
         double now = pw_now();
