@@ -319,8 +319,26 @@ void pw_send_error(pw_server *s, pw_conn *c, int status)
                         "Content-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n"
                         "Connection: close\r\n\r\n", status, reason, date, blen);
     struct iovec iov[2] = {{head, (size_t)hlen}, {body, (size_t)blen}};
+    c->resp_status = status;
+    c->resp_bytes = blen;
     pw_conn_writev(s, c, iov, 2);
     shutdown(c->fd, SHUT_WR);
+}
+
+/* An answer the reactor gave itself (parse error, limit, timeout): log it, with the request
+ * line when the head was parsed (captured), else "-". */
+static void log_reactor_answer(pw_server *s, pw_conn *c, int captured)
+{
+    if (!s->cfg.access_log)
+        return;
+    if (!captured) {
+        c->log_rl_len = 0;
+        for (int i = 0; i < PW_LOG_MAX_HEADERS; i++)
+            c->log_hdr_len[i] = 0xffff;
+        c->req_time = time(NULL);
+        c->req_start = pw_now();
+    }
+    pw_access_log_write(s->cfg.access_log, c);
 }
 
 static pw_conn *conn_slot(pw_server *s, int fd)
@@ -359,14 +377,23 @@ static void conn_reset_request(pw_server *s, pw_conn *c)
 }
 
 /* The head is complete: set up body reading; 0 = hand to a worker, -1 = answered and closed. */
+static void log_reactor_answer(pw_server *s, pw_conn *c, int captured);
+
 static int conn_head_done(pw_server *s, pw_conn *c)
 {
     pw_request *r = &c->req;
+    c->req_start = pw_now();
+    c->req_time = time(NULL);
+    c->resp_status = 0;
+    c->resp_bytes = 0;
+    if (s->cfg.access_log)
+        pw_access_log_capture(s->cfg.access_log, c);
     if (r->body_kind == PW_BODY_LENGTH && s->cfg.limit_request_body &&
         r->content_length > s->cfg.limit_request_body) {
         pw_log(s, PW_LOG_INFO, "%s:%d: request body of %llu bytes over --limit-request-body: 413",
                c->peer_host, c->peer_port, (unsigned long long)r->content_length);
         pw_send_error(s, c, 413);
+        log_reactor_answer(s, c, 1);
         return -1;
     }
     c->body_pos = r->head_len;
@@ -425,6 +452,7 @@ static int conn_parse(pw_server *s, pw_conn *c)
         pw_log(s, PW_LOG_INFO, "%s:%d: bad request (%d): %s", c->peer_host, c->peer_port,
                c->req.error_status, c->req.error_reason ? c->req.error_reason : "");
         pw_send_error(s, c, c->req.error_status ? c->req.error_status : 400);
+        log_reactor_answer(s, c, 0);
         conn_close(s, c);
         return PW_ERROR;
     }
@@ -677,6 +705,8 @@ static void reactor_accept(pw_server *s, int lfd, int index)
 
 static void reactor_scan(pw_server *s, double now)
 {
+    if (s->cfg.access_log)
+        pw_access_log_flush(s->cfg.access_log);
     pthread_mutex_lock(&s->lock);
     for (int fd = 0; fd < s->conns_cap; fd++) {
         pw_conn *c = s->conns[fd];
@@ -691,6 +721,7 @@ static void reactor_scan(pw_server *s, double now)
                 pw_log(s, PW_LOG_INFO, "%s:%d: request %s not complete in time: 408",
                        c->peer_host, c->peer_port, c->prebuffering ? "body" : "head");
                 pw_send_error(s, c, 408);
+                log_reactor_answer(s, c, 0);
             }
             conn_close(s, c);
         }
@@ -794,6 +825,8 @@ void pw_server_shutdown(pw_server *s)
         pthread_join(s->reactor, NULL);
         s->reactor_started = 0;
     }
+    if (s->cfg.access_log)
+        pw_access_log_flush(s->cfg.access_log);
 }
 
 void pw_server_free(pw_server *s)
@@ -807,6 +840,7 @@ void pw_server_free(pw_server *s)
         if (c->fd >= 0 && atomic_load_int(&c->state) == PW_CONN_READING)
             close(c->fd);
         if (atomic_load_int(&c->state) != PW_CONN_BUSY) {
+            free(c->log_capture);
             free(c->buf);
             free(c->headers);
             free(c);
@@ -1067,6 +1101,8 @@ static void busy_done(pw_server *s)
 static int conn_release(pw_server *s, pw_conn *c, int keep_alive)
 {
     c->requests++;
+    if (s->cfg.access_log && c->resp_status)
+        pw_access_log_write(s->cfg.access_log, c);
     if (!keep_alive || c->one_shot || c->broken || c->body_error || atomic_load_int(&s->stopping) ||
         body_drain(s, c) != 0) {
         conn_close(s, c);

@@ -17,7 +17,9 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/socket.h>
+#include <time.h>
 #include "http_parser.h"
+#include "accesslog.h"
 
 #define PW_MAX_LISTEN 16
 
@@ -47,6 +49,7 @@ typedef struct {
      * it for a worker thread - no thread hand-off per request.  thread_start/thread_stop run
      * on the reactor thread around its loop (the Cython side makes its Python thread state
      * there).  These are plain function pointers: reactor.c knows nothing of Python. */
+    pw_access_log *access_log;   /* NULL: no access log */
     void (*dispatch)(struct pw_server *s, struct pw_conn *c);
     void (*thread_start)(void);
     void (*thread_stop)(void);
@@ -76,6 +79,14 @@ typedef struct pw_conn {
     int one_shot;                /* daemon role: close after one request */
     int expect_handled;          /* the server process answers Expect: 100-continue */
     double enqueued_at;          /* daemon role: when the server process sent the request */
+    /* the access log's view of the current request */
+    int resp_status;             /* set by whoever answered: Cython, static.c, relay.c, C errors */
+    long long resp_bytes;        /* response body bytes sent */
+    double req_start;            /* monotonic, when the head was complete */
+    time_t req_time;
+    char *log_capture;           /* request line + logged headers (PW_LOG_CAPTURE bytes) */
+    uint16_t log_rl_len;
+    uint16_t log_hdr_off[PW_LOG_MAX_HEADERS], log_hdr_len[PW_LOG_MAX_HEADERS];
     int idle;                    /* READING with no byte of the next request yet */
     int prebuffering;            /* READING: head done, reading a small body before dispatch */
     size_t scan_pos;             /* prebuffering a chunked body: bytes of buf checked so far */

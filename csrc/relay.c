@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -221,6 +222,9 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
             size_t hlen = end ? (size_t)((char *)end - buf) + 4 : avail;
             if (memmem(buf, hlen, "\r\nConnection: close\r\n", 21))
                 close_after = 1;
+            if (avail > 12 && memcmp(buf, "HTTP/1.", 7) == 0)
+                c->resp_status = atoi(buf + 9);
+            c->resp_bytes = -(long long)hlen;  /* the body's bytes are what follows the head */
             head_done = 1;
             head_seen = 0;
         }
@@ -230,6 +234,7 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
             return 0;
         }
         relayed += avail;
+        c->resp_bytes += avail;
         head_seen = 0;
     }
     close(fd);

@@ -733,6 +733,7 @@ typedef struct {
 static void head_start(exchange *x, sbuf *b, int status)
 {
     char date[30];
+    x->c->resp_status = status;
     pw_http_date(date);
     sb_fmt(b, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: ", status, reason(status), date);
     sb_str(b, x->r->server);
@@ -762,6 +763,7 @@ static int send_buf(exchange *x, sbuf *head, const char *body, size_t body_len)
     if (body_len && !x->is_head) {
         iov[n].iov_base = (void *)body;
         iov[n++].iov_len = body_len;
+        x->c->resp_bytes += (long long)body_len;
     }
     return pw_conn_writev(x->s, x->c, iov, n);
 }
@@ -993,8 +995,9 @@ static void serve_file(exchange *x, const char *name, open_file *f)
         }
         send_buf(x, &b, body, got);
     } else {
-        if (send_buf(x, &b, NULL, 0) == 0 && count > 0)
-            pw_conn_sendfile(x->s, c, served->fd, first, count);
+        if (send_buf(x, &b, NULL, 0) == 0 && count > 0 &&
+            pw_conn_sendfile(x->s, c, served->fd, first, count) == 0)
+            c->resp_bytes += count;
     }
 done:
     sb_free(&b);

@@ -52,6 +52,16 @@ cdef extern from "http_parser.h" nogil:
     void pw_limits_default(pw_limits *lim)
 
 
+cdef extern from "accesslog.h" nogil:
+    ctypedef struct pw_access_log:
+        pass
+    const char *PW_LOG_COMBINED
+    pw_access_log *pw_access_log_new(int fd, const char *format, char *err, size_t errlen)
+    void pw_access_log_free(pw_access_log *l)
+    void pw_access_log_flush(pw_access_log *l)
+    void pw_access_log_set_fd(pw_access_log *l, int fd)
+
+
 cdef extern from "reactor.h" nogil:
     enum:
         PW_MAX_LISTEN
@@ -81,6 +91,7 @@ cdef extern from "reactor.h" nogil:
         int accept_busy_limit
         int log_level
         pw_limits limits
+        pw_access_log *access_log
         void (*dispatch)(pw_server *s, pw_conn *c) noexcept nogil
         void (*thread_start)() noexcept nogil
         void (*thread_stop)() noexcept nogil
@@ -98,6 +109,8 @@ cdef extern from "reactor.h" nogil:
         int peer_port
         unsigned long requests
         double enqueued_at
+        int resp_status
+        long long resp_bytes
 
     pw_server *pw_server_new(const pw_config *cfg, char *err, size_t errlen)
     int pw_server_start(pw_server *s)

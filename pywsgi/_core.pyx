@@ -733,6 +733,9 @@ cdef bint _serve_one(pw_conn *c, object errors):
                     req.keep_alive = False
         if env is not None:
             (<InputStream>env['wsgi.input']).conn = NULL
+        if req.status_code:  # static files and relays record their own
+            c.resp_status = req.status_code
+            c.resp_bytes = req.body_sent
     return req.keep_alive
 
 
@@ -870,6 +873,46 @@ cdef int _level(str name):
                 (name or 'info').lower(), PW_LOG_INFO)
 
 
+cdef pw_access_log *_access_log = NULL
+cdef object _access_log_path = None
+
+
+cdef int _access_log_fd(path) except -1:
+    if path == '-':
+        return os.dup(1)
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+
+cdef pw_access_log *_open_access_log(dict settings) except NULL:
+    global _access_log, _access_log_path
+    cdef char err[256]
+    path = settings['access_log']
+    fmt = (settings.get('access_log_format') or PW_LOG_COMBINED.decode()).encode('latin-1')
+    fd = _access_log_fd(path)
+    log = pw_access_log_new(fd, fmt, err, sizeof(err))
+    if log == NULL:
+        os.close(fd)
+        raise ValueError(err.decode('utf-8', 'replace'))
+    _access_log = log
+    _access_log_path = path
+    return log
+
+
+def reopen_logs():
+    """Reopen the access log file (SIGUSR1, for logrotate)."""
+    if _access_log != NULL and _access_log_path not in (None, '-'):
+        pw_access_log_set_fd(_access_log, _access_log_fd(_access_log_path))
+
+
+def check_access_log_format(fmt):
+    """Raise ValueError naming the problem when fmt is not a supported LogFormat."""
+    cdef char err[256]
+    cdef pw_access_log *log = pw_access_log_new(-1, fmt.encode('latin-1'), err, sizeof(err))
+    if log == NULL:
+        raise ValueError(err.decode('utf-8', 'replace'))
+    pw_access_log_free(log)
+
+
 def stop(graceful=True):
     """Ask serve() to return: gracefully (finish in-flight requests) or at once."""
     global _stop_requested, _stop_graceful
@@ -965,6 +1008,9 @@ def serve(listen_fds, mounts, dict settings):
         _direct_target.queue_timeout = float(getattr(group, 'queue_timeout', 0) or 0) or 45.0
         _direct_target.response_timeout = float(getattr(group, 'response_timeout', 0) or 0) or 300.0
 
+    cfg.access_log = NULL
+    if settings.get('access_log') and not settings.get('daemon_role'):
+        cfg.access_log = _open_access_log(settings)
     srv = pw_server_new(&cfg, err, sizeof(err))
     if srv == NULL:
         raise OSError(err.decode('utf-8', 'replace'))

@@ -216,6 +216,14 @@ def as_daemon_process_list(value: Any) -> Tuple[Any, ...]:
     return tuple(as_daemon_process(item) for item in value)
 
 
+def as_access_log(value: Any) -> Optional[str]:
+    """'-' (stdout) or a file path (made absolute); None: no access log."""
+    if value is None or value == "":
+        return None
+    value = as_str(value)
+    return "-" if value == "-" else os.path.abspath(value)
+
+
 def as_optional_path(value: Any) -> Optional[str]:
     if value is None or value == "":
         return None
@@ -558,6 +566,16 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("log_level", as_log_level, "info",
             "Error log level: debug, info, warn, error or crit.",
             express="--log-level", flag="--log-level", metavar="LEVEL"),
+    Setting("access_log", as_access_log, None,
+            "Write an access log line per request to PATH ('-' for stdout), in Apache's "
+            "combined format unless --access-log-format says otherwise; written by the core, "
+            "buffered per process (flushed at least 4 times a second); SIGUSR1 reopens it.",
+            express="--access-log", flag="--access-log", metavar="PATH"),
+    Setting("access_log_format", as_optional_str, None,
+            "Apache LogFormat for the access log: %h %a %l %u %t %r %s %>s %b %B %D %T %m %U %q "
+            "%H %P %{Header}i %%. Default: the combined format "
+            "'%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-agent}i\"'.",
+            express="--access-log-format", flag="--access-log-format", metavar="FORMAT"),
     Setting("error_log", as_optional_path, None,
             "Write the error log to this file (appended) instead of stderr.",
             express=None, flag="--error-log", metavar="PATH"),

@@ -14,6 +14,7 @@ refused for it.
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import socket
 import sys
@@ -113,6 +114,10 @@ def parse_group(spec: str, default_threads: int = 15) -> DaemonGroup:
             raise ValueError("daemon group %s: bad value for %s: %r" % (name, key, value)) from None
     if group.processes < 1 or group.threads < 1:
         raise ValueError("daemon group %s: processes and threads must be at least 1" % name)
+    for key in ("queue-timeout", "request-timeout", "maximum-requests"):
+        value = getattr(group, _OPTIONS[key][0])
+        if not math.isfinite(value) or value < 0:
+            raise ValueError("daemon group %s: %s must be a number, 0 or more" % (name, key))
     return group
 
 

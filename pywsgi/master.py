@@ -474,7 +474,11 @@ def _child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: 
         signal.signal(signal.SIGTERM, on_sigterm)
         signal.signal(signal.SIGINT, on_sigint)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)   # restarts are the master's business
-        signal.signal(signal.SIGUSR1, lambda signum, frame: errorlog.reopen())
+        def on_sigusr1(signum, frame):
+            errorlog.reopen()
+            _core.reopen_logs()
+
+        signal.signal(signal.SIGUSR1, on_sigusr1)
 
         os.write(ready_fd, _PID_RECORD.pack(os.getpid()))
         os.close(ready_fd)
@@ -837,6 +841,18 @@ def run(settings: Dict[str, Any], mounts: List[Mount]) -> int:
         from pywsgi import _core  # noqa: F401
     except ImportError as exc:
         raise StartupError(f"cannot import the pywsgi core (pywsgi._core): {exc}") from None
+    if settings.get("access_log_format"):
+        try:
+            _core.check_access_log_format(settings["access_log_format"])
+        except ValueError as exc:
+            raise StartupError(f"--access-log-format: {exc}") from None
+    if settings.get("access_log") not in (None, "-"):
+        try:
+            with open(settings["access_log"], "a"):
+                pass
+        except OSError as exc:
+            raise StartupError(f"cannot open the access log {settings['access_log']}: "
+                               f"{exc.strerror or exc}") from None
     settings, mounts, plan = _plan_daemon_mode(settings, mounts)
     sockets = bind_sockets(settings["host"], settings["port"], settings["listen_backlog"])
     try:
@@ -888,7 +904,11 @@ def _plan_daemon_mode(settings: Dict[str, Any], mounts: List[Mount]):
     """Embedded mode: (settings, mounts, None).  Daemon mode: the server processes' settings,
     their mounts (application mounts relayed to the group) and the plan for the daemons."""
     from pywsgi.daemon import DaemonGroup
-    groups = {group.name: group for group in settings.get("daemon_process") or ()}
+    groups: Dict[str, Any] = {}
+    for group in settings.get("daemon_process") or ():
+        if group.name in groups:
+            raise StartupError(f"--daemon-process {group.name}: the group is defined twice")
+        groups[group.name] = group
     name = settings.get("process_group") or ""
     if settings.get("daemon") and not name:
         name = "%s:%d" % (settings["host"], settings["port"])  # as mod_wsgi-express names it
@@ -904,6 +924,18 @@ def _plan_daemon_mode(settings: Dict[str, Any], mounts: List[Mount]):
         groups[name] = DaemonGroup(name, processes=settings["processes"],
                                    threads=settings["threads"])
     group = groups[name]
+    for other in groups:
+        if other != name:
+            # every application mount runs in the one selected group (for now): an unused
+            # group would only load the application in processes nothing sends requests to
+            errorlog.warning(f"daemon process group {other} is not selected by --process-group "
+                             f"and serves nothing: not started")
+    if group.maximum_requests:
+        errorlog.warning(f"daemon process group {name}: maximum-requests is not implemented "
+                         f"yet; ignored (see docs/daemon-mode.md)")
+    if group.python_home:
+        errorlog.warning(f"daemon process group {name}: python-home only adds the environment's "
+                         f"site-packages to sys.path; the daemon runs the server's interpreter")
     relayed = [m for m in mounts if isinstance(m.target, str)]
     relayed_ids = {id(m) for m in relayed}
     for mount in mounts:
@@ -919,8 +951,7 @@ def _plan_daemon_mode(settings: Dict[str, Any], mounts: List[Mount]):
             from dataclasses import replace
             mount = replace(mount, target=group, wrap=None, parent=None, subdirectory=None)
         server_mounts.append(mount)
-    threads = settings.get("server_threads") or max(
-        4, sum(g.processes * g.threads for g in groups.values()))
+    threads = settings.get("server_threads") or max(4, group.processes * group.threads)
     settings = dict(settings, process_group=name, processes=settings["server_processes"],
                     threads=threads)
-    return settings, server_mounts, _DaemonPlan(list(groups.values()), relayed)
+    return settings, server_mounts, _DaemonPlan([group], relayed)

@@ -1,0 +1,358 @@
+/* accesslog.c -- see accesslog.h. */
+#include "accesslog.h"
+#include "reactor.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BUF_SIZE 65536
+#define LINE_MAX_LEN 8192
+
+enum item_kind {
+    IT_TEXT, IT_HOST, IT_DASH, IT_TIME, IT_REQUEST, IT_STATUS, IT_BYTES_CLF, IT_BYTES,
+    IT_MICROS, IT_SECONDS, IT_METHOD, IT_PATH, IT_QUERY, IT_PROTOCOL, IT_PID, IT_HEADER
+};
+
+typedef struct {
+    int kind;
+    int arg;             /* IT_TEXT: offset into text; IT_HEADER: header index */
+    int len;             /* IT_TEXT: length */
+} item;
+
+struct pw_access_log {
+    int fd;
+    item items[128];
+    int nitems;
+    char text[1024];     /* the literal parts of the format */
+    char *names[PW_LOG_MAX_HEADERS];
+    int nnames;
+    pthread_mutex_t lock;
+    char buf[BUF_SIZE];
+    size_t len;
+};
+
+static int add_item(pw_access_log *l, int kind, int arg, int len)
+{
+    if (l->nitems >= (int)(sizeof l->items / sizeof l->items[0]))
+        return -1;
+    l->items[l->nitems++] = (item){kind, arg, len};
+    return 0;
+}
+
+pw_access_log *pw_access_log_new(int fd, const char *format, char *err, size_t errlen)
+{
+    pw_access_log *l = calloc(1, sizeof *l);
+    if (!l) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    l->fd = fd;
+    pthread_mutex_init(&l->lock, NULL);
+    size_t tlen = 0;
+    const char *p = format;
+    while (*p) {
+        if (*p != '%') {
+            const char *q = strchr(p, '%');
+            size_t n = q ? (size_t)(q - p) : strlen(p);
+            if (tlen + n > sizeof l->text || add_item(l, IT_TEXT, (int)tlen, (int)n) != 0)
+                goto too_long;
+            memcpy(l->text + tlen, p, n);
+            tlen += n;
+            p += n;
+            continue;
+        }
+        p++;
+        if (*p == '>')  /* %>s: the final status - the only one there is here */
+            p++;
+        int kind = -1, arg = 0;
+        switch (*p) {
+        case 'h': case 'a': kind = IT_HOST; break;
+        case 'l': case 'u': kind = IT_DASH; break;
+        case 't': kind = IT_TIME; break;
+        case 'r': kind = IT_REQUEST; break;
+        case 's': kind = IT_STATUS; break;
+        case 'b': kind = IT_BYTES_CLF; break;
+        case 'B': kind = IT_BYTES; break;
+        case 'D': kind = IT_MICROS; break;
+        case 'T': kind = IT_SECONDS; break;
+        case 'm': kind = IT_METHOD; break;
+        case 'U': kind = IT_PATH; break;
+        case 'q': kind = IT_QUERY; break;
+        case 'H': kind = IT_PROTOCOL; break;
+        case 'P': kind = IT_PID; break;
+        case '%':
+            if (tlen + 1 > sizeof l->text || add_item(l, IT_TEXT, (int)tlen, 1) != 0)
+                goto too_long;
+            l->text[tlen++] = '%';
+            p++;
+            continue;
+        case '{': {
+            const char *end = strchr(p, '}');
+            if (!end || end[1] != 'i' || end == p + 1) {
+                snprintf(err, errlen, "access log format: only %%{Header}i is supported among "
+                         "the %%{...} codes (at \"%.20s\")", p - 1);
+                pw_access_log_free(l);
+                return NULL;
+            }
+            size_t n = (size_t)(end - p - 1);
+            int found = -1;
+            for (int i = 0; i < l->nnames; i++)
+                if (strlen(l->names[i]) == n && strncasecmp(l->names[i], p + 1, n) == 0)
+                    found = i;
+            if (found < 0) {
+                if (l->nnames >= PW_LOG_MAX_HEADERS) {
+                    snprintf(err, errlen, "access log format: at most %d different headers",
+                             PW_LOG_MAX_HEADERS);
+                    pw_access_log_free(l);
+                    return NULL;
+                }
+                l->names[l->nnames] = strndup(p + 1, n);
+                found = l->nnames++;
+            }
+            if (add_item(l, IT_HEADER, found, 0) != 0)
+                goto too_long;
+            p = end + 2;
+            continue;
+        }
+        default:
+            snprintf(err, errlen, "access log format: unsupported code %%%c (supported: %%h %%a "
+                     "%%l %%u %%t %%r %%s %%>s %%b %%B %%D %%T %%m %%U %%q %%H %%P %%{Header}i "
+                     "%%%%)", *p ? *p : ' ');
+            pw_access_log_free(l);
+            return NULL;
+        }
+        if (add_item(l, kind, arg, 0) != 0)
+            goto too_long;
+        p++;
+    }
+    return l;
+too_long:
+    snprintf(err, errlen, "access log format too long");
+    pw_access_log_free(l);
+    return NULL;
+}
+
+void pw_access_log_free(pw_access_log *l)
+{
+    if (!l)
+        return;
+    for (int i = 0; i < l->nnames; i++)
+        free(l->names[i]);
+    free(l);
+}
+
+int pw_access_log_headers(const pw_access_log *l, const char ***names)
+{
+    *names = (const char **)l->names;
+    return l->nnames;
+}
+
+void pw_access_log_capture(const pw_access_log *l, pw_conn *c)
+{
+    if (!c->log_capture && !(c->log_capture = malloc(PW_LOG_CAPTURE)))
+        return;
+    const pw_request *r = &c->req;
+    size_t used = 0;
+    /* the request line: from the method to the end of the line */
+    const char *start = c->buf + r->method.off;
+    const char *eol = memchr(start, '\r', r->head_len - r->method.off);
+    size_t n = eol ? (size_t)(eol - start) : 0;
+    if (n > 1024)
+        n = 1024;
+    memcpy(c->log_capture, start, n);
+    c->log_rl_len = (uint16_t)n;
+    used = n;
+    for (int i = 0; i < l->nnames; i++) {
+        c->log_hdr_len[i] = 0xffff;  /* absent */
+        size_t want = strlen(l->names[i]);
+        for (uint32_t h = 0; h < r->num_headers; h++) {
+            const pw_header *hd = &r->headers[h];
+            if (hd->name.len == want && strncasecmp(c->buf + hd->name.off, l->names[i], want) == 0) {
+                size_t v = hd->value.len;
+                if (v > PW_LOG_CAPTURE - used)
+                    v = PW_LOG_CAPTURE - used;
+                memcpy(c->log_capture + used, c->buf + hd->value.off, v);
+                c->log_hdr_off[i] = (uint16_t)used;
+                c->log_hdr_len[i] = (uint16_t)v;
+                used += v;
+                break;
+            }
+        }
+    }
+}
+
+/* Apache's escaping for %r and %i: quotes, backslashes and non-printables as \x.. */
+static size_t put_escaped(char *out, size_t room, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 4 < room; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\') {
+            out[k++] = '\\';
+            out[k++] = (char)ch;
+        } else if (ch < 32 || ch >= 127) {
+            out[k++] = '\\';
+            out[k++] = 'x';
+            out[k++] = hex[ch >> 4];
+            out[k++] = hex[ch & 15];
+        } else {
+            out[k++] = (char)ch;
+        }
+    }
+    return k;
+}
+
+static size_t put(char *out, size_t room, const char *s, size_t n)
+{
+    if (n > room)
+        n = room;
+    memcpy(out, s, n);
+    return n;
+}
+
+/* Pieces of the captured request line: method, target (path, query), protocol. */
+static void split_request_line(const char *rl, size_t n, const char **m, size_t *ml,
+                               const char **t, size_t *tl, const char **v, size_t *vl)
+{
+    const char *sp1 = memchr(rl, ' ', n);
+    *m = rl;
+    *ml = sp1 ? (size_t)(sp1 - rl) : n;
+    *t = sp1 ? sp1 + 1 : rl + n;
+    const char *sp2 = sp1 ? memchr(*t, ' ', rl + n - *t) : NULL;
+    *tl = sp2 ? (size_t)(sp2 - *t) : (size_t)(rl + n - *t);
+    *v = sp2 ? sp2 + 1 : rl + n;
+    *vl = (size_t)(rl + n - *v);
+}
+
+void pw_access_log_write(pw_access_log *l, const pw_conn *c)
+{
+    char line[LINE_MAX_LEN];
+    size_t k = 0, room = sizeof line - 1;
+    const char *rl = c->log_capture ? c->log_capture : "";
+    size_t rll = c->log_capture ? c->log_rl_len : 0;
+    double dur = 0;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    dur = now.tv_sec + now.tv_nsec / 1e9 - c->req_start;
+    if (dur < 0 || c->req_start == 0)
+        dur = 0;
+    for (int i = 0; i < l->nitems && k < room; i++) {
+        const item *it = &l->items[i];
+        char tmp[64];
+        int n = 0;
+        const char *m, *t, *v;
+        size_t ml, tl, vl;
+        switch (it->kind) {
+        case IT_TEXT:
+            k += put(line + k, room - k, l->text + it->arg, it->len);
+            break;
+        case IT_HOST:
+            k += put(line + k, room - k, c->peer_host[0] ? c->peer_host : "-",
+                     c->peer_host[0] ? strlen(c->peer_host) : 1);
+            break;
+        case IT_DASH:
+            k += put(line + k, room - k, "-", 1);
+            break;
+        case IT_TIME: {
+            struct tm tm;
+            time_t when = c->req_time ? c->req_time : time(NULL);
+            localtime_r(&when, &tm);
+            n = (int)strftime(tmp, sizeof tmp, "[%d/%b/%Y:%H:%M:%S %z]", &tm);
+            k += put(line + k, room - k, tmp, (size_t)n);
+            break;
+        }
+        case IT_REQUEST:
+            k += rll ? put_escaped(line + k, room - k, rl, rll) : put(line + k, room - k, "-", 1);
+            break;
+        case IT_STATUS:
+            n = snprintf(tmp, sizeof tmp, "%d", c->resp_status ? c->resp_status : 0);
+            k += put(line + k, room - k, tmp, (size_t)n);
+            break;
+        case IT_BYTES_CLF:
+        case IT_BYTES:
+            if (c->resp_bytes == 0 && it->kind == IT_BYTES_CLF)
+                n = snprintf(tmp, sizeof tmp, "-");
+            else
+                n = snprintf(tmp, sizeof tmp, "%lld", (long long)c->resp_bytes);
+            k += put(line + k, room - k, tmp, (size_t)n);
+            break;
+        case IT_MICROS:
+            n = snprintf(tmp, sizeof tmp, "%lld", (long long)(dur * 1e6));
+            k += put(line + k, room - k, tmp, (size_t)n);
+            break;
+        case IT_SECONDS:
+            n = snprintf(tmp, sizeof tmp, "%lld", (long long)dur);
+            k += put(line + k, room - k, tmp, (size_t)n);
+            break;
+        case IT_METHOD:
+        case IT_PATH:
+        case IT_QUERY:
+        case IT_PROTOCOL: {
+            split_request_line(rl, rll, &m, &ml, &t, &tl, &v, &vl);
+            const char *q = memchr(t, '?', tl);
+            if (it->kind == IT_METHOD)
+                k += put_escaped(line + k, room - k, m, ml);
+            else if (it->kind == IT_PATH)
+                k += put_escaped(line + k, room - k, t, q ? (size_t)(q - t) : tl);
+            else if (it->kind == IT_QUERY)
+                k += q ? put_escaped(line + k, room - k, q, (size_t)(t + tl - q)) : 0;
+            else
+                k += put_escaped(line + k, room - k, v, vl);
+            break;
+        }
+        case IT_PID:
+            n = snprintf(tmp, sizeof tmp, "%d", (int)getpid());
+            k += put(line + k, room - k, tmp, (size_t)n);
+            break;
+        case IT_HEADER:
+            if (c->log_capture && c->log_hdr_len[it->arg] != 0xffff)
+                k += put_escaped(line + k, room - k, c->log_capture + c->log_hdr_off[it->arg],
+                                 c->log_hdr_len[it->arg]);
+            else
+                k += put(line + k, room - k, "-", 1);
+            break;
+        }
+    }
+    line[k++] = '\n';
+    pthread_mutex_lock(&l->lock);
+    if (l->len + k > BUF_SIZE) {
+        ssize_t w = write(l->fd, l->buf, l->len);
+        (void)w;
+        l->len = 0;
+    }
+    memcpy(l->buf + l->len, line, k);
+    l->len += k;
+    pthread_mutex_unlock(&l->lock);
+}
+
+void pw_access_log_flush(pw_access_log *l)
+{
+    pthread_mutex_lock(&l->lock);
+    if (l->len) {
+        ssize_t w = write(l->fd, l->buf, l->len);
+        (void)w;
+        l->len = 0;
+    }
+    pthread_mutex_unlock(&l->lock);
+}
+
+void pw_access_log_set_fd(pw_access_log *l, int fd)
+{
+    pthread_mutex_lock(&l->lock);
+    if (l->len) {
+        ssize_t w = write(l->fd, l->buf, l->len);
+        (void)w;
+        l->len = 0;
+    }
+    int old = l->fd;
+    l->fd = fd;
+    pthread_mutex_unlock(&l->lock);
+    if (old > 2)
+        close(old);
+}
