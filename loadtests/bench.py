@@ -296,16 +296,19 @@ def python_env():
     return {'PYTHONPATH': str(APPS_DIR), 'PYTHONUNBUFFERED': '1', 'PYTHONDONTWRITEBYTECODE': '1'}
 
 
-def pywsgi_spec(processes, threads, quick):
+def pywsgi_spec(processes, threads, quick, access_log=False):
     def launch(machine, port, workdir):
+        extra = ['--access-log', str(workdir / 'access.log')] if access_log else []
         return Launch([machine.pywsgi_python, '-m', 'pywsgi', str(HELLO_APP),
                        '--host', '127.0.0.1', '--port', str(port),
                        '--processes', str(processes), '--threads', str(threads),
-                       '--log-level', 'warn'],
+                       '--log-level', 'warn'] + extra,
                       # Not the repository root: `-m` would import the uncompiled source tree.
                       cwd=str(workdir), env=python_env())
-    return ServerSpec('embedded-%dx%d' % (processes, threads), 'pywsgi',
-                      '--processes %d --threads %d' % (processes, threads), quick, launch)
+    return ServerSpec('embedded-%dx%d%s' % (processes, threads, '-log' if access_log else ''),
+                      'pywsgi', '--processes %d --threads %d%s' % (
+                          processes, threads, ' --access-log FILE' if access_log else ''),
+                      quick, launch)
 
 
 def pywsgi_daemon_spec(processes, threads, quick):
@@ -461,6 +464,7 @@ def catalog(machine):
     """Every configuration the harness knows, each marked with why it cannot run here, if so."""
     specs = [
         pywsgi_spec(1, 1, True),
+        pywsgi_spec(1, 1, False, access_log=True),
         pywsgi_spec(1, 5, False),
         pywsgi_spec(1, 15, True),
         pywsgi_spec(2, 1, False),
@@ -944,7 +948,8 @@ def target_checks(rows):
 
     def best_pywsgi(tool):
         candidates = [row for row in rows if row['server'] == 'pywsgi' and row['tool'] == tool
-                      and row.get('rps') and 'static' not in row['config']]
+                      and row.get('rps') and 'static' not in row['config']
+                      and not row['config'].endswith('-log')]
         return max(candidates, key=lambda row: row['rps']) if candidates else None
 
     checks = []
@@ -980,6 +985,8 @@ def target_checks(rows):
           ab_best['config'] if ab_best else 'pywsgi', 'bjoern')
     ratio('--threads 15 ≥ 0.7× one thread (keep-alive)', rps('embedded-1x15', keep),
           rps('embedded-1x1', keep), 0.7, 'embedded-1x15', 'embedded-1x1')
+    ratio('access log on ≥ 0.85× off (1x1, keep-alive)', rps('embedded-1x1-log', keep),
+          rps('embedded-1x1', keep), 0.85, 'embedded-1x1-log', 'embedded-1x1')
     ratio('daemon mode 2x15 ≥ 0.6× embedded 2x15 (keep-alive)', rps('daemon-2x15', keep),
           rps('embedded-2x15', keep), 0.6, 'daemon-2x15', 'embedded-2x15')
     ratio('daemon mode 2x15 ≥ 4× Apache mod_wsgi daemon (keep-alive)', rps('daemon-2x15', keep),
