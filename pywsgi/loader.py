@@ -13,7 +13,12 @@ Every failure raises ``LoadError`` whose message is one line that says what went
 """
 from __future__ import annotations
 
-import hashlib
+try:
+    # CPython's own small MD5 (the name is all it is used for): hashlib would load OpenSSL's
+    # libcrypto, about 4 MB of resident memory in every server process.
+    from _md5 import md5 as _md5
+except ImportError:  # an interpreter built without it
+    from hashlib import md5 as _md5
 import importlib
 import os
 import sys
@@ -31,7 +36,7 @@ class LoadError(Exception):
 
 def module_name_for(abspath: str) -> str:
     """mod_wsgi's module name for a script: '_mod_wsgi_' + md5(absolute path)."""
-    return "_mod_wsgi_" + hashlib.md5(abspath.encode("utf-8", "surrogateescape")).hexdigest()
+    return "_mod_wsgi_" + _md5(abspath.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def add_working_directory_to_path(directory: Optional[str] = None) -> None:
