@@ -324,6 +324,20 @@ def pywsgi_daemon_spec(processes, threads, quick):
                       % (processes, threads), quick, launch)
 
 
+def pywsgi_modpython_spec(processes, threads, quick):
+    """The seed's mod_python row: the same hello world as a PythonHandler."""
+    def launch(machine, port, workdir):
+        return Launch([machine.pywsgi_python, '-m', 'pywsgi', '--python-path', str(APPS_DIR),
+                       '--mod-python-shim', '--python-handler', '/=hello_modpython',
+                       '--host', '127.0.0.1', '--port', str(port),
+                       '--processes', str(processes), '--threads', str(threads),
+                       '--log-level', 'warn'],
+                      cwd=str(workdir), env=python_env())
+    return ServerSpec('modpython-%dx%d' % (processes, threads), 'pywsgi',
+                      'mod_python PythonHandler, --processes %d --threads %d'
+                      % (processes, threads), quick, launch)
+
+
 def pywsgi_static_spec(name, path, size, quick):
     """Static files from the C core (DocumentRoot), one process per CPU like nginx's workers."""
     def launch(machine, port, workdir):
@@ -470,6 +484,7 @@ def catalog(machine):
         pywsgi_spec(2, 1, False),
         pywsgi_spec(2, 15, True),
         pywsgi_daemon_spec(2, 15, True),
+        pywsgi_modpython_spec(1, 1, False),
         pywsgi_static_spec('pywsgi-static', '/hello.txt', len(HELLO_BODY), False),
         pywsgi_static_spec('pywsgi-static-100k', '/100k.bin', BIG_STATIC_SIZE, False),
     ]
@@ -949,7 +964,8 @@ def target_checks(rows):
     def best_pywsgi(tool):
         candidates = [row for row in rows if row['server'] == 'pywsgi' and row['tool'] == tool
                       and row.get('rps') and 'static' not in row['config']
-                      and not row['config'].endswith('-log')]
+                      and not row['config'].endswith('-log')
+                      and not row['config'].startswith('modpython')]
         return max(candidates, key=lambda row: row['rps']) if candidates else None
 
     checks = []

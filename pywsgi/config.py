@@ -345,6 +345,64 @@ def as_access_list(value: Any):
     return list(merged.items())
 
 
+def as_python_handler(value: Any) -> Tuple[Optional[str], str, str]:
+    """'[/URL=]module[::handler]' (PythonHandler; the handler defaults to 'handler') ->
+    (url or None for --mount-point, module, handler)."""
+    if isinstance(value, (tuple, list)) and len(value) == 3:
+        url, module, handler = value
+    else:
+        text = as_str(value).strip()
+        url, sep, spec = text.partition("=")
+        if not sep:
+            url, spec = None, text
+        module, _, handler = spec.strip().partition("::")
+        handler = handler or "handler"
+    if url is not None:
+        url = normalize_mount_point(url)
+    if not module or not all(part.isidentifier() for part in module.split(".")) or \
+            not all(part.isidentifier() for part in handler.split(".")):
+        raise ValueError(f"expected [/URL=]module[::handler], got {value!r}")
+    return (url, module, handler)
+
+
+def as_python_handler_list(value: Any) -> List[Tuple[Optional[str], str, str]]:
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)):
+        value = [value]
+    return [as_python_handler(item) for item in value]
+
+
+def as_python_path_list(value: Any) -> List[str]:
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)):
+        value = [value]
+    return [os.path.abspath(os.path.expanduser(as_str(item))) for item in value]
+
+
+def as_python_option(value: Any) -> Tuple[str, str]:
+    """'KEY=VALUE' (PythonOption KEY VALUE)."""
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        key, option = value
+    else:
+        key, sep, option = as_str(value).partition("=")
+        if not sep:
+            raise ValueError(f"expected KEY=VALUE, got {value!r}")
+    key = as_str(key).strip()
+    if not key:
+        raise ValueError(f"missing KEY in {value!r}")
+    return (key, as_str(option))
+
+
+def as_python_option_list(value: Any) -> List[Tuple[str, str]]:
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)):
+        value = [value]
+    return [as_python_option(item) for item in value]
+
+
 def as_extension_list(value: Any) -> List[str]:
     if isinstance(value, str):
         value = value.replace(",", " ").split()
@@ -512,6 +570,26 @@ SETTINGS: Tuple[Setting, ...] = (
             "Repeatable; see docs/static-cgi-handlers.md.",
             express=None, flag="--access", metavar="MOUNT=RULES", repeatable=True,
             item_convert=as_access),
+    # -- mod_python handlers (docs/mod_python.md)
+    Setting("python_handler", as_python_handler_list, (),
+            "Run a mod_python handler at URL, like 'SetHandler mod_python' + 'PythonHandler "
+            "module::handler' (::handler defaults to handler); without /URL= at --mount-point; "
+            "repeatable.",
+            express=None, flag="--python-handler", metavar="[/URL=]MODULE[::HANDLER]",
+            repeatable=True, item_convert=as_python_handler),
+    Setting("python_path", as_python_path_list, (),
+            "Put DIR first on sys.path before mod_python handlers are imported (PythonPath); "
+            "repeatable.",
+            express=None, flag="--python-path", metavar="DIR", repeatable=True),
+    Setting("python_option", as_python_option_list, (),
+            "An option handlers read with req.get_options() (PythonOption KEY VALUE); "
+            "repeatable.",
+            express=None, flag="--python-option", metavar="KEY=VALUE", repeatable=True,
+            item_convert=as_python_option),
+    Setting("mod_python_shim", as_bool, False,
+            "Make 'from mod_python import apache, util' import pywsgi's mod_python "
+            "compatibility modules (off by default so a real mod_python is never shadowed).",
+            express=None, flag="--mod-python-shim", const=True),
     # -- timeouts (seconds)
     Setting("graceful_timeout", as_seconds, 15.0,
             "On SIGTERM or a graceful restart, how long in-flight requests may take to finish "

@@ -52,6 +52,8 @@ def is_module_spec(target: str) -> bool:
     module, sep, attr = target.partition(":")
     if not sep or not module:
         return False
+    if attr.startswith(":"):
+        attr = attr[1:]  # 'module::handler': a mod_python handler
     return (all(part.isidentifier() for part in module.split("."))
             and (not attr or all(part.isidentifier() for part in attr.split("."))))
 
@@ -168,7 +170,12 @@ def load_module_spec(spec: str, default_attribute: str = "application") -> Calla
 
 
 def load(target: str, callable_name: str = "application") -> Callable:
-    """A script path, or 'pkg.module:app' when that is not an existing file."""
+    """A script path, or 'pkg.module:app' when that is not an existing file, or
+    'module::handler', a mod_python handler (pywsgi.modpython)."""
+    if "::" in target and not os.path.exists(target):
+        from pywsgi import modpython
+        if modpython.is_handler_spec(target):
+            return modpython.load_handler(target)
     if is_module_spec(target):
         return load_module_spec(target, callable_name)
     return load_script(target, callable_name)

@@ -132,6 +132,8 @@ def plan_mounts(settings: Dict[str, Any], script: Optional[str] = None,
         mounts.append(Mount(settings["mount_point"], _check_target(script, ""), script))
     for url, target in settings.get("script_alias") or ():
         mounts.append(Mount(url, _check_target(target, f"--script-alias {url or '/'}: "), target))
+    from pywsgi import modpython  # --python-handler mounts (and PythonPath/PythonOption)
+    mounts.extend(modpython.plan_mounts(settings))
     mounts.extend(_file_mounts(settings))
     seen: Dict[str, str] = {}
     for mount in mounts:
