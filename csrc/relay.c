@@ -139,6 +139,32 @@ static int send_body(pw_server *s, pw_conn *c, int fd, double timeout)
     return 0;
 }
 
+/* Follow the response body's framing over the bytes relayed: sets *complete at its end. */
+static void track_body(pw_chunked *chunks, const pw_limits *limits, const char *p, size_t n,
+                       int body, long long *left, int *complete)
+{
+    if (*complete || n == 0)
+        return;
+    if (body == 1) {  /* BODY_LENGTH */
+        *left -= (long long)n;
+        if (*left <= 0)
+            *complete = 1;
+    } else if (body == 2) {  /* BODY_CHUNKED */
+        while (n > 0) {
+            size_t used = 0, off = 0, dlen = 0;
+            int rc = pw_chunked_decode(chunks, p, n, &used, &off, &dlen, limits);
+            if (rc == PW_DONE) {
+                *complete = 1;
+                return;
+            }
+            if (rc == PW_ERROR || used == 0)
+                return;  /* not framed as we think: never complete, so the connection closes */
+            p += used;
+            n -= used;
+        }
+    }
+}
+
 int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out)
 {
     const pw_config *cfg = pw_server_config(s);
@@ -183,10 +209,20 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
     }
     shutdown(fd, SHUT_WR);
 
-    /* relay the response */
+    /* relay the response, following its framing: the client connection is kept only when the
+     * response arrived whole (a daemon that dies half-way must not leave a truncated response
+     * on a connection that looks reusable) */
     char buf[65536];
     size_t relayed = 0, head_seen = 0;
     int close_after = !body_ok, head_done = 0;
+    enum { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_UNTIL_CLOSE } body = BODY_UNTIL_CLOSE;
+    long long body_left = 0;
+    int complete = 0;
+    pw_chunked chunks;
+    pw_limits limits;
+    pw_chunked_init(&chunks);
+    pw_limits_default(&limits);
+    int is_head = c->req.method.len == 4 && memcmp(c->buf + c->req.method.off, "HEAD", 4) == 0;
     double deadline = now_mono() + t->response_timeout;
     for (;;) {
         ssize_t n = recv(fd, buf + head_seen, sizeof buf - head_seen, 0);
@@ -227,6 +263,24 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
             c->resp_bytes = -(long long)hlen;  /* the body's bytes are what follows the head */
             head_done = 1;
             head_seen = 0;
+            /* The daemon is pywsgi's own core, so its framing headers have one spelling. */
+            const char *cl = memmem(buf, hlen, "\r\nContent-Length: ", 18);
+            int st = c->resp_status;
+            if (is_head || (st >= 100 && st < 200) || st == 204 || st == 304) {
+                body = BODY_NONE;
+            } else if (cl) {
+                body = BODY_LENGTH;
+                body_left = strtoll(cl + 18, NULL, 10);
+            } else if (memmem(buf, hlen, "\r\nTransfer-Encoding: chunked\r\n", 30)) {
+                body = BODY_CHUNKED;
+            } else {
+                close_after = 1;  /* close-delimited */
+            }
+            if (body == BODY_NONE || (body == BODY_LENGTH && body_left == 0))
+                complete = 1;
+            track_body(&chunks, &limits, buf + hlen, avail - hlen, body, &body_left, &complete);
+        } else {
+            track_body(&chunks, &limits, buf, avail, body, &body_left, &complete);
         }
         struct iovec out = {buf, avail};
         if (pw_conn_writev(s, c, &out, 1) != 0) {
@@ -246,6 +300,11 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
         return 0;
     }
     (void)cfg;
+    if (!complete && body != BODY_UNTIL_CLOSE) {
+        pw_log(s, PW_LOG_ERROR, "%s:%d: the daemon process's response ended early (it may have "
+               "died): client connection closed", c->peer_host, c->peer_port);
+        return 0;
+    }
     return !close_after && c->req.keep_alive;
 }
 
