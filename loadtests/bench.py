@@ -328,7 +328,7 @@ def pywsgi_modpython_spec(processes, threads, quick):
     """The seed's mod_python row: the same hello world as a PythonHandler."""
     def launch(machine, port, workdir):
         return Launch([machine.pywsgi_python, '-m', 'pywsgi', '--python-path', str(APPS_DIR),
-                       '--mod-python-shim', '--python-handler', '/=hello_modpython',
+                       '--mod-python-shim', '--python-handler', '/=_hello_modpython',
                        '--host', '127.0.0.1', '--port', str(port),
                        '--processes', str(processes), '--threads', str(threads),
                        '--log-level', 'warn'],
