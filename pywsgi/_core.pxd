@@ -1,4 +1,4 @@
-# The C side of the core, declared once (csrc/http_parser.h and csrc/reactor.h).
+# The C side of the core, declared once: csrc/http_parser.h (via _http_parser.pxd), reactor.h, relay.h, static.h, accesslog.h.
 from libc.stdint cimport uint32_t, uint64_t
 from posix.types cimport off_t
 
@@ -9,47 +9,7 @@ cdef extern from "<sys/uio.h>" nogil:
         size_t iov_len
 
 
-cdef extern from "http_parser.h" nogil:
-    ctypedef struct pw_span:
-        uint32_t off
-        uint32_t len
-
-    ctypedef struct pw_header:
-        pw_span name
-        pw_span value
-
-    ctypedef struct pw_limits:
-        uint32_t max_request_line
-        uint32_t max_fields
-        uint32_t max_field_size
-        uint32_t max_head_size
-        uint32_t max_chunk_ext
-
-    ctypedef struct pw_request:
-        pw_span method
-        pw_span target
-        pw_span path
-        pw_span query
-        pw_span authority
-        pw_span host
-        int has_query
-        int has_host
-        int version_major
-        int version_minor
-        pw_header *headers
-        uint32_t num_headers
-        int body_kind
-        uint64_t content_length
-        int keep_alive
-        int expect_continue
-        uint32_t head_len
-
-    enum:
-        PW_BODY_NONE
-        PW_BODY_LENGTH
-        PW_BODY_CHUNKED
-
-    void pw_limits_default(pw_limits *lim)
+from pywsgi._http_parser cimport *
 
 
 cdef extern from "accesslog.h" nogil:
