@@ -709,8 +709,7 @@ class CGIScript:
         if not os.path.isfile(self.path):
             errorlog.error(f"{self.path}: CGI script is gone: 404")
             return _simple(start_response, 404)
-        argv = [sys.executable, "-m", "pywsgi.cgi", "--callable-object", self.callable_name,
-                self.path]
+        argv = [sys.executable, _CHILD, "--callable-object", self.callable_name, self.path]
         return _run_cgi(environ, start_response, argv=argv, cwd=os.path.dirname(self.path),
                         label=self.path, script_name=environ.get("SCRIPT_NAME", ""),
                         path_info=environ.get("PATH_INFO", ""), script_filename=self.path,
@@ -734,30 +733,15 @@ def _runner_env() -> Dict[str, str]:
 
 # ----------------------------------------------------------------- python -m pywsgi.cgi
 
+# Run by path, not with -m: no runpy, and none of this module's imports, for every request.
+_CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_cgi_child.py")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    """Run one WSGI script once as a CGI program (wsgiref's CGIHandler): the CGI side of
-    --cgi-script, usable from any CGI-capable server too."""
-    import argparse
-    parser = argparse.ArgumentParser(prog="python -m pywsgi.cgi",
-                                     description="Run a WSGI script as a CGI program.")
-    parser.add_argument("--callable-object", default="application")
-    parser.add_argument("script")
-    args = parser.parse_args(argv)
-    from pywsgi import loader
-    try:
-        app = loader.load_script(args.script, args.callable_object)
-    except loader.LoadError as exc:
-        sys.stderr.write(f"cannot load application: {exc}\n")
-        sys.stderr.flush()
-        message = b"500 Internal Server Error\n"
-        sys.stdout.buffer.write(b"Status: 500 Internal Server Error\r\n"
-                                b"Content-Type: text/plain\r\nContent-Length: "
-                                + str(len(message)).encode() + b"\r\n\r\n" + message)
-        sys.stdout.buffer.flush()
-        return 1
-    from wsgiref.handlers import CGIHandler
-    CGIHandler().run(app)
-    return 0
+    """``python -m pywsgi.cgi [--callable-object NAME] SCRIPT``: run a WSGI script once as a CGI
+    program (wsgiref's CGIHandler), usable from any CGI-capable server too."""
+    from pywsgi._cgi_child import main as child_main
+    return child_main(argv)
 
 
 if __name__ == "__main__":
