@@ -792,9 +792,14 @@ include "_static.pxi"
 
 # ------------------------------------------------------------------------ threads
 
+cdef long long _served = 0          # requests served by this process (the GIL guards it)
+cdef long long _recycle_after = 0   # --maximum-requests with jitter; 0 = never
+
+
 cdef void _serve_conn(pw_conn *c, object errors):
     """Serve the connection's request(s) - more than one when they were pipelined - and hand
     it back (pw_conn_release), after which c belongs to the reactor again."""
+    global _served
     cdef int again = 1
     cdef bint keep
     while again:
@@ -803,6 +808,14 @@ cdef void _serve_conn(pw_conn *c, object errors):
         except BaseException:
             _log().exception("internal error while serving a request")
             keep = False
+        _served += 1
+        if _recycle_after and _served == _recycle_after:
+            # Like mod_wsgi's maximum-requests: stop accepting, finish, exit; the master
+            # starts a fresh process.
+            _log().info("served %d requests (--maximum-requests): recycling this process"
+                        % _served)
+            keep = False
+            stop(True)
         with nogil:
             again = pw_conn_release(_srv, c, keep)
 
@@ -972,6 +985,12 @@ def serve(listen_fds, mounts, dict settings):
     cfg.limits.max_head_size = int(settings.get('limit_request_head') or 65536)
 
     _server_software = settings.get('server_software') or 'pywsgi'
+    global _recycle_after, _served
+    _served = 0
+    _recycle_after = int(settings.get('maximum_requests') or 0)
+    if _recycle_after:
+        import random
+        _recycle_after += random.randint(0, _recycle_after // 10)
     global _server_line
     _server_line = ('Server: %s\r\n' % ''.join(
         ch for ch in _server_software[:200] if 32 <= ord(ch) < 127)).encode('ascii')

@@ -636,6 +636,12 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("limit_request_body", as_byte_size, 10 * MiB,
             "Largest request body in bytes (larger: 413); 0 means unlimited. Accepts 10M, 64k.",
             express="--limit-request-body", flag="--limit-request-body", metavar="BYTES"),
+    Setting("maximum_requests", as_non_negative_int, 0,
+            "Recycle a process after it has served this many requests (with up to 10 % random "
+            "jitter, so processes do not all restart at once): it stops accepting, finishes "
+            "what it has, exits, and the master starts a new one; 0 = never. For daemon "
+            "process groups use maximum-requests= in --daemon-process.",
+            express="--maximum-requests", flag="--maximum-requests", metavar="N"),
     Setting("max_clients", as_positive_int, 1000,
             "Most simultaneous client connections per process; a connection beyond it is "
             "answered 503 and closed. Connections are cheap here (no thread each), hence 1000.",

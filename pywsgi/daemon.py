@@ -190,5 +190,5 @@ def group_settings(settings: Dict, group: DaemonGroup, index: int) -> Dict:
     child = dict(settings)
     child.update(threads=group.threads, processes=group.processes, daemon_role=True,
                  queue_timeout=group.queue_timeout, process_index=index,
-                 process_group=group.name)
+                 process_group=group.name, maximum_requests=group.maximum_requests)
     return child

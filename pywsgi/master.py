@@ -932,9 +932,6 @@ def _plan_daemon_mode(settings: Dict[str, Any], mounts: List[Mount]):
             # group would only load the application in processes nothing sends requests to
             errorlog.warning(f"daemon process group {other} is not selected by --process-group "
                              f"and serves nothing: not started")
-    if group.maximum_requests:
-        errorlog.warning(f"daemon process group {name}: maximum-requests is not implemented "
-                         f"yet; ignored (see docs/daemon-mode.md)")
     if group.python_home:
         errorlog.warning(f"daemon process group {name}: python-home only adds the environment's "
                          f"site-packages to sys.path; the daemon runs the server's interpreter")
