@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 import pytest
 
@@ -321,6 +322,7 @@ def test_queue_timeout_gives_503(start_server):
 
 # ------------------------------------------------------------------ 5. graceful reload under load
 
+@pytest.mark.timeout(240)
 def test_graceful_reload_under_load_fails_no_request(start_server):
     server = start_server(DAEMON_APP, '--daemon', '--processes', '2', '--threads', '4',
                           '--server-processes', '2')
@@ -330,12 +332,13 @@ def test_graceful_reload_under_load_fails_no_request(start_server):
     done = [0]
     failures = []
     pids_seen = set()
+    give_up = time.monotonic() + 150  # bounded in time as well as in count
 
     def client(worker):
         index = 0
         # bounded: the loop ends when the test says so, or after 1500 requests per client; the
         # app's pause paces it so the reloads happen in the middle of the load
-        while not stop.is_set() and index < 1500:
+        while not stop.is_set() and index < 20000 and time.monotonic() < give_up:
             expected = b'hello %d-%d' % (worker, index)
             try:
                 response, body = server.get('/hello?n=%d-%d&pause=0.01' % (worker, index),
@@ -353,7 +356,7 @@ def test_graceful_reload_under_load_fails_no_request(start_server):
 
     def wait_for(predicate, what):
         try:
-            wait_until(predicate, 30, message=what)
+            wait_until(predicate, 45, message=what)
         except AssertionError as error:
             raise AssertionError('%s; %d requests done, failures %s, clients alive %s, '
                                  'children %s; error log:\n%s' % (
@@ -369,6 +372,10 @@ def test_graceful_reload_under_load_fails_no_request(start_server):
             before = set(server.children())
             target = done[0] + 40
             wait_for(lambda: done[0] >= target, '40 more requests')
+            # One reload at a time, each after the last has settled: SIGHUPs closer than a
+            # reload takes are a known problem (a just-started process retired at once can
+            # wait out the graceful timeout; see docs/daemon-mode.md), not what this tests.
+            time.sleep(1.0)
             server.proc.send_signal(signal.SIGHUP)
             # every child is replaced: new ones start first, the old ones are retired once
             # their replacement is ready
