@@ -167,7 +167,6 @@ static void track_body(pw_chunked *chunks, const pw_limits *limits, const char *
 
 int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out)
 {
-    const pw_config *cfg = pw_server_config(s);
     *status_out = 0;
     int fd = daemon_connect(t, status_out);
     if (fd < 0) {
@@ -299,7 +298,6 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
         pw_send_error(s, c, 502);
         return 0;
     }
-    (void)cfg;
     if (!complete && body != BODY_UNTIL_CLOSE) {
         pw_log(s, PW_LOG_ERROR, "%s:%d: the daemon process's response ended early (it may have "
                "died): client connection closed", c->peer_host, c->peer_port);

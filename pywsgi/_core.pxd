@@ -117,4 +117,3 @@ cdef extern from "static.h" nogil:
     pw_static_root *pw_static_root_new(const pw_static_options *o, char *err, size_t errlen)
     void pw_static_root_free(pw_static_root *r)
     int pw_static_serve(pw_server *s, pw_conn *c, pw_static_root *r, const char *rel, size_t rel_len)
-    int pw_static_lookup(pw_server *s, pw_static_root *r, const char *rel, size_t rel_len)

@@ -759,8 +759,7 @@ cdef bint _serve_daemon(pw_conn *c, _Mount mount) except -1:
 cdef str _app_name(_Mount mount):
     if mount is None:
         return '?'
-    return mount.environ.get('mod_wsgi.script_name') or getattr(
-        mount.app, '__qualname__', repr(mount.app))
+    return getattr(mount.app, '__qualname__', repr(mount.app))
 
 
 cdef bint _try_sendfile(Request req, FileWrapper wrapper) except -1:

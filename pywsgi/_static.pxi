@@ -50,15 +50,3 @@ cdef bint _serve_static(pw_conn *c, Request req, object static_files, bytes rel_
     with nogil:
         keep = pw_static_serve(_srv, c, root.root, rel, rel_len)
     return keep != 0
-
-
-cdef bint _static_has_file(object static_files, bytes rel_path) except -1:
-    """Whether static_files has a file (or a directory with an index file) for rel_path; writes
-    nothing.  For an application mounted behind the document root (existing files win)."""
-    cdef _StaticRoot root = _static_root(static_files)
-    cdef const char *rel = rel_path
-    cdef size_t rel_len = len(rel_path)
-    cdef int found
-    with nogil:
-        found = pw_static_lookup(_srv, root.root, rel, rel_len)
-    return found != 0
