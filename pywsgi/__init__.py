@@ -12,18 +12,28 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "serve"]
 
 
-def serve(app=None, **settings) -> None:
+def serve(app=None, config=None, **settings) -> None:
     """Serve `app` (a WSGI callable) until SIGTERM/SIGINT, through the same master as the CLI.
 
     `app` is mounted at `mount_point` (default the root); `script_alias=['/b=b.wsgi', ...]` adds
-    more mounts. Must be called from the main thread (the master handles signals). Bad settings
-    raise pywsgi.config.ConfigError, a bad address or port pywsgi.master.StartupError; if the
-    application fails to load in the server processes, RuntimeError.
+    more mounts. The keywords are the settings of `pywsgi --help` (pywsgi.config.SETTINGS); they
+    win over PYWSGI_* environment variables, which win over the TOML file `config=` names (whose
+    `application` key is served when `app` is None). Must be called from the main thread (the
+    master handles signals). Bad settings raise pywsgi.config.ConfigError, a bad address or port
+    pywsgi.master.StartupError; if the application fails to load in the server processes,
+    RuntimeError.
     """
-    from pywsgi import config, master
+    import os
+    from pywsgi import config as _config, master, sources
 
-    built = config.build(settings)
-    mounts = master.plan_mounts(built, app=app)
+    files = [sources.read_toml(os.fspath(config))] if config is not None else []
+    collected = sources.collect(settings, environ=os.environ, files=files,
+                                cli_origin=lambda setting: "serve(%s=...)" % setting.name)
+    built = _config.build(collected.values)
+    if app is None and collected.application is not None:
+        mounts = master.plan_mounts(built, script=collected.application)
+    else:
+        mounts = master.plan_mounts(built, app=app)
     code = master.run(built, mounts)
     if code != master.EXIT_OK:
         raise RuntimeError(f"pywsgi stopped with exit code {code}")

@@ -12,10 +12,11 @@ in use — is one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import List, Optional
 
-from pywsgi import __version__, config, master
+from pywsgi import __version__, config, master, sources
 
 __all__ = ["main", "build_parser"]
 
@@ -62,6 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="WSGI script file (any extension, e.g. myapp.wsgi or app.py) loaded the way mod_wsgi "
              "loads it, or pkg.module:app to import. Without one, a welcome page is served.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument(
+        "--config", metavar="FILE",
+        help="Read settings from this TOML file (keys are the setting names, e.g. port = 8000; "
+             "'application' is the SCRIPT | MODULE:APP; relative paths resolve against the "
+             "file's directory). The command line wins over PYWSGI_* environment variables, "
+             "which win over the file. Default: $PYWSGI_CONFIG. See docs/configuration.md.")
+    parser.add_argument(
+        "--print-config", action="store_true",
+        help="Print the resulting settings (from every source) as TOML that --config reads "
+             "back, and exit without serving.")
     for setting in config.SETTINGS:
         if setting.flag is None:
             continue
@@ -89,9 +100,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     values = vars(namespace)
     target = values.pop("target", None)
+    config_path = values.pop("config", None) or os.environ.get(sources.ENV_CONFIG) or None
+    print_config = values.pop("print_config", False)
     try:
-        settings = config.build(values)
-        mounts = master.plan_mounts(settings, script=target)
+        files = [sources.read_toml(config_path)] if config_path else []
+        collected = sources.collect(values, target, environ=os.environ, files=files)
+        settings = config.build(collected.values)
+        if print_config:
+            sys.stdout.write(sources.to_toml(collected))
+            sys.stdout.flush()
+            return master.EXIT_OK
+        mounts = master.plan_mounts(settings, script=collected.application)
         return master.run(settings, mounts)
     except (config.ConfigError, master.StartupError) as exc:
         sys.stderr.write(f"{PROG}: error: {exc}\n")

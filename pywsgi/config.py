@@ -7,7 +7,10 @@ feeds the command line (``cli.py`` builds its argparse parser from it) and the P
 
 A converter takes the raw value (a string from the command line, or any Python value from the API)
 and returns the typed value, or raises ``ValueError`` with a short reason; ``build()`` turns that
-into a ``ConfigError`` that names the setting.
+into a ``ConfigError`` that names the setting. A converter makes a relative path absolute
+(os.path.abspath), so a path read from a configuration file resolves against the file's directory
+(pywsgi/sources.py converts a file's values from there), and converting a converted value again
+gives the same value. Command line, PYWSGI_* variables and files: docs/configuration.md.
 """
 from __future__ import annotations
 
@@ -178,6 +181,9 @@ def as_script_alias(value: Any) -> Tuple[str, str]:
     target = as_str(target).strip()
     if not target:
         raise ValueError(f"missing PATH in {value!r}; expected /url=PATH")
+    from pywsgi.loader import is_module_spec
+    if not is_module_spec(target):  # a script path: absolute, like every path setting
+        target = os.path.abspath(os.path.expanduser(target))
     return (url, target)
 
 
@@ -674,6 +680,12 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("server_software", as_optional_str, None,
             "SERVER_SOFTWARE and the Server response header. Default: pywsgi/VERSION.",
             express=None, flag="--server-software", metavar="TEXT"),
+    # -- configuration sources and logging destinations (docs/configuration.md)
+    Setting("log_to_terminal", as_bool, False,
+            "Send the error log to stderr and the access log (when one is enabled with "
+            "--access-log) to stdout, even when --error-log / --access-log name files; "
+            "handy to override a configuration file while debugging.",
+            express="--log-to-terminal", flag="--log-to-terminal", const=True),
     # -- internal: set by the master for each child
     Setting("process_index", as_non_negative_int, 0,
             "Index (0..processes-1) of the server child; set by the master.",
@@ -731,6 +743,10 @@ def build(values: Optional[Dict[str, Any]] = None, **overrides: Any) -> Dict[str
     if settings["server_software"] is None:
         from pywsgi import __version__
         settings["server_software"] = f"pywsgi/{__version__}"
+    if settings.get("log_to_terminal"):  # mod_wsgi-express --log-to-terminal
+        settings["error_log"] = None
+        if settings["access_log"] is not None:
+            settings["access_log"] = "-"
     return settings
 
 

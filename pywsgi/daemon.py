@@ -118,6 +118,14 @@ def parse_group(spec: str, default_threads: int = 15) -> DaemonGroup:
         value = getattr(group, _OPTIONS[key][0])
         if not math.isfinite(value) or value < 0:
             raise ValueError("daemon group %s: %s must be a number, 0 or more" % (name, key))
+    # Paths made absolute now, as every path setting is (so a configuration file's relative paths
+    # resolve against its directory: pywsgi/sources.py); python-path entries stay relative to
+    # home=, the directory the daemon works in.
+    for attribute in ("working_directory", "python_home"):
+        if getattr(group, attribute):
+            setattr(group, attribute, os.path.abspath(getattr(group, attribute)))
+    base = group.working_directory or os.getcwd()
+    group.python_path = [os.path.join(base, entry) for entry in group.python_path]
     return group
 
 
