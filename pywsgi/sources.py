@@ -397,7 +397,8 @@ def to_toml(collected: Collected) -> str:
     out = ["# pywsgi settings (pywsgi --print-config); see docs/configuration.md",
            "# Lines without '#' were given (source in the comment); the rest are the defaults."]
     if collected.application is not None:
-        out.append(f"{APPLICATION_KEY} = {_toml_value(collected.application)}"
+        application = _resolve_application(collected.application)
+        out.append(f"{APPLICATION_KEY} = {_toml_value(application)}"
                    f"  # {collected.application_origin}")
     for setting in config.SETTINGS:
         if setting.flag is None:
