@@ -92,15 +92,23 @@ def convert_value(setting: config.Setting, raw: Any) -> Any:
 def _working_directory(path: Optional[str]) -> Iterator[None]:
     """Converters make relative paths absolute against the working directory (os.path.abspath);
     a file's values are converted from the file's directory so its paths resolve against it."""
-    if not path:
+    try:
+        previous = os.getcwd()
+    except OSError:  # the working directory was removed: nothing to come back to
+        previous = None
+    if not path or path == previous:
         yield
         return
-    previous = os.getcwd()
-    os.chdir(path)
+    try:
+        os.chdir(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot enter the configuration file's directory {path}: "
+                          f"{exc.strerror or exc}") from None
     try:
         yield
     finally:
-        os.chdir(previous)
+        if previous is not None:
+            os.chdir(previous)
 
 
 def _resolve_application(target: str) -> str:
@@ -406,6 +414,9 @@ def to_toml(collected: Collected) -> str:
         if setting.name in collected.values:
             converted = convert_value(setting, collected.values[setting.name])
             origin = collected.origins.get(setting.name, "")
+            if converted is None:  # given as "not set" ('-' for the error log): TOML has no null
+                out.append(f"# {setting.name} = (not set)" + (f"  # {origin}" if origin else ""))
+                continue
             out.append(f"{setting.name} = {_toml_value(raw_value(setting, converted))}"
                        + (f"  # {origin}" if origin else ""))
         elif setting.default is None:
