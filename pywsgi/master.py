@@ -480,8 +480,11 @@ def _child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: 
         signal.signal(signal.SIGINT, on_sigint)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)   # restarts are the master's business
         def on_sigusr1(signum, frame):
-            errorlog.reopen()
-            _core.reopen_logs()
+            try:
+                errorlog.reopen()
+                _core.reopen_logs()
+            except OSError as exc:  # e.g. --user cannot open root's new file: keep the old one
+                errorlog.warning(f"cannot reopen the logs: {exc}; still writing to the old file")
 
         signal.signal(signal.SIGUSR1, on_sigusr1)
 
