@@ -490,14 +490,16 @@ def write_and_bump(path, text):
     os.utime(path, (later, later))
 
 
-def test_reload_on_changes_script_and_imported_module(start_server, tmp_path):
+@pytest.mark.parametrize('mode', ['embedded', 'daemon'])
+def test_reload_on_changes_script_and_imported_module(start_server, tmp_path, mode):
     code_dir = tmp_path / 'code'
     code_dir.mkdir()
     script = code_dir / 'app.wsgi'
     helper = code_dir / 'reloadhelper.py'
     helper.write_text('VERSION = "helper-1"\n')
     script.write_text(RELOAD_SCRIPT % 'script-1')
-    server = start_server(script, '--reload-on-changes', '--processes', '2', '--threads', '2')
+    server = start_server(script, '--reload-on-changes', '--processes', '2', '--threads', '2',
+                          *(['--daemon'] if mode == 'daemon' else []))
     assert server.get('/')[1].decode().startswith('script-1 helper-1 ')
 
     failures = []
