@@ -571,3 +571,28 @@ def test_user_sigusr1_reopen_that_needs_root_keeps_serving(start_server, public_
     wait_until(lambda: 'GET /second' in (logs / 'access.log.1').read_text(), 10,
                message='the request logged to the old file')
     assert server.children()   # the child survived the failed reopen
+
+
+def test_unix_socket_bad_request_is_answered_and_logged(start_server, app_path, tmp_path):
+    path = tmp_path / 'app.sock'
+    access_log = tmp_path / 'access.log'
+    server = start_server(app_path, '--unix-socket', path, '--access-log', access_log,
+                          wait=False)
+    wait_unix_ready(server, path)
+    raw = socket.socket(socket.AF_UNIX)
+    raw.settimeout(10)
+    raw.connect(str(path))
+    raw.sendall(b'GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n')
+    data = b''
+    while True:
+        chunk = raw.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    raw.close()
+    assert data.startswith(b'HTTP/1.1 400 ')
+    assert unix_get(path)[0].status == 200   # the server is unharmed
+    wait_until(lambda: access_log.exists() and ' 200 ' in access_log.read_text(), 10,
+               message='an access log line')
+    for line in access_log.read_text().splitlines():
+        assert line.startswith('- - - [')
