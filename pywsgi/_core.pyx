@@ -584,8 +584,9 @@ cdef dict _environ(pw_conn *c, Request req, _Mount mount, str path):
     env['QUERY_STRING'] = _latin1(buf + r.query.off, r.query.len) if r.has_query else ''
     env['REQUEST_URI'] = _latin1(buf + r.target.off, r.target.len)
     env['SERVER_PROTOCOL'] = 'HTTP/1.1' if r.version_minor >= 1 else 'HTTP/1.0'
-    env['REMOTE_ADDR'] = _peer(c)
-    env['REMOTE_PORT'] = str(c.peer_port)
+    env['REMOTE_ADDR'] = _peer(c)   # '' for a UNIX-socket client, as gunicorn gives it
+    if c.peer_host[0]:
+        env['REMOTE_PORT'] = str(c.peer_port)   # none for a UNIX-socket client
     for i in range(r.num_headers):
         h = &r.headers[i]
         name = PyBytes_FromStringAndSize(buf + h.name.off, h.name.len)
@@ -900,7 +901,8 @@ cdef pw_access_log *_open_access_log(dict settings) except NULL:
     cdef char err[256]
     path = settings['access_log']
     fmt = (settings.get('access_log_format') or PW_LOG_COMBINED.decode()).encode('latin-1')
-    fd = _access_log_fd(path)
+    fd = settings.get('access_log_fd')   # opened as root before --user took effect
+    fd = _access_log_fd(path) if fd is None else fd
     log = pw_access_log_new(fd, fmt, err, sizeof(err))
     if log == NULL:
         os.close(fd)

@@ -433,6 +433,33 @@ def as_index_name(value: Any) -> str:
     return name
 
 
+def as_optional_user_or_group(value: Any) -> Optional[str]:
+    """A user or group name, or a numeric id (--user www-data, --user 33)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    name = as_str(value).strip()
+    if not name or any(ch.isspace() or ch in ":/" for ch in name):
+        raise ValueError(f"expected a name or a numeric id, got {value!r}")
+    return name
+
+
+def as_file_mode(value: Any) -> int:
+    """Octal permissions: '0660', '660', '0o660' (or an int from the API)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        mode = value
+    else:
+        text = as_str(value).strip().lower()
+        text = text[2:] if text.startswith("0o") else text
+        if not text or any(ch not in "01234567" for ch in text):
+            raise ValueError(f"expected octal permissions such as 0660, got {value!r}")
+        mode = int(text, 8)
+    if not 0 <= mode <= 0o777:
+        raise ValueError(f"expected permissions between 0000 and 0777, got {value!r}")
+    return mode
+
+
 # ---------------------------------------------------------------- the table
 
 @dataclass(frozen=True)
@@ -686,6 +713,34 @@ SETTINGS: Tuple[Setting, ...] = (
             "--access-log) to stdout, even when --error-log / --access-log name files; "
             "handy to override a configuration file while debugging.",
             express="--log-to-terminal", flag="--log-to-terminal", const=True),
+    # -- operations (docs/operations.md)
+    Setting("pid_file", as_optional_path, None,
+            "Write the master's pid to PATH once listening (atomically) and remove it on exit; "
+            "refuse to start while the file names a running process (a stale one is replaced).",
+            express="--pid-file", flag="--pid-file", metavar="PATH"),
+    Setting("user", as_optional_user_or_group, None,
+            "Run the server and daemon processes as this user (name or uid) when started as "
+            "root: sockets and log files are opened first, the application is loaded after "
+            "the switch. The master stays root.",
+            express="--user", flag="--user", metavar="NAME|UID"),
+    Setting("group", as_optional_user_or_group, None,
+            "Run the server and daemon processes as this group (name or gid); default: the "
+            "--user's primary group.",
+            express="--group", flag="--group", metavar="NAME|GID"),
+    Setting("unix_socket", as_optional_path, None,
+            "Listen on a UNIX stream socket at PATH instead of TCP (--host/--port are then not "
+            "used), e.g. behind nginx: proxy_pass http://unix:PATH. A stale socket file is "
+            "replaced, one a server still listens on is refused; removed on exit.",
+            express=None, flag="--unix-socket", metavar="PATH"),
+    Setting("unix_socket_mode", as_file_mode, 0o660,
+            "Permissions of the --unix-socket file, in octal (its owner is --user/--group "
+            "when given). Default: 0660.",
+            express=None, flag="--unix-socket-mode", metavar="MODE"),
+    Setting("reload_on_changes", as_bool, False,
+            "Development aid: the master checks about once a second whether the script(s) or "
+            "any module the application imported changed on disk, and if so does a graceful "
+            "restart (as SIGHUP does).",
+            express="--reload-on-changes", flag="--reload-on-changes", const=True),
     # -- internal: set by the master for each child
     Setting("process_index", as_non_negative_int, 0,
             "Index (0..processes-1) of the server child; set by the master.",

@@ -156,16 +156,8 @@ def enter_group(group: DaemonGroup) -> None:
         version = "python%d.%d" % sys.version_info[:2]
         site.addsitedir(os.path.join(group.python_home, "lib", version, "site-packages"))
     if os.getuid() == 0 and (group.user or group.group):
-        import grp
-        import pwd
-        if group.group:
-            os.setgid(grp.getgrnam(group.group).gr_gid)
-        if group.user:
-            entry = pwd.getpwnam(group.user)
-            if not group.group:
-                os.setgid(entry.pw_gid)
-            os.initgroups(entry.pw_name, os.getgid())
-            os.setuid(entry.pw_uid)
+        from pywsgi.operations import drop_privileges
+        drop_privileges(group.user, group.group)   # the same code as --user/--group
 
 
 def set_process_title(title: str) -> None:

@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Union
 
-from pywsgi import __version__, config, errorlog, loader
+from pywsgi import __version__, config, errorlog, loader, operations
 
 __all__ = ["StartupError", "Mount", "plan_mounts", "bind_sockets", "run",
            "EXIT_OK", "EXIT_USAGE", "EXIT_LOAD_FAILED"]
@@ -443,6 +443,7 @@ def _child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: 
         if group is not None:
             from pywsgi import daemon
             daemon.enter_group(group)
+        operations.enter_child(settings, group)   # --user/--group (docs/operations.md)
 
         try:
             core_mounts = load_mounts(settings, mounts)
@@ -456,6 +457,8 @@ def _child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: 
                 errorlog.debug("".join(traceback.format_exception(
                     type(exc.__cause__), exc.__cause__, exc.__cause__.__traceback__)))
             os._exit(EXIT_LOAD_FAILED)
+        operations.report_modules(settings.get("reload_report_dir"),   # --reload-on-changes
+                                  [m.target for m in mounts if isinstance(m.target, str)])
 
         from pywsgi import _core
         stop_state = {"requested": False}
@@ -477,8 +480,11 @@ def _child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: 
         signal.signal(signal.SIGINT, on_sigint)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)   # restarts are the master's business
         def on_sigusr1(signum, frame):
-            errorlog.reopen()
-            _core.reopen_logs()
+            try:
+                errorlog.reopen()
+                _core.reopen_logs()
+            except OSError as exc:  # e.g. --user cannot open root's new file: keep the old one
+                errorlog.warning(f"cannot reopen the logs: {exc}; still writing to the old file")
 
         signal.signal(signal.SIGUSR1, on_sigusr1)
 
@@ -547,6 +553,7 @@ class Master:
         self.load_failed = False
         self.pending_signals: List[int] = []
         self._ready_buffer = b""
+        self.watcher: Optional[operations.ChangeWatcher] = None   # --reload-on-changes
 
     # -- signals
     def _on_signal(self, signum, frame) -> None:
@@ -776,6 +783,11 @@ class Master:
                         for pid in list(self.children):
                             self._kill(pid, signal.SIGUSR1)
 
+                changed = self.watcher.poll(time.monotonic()) if self.watcher else None
+                if changed:
+                    errorlog.info(f"--reload-on-changes: {changed} changed")
+                    self._graceful_restart()
+
                 if self.load_failed:
                     # the child printed why; a respawn loop would only print it again
                     self._stop(signal.SIGTERM, QUICK_STOP_WAIT)
@@ -827,7 +839,7 @@ class Master:
 
 
 def _listen_urls(sockets: List[socket.socket]) -> str:
-    return ", ".join("http://" + _display_address(sock.getsockname()) for sock in sockets)
+    return ", ".join(operations.describe_address(sock) for sock in sockets)
 
 
 def run(settings: Dict[str, Any], mounts: List[Mount]) -> int:
@@ -856,19 +868,25 @@ def run(settings: Dict[str, Any], mounts: List[Mount]) -> int:
             raise StartupError(f"cannot open the access log {settings['access_log']}: "
                                f"{exc.strerror or exc}") from None
     settings, mounts, plan = _plan_daemon_mode(settings, mounts)
-    sockets = bind_sockets(settings["host"], settings["port"], settings["listen_backlog"])
+    ops = operations.Startup(settings)   # --user/--group resolved, --pid-file checked
+    sockets = ops.listen(bind_sockets)   # systemd's sockets, --unix-socket, or TCP
     try:
-        settings = dict(settings, port=sockets[0].getsockname()[1])
+        settings = ops.child_settings(settings, sockets)
         if plan is not None:
             plan.bind()
+            ops.give_to_children(plan.directory, *(g.socket_path for g in plan.groups))
         for mount in mounts:
             errorlog.debug(f"mounted {mount.label} at {mount.prefix or '/'}")
-        return Master(settings, sockets, mounts, plan).run()
+        ops.started()                    # the pid file, now that we listen
+        supervisor = Master(settings, sockets, mounts, plan)
+        supervisor.watcher = ops.watcher
+        return supervisor.run()
     finally:
         for sock in sockets:
             sock.close()
         if plan is not None:
             plan.close()
+        ops.cleanup()
 
 
 # ------------------------------------------------------------------ daemon mode
