@@ -165,10 +165,25 @@ static void track_body(pw_chunked *chunks, const pw_limits *limits, const char *
     }
 }
 
+/* This thread's idle pooled connection per group, as fd + 1 (0: none). */
+static __thread int pool_fds[PW_RELAY_POOL_SLOTS];
+
 int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out)
 {
     *status_out = 0;
-    int fd = daemon_connect(t, status_out);
+    /* Only body-less requests use pooled connections: a body may be streamed from the client
+     * and could not be sent again if a reused connection turned out dead. */
+    int pooled = t->pool_slot >= 0 && t->pool_slot < PW_RELAY_POOL_SLOTS &&
+                 c->req.body_kind == PW_BODY_NONE;
+    int reused = 0, fd = -1;
+    if (pooled && pool_fds[t->pool_slot] > 0) {
+        fd = pool_fds[t->pool_slot] - 1;
+        pool_fds[t->pool_slot] = 0;
+        reused = 1;
+    }
+again:
+    if (fd < 0)
+        fd = daemon_connect(t, status_out);
     if (fd < 0) {
         pw_log(s, PW_LOG_ERROR, "%s:%d: no daemon process of %s accepted the request in time: %d",
                c->peer_host, c->peer_port, t->socket_path, *status_out);
@@ -185,7 +200,7 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
     double enq = now_mono();
     memcpy(pre, PW_PREAMBLE_MAGIC, 4);
     memcpy(pre + 4, &plen, 2);
-    pre[6] = PW_PREAMBLE_EXPECT_HANDLED;
+    pre[6] = PW_PREAMBLE_EXPECT_HANDLED | (pooled ? PW_PREAMBLE_KEEP : 0);
     pre[7] = (unsigned char)alen;
     memcpy(pre + 8, &port, 2);
     memcpy(pre + 10, &zero, 2);
@@ -194,8 +209,14 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
     struct iovec iov[2] = {{pre, plen}, {c->buf, c->req.head_len}};
     int body_ok = 1;
     if (daemon_writev(fd, iov, 2, t->response_timeout) != 0) {
+        if (reused) {  /* the daemon closed its end while the connection was idle */
+            close(fd);
+            fd = -1;
+            reused = 0;
+            goto again;
+        }
         body_ok = 0;
-    } else {
+    } else if (!pooled) {
         int rc = send_body(s, c, fd, t->response_timeout);
         if (rc == -1) {  /* the client failed us (bad chunk, timeout, gone) */
             close(fd);
@@ -206,6 +227,7 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
         }
         body_ok = rc == 0;  /* -2: the daemon stopped reading; its answer still counts */
     }
+    if (!pooled)
     shutdown(fd, SHUT_WR);
 
     /* relay the response, following its framing: the client connection is kept only when the
@@ -223,11 +245,26 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
     pw_limits_default(&limits);
     int is_head = c->req.method.len == 4 && memcmp(c->buf + c->req.method.off, "HEAD", 4) == 0;
     double deadline = now_mono() + t->response_timeout;
+    /* The daemon has only just been sent the request: wait before the first read rather than
+     * spend a recv() on EAGAIN. */
+    if (wait_ready(fd, POLLIN, deadline) < 0) {
+        close(fd);
+        *status_out = 502;
+        pw_send_error(s, c, 502);
+        return 0;
+    }
     for (;;) {
         ssize_t n = recv(fd, buf + head_seen, sizeof buf - head_seen, 0);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            if (errno == ECONNRESET && reused && relayed == 0 && head_seen == 0) {
+                /* closed by the daemon with our request unread: it never saw it */
+                close(fd);
+                fd = -1;
+                reused = 0;
+                goto again;
+            }
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 int w = wait_ready(fd, POLLIN, deadline);
                 if (w == 1)
@@ -289,8 +326,13 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
         relayed += avail;
         c->resp_bytes += avail;
         head_seen = 0;
+        if (pooled && complete && body != BODY_UNTIL_CLOSE)
+            break;  /* the daemon keeps the connection for the next request */
     }
-    close(fd);
+    if (pooled && complete && body != BODY_UNTIL_CLOSE && relayed > 0)
+        pool_fds[t->pool_slot] = fd + 1;
+    else
+        close(fd);
     if (relayed == 0) {
         pw_log(s, PW_LOG_ERROR, "%s:%d: the daemon process closed without a response "
                "(it may have died): 502", c->peer_host, c->peer_port);
@@ -328,5 +370,6 @@ int pw_preamble_parse(pw_conn *c)
     c->peer_host[alen] = 0;
     c->peer_port = port;
     c->expect_handled = (c->buf[6] & PW_PREAMBLE_EXPECT_HANDLED) != 0;
+    c->one_shot = (c->buf[6] & PW_PREAMBLE_KEEP) == 0;
     return plen;
 }
