@@ -289,9 +289,11 @@ static void conn_close(pw_server *s, pw_conn *c)
     int fd = c->fd;
     clear_pending(s, c);
     /* Read what the client already sent, so closing does not turn into a reset that could
-     * destroy the response it has not read yet. */
+     * destroy the response it has not read yet.  Not in a daemon: a UNIX socket delivers what
+     * was sent before the reset, and the reset is how the relay learns that a request on a
+     * pooled connection was never read (so it may retry it). */
     char sink[4096];
-    for (int i = 0; i < 16; i++)
+    for (int i = 0; i < 16 && !s->cfg.daemon_role; i++)
         if (recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0)
             break;
     c->fd = -1;
