@@ -165,6 +165,105 @@ static void track_body(pw_chunked *chunks, const pw_limits *limits, const char *
     }
 }
 
+/* The first read of a response: like recv(), but takes a descriptor passed with a file record.
+ * Returns the bytes read into buf (0 when it was only the record: *file_fd is then set), -1 with
+ * errno as recv(), -2 for a malformed record. */
+static ssize_t recv_file_record(int fd, char *buf, size_t cap, int *file_fd, long long *offset,
+                                long long *count)
+{
+    union {
+        struct cmsghdr align;
+        char space[CMSG_SPACE(sizeof(int) * 4)];
+    } control;
+    struct iovec iov = {buf, cap};
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control.space;
+    m.msg_controllen = sizeof control.space;
+#ifdef MSG_CMSG_CLOEXEC
+    ssize_t n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+#else
+    ssize_t n = recvmsg(fd, &m, 0);
+#endif
+    if (n < 0)
+        return -1;
+    int got = -1, extra = 0;
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
+        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+            continue;
+        int fds[4];
+        size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        memcpy(fds, CMSG_DATA(h), k * sizeof(int));
+        for (size_t i = 0; i < k; i++) {
+            if (got < 0)
+                got = fds[i];
+            else {
+                close(fds[i]);
+                extra = 1;
+            }
+        }
+    }
+    int is_record = n >= PW_FILE_RECORD && memcmp(buf, PW_FILE_MAGIC, 4) == 0;
+    if (got < 0 && !is_record)
+        return n;  /* the usual case: the head's first bytes */
+    if (got < 0 || !is_record || extra || (m.msg_flags & MSG_CTRUNC) || n != PW_FILE_RECORD) {
+        if (got >= 0)
+            close(got);
+        return -2;
+    }
+    memcpy(offset, buf + 8, 8);
+    memcpy(count, buf + 16, 8);
+    if (*offset < 0 || *count <= 0) {
+        close(got);
+        return -2;
+    }
+    *file_fd = got;
+    return 0;
+}
+
+int pw_daemon_send_file(pw_server *s, pw_conn *c, int fd, long long offset, long long count)
+{
+    (void)s;
+    char record[PW_FILE_RECORD];
+    memset(record, 0, sizeof record);
+    memcpy(record, PW_FILE_MAGIC, 4);
+    memcpy(record + 8, &offset, 8);
+    memcpy(record + 16, &count, 8);
+    union {
+        struct cmsghdr align;
+        char space[CMSG_SPACE(sizeof(int))];
+    } control;
+    memset(&control, 0, sizeof control);
+    struct iovec iov = {record, sizeof record};
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control.space;
+    m.msg_controllen = sizeof control.space;
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(h), &fd, sizeof(int));
+    double deadline = now_mono() + 30.0;
+    for (;;) {
+        /* 24 bytes into an empty socket buffer: one message, all or nothing in practice */
+        ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+        if (n == (ssize_t)sizeof record)
+            return 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+            wait_ready(c->fd, POLLOUT, deadline) == 1)
+            continue;
+        c->broken = 1;
+        return -1;
+    }
+}
+
 /* This thread's idle pooled connection per group, as fd + 1 (0: none). */
 static __thread int pool_fds[PW_RELAY_POOL_SLOTS];
 
@@ -253,8 +352,26 @@ again:
         pw_send_error(s, c, 502);
         return 0;
     }
+    int file_fd = -1;
+    long long file_off = 0, file_count = 0;
     for (;;) {
-        ssize_t n = recv(fd, buf + head_seen, sizeof buf - head_seen, 0);
+        ssize_t n;
+        if (relayed == 0 && head_seen == 0 && !head_done && file_fd < 0) {
+            /* The response's first bytes may be a file record with a descriptor attached. */
+            n = recv_file_record(fd, buf, sizeof buf, &file_fd, &file_off, &file_count);
+            if (n == -2) {
+                pw_log(s, PW_LOG_ERROR, "%s:%d: malformed file record from the daemon process: 502",
+                       c->peer_host, c->peer_port);
+                close(fd);
+                *status_out = 502;
+                pw_send_error(s, c, 502);
+                return 0;
+            }
+            if (n == 0 && file_fd >= 0)
+                continue;  /* the record alone: the head follows */
+        } else {
+            n = recv(fd, buf + head_seen, sizeof buf - head_seen, 0);
+        }
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -275,6 +392,8 @@ again:
                     *status_out = 504;
                     pw_send_error(s, c, 504);
                     close(fd);
+                    if (file_fd >= 0)
+                        close(file_fd);
                     return 0;
                 }
             }
@@ -321,14 +440,33 @@ again:
         struct iovec out = {buf, avail};
         if (pw_conn_writev(s, c, &out, 1) != 0) {
             close(fd);
+            if (file_fd >= 0)
+                close(file_fd);
             return 0;
         }
         relayed += avail;
         c->resp_bytes += avail;
         head_seen = 0;
+        if (file_fd >= 0 && head_done) {
+            int rc = body == BODY_LENGTH ? pw_conn_sendfile(s, c, file_fd, (off_t)file_off,
+                                                            (size_t)file_count) : -1;
+            close(file_fd);
+            file_fd = -1;
+            if (rc != 0) {
+                close(fd);
+                return 0;
+            }
+            relayed += (size_t)file_count;
+            c->resp_bytes += file_count;
+            body_left -= file_count;
+            if (body_left <= 0)
+                complete = 1;
+        }
         if (pooled && complete && body != BODY_UNTIL_CLOSE)
             break;  /* the daemon keeps the connection for the next request */
     }
+    if (file_fd >= 0)
+        close(file_fd);
     if (pooled && complete && body != BODY_UNTIL_CLOSE && relayed > 0)
         pool_fds[t->pool_slot] = fd + 1;
     else

@@ -26,6 +26,13 @@
 #define PW_PREAMBLE_EXPECT_HANDLED 1  /* the server process answers Expect: 100-continue */
 #define PW_PREAMBLE_KEEP 2             /* pooled connection: keep it after a self-delimited response */
 
+/* wsgi.file_wrapper in a daemon: instead of copying the file through the UNIX socket, the
+ * daemon sends, as the very first bytes of its response, a file record with the open file
+ * descriptor attached (SCM_RIGHTS), then the response head and no body bytes; the relay
+ * sendfile()s the file to the client.  Record: "PWF1" | u32 reserved | i64 offset | i64 count. */
+#define PW_FILE_MAGIC "PWF1"
+#define PW_FILE_RECORD 24
+
 /* Each relay thread keeps one idle connection per daemon group (pool slot) for requests without
  * a body, so a relayed GET costs no connect/accept/close.  A reused connection that turns out to
  * be closed by its daemon before it read the request (EPIPE on write, ECONNRESET on read -- Linux
@@ -48,6 +55,10 @@ typedef struct {
  * *status_out is 0.
  */
 int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out);
+
+/* Daemon side: send the file record for fd (offset, count) on c, before the response head.
+ * 0 when sent, -1 when the connection failed. */
+int pw_daemon_send_file(pw_server *s, pw_conn *c, int fd, long long offset, long long count);
 
 /* Daemon side: parse a preamble at the start of c->buf.  Returns the preamble's length once it
  * is complete (and fills c->peer_host, c->peer_port, c->enqueued_at, c->sent_continue), 0 when

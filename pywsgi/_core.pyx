@@ -533,6 +533,16 @@ cdef class Request:
 
     cdef _send_file(self, int fd, long long offset, long long count):
         cdef int rc
+        if _daemon_role and not self.headers_sent and not self.no_body and count > 0:
+            # Pass the descriptor to the server process, which sendfile()s it to the client:
+            # the file's bytes never cross the UNIX socket (relay.h, file record).
+            with nogil:
+                rc = pw_daemon_send_file(_srv, self.conn, fd, offset, count)
+            if rc != 0:
+                raise ClientDisconnected("the server process went away before a file was sent")
+            self._send_head(None)
+            self.body_sent += count
+            return
         if not self.headers_sent:
             self._send_head(None)
         if self.no_body or count <= 0:

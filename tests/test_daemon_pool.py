@@ -10,7 +10,7 @@ import os
 import signal
 
 from httpraw import RawConnection
-from serverproc import APPS_DIR, is_alive, wait_until
+from serverproc import APPS_DIR, SUITE_APP, is_alive, wait_until
 from test_daemon import daemon_pids, wait_for_processes
 
 DAEMON_APP = APPS_DIR / 'daemon_app.py'
@@ -83,3 +83,41 @@ def test_connection_close_then_keep_alive_then_post(start_server):
         assert response.body == body
         response = conn.request('GET', '/hello?n=after')
         assert (response.status, response.body) == (200, b'hello after')
+
+
+# ------------------------------------------------------------------ wsgi.file_wrapper: fd passing
+
+def written_by(pid):
+    """Bytes the process has written with write()/send() calls so far (/proc/PID/io wchar)."""
+    with open('/proc/%d/io' % pid) as f:
+        return int(dict(line.split(': ') for line in f.read().splitlines())['wchar'])
+
+
+def test_file_wrapper_in_a_daemon_passes_the_file_not_its_bytes(start_server):
+    server = start_server(SUITE_APP, '--daemon', '--processes', '1', '--threads', '2')
+    (daemon,), _ = wait_for_processes(server, daemons=1)
+    data = os.urandom(4 * 1024 * 1024 + 123)
+    (server.state_dir / 'big.bin').write_bytes(data)
+    before = written_by(daemon)
+    with RawConnection(server.port, timeout=30) as conn:
+        for _ in range(3):  # on one client connection, so on the pooled daemon connection too
+            response = conn.request('GET', '/file_wrapper?name=big.bin')
+            assert response.status == 200
+            assert response.header('Content-Length') == str(len(data))
+            assert response.body == data
+        response = conn.request('HEAD', '/file_wrapper?name=big.bin')
+        assert (response.status, response.body) == (200, b'')
+        # without a Content-Length from the app the server still frames it by the file's size
+        response = conn.request('GET', '/file_wrapper?name=big.bin&cl=0')
+        assert response.body == data
+    # the daemon wrote heads, not 16 MiB of file
+    assert written_by(daemon) - before < 256 * 1024
+
+
+def test_file_wrapper_over_a_file_object_without_fileno_is_copied(start_server):
+    server = start_server(SUITE_APP, '--daemon', '--processes', '1', '--threads', '2')
+    wait_for_processes(server, daemons=1)
+    data = os.urandom(300 * 1024)
+    (server.state_dir / 'small.bin').write_bytes(data)
+    response, body = server.get('/file_wrapper?name=small.bin&obj=bytesio')
+    assert (response.status, body) == (200, data)
