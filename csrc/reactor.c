@@ -289,9 +289,11 @@ static void conn_close(pw_server *s, pw_conn *c)
     int fd = c->fd;
     clear_pending(s, c);
     /* Read what the client already sent, so closing does not turn into a reset that could
-     * destroy the response it has not read yet. */
+     * destroy the response it has not read yet.  Not in a daemon: a UNIX socket delivers what
+     * was sent before the reset, and the reset is how the relay learns that a request on a
+     * pooled connection was never read (so it may retry it). */
     char sink[4096];
-    for (int i = 0; i < 16; i++)
+    for (int i = 0; i < 16 && !s->cfg.daemon_role; i++)
         if (recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0)
             break;
     c->fd = -1;
@@ -777,8 +779,10 @@ static void *reactor_main(void *arg)
         if (atomic_load_int(&s->stopping) && s->listening) {
             /* Stopping: an idle connection is not closed at once - its client may be sending
              * on it right now and would see a reset.  It gets at most the keep-alive timeout
-             * from now; a request that comes meanwhile is served with Connection: close. */
-            double cap = pw_now() + s->cfg.keep_alive_timeout;
+             * from now; a request that comes meanwhile is served with Connection: close.
+             * A daemon's idle connections are the relay's pool: a request the daemon never
+             * read is retried elsewhere by the relay, so they go almost at once. */
+            double cap = pw_now() + (s->cfg.daemon_role ? 0.1 : s->cfg.keep_alive_timeout);
             pthread_mutex_lock(&s->lock);
             for (int fd = 0; fd < s->conns_cap; fd++) {
                 pw_conn *c = s->conns[fd];
@@ -1110,6 +1114,15 @@ static int conn_release(pw_server *s, pw_conn *c, int keep_alive)
     }
     /* Keep the pipelined bytes that follow this request. */
     size_t rest = c->len - c->body_pos;
+    if (s->cfg.daemon_role) {
+        /* A pooled relay connection: the next request starts with its own preamble, and the
+         * relay never sends it before this response is complete. */
+        if (rest) {
+            conn_close(s, c);
+            return 0;
+        }
+        c->need_preamble = 1;
+    }
     if (rest && c->body_pos)
         memmove(c->buf, c->buf + c->body_pos, rest);
     c->len = rest;

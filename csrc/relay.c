@@ -165,10 +165,124 @@ static void track_body(pw_chunked *chunks, const pw_limits *limits, const char *
     }
 }
 
+/* The first read of a response: like recv(), but takes a descriptor passed with a file record.
+ * Returns the bytes read into buf (0 when it was only the record: *file_fd is then set), -1 with
+ * errno as recv(), -2 for a malformed record. */
+static ssize_t recv_file_record(int fd, char *buf, size_t cap, int *file_fd, long long *offset,
+                                long long *count)
+{
+    union {
+        struct cmsghdr align;
+        char space[CMSG_SPACE(sizeof(int) * 4)];
+    } control;
+    struct iovec iov = {buf, cap};
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control.space;
+    m.msg_controllen = sizeof control.space;
+#ifdef MSG_CMSG_CLOEXEC
+    ssize_t n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+#else
+    ssize_t n = recvmsg(fd, &m, 0);
+#endif
+    if (n < 0)
+        return -1;
+    int got = -1, extra = 0;
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
+        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+            continue;
+        int fds[4];
+        size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        memcpy(fds, CMSG_DATA(h), k * sizeof(int));
+        for (size_t i = 0; i < k; i++) {
+            if (got < 0)
+                got = fds[i];
+            else {
+                close(fds[i]);
+                extra = 1;
+            }
+        }
+    }
+    int is_record = n >= PW_FILE_RECORD && memcmp(buf, PW_FILE_MAGIC, 4) == 0;
+    if (got < 0 && !is_record)
+        return n;  /* the usual case: the head's first bytes */
+    if (got < 0 || !is_record || extra || (m.msg_flags & MSG_CTRUNC) || n != PW_FILE_RECORD) {
+        if (got >= 0)
+            close(got);
+        return -2;
+    }
+    memcpy(offset, buf + 8, 8);
+    memcpy(count, buf + 16, 8);
+    if (*offset < 0 || *count <= 0) {
+        close(got);
+        return -2;
+    }
+    *file_fd = got;
+    return 0;
+}
+
+int pw_daemon_send_file(pw_server *s, pw_conn *c, int fd, long long offset, long long count)
+{
+    (void)s;
+    char record[PW_FILE_RECORD];
+    memset(record, 0, sizeof record);
+    memcpy(record, PW_FILE_MAGIC, 4);
+    memcpy(record + 8, &offset, 8);
+    memcpy(record + 16, &count, 8);
+    union {
+        struct cmsghdr align;
+        char space[CMSG_SPACE(sizeof(int))];
+    } control;
+    memset(&control, 0, sizeof control);
+    struct iovec iov = {record, sizeof record};
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control.space;
+    m.msg_controllen = sizeof control.space;
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(h), &fd, sizeof(int));
+    double deadline = now_mono() + 30.0;
+    for (;;) {
+        /* 24 bytes into an empty socket buffer: one message, all or nothing in practice */
+        ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+        if (n == (ssize_t)sizeof record)
+            return 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+            wait_ready(c->fd, POLLOUT, deadline) == 1)
+            continue;
+        c->broken = 1;
+        return -1;
+    }
+}
+
+/* This thread's idle pooled connection per group, as fd + 1 (0: none). */
+static __thread int pool_fds[PW_RELAY_POOL_SLOTS];
+
 int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out)
 {
     *status_out = 0;
-    int fd = daemon_connect(t, status_out);
+    /* Only body-less requests use pooled connections: a body may be streamed from the client
+     * and could not be sent again if a reused connection turned out dead. */
+    int pooled = t->pool_slot >= 0 && t->pool_slot < PW_RELAY_POOL_SLOTS &&
+                 c->req.body_kind == PW_BODY_NONE;
+    int reused = 0, fd = -1;
+    if (pooled && pool_fds[t->pool_slot] > 0) {
+        fd = pool_fds[t->pool_slot] - 1;
+        pool_fds[t->pool_slot] = 0;
+        reused = 1;
+    }
+again:
+    if (fd < 0)
+        fd = daemon_connect(t, status_out);
     if (fd < 0) {
         pw_log(s, PW_LOG_ERROR, "%s:%d: no daemon process of %s accepted the request in time: %d",
                c->peer_host, c->peer_port, t->socket_path, *status_out);
@@ -185,7 +299,7 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
     double enq = now_mono();
     memcpy(pre, PW_PREAMBLE_MAGIC, 4);
     memcpy(pre + 4, &plen, 2);
-    pre[6] = PW_PREAMBLE_EXPECT_HANDLED;
+    pre[6] = PW_PREAMBLE_EXPECT_HANDLED | (pooled ? PW_PREAMBLE_KEEP : 0);
     pre[7] = (unsigned char)alen;
     memcpy(pre + 8, &port, 2);
     memcpy(pre + 10, &zero, 2);
@@ -194,8 +308,14 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
     struct iovec iov[2] = {{pre, plen}, {c->buf, c->req.head_len}};
     int body_ok = 1;
     if (daemon_writev(fd, iov, 2, t->response_timeout) != 0) {
+        if (reused) {  /* the daemon closed its end while the connection was idle */
+            close(fd);
+            fd = -1;
+            reused = 0;
+            goto again;
+        }
         body_ok = 0;
-    } else {
+    } else if (!pooled) {
         int rc = send_body(s, c, fd, t->response_timeout);
         if (rc == -1) {  /* the client failed us (bad chunk, timeout, gone) */
             close(fd);
@@ -206,6 +326,7 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
         }
         body_ok = rc == 0;  /* -2: the daemon stopped reading; its answer still counts */
     }
+    if (!pooled)
     shutdown(fd, SHUT_WR);
 
     /* relay the response, following its framing: the client connection is kept only when the
@@ -223,11 +344,44 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
     pw_limits_default(&limits);
     int is_head = c->req.method.len == 4 && memcmp(c->buf + c->req.method.off, "HEAD", 4) == 0;
     double deadline = now_mono() + t->response_timeout;
+    /* The daemon has only just been sent the request: wait before the first read rather than
+     * spend a recv() on EAGAIN. */
+    if (wait_ready(fd, POLLIN, deadline) < 0) {
+        close(fd);
+        *status_out = 502;
+        pw_send_error(s, c, 502);
+        return 0;
+    }
+    int file_fd = -1;
+    long long file_off = 0, file_count = 0;
     for (;;) {
-        ssize_t n = recv(fd, buf + head_seen, sizeof buf - head_seen, 0);
+        ssize_t n;
+        if (relayed == 0 && head_seen == 0 && !head_done && file_fd < 0) {
+            /* The response's first bytes may be a file record with a descriptor attached. */
+            n = recv_file_record(fd, buf, sizeof buf, &file_fd, &file_off, &file_count);
+            if (n == -2) {
+                pw_log(s, PW_LOG_ERROR, "%s:%d: malformed file record from the daemon process: 502",
+                       c->peer_host, c->peer_port);
+                close(fd);
+                *status_out = 502;
+                pw_send_error(s, c, 502);
+                return 0;
+            }
+            if (n == 0 && file_fd >= 0)
+                continue;  /* the record alone: the head follows */
+        } else {
+            n = recv(fd, buf + head_seen, sizeof buf - head_seen, 0);
+        }
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            if (errno == ECONNRESET && reused && relayed == 0 && head_seen == 0) {
+                /* closed by the daemon with our request unread: it never saw it */
+                close(fd);
+                fd = -1;
+                reused = 0;
+                goto again;
+            }
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 int w = wait_ready(fd, POLLIN, deadline);
                 if (w == 1)
@@ -238,6 +392,8 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
                     *status_out = 504;
                     pw_send_error(s, c, 504);
                     close(fd);
+                    if (file_fd >= 0)
+                        close(file_fd);
                     return 0;
                 }
             }
@@ -284,13 +440,37 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
         struct iovec out = {buf, avail};
         if (pw_conn_writev(s, c, &out, 1) != 0) {
             close(fd);
+            if (file_fd >= 0)
+                close(file_fd);
             return 0;
         }
         relayed += avail;
         c->resp_bytes += avail;
         head_seen = 0;
+        if (file_fd >= 0 && head_done) {
+            int rc = body == BODY_LENGTH ? pw_conn_sendfile(s, c, file_fd, (off_t)file_off,
+                                                            (size_t)file_count) : -1;
+            close(file_fd);
+            file_fd = -1;
+            if (rc != 0) {
+                close(fd);
+                return 0;
+            }
+            relayed += (size_t)file_count;
+            c->resp_bytes += file_count;
+            body_left -= file_count;
+            if (body_left <= 0)
+                complete = 1;
+        }
+        if (pooled && complete && body != BODY_UNTIL_CLOSE)
+            break;  /* the daemon keeps the connection for the next request */
     }
-    close(fd);
+    if (file_fd >= 0)
+        close(file_fd);
+    if (pooled && complete && body != BODY_UNTIL_CLOSE && relayed > 0)
+        pool_fds[t->pool_slot] = fd + 1;
+    else
+        close(fd);
     if (relayed == 0) {
         pw_log(s, PW_LOG_ERROR, "%s:%d: the daemon process closed without a response "
                "(it may have died): 502", c->peer_host, c->peer_port);
@@ -328,5 +508,6 @@ int pw_preamble_parse(pw_conn *c)
     c->peer_host[alen] = 0;
     c->peer_port = port;
     c->expect_handled = (c->buf[6] & PW_PREAMBLE_EXPECT_HANDLED) != 0;
+    c->one_shot = (c->buf[6] & PW_PREAMBLE_KEEP) == 0;
     return plen;
 }

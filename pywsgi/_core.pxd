@@ -69,6 +69,7 @@ cdef extern from "reactor.h" nogil:
         int peer_port
         unsigned long requests
         double enqueued_at
+        int one_shot
         int resp_status
         long long resp_bytes
 
@@ -91,12 +92,15 @@ cdef extern from "reactor.h" nogil:
 
 
 cdef extern from "relay.h" nogil:
+    enum: PW_RELAY_POOL_SLOTS
     ctypedef struct pw_relay_target:
         const char *socket_path
         double queue_timeout
         double response_timeout
+        int pool_slot
 
     int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out)
+    int pw_daemon_send_file(pw_server *s, pw_conn *c, int fd, long long offset, long long count)
 
 
 cdef extern from "static.h" nogil:

@@ -171,6 +171,7 @@ cdef class _Mount:
     cdef object static    # a pywsgi.static.StaticFiles served by the C core, or None
     cdef object daemon    # a daemon process group (pywsgi.daemon.DaemonGroup) to relay to, or None
     cdef bytes daemon_socket
+    cdef int pool_slot    # the relay's per-thread connection pool slot for the group; -1: none
 
     def __init__(self, str prefix, app, dict extras):
         self.prefix = prefix.rstrip('/')
@@ -179,10 +180,16 @@ cdef class _Mount:
         self.access = extras.pop('pywsgi.access', None)
         self.static = app if getattr(app, 'pywsgi_static', False) else None
         self.daemon = app if getattr(app, 'pywsgi_daemon_socket', None) else None
+        self.pool_slot = -1
         if self.daemon is not None:
             self.daemon_socket = os.fsencode(app.pywsgi_daemon_socket)
+            slot = _pool_slots.setdefault(self.daemon_socket, len(_pool_slots))
+            self.pool_slot = slot if slot < PW_RELAY_POOL_SLOTS else -1
         self.environ = dict(_base_environ)
         self.environ.update(extras)
+
+
+cdef dict _pool_slots = {}   # daemon group socket -> pool slot of the relay
 
 
 cdef _Mount _route(str path):
@@ -384,7 +391,8 @@ cdef class Request:
     cdef bint is_head
     cdef bint no_body              # HEAD, 1xx, 204, 304
     cdef bint http10
-    cdef bint keep_alive
+    cdef bint keep_alive           # the connection stays usable after this response
+    cdef bint client_close         # daemon role, pooled connection: the client's own wish
     cdef bint chunked
     cdef long long content_length  # -1: not given
     cdef long long body_sent
@@ -454,7 +462,8 @@ cdef class Request:
                 self.keep_alive = False   # close-delimited body
             else:
                 self.chunked = True
-        if pw_server_stopping(_srv):
+        if pw_server_stopping(_srv) and not _daemon_role:
+            # (a daemon's connection is the relay's; the client's stays the client's choice)
             self.keep_alive = False
         if self.content_length >= 0 and self.status_code != 204 and self.status_code >= 200:
             n += snprintf(out + n, room - n, "Content-Length: %lld\r\n", self.content_length)
@@ -465,7 +474,7 @@ cdef class Request:
             n += snprintf(out + n, room - n, "Date: %s\r\n", date)
         if not self.has_server:
             n += snprintf(out + n, room - n, "%s", <const char *>_server_line)
-        if not self.keep_alive:
+        if not self.keep_alive or self.client_close:
             n += snprintf(out + n, room - n, "Connection: close\r\n")
         elif self.http10:
             n += snprintf(out + n, room - n, "Connection: keep-alive\r\n")
@@ -524,6 +533,16 @@ cdef class Request:
 
     cdef _send_file(self, int fd, long long offset, long long count):
         cdef int rc
+        if _daemon_role and not self.headers_sent and not self.no_body and count > 0:
+            # Pass the descriptor to the server process, which sendfile()s it to the client:
+            # the file's bytes never cross the UNIX socket (relay.h, file record).
+            with nogil:
+                rc = pw_daemon_send_file(_srv, self.conn, fd, offset, count)
+            if rc != 0:
+                raise ClientDisconnected("the server process went away before a file was sent")
+            self._send_head(None)
+            self.body_sent += count
+            return
         if not self.headers_sent:
             self._send_head(None)
         if self.no_body or count <= 0:
@@ -651,6 +670,11 @@ cdef bint _serve_one(pw_conn *c, object errors):
                    and (c.buf + r.method.off)[1:4] == b'EAD')
     req.http10 = r.version_minor == 0
     req.keep_alive = r.keep_alive
+    if _daemon_role and not c.one_shot:
+        # A pooled relay connection outlives the client's: it is kept whenever the response
+        # is self-delimited, whatever the client asked for its own connection.
+        req.client_close = not r.keep_alive
+        req.keep_alive = True
     req.content_length = -1
     env = None
     result = None
@@ -741,6 +765,7 @@ cdef bint _serve_one(pw_conn *c, object errors):
 
 
 cdef double _queue_timeout = 0    # daemon role: longest wait between relay and dispatch
+cdef bint _daemon_role = False
 
 
 cdef bint _serve_daemon(pw_conn *c, _Mount mount) except -1:
@@ -752,6 +777,7 @@ cdef bint _serve_daemon(pw_conn *c, _Mount mount) except -1:
     t.socket_path = mount.daemon_socket
     t.queue_timeout = float(getattr(group, 'queue_timeout', 0) or 0) or 45.0
     t.response_timeout = float(getattr(group, 'response_timeout', 0) or 0) or 300.0
+    t.pool_slot = mount.pool_slot
     with nogil:
         keep = pw_relay(_srv, c, &t, &status)
     return keep
@@ -966,6 +992,11 @@ def serve(listen_fds, mounts, dict settings):
     global _queue_timeout
     cfg.daemon_role = 1 if settings.get('daemon_role') else 0
     _queue_timeout = float(settings.get('queue_timeout') or 0) if cfg.daemon_role else 0
+    global _daemon_role
+    _daemon_role = cfg.daemon_role
+    if _daemon_role:
+        # Idle connections here are the relay's pool, not clients: no reason to drop them soon.
+        cfg.keep_alive_timeout = max(cfg.keep_alive_timeout, 300.0)
     # With sibling processes, a child whose workers are all busy leaves new connections to them.
     cfg.accept_busy_limit = threads if int(settings.get('processes', 1)) > 1 else 0
     cfg.log_level = _level(settings.get('log_level', 'info'))
@@ -1027,6 +1058,7 @@ def serve(listen_fds, mounts, dict settings):
         _direct_target.socket_path = _direct_socket
         _direct_target.queue_timeout = float(getattr(group, 'queue_timeout', 0) or 0) or 45.0
         _direct_target.response_timeout = float(getattr(group, 'response_timeout', 0) or 0) or 300.0
+        _direct_target.pool_slot = (<_Mount>ms[0]).pool_slot
 
     cfg.access_log = NULL
     if settings.get('access_log') and not settings.get('daemon_role'):

@@ -1,0 +1,123 @@
+"""Daemon mode: the relay's pooled UNIX connections (csrc/relay.c, issue 6 performance).
+
+A relay thread keeps one idle connection per daemon group for requests without a body. What a
+user must never notice: a pooled connection that its daemon closed (crash, recycle, restart)
+costs no request - the relay retries a request the daemon never read on a fresh connection -
+and clients that do not keep their own connection alive (HTTP/1.0, `Connection: close`, like
+`ab` without -k) are answered and closed exactly as without pooling.
+"""
+import os
+import signal
+
+from httpraw import RawConnection
+from serverproc import APPS_DIR, SUITE_APP, is_alive, wait_until
+from test_daemon import daemon_pids, wait_for_processes
+
+DAEMON_APP = APPS_DIR / 'daemon_app.py'
+
+
+def warm_pool(server, count=40):
+    """Requests on several client connections, so every relay thread holds a pooled connection;
+    returns the daemon pids that answered."""
+    pids = set()
+    for index in range(count):
+        with RawConnection(server.port) as conn:
+            response = conn.request('GET', '/hello?n=warm%d' % index)
+            assert response.status == 200
+            pids.add(int(response.header('X-Pid')))
+    return pids
+
+
+def test_killed_daemon_with_idle_pooled_connections_fails_no_later_request(start_server):
+    server = start_server(DAEMON_APP, '--daemon', '--processes', '2', '--threads', '4',
+                          '--server-threads', '4')
+    daemons, _ = wait_for_processes(server, daemons=2)
+    answered = warm_pool(server)
+    victim = sorted(answered)[0]
+    os.kill(victim, signal.SIGKILL)
+    wait_until(lambda: not is_alive(victim), 10, message='the daemon to die')
+    # every relay thread may still hold a connection to the dead daemon: none of that shows
+    for index in range(40):
+        with RawConnection(server.port) as conn:
+            response = conn.request('GET', '/hello?n=%d' % index)
+            assert (response.status, response.body) == (200, b'hello %d' % index)
+            assert int(response.header('X-Pid')) != victim
+    wait_until(lambda: len(daemon_pids(server)) == 2, 20, message='a replacement daemon')
+
+
+def test_http10_clients_are_answered_and_closed(start_server):
+    server = start_server(DAEMON_APP, '--daemon', '--processes', '1', '--threads', '2')
+    wait_for_processes(server, daemons=1)
+    pids = set()
+    for index in range(30):
+        with RawConnection(server.port) as conn:
+            conn.send(b'GET /hello?n=%d HTTP/1.0\r\nHost: x\r\n\r\n' % index)
+            raw = conn.read_until_eof()  # the server closes the client's connection
+        head, _, body = raw.partition(b'\r\n\r\n')
+        assert head.startswith(b'HTTP/1.1 200 ')
+        assert body == b'hello %d' % index
+        assert b'Content-Length: %d' % len(body) in head
+        pids.add(head.split(b'X-Pid: ')[1].split(b'\r\n')[0])
+    assert len(pids) == 1  # one daemon process served them all, none was replaced
+
+
+def test_connection_close_then_keep_alive_then_post(start_server):
+    server = start_server(DAEMON_APP, '--daemon', '--processes', '1', '--threads', '2',
+                          '--server-threads', '1')
+    wait_for_processes(server, daemons=1)
+    # the client's `Connection: close` ends the client's connection, not the relay's
+    with RawConnection(server.port) as conn:
+        response = conn.request('GET', '/hello?n=a', headers=[('Connection', 'close')])
+        assert (response.status, response.body) == (200, b'hello a')
+        assert response.has_token('Connection', 'close')
+        assert conn.read_until_eof() == b''
+    with RawConnection(server.port) as conn:
+        for index in range(5):
+            response = conn.request('GET', '/hello?n=%d' % index)
+            assert (response.status, response.body) == (200, b'hello %d' % index)
+            assert not response.has_token('Connection', 'close')
+        # a request with a body takes a fresh connection of its own; the pool is untouched
+        body = b'x' * 5000
+        response = conn.request('POST', '/echo', body=body)
+        assert response.status == 200
+        assert response.body == body
+        response = conn.request('GET', '/hello?n=after')
+        assert (response.status, response.body) == (200, b'hello after')
+
+
+# ------------------------------------------------------------------ wsgi.file_wrapper: fd passing
+
+def written_by(pid):
+    """Bytes the process has written with write()/send() calls so far (/proc/PID/io wchar)."""
+    with open('/proc/%d/io' % pid) as f:
+        return int(dict(line.split(': ') for line in f.read().splitlines())['wchar'])
+
+
+def test_file_wrapper_in_a_daemon_passes_the_file_not_its_bytes(start_server):
+    server = start_server(SUITE_APP, '--daemon', '--processes', '1', '--threads', '2')
+    (daemon,), _ = wait_for_processes(server, daemons=1)
+    data = os.urandom(4 * 1024 * 1024 + 123)
+    (server.state_dir / 'big.bin').write_bytes(data)
+    before = written_by(daemon)
+    with RawConnection(server.port, timeout=30) as conn:
+        for _ in range(3):  # on one client connection, so on the pooled daemon connection too
+            response = conn.request('GET', '/file_wrapper?name=big.bin')
+            assert response.status == 200
+            assert response.header('Content-Length') == str(len(data))
+            assert response.body == data
+        response = conn.request('HEAD', '/file_wrapper?name=big.bin')
+        assert (response.status, response.body) == (200, b'')
+        # without a Content-Length from the app the server still frames it by the file's size
+        response = conn.request('GET', '/file_wrapper?name=big.bin&cl=0')
+        assert response.body == data
+    # the daemon wrote heads, not 16 MiB of file
+    assert written_by(daemon) - before < 256 * 1024
+
+
+def test_file_wrapper_over_a_file_object_without_fileno_is_copied(start_server):
+    server = start_server(SUITE_APP, '--daemon', '--processes', '1', '--threads', '2')
+    wait_for_processes(server, daemons=1)
+    data = os.urandom(300 * 1024)
+    (server.state_dir / 'small.bin').write_bytes(data)
+    response, body = server.get('/file_wrapper?name=small.bin&obj=bytesio')
+    assert (response.status, body) == (200, data)
