@@ -124,7 +124,8 @@ def test_pid_file_written_while_running_and_removed_on_exit(start_server, app_pa
     pid_file = tmp_path / 'run' / 'pywsgi.pid'
     pid_file.parent.mkdir()
     server = start_server(app_path, '--pid-file', pid_file)
-    assert pid_file.read_text() == '%d\n' % server.pid
+    wait_until(lambda: pid_file.exists() and pid_file.read_text() == '%d\n' % server.pid, 10,
+               message='the pid file')
     assert [p.name for p in pid_file.parent.iterdir()] == ['pywsgi.pid']  # no temp file left
     assert server.get('/')[0].status == 200
     stop_and_wait(server)
@@ -135,12 +136,14 @@ def test_pid_file_written_while_running_and_removed_on_exit(start_server, app_pa
 def test_pid_file_of_a_running_server_refuses_a_second_one(start_server, app_path, tmp_path):
     pid_file = tmp_path / 'pywsgi.pid'
     server = start_server(app_path, '--pid-file', pid_file)
+    wait_until(pid_file.exists, 10, message='the pid file')
     code, stderr = run_pywsgi(app_path, '--pid-file', pid_file, '--port', free_port())
     assert code == 2
     assert stderr.startswith('pywsgi: error: --pid-file %s: process %d' % (pid_file, server.pid))
     assert 'running' in stderr
     # the running server's file and service are untouched
-    assert pid_file.read_text() == '%d\n' % server.pid
+    wait_until(lambda: pid_file.exists() and pid_file.read_text() == '%d\n' % server.pid, 10,
+               message='the pid file')
     assert server.get('/')[0].status == 200
 
 
@@ -153,7 +156,8 @@ def test_stale_pid_file_is_replaced(start_server, app_path, tmp_path, content):
         content = '%d\n' % gone.pid
     pid_file.write_text(content)
     server = start_server(app_path, '--pid-file', pid_file)
-    assert pid_file.read_text() == '%d\n' % server.pid
+    wait_until(lambda: pid_file.exists() and pid_file.read_text() == '%d\n' % server.pid, 10,
+               message='the pid file')
     server.wait_for_log(r'replacing a stale pid file')
     stop_and_wait(server)
     assert not pid_file.exists()
