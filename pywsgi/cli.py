@@ -90,6 +90,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     values = vars(namespace)
     target = values.pop("target", None)
     try:
+        if values.get("apache_config"):  # a file-level source: the flags given override it
+            from pywsgi import apacheconf
+            imported, imported_target, warnings = apacheconf.read(
+                values["apache_config"], values.get("apache_root"))
+            for warning in warnings:
+                sys.stderr.write(f"{PROG}: warning: {warning}\n")
+            values = {**imported, **values}
+            target = target if target is not None else imported_target
         settings = config.build(values)
         mounts = master.plan_mounts(settings, script=target)
         return master.run(settings, mounts)
