@@ -791,6 +791,14 @@ class _Translator:
         raw = dict(main.settings)
         if self.global_group is not None:
             raw["process_group"] = self.global_group[0]
+        # WSGIProcessGroup inside <VirtualHost>: one group for the hosts that name one is the
+        # server's group (pywsgi routes every application mount to one group).
+        vhost_groups = {v.settings["process_group"] for v in self.vhosts
+                        if "process_group" in v.settings}
+        if len(vhost_groups) == 1 and raw.get("process_group", "") in ("", *vhost_groups):
+            raw["process_group"] = vhost_groups.pop()
+            for vhost in self.vhosts:
+                vhost.settings.pop("process_group", None)
         # Per-mount daemon groups (inside <Location>/<Directory>, or process-group= of
         # WSGIScriptAlias): the same group everywhere and no global one is just that group.
         groups = {g for g in main.group_by_url.values()}
