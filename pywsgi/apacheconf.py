@@ -771,6 +771,9 @@ class _Translator:
                 spec = python_handler.args[0] if python_handler.args else ""
                 for url in urls:
                     scope.settings.setdefault("python_handler", []).append(f"{url or '/'}={spec}")
+                    # The site was written for Apache's mod_python: 'from mod_python import
+                    # apache' must work (a real mod_python cannot run outside Apache anyway).
+                    self.main.settings["mod_python_shim"] = "true"
                 if not urls:
                     self.warn(python_handler, f"PythonHandler {spec}: <Directory {block.arg}> "
                                               f"is not served at any URL, ignored")
