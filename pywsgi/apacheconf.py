@@ -364,10 +364,10 @@ class _Translator:
             self.walk(children, scope)  # taken as true: the site was written for its Apache
             return
         if key in ("directory", "location"):
-            arg = self.need(directive, 1, 1)[0]
-            if arg == "~":
+            if directive.args and directive.args[0] == "~":
                 self.unmappable(directive, f"<{directive.name} ~ regex> is not supported")
                 return
+            arg = self.need(directive, 1, 1)[0]
             target = self.path(arg) if key == "directory" else self.url(arg)
             self.check_block(directive)
             scope.blocks.append(_Block(key, target, children, directive.where))
@@ -590,6 +590,9 @@ class _Translator:
                          "is logged")
         if target.startswith("|"):
             self.warn(d, f"CustomLog {target}: piped logs are not supported, ignored")
+            return
+        if scope is not self.main:
+            self.warn(d, "CustomLog inside <VirtualHost>: pywsgi has one access log; ignored")
             return
         if "access_log" in self.main.settings:
             self.warn(d, "pywsgi writes one access log; this CustomLog is ignored")

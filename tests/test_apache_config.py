@@ -194,6 +194,10 @@ def test_directory_blocks_map_to_the_urls_that_serve_them(tmp_path):
      'httpd.conf:1: <FilesMatch> sections are not supported, and it holds access rules'),
     ('<LocationMatch ^/adm>\nDeny from all\n</LocationMatch>\n',
      'httpd.conf:1: <LocationMatch> sections are not supported'),
+    ('<Directory ~ "^/srv/.*">\nRequire ip 10.0.0.0/8\n</Directory>\n',
+     'httpd.conf:1: <Directory ~ regex> is not supported'),
+    ('<Directory /srv>\n<Files secret.txt>\nRequire all denied\n</Files>\n</Directory>\n',
+     'httpd.conf:2: <Files> inside <Directory> is not supported'),
 ])
 def test_access_rules_that_cannot_be_carried_over_are_errors(tmp_path, text, message):
     with pytest.raises(ApacheConfigError) as info:
