@@ -7,7 +7,7 @@ the seed's two mod_wsgi snippets (tests/apache/seed_*.conf, copied byte for byte
 /var/www/... and /srv/...: the tests build that tree under a temporary directory and point
 --apache-root at it, as a user moving a site to a new machine would.
 """
-import os
+import json
 import shutil
 import stat
 import subprocess
@@ -19,7 +19,7 @@ import pytest
 
 from pywsgi import apacheconf
 from pywsgi.apacheconf import ApacheConfigError
-from serverproc import APPS_DIR, EXAMPLE_APP, ServerProcess, wait_until
+from serverproc import APPS_DIR, EXAMPLE_APP, wait_until
 
 FIXTURES = Path(__file__).resolve().parent / 'apache'
 
@@ -384,3 +384,23 @@ def test_missing_config_file_and_root(tmp_path):
     conf = write(tmp_path / 'httpd.conf', 'ServerName x\n')
     result = run_pywsgi(['--apache-config', conf, '--apache-root', tmp_path / 'no'], tmp_path)
     assert result.returncode == 2 and '--apache-root' in result.stderr
+
+
+def test_virtual_host_application_in_a_daemon_group(start_server, tmp_path):
+    root = tmp_path / 'root'
+    write(root / 'srv/files/index.html', 'files\n')
+    (root / 'srv/wsgi').mkdir(parents=True)
+    shutil.copy(APPS_DIR / 'daemon_app.py', root / 'srv/wsgi/daemon_app.py')
+    server = serve(start_server, FIXTURES / 'vhosts_daemon.conf', root)
+    response, data = server.get('/env', headers={'Host': 'app.example'})
+    assert response.status == 200, data
+    info = json.loads(data)
+    assert info['mod_wsgi.process_group'] == 'site'
+    assert info['mod_wsgi.application_group'].startswith('app.example:')
+    assert b'(wsgi:site)' in Path('/proc/%d/cmdline' % info['pid']).read_bytes()
+    response, data = server.get('/', headers={'Host': 'files.example'})
+    assert response.status == 200 and data == b'files\n'
+    response, data = server.get('/', headers={'Host': 'nobody.example'})
+    assert response.status == 200 and data == b'files\n'
+    response, _ = server.get('/env/admin', headers={'Host': 'app.example'})
+    assert response.status == 403
