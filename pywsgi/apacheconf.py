@@ -298,6 +298,8 @@ class _Translator:
         self.log_formats: Dict[str, str] = dict(_LOG_FORMAT_NICKNAMES)
         self.daemon_names: Dict[str, str] = {}
         self.global_group: Optional[Tuple[str, str]] = None   # (group, where)
+        self.cgi_handlers: List[Tuple[Directive, List[str]]] = []  # AddHandler cgi-script
+        self.exec_cgi = False                                  # Options ExecCGI somewhere
 
     # -- helpers
     def warn(self, directive: Directive, message: Optional[str] = None) -> None:
@@ -717,6 +719,8 @@ class _Translator:
                     on = not option.startswith("-")
                     if name == "followsymlinks" and on:
                         self.main.settings["follow_symlinks"] = "true"
+                    elif name == "execcgi" and on:
+                        self.exec_cgi = True
                     elif name in ("none", "symlinksifownermatch", "followsymlinks", "all",
                                   "execcgi"):
                         # ExecCGI: pywsgi runs scripts where a handler says so (AddHandler /
@@ -732,8 +736,7 @@ class _Translator:
                 if args[0].lower() == "wsgi-script":
                     self.handler_scripts(args[1:])
                 elif args[0].lower() == "cgi-script":
-                    self.warn(d, "AddHandler cgi-script: CGI runs only from ScriptAlias "
-                                 "directories here; these files are served as static files")
+                    self.cgi_handlers.append((d, args[1:]))  # see finish()
                 else:
                     self.warn(d, f"AddHandler {args[0]} is not supported, ignored")
             elif key == "sethandler":
@@ -794,6 +797,17 @@ class _Translator:
         self.resolve_blocks(main, [])
         for vhost in self.vhosts:
             self.resolve_blocks(vhost, main.blocks)
+        if self.cgi_handlers:
+            # pywsgi's cgi_extension holds for every served directory; Apache runs the files
+            # only where Options ExecCGI is on, and refuses them (403) elsewhere.
+            if not self.exec_cgi:
+                d = self.cgi_handlers[0][0]
+                self.error(d, "AddHandler cgi-script, but Options ExecCGI is on nowhere, so "
+                              "Apache refuses to run these files; pywsgi would serve their "
+                              "source instead. Add Options ExecCGI or remove the AddHandler")
+            have = main.settings.setdefault("cgi_extension", [])
+            for _, extensions in self.cgi_handlers:
+                have.extend(e for e in extensions if e not in have)
         raw = dict(main.settings)
         if self.global_group is not None:
             raw["process_group"] = self.global_group[0]

@@ -451,6 +451,10 @@ def as_mount_process_group_list(value: Any) -> List[Tuple[str, str]]:
     return [as_mount_process_group(item) for item in value]
 
 
+def as_optional_extension_list(value: Any) -> List[str]:
+    return [] if value is None or value == [] or value == () else as_extension_list(value)
+
+
 # What a name-based virtual host may set; every other setting is the server's.
 VIRTUAL_HOST_SETTINGS = ("server_name", "server_alias", "document_root", "url_alias",
                          "script_alias", "cgi_alias", "access", "python_handler",
@@ -744,6 +748,11 @@ SETTINGS: Tuple[Setting, ...] = (
             "/var/www/app.wsgi is read as DIR/var/www/app.wsgi, so a site copied elsewhere "
             "runs with its configuration unchanged.",
             express=None, flag="--apache-root", metavar="DIR"),
+    Setting("cgi_extension", as_optional_extension_list, (),
+            "Run the files with this extension under the document root and alias directories "
+            "as CGI programs, like 'AddHandler cgi-script .cgi' with 'Options ExecCGI'; other "
+            "files stay static. Repeatable.",
+            express=None, flag="--cgi-extension", metavar="EXT", repeatable=True),
     Setting("mount_process_group", as_mount_process_group_list, (),
             "Run the mount at URL in daemon process group GROUP (WSGIProcessGroup inside "
             "<Location>, or WSGIScriptAlias ... process-group=GROUP); repeatable.",

@@ -224,9 +224,14 @@ def _static_app(settings: Dict[str, Any], path: str, what: str) -> Callable:
         raise StartupError(f"{what}{exc}") from None
     if settings.get("handler_scripts") and os.path.isdir(path):
         from pywsgi.handlers import HandlerScripts
-        return HandlerScripts(path, files, callable_name=settings["callable_object"],
-                              extensions=settings["handler_extension"],
-                              follow_symlinks=settings["follow_symlinks"])
+        files = HandlerScripts(path, files, callable_name=settings["callable_object"],
+                               extensions=settings["handler_extension"],
+                               follow_symlinks=settings["follow_symlinks"])
+    if settings.get("cgi_extension") and os.path.isdir(path):  # AddHandler cgi-script .cgi
+        from pywsgi.handlers import CGIByExtension
+        files = CGIByExtension(path, files, _cgi_app(settings, path, what),
+                               extensions=settings["cgi_extension"],
+                               follow_symlinks=settings["follow_symlinks"])
     return files
 
 

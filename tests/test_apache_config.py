@@ -155,6 +155,7 @@ def test_unsupported_directives_are_reported_once_with_file_and_line(tmp_path):
         'WSGIScriptAlias' % conf,
         '%s:6: <IfModule mod_ssl.c>: pywsgi has no such module; the section is skipped' % conf,
     ]
+    assert len(warnings) == len(set(warnings))
     assert raw == {'daemon_process': ['site:processes=2,threads=4']}
 
 
@@ -188,6 +189,8 @@ def test_directory_blocks_map_to_the_urls_that_serve_them(tmp_path):
 
 
 @pytest.mark.parametrize('text, message', [
+    ('AddHandler cgi-script .cgi\n', 'httpd.conf:1: AddHandler cgi-script, but Options ExecCGI '
+                                      'is on nowhere'),
     ('<Directory /srv>\nRequire valid-user\n</Directory>\n', 'httpd.conf:2: Require valid-user:'),
     ('<Location />\nAllow from example.com\n</Location>\n', 'httpd.conf:2: Allow from example.com'),
     ('<FilesMatch "^\\.ht">\nRequire all denied\n</FilesMatch>\n',
@@ -277,6 +280,11 @@ def site_tree(root):
             start_response('200 OK', [('Content-Type', 'text/plain')])
             return [('handler script at %s' % environ['SCRIPT_NAME']).encode()]
         ''')
+    write(root / 'srv/site/scripts/hello.cgi', '''\
+        #!/bin/sh
+        printf 'Content-Type: text/plain\\r\\n\\r\\nCGI by extension %s\\n' "$PATH_INFO"
+        ''', mode=stat.S_IRWXU)
+    write(root / 'srv/site/scripts/readme.txt', 'read me\n')
     (root / 'srv/site/handlers').mkdir(parents=True)
     shutil.copy(APPS_DIR / 'modpython_handlers.py', root / 'srv/site/handlers')
     return root
@@ -298,6 +306,8 @@ def site(start_module_server, tmp_path_factory):
     ('/myapp/admin', 403, None),                  # <Location /myapp/admin> Require all denied
     ('/scripts/hello.wsgi', 200, b'handler script at /scripts/hello.wsgi'),  # AddHandler
     ('/mpy', 200, b'Hello World!'),               # Include conf.d/*.conf: mod_python
+    ('/scripts/hello.cgi/x', 200, b'CGI by extension /x\n'),  # AddHandler cgi-script .cgi
+    ('/scripts/readme.txt', 200, b'read me\n'),  # ... the other files stay static
 ])
 def test_site_config_served_unchanged(site, path, status, body):
     response, data = site.get(path)
@@ -309,7 +319,7 @@ def test_site_config_served_unchanged(site, path, status, body):
 def test_site_config_reports_what_it_does_not_carry_over(site):
     conf = '%s/etc/apache2/httpd.conf' % Path(site.argv[site.argv.index('--apache-root') + 1])
     text = site.stderr_text()
-    line = 'pywsgi: warning: %s:68: WSGIRestrictEmbedded is not supported, ignored' % conf
+    line = 'pywsgi: warning: %s:69: WSGIRestrictEmbedded is not supported, ignored' % conf
     assert text.count(line) == 1, text
     assert text.count('Options Indexes: directory listings are not served') == 1, text
     assert text.count('warning') == 2, text
