@@ -662,15 +662,60 @@ class _Translator:
             target = target.rstrip("/") or "/"
             if target == path or target.startswith(path.rstrip("/") + "/"):
                 urls.append(url)   # the whole mount lies in the directory
-            elif path.startswith(target.rstrip("/") + "/") and kind != "script_alias":
+            elif path.startswith(target.rstrip("/") + "/") and kind != "script_alias" \
+                    and os.path.isdir(path):
+                # a subdirectory of what the mount serves (one that does not exist serves
+                # nothing, so its block has nothing to apply to)
                 rel = path[len(target.rstrip("/")):]
-                urls.append(url + rel)  # a subdirectory of what the mount serves
+                urls.append(url + rel)
         return urls
+
+    def serves_url(self, url: str, mounts, scope: _Scope) -> bool:
+        """False when `url` lies in a directory mount where no file or directory exists (a
+        <Location /server-status> with a handler pywsgi lacks): it serves only 404s, so the
+        block has nothing to apply to."""
+        enclosing = None
+        prefixes = [(u, p, k) for u, p, k in mounts]
+        for setting in ("python_handler",):
+            for item in self.main.settings.get(setting, []) + scope.settings.get(setting, []):
+                prefixes.append((item.partition("=")[0].rstrip("/"), "", "app"))
+        for mount_url, path, kind in prefixes:
+            if url == mount_url or url.startswith(mount_url + "/") or mount_url == "":
+                if enclosing is None or len(mount_url) > len(enclosing[0]):
+                    enclosing = (mount_url, path, kind)
+        if enclosing is None:
+            return True   # master reports a URL no mount serves
+        mount_url, path, kind = enclosing
+        if kind not in ("document_root", "url_alias", "cgi_alias") or not os.path.isdir(path):
+            return True
+        return os.path.exists(os.path.join(path, url[len(mount_url):].lstrip("/")))
+
+    def check_access_target(self, block: _Block, url: str, mounts) -> None:
+        """Access rules reach a URL below a directory mount through a sub-mount of that
+        directory; for a single file there is none, and dropping the rules would serve what
+        Apache refuses."""
+        best = None
+        if any(mount_url == url for mount_url, _, _ in mounts):
+            return  # the rules go on that mount itself
+        for mount_url, path, kind in mounts:
+            if url.startswith(mount_url + "/") or (mount_url == "" and url):
+                if best is None or len(mount_url) > len(best[0]):
+                    best = (mount_url, path, kind)
+        if best is None or best[2] not in ("document_root", "url_alias", "cgi_alias"):
+            return
+        target = os.path.join(best[1], url[len(best[0]):].lstrip("/"))
+        if os.path.isfile(target):
+            raise ApacheConfigError(f"{block.where}: access rules for the single file {target} "
+                                    f"(URL {url}) are not supported; refusing to start rather "
+                                    f"than serve it to everyone. Move it into a directory of "
+                                    f"its own and write the rules for the directory")
 
     def resolve_blocks(self, scope: _Scope, inherited: List[_Block]) -> None:
         mounts = self.mounts_of(scope)
         if scope is not self.main:
-            mounts += self.mounts_of(self.main)
+            # the main server's mounts the virtual host inherits (its own win for a URL)
+            own = {url for url, _, _ in mounts}
+            mounts += [m for m in self.mounts_of(self.main) if m[0] not in own]
         # url -> (specificity, rules, where); Location after Directory, deeper after shallower,
         # later after earlier: Apache's merge order, the last one merged wins.
         access: Dict[str, Tuple[Tuple[int, int, int], List[str], str]] = {}
@@ -684,8 +729,11 @@ class _Translator:
                 urls = [block.arg]
                 rank = (1, block.arg.count("/"), order)
             rules = self.block_settings(block, scope, urls)
+            if block.kind == "location" and not self.serves_url(block.arg, mounts, scope):
+                rules = []
             if rules:
                 for url in urls:
+                    self.check_access_target(block, url, mounts)
                     if url not in access or access[url][0] <= rank:
                         access[url] = (rank, rules, block.where)
         for url, (rank, rules, where) in sorted(access.items()):

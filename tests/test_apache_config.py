@@ -160,6 +160,8 @@ def test_unsupported_directives_are_reported_once_with_file_and_line(tmp_path):
 
 
 def test_directory_blocks_map_to_the_urls_that_serve_them(tmp_path):
+    (tmp_path / 'srv/htdocs/private').mkdir(parents=True)
+    (tmp_path / 'srv/media/secret').mkdir(parents=True)
     raw, _, _ = read_conf(tmp_path, '''\
         DocumentRoot /srv/htdocs
         Alias /media /srv/media
@@ -180,7 +182,7 @@ def test_directory_blocks_map_to_the_urls_that_serve_them(tmp_path):
         <Location /media/secret>
             Require local
         </Location>
-        ''')
+        ''', root=str(tmp_path))
     assert set(raw['access']) == {'/=Require all granted', '/app=Require all granted',
                                   '/media=Require all denied', '/media/secret=Require local',
                                   '/private=Require ip 10.0.0.0/8'}
@@ -201,11 +203,36 @@ def test_directory_blocks_map_to_the_urls_that_serve_them(tmp_path):
      'httpd.conf:1: <Directory ~ regex> is not supported'),
     ('<Directory /srv>\n<Files secret.txt>\nRequire all denied\n</Files>\n</Directory>\n',
      'httpd.conf:2: <Files> inside <Directory> is not supported'),
+    ('DocumentRoot /srv/htdocs\n<Location /index.html>\nRequire all denied\n</Location>\n',
+     'httpd.conf:2: access rules for the single file'),
 ])
 def test_access_rules_that_cannot_be_carried_over_are_errors(tmp_path, text, message):
+    write(tmp_path / 'srv/htdocs/index.html', 'home\n')
     with pytest.raises(ApacheConfigError) as info:
-        read_conf(tmp_path, text)
+        read_conf(tmp_path, text, root=str(tmp_path))
     assert message in str(info.value)
+
+
+def test_blocks_for_what_is_not_served_apply_to_nothing(tmp_path):
+    write(tmp_path / 'srv/htdocs/index.html', 'home\n')
+    write(tmp_path / 'srv/favicon.ico', 'icon')
+    raw, _, warnings = read_conf(tmp_path, '''\
+        DocumentRoot /srv/htdocs
+        Alias /favicon.ico /srv/favicon.ico
+        <Location /server-status>
+            SetHandler server-status
+            Require local
+        </Location>
+        <Directory /srv/htdocs/not-there>
+            Require all denied
+        </Directory>
+        <Directory /srv>
+            Require ip 127.0.0.1
+        </Directory>
+        ''', root=str(tmp_path))
+    assert set(raw['access']) == {'/=Require ip 127.0.0.1', '/favicon.ico=Require ip 127.0.0.1'}
+    assert warnings == ['%s:4: SetHandler server-status is not supported, ignored'
+                        % (tmp_path / 'httpd.conf')]
 
 
 def test_virtual_hosts_translate_to_the_virtual_host_setting(tmp_path):
