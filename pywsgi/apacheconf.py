@@ -487,6 +487,9 @@ class _Translator:
         args = self.need(d, 1)
         from pywsgi.daemon import _OPTIONS as known
         name = args[0]
+        if ":" in name or "," in name or "/" in name:
+            self.error(d, f"WSGIDaemonProcess {name}: a group name with ':', ',' or '/' cannot "
+                          f"be carried over; rename the group (and its WSGIProcessGroup)")
         if name in self.daemon_names:
             self.error(d, f"WSGIDaemonProcess {name} is already defined at "
                           f"{self.daemon_names[name]}")
@@ -509,8 +512,18 @@ class _Translator:
             kept.append(f"{key}={value}")
         self.main.settings.setdefault("daemon_process", []).append(f"{name}:" + ",".join(kept))
 
-    def d_wsgiprocessgroup(self, d: Directive, scope: _Scope) -> None:
+    def process_group(self, d: Directive) -> str:
+        """WSGIProcessGroup's argument: a group name, or %{GLOBAL} for embedded mode."""
         group = self.need(d, 1, 1)[0]
+        if group == "%{GLOBAL}":
+            return ""
+        if group.startswith("%{"):
+            self.error(d, f"WSGIProcessGroup {group}: only a group name or %{{GLOBAL}} can be "
+                          f"carried over")
+        return group
+
+    def d_wsgiprocessgroup(self, d: Directive, scope: _Scope) -> None:
+        group = self.process_group(d)
         if scope is self.main:
             self.global_group = (group, d.where)
         else:
@@ -804,7 +817,7 @@ class _Translator:
             elif key == "pythonoption":
                 self.d_pythonoption(d, scope)
             elif key == "wsgiprocessgroup":
-                group = self.need(d, 1, 1)[0]
+                group = self.process_group(d)
                 for url in urls:
                     scope.group_by_url[url] = group
             elif key == "wsgiapplicationgroup":
@@ -859,30 +872,30 @@ class _Translator:
         raw = dict(main.settings)
         if self.global_group is not None:
             raw["process_group"] = self.global_group[0]
-        # WSGIProcessGroup inside <VirtualHost>: one group for the hosts that name one is the
-        # server's group (pywsgi routes every application mount to one group).
-        vhost_groups = {v.settings["process_group"] for v in self.vhosts
-                        if "process_group" in v.settings}
-        if len(vhost_groups) == 1 and raw.get("process_group", "") in ("", *vhost_groups):
-            raw["process_group"] = vhost_groups.pop()
-            for vhost in self.vhosts:
-                vhost.settings.pop("process_group", None)
-        # Per-mount daemon groups (inside <Location>/<Directory>, or process-group= of
-        # WSGIScriptAlias): the same group everywhere and no global one is just that group.
-        groups = {g for g in main.group_by_url.values()}
-        if groups and "process_group" not in raw and len(groups) == 1 and not self.vhosts:
-            raw["process_group"] = groups.pop()
-        elif main.group_by_url:
-            raw["mount_process_group"] = [f"{url or '/'}={g}"
-                                          for url, g in sorted(main.group_by_url.items())
-                                          if g != raw.get("process_group")]
+        # WSGIProcessGroup inside <VirtualHost>, <Location>/<Directory>, or process-group= of
+        # WSGIScriptAlias: when they all name one group and there is no server-wide one, that
+        # group is the server's (pywsgi routes every application mount to one group).
+        named = set(main.group_by_url.values())
+        for vhost in self.vhosts:
+            named.update(vhost.group_by_url.values())
+            if "process_group" in vhost.settings:
+                named.add(vhost.settings["process_group"])
+        if not raw.get("process_group") and len(named) == 1:
+            raw["process_group"] = named.pop()
+        group = raw.get("process_group", "")
+
+        def per_mount(groups: Dict[str, str]) -> List[str]:
+            return [f"{url or '/'}={g}" for url, g in sorted(groups.items()) if g != group]
+        raw["mount_process_group"] = per_mount(main.group_by_url)
         if self.vhosts:
             hosts = []
             for vhost in self.vhosts:
                 settings = dict(vhost.settings)
-                if vhost.group_by_url:
-                    settings["mount_process_group"] = [f"{url or '/'}={g}" for url, g in
-                                                       sorted(vhost.group_by_url.items())]
+                if settings.get("process_group") == group:
+                    del settings["process_group"]
+                settings["mount_process_group"] = per_mount(vhost.group_by_url)
+                if not settings["mount_process_group"]:
+                    del settings["mount_process_group"]
                 hosts.append(settings)
             raw["virtual_host"] = hosts
         for name, value in list(raw.items()):

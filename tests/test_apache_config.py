@@ -441,3 +441,73 @@ def test_virtual_host_application_in_a_daemon_group(start_server, tmp_path):
     assert response.status == 200 and data == b'files\n'
     response, _ = server.get('/env/admin', headers={'Host': 'app.example'})
     assert response.status == 403
+
+
+def test_virtual_host_setting_from_the_python_api(start_server, tmp_path):
+    # The setting behind <VirtualHost>, as the Python API (and a configuration file) give it.
+    write(tmp_path / 'files/index.html', 'files\n')
+    script = write(tmp_path / 'serve.py', '''\
+        import sys
+        import pywsgi
+        port = int(sys.argv[sys.argv.index('--port') + 1])
+        pywsgi.serve(host='127.0.0.1', port=port, virtual_host=[
+            {'server_name': 'files.example', 'document_root': %r},
+            {'server_name': 'app.example', 'server_alias': ['app2.example'],
+             'script_alias': ['/=%s'], 'access': ['/admin=Require all denied']},
+        ])
+        ''' % (str(tmp_path / 'files'), EXAMPLE_APP))
+    server = start_server(command=[sys.executable, script])
+    for host, status, body in [('files.example', 200, b'files\n'),
+                               ('app2.example', 200, b'mod_wsgi works!'),
+                               ('elsewhere', 200, b'files\n')]:
+        response, data = server.get('/', headers={'Host': host})
+        assert (response.status, data) == (status, body)
+    response, _ = server.get('/admin', headers={'Host': 'app.example'})
+    assert response.status == 403
+
+
+@pytest.mark.parametrize('value, message', [
+    ({'document_root': '/srv'}, 'a virtual host needs server_name'),
+    ({'server_name': 'a', 'threads': 4}, "'threads' cannot be set per virtual host"),
+    ('a.example', 'a virtual host is a table of settings'),
+])
+def test_bad_virtual_host_setting(value, message):
+    from pywsgi import config
+    with pytest.raises(config.ConfigError) as info:
+        config.build(virtual_host=[value])
+    assert message in str(info.value) and "'virtual_host'" in str(info.value)
+
+
+def test_per_mount_process_groups(tmp_path):
+    raw, _, _ = read_conf(tmp_path, '''\
+        WSGIDaemonProcess one
+        WSGIDaemonProcess two
+        WSGIScriptAlias /a /srv/a.wsgi process-group=one
+        WSGIScriptAlias /b /srv/b.wsgi
+        <Location /b>
+            WSGIProcessGroup two
+        </Location>
+        WSGIScriptAlias /c /srv/c.wsgi
+        <Location /c>
+            WSGIProcessGroup %{GLOBAL}
+        </Location>
+        ''')
+    assert 'process_group' not in raw
+    assert raw['mount_process_group'] == ['/a=one', '/b=two']  # /c: embedded, the default
+
+
+def test_different_daemon_groups_per_mount_are_refused_at_startup(tmp_path):
+    write(tmp_path / 'srv/a.wsgi', 'def application(e, s): pass\n')
+    write(tmp_path / 'srv/b.wsgi', 'def application(e, s): pass\n')
+    conf = write(tmp_path / 'httpd.conf', '''\
+        WSGIDaemonProcess one
+        WSGIDaemonProcess two
+        WSGIProcessGroup one
+        WSGIScriptAlias /a /srv/a.wsgi
+        WSGIScriptAlias /b /srv/b.wsgi process-group=two
+        ''')
+    result = run_pywsgi(['--apache-config', conf, '--apache-root', tmp_path, '--port', '0'],
+                        tmp_path)
+    assert result.returncode == 2, result
+    assert 'pywsgi: error: --mount-process-group /b=two: running one mount in its own daemon ' \
+           'process group is not supported yet' in result.stderr
