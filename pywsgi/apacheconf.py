@@ -439,18 +439,31 @@ class _Translator:
             return
         scope.settings.setdefault("server_alias", []).extend(a.lower() for a in self.need(d, 1))
 
+    def existing(self, d: Directive, path: str) -> bool:
+        """Apache starts with a DocumentRoot or Alias whose path is missing (and answers 404
+        there): such a directive is reported and left out, so a stock snippet such as Debian's
+        'Alias /icons/ /usr/share/apache2/icons/' does not stop the start."""
+        if os.path.exists(path):
+            return True
+        self.warn(d, f"{d.name} {' '.join(d.args)}: {path}: no such file or directory, ignored")
+        return False
+
     def d_documentroot(self, d: Directive, scope: _Scope) -> None:
-        scope.settings["document_root"] = self.path(self.need(d, 1, 1)[0])
+        path = self.path(self.need(d, 1, 1)[0])
+        if self.existing(d, path):
+            scope.settings["document_root"] = path
 
     def d_alias(self, d: Directive, scope: _Scope) -> None:
         url, target = self.need(d, 2, 2)
-        scope.settings.setdefault("url_alias", []).append(f"{self.url(url) or '/'}="
-                                                           f"{self.path(target)}")
+        if self.existing(d, self.path(target)):
+            scope.settings.setdefault("url_alias", []).append(f"{self.url(url) or '/'}="
+                                                               f"{self.path(target)}")
 
     def d_scriptalias(self, d: Directive, scope: _Scope) -> None:
         url, target = self.need(d, 2, 2)
-        scope.settings.setdefault("cgi_alias", []).append(f"{self.url(url) or '/'}="
-                                                           f"{self.path(target)}")
+        if self.existing(d, self.path(target)):
+            scope.settings.setdefault("cgi_alias", []).append(f"{self.url(url) or '/'}="
+                                                               f"{self.path(target)}")
 
     def d_wsgiscriptalias(self, d: Directive, scope: _Scope) -> None:
         args = self.need(d, 2)

@@ -78,6 +78,8 @@ def test_syntax_errors_name_file_and_line(tmp_path, text, message):
 
 
 def test_include_globs_relative_to_server_root_in_name_order(tmp_path):
+    (tmp_path / 'srv/a').mkdir(parents=True)
+    (tmp_path / 'srv/b').mkdir(parents=True)
     write(tmp_path / 'etc/apache2/sites/20-b.conf', 'Alias /b /srv/b\n')
     write(tmp_path / 'etc/apache2/sites/10-a.conf', 'Alias /a /srv/a\nIncludeOptional nope/*.conf\n')
     raw, target, warnings = read_conf(tmp_path, '''\
@@ -213,6 +215,22 @@ def test_access_rules_that_cannot_be_carried_over_are_errors(tmp_path, text, mes
     assert message in str(info.value)
 
 
+def test_missing_document_root_and_alias_paths_are_reported_and_left_out(tmp_path):
+    (tmp_path / 'srv/htdocs').mkdir(parents=True)
+    raw, _, warnings = read_conf(tmp_path, '''\
+        DocumentRoot /srv/htdocs
+        Alias /icons/ "/usr/share/apache2/icons/"
+        ScriptAlias /cgi-bin/ /usr/lib/cgi-bin/
+        ''', root=str(tmp_path))
+    assert raw == {'document_root': str(tmp_path / 'srv/htdocs')}
+    conf = tmp_path / 'httpd.conf'
+    assert warnings == [
+        '%s:2: Alias /icons/ /usr/share/apache2/icons/: %s/usr/share/apache2/icons: no such file '
+        'or directory, ignored' % (conf, tmp_path),
+        '%s:3: ScriptAlias /cgi-bin/ /usr/lib/cgi-bin/: %s/usr/lib/cgi-bin: no such file or '
+        'directory, ignored' % (conf, tmp_path)]
+
+
 def test_blocks_for_what_is_not_served_apply_to_nothing(tmp_path):
     write(tmp_path / 'srv/htdocs/index.html', 'home\n')
     write(tmp_path / 'srv/favicon.ico', 'icon')
@@ -236,6 +254,8 @@ def test_blocks_for_what_is_not_served_apply_to_nothing(tmp_path):
 
 
 def test_virtual_hosts_translate_to_the_virtual_host_setting(tmp_path):
+    (tmp_path / 'srv/a').mkdir(parents=True)
+    (tmp_path / 'srv/b').mkdir(parents=True)
     raw, _, warnings = apacheconf.read(str(FIXTURES / 'vhosts.conf'), str(tmp_path))
     assert warnings == []
     assert raw['host'] == '0.0.0.0' and raw['port'] == '80'
