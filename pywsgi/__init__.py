@@ -20,8 +20,17 @@ def serve(app=None, **settings) -> None:
     raise pywsgi.config.ConfigError, a bad address or port pywsgi.master.StartupError; if the
     application fails to load in the server processes, RuntimeError.
     """
+    import sys
+
     from pywsgi import config, master
 
+    if settings.get("apache_config"):  # below the settings given here, as on the command line
+        from pywsgi import apacheconf
+        imported, _, warnings = apacheconf.read(settings["apache_config"],
+                                                settings.get("apache_root"))
+        for warning in warnings:
+            sys.stderr.write(f"pywsgi: warning: {warning}\n")
+        settings = {**imported, **settings}
     built = config.build(settings)
     mounts = master.plan_mounts(built, app=app)
     code = master.run(built, mounts)

@@ -5,6 +5,7 @@
     pywsgi --script-alias /a=a.wsgi ...     mount several applications (WSGIScriptAlias)
     pywsgi --document-root htdocs           static files (plus --url-alias, --handler-scripts,
                                             --cgi-alias, --cgi-script, --access)
+    pywsgi --apache-config httpd.conf       read an Apache + mod_wsgi configuration
 
 Every startup error — a bad option value, a missing script, a script without the callable, a port
 in use — is one line on stderr and exit code 2.

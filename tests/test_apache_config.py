@@ -531,3 +531,16 @@ def test_different_daemon_groups_per_mount_are_refused_at_startup(tmp_path):
     assert result.returncode == 2, result
     assert 'pywsgi: error: --mount-process-group /b=two: running one mount in its own daemon ' \
            'process group is not supported yet' in result.stderr
+
+
+def test_apache_config_from_the_python_api(start_server, tmp_path):
+    root = seed_tree(tmp_path / 'root')
+    script = write(tmp_path / 'serve.py', '''\
+        import sys
+        import pywsgi
+        port = int(sys.argv[sys.argv.index('--port') + 1])
+        pywsgi.serve(host='127.0.0.1', port=port, apache_config=%r, apache_root=%r)
+        ''' % (str(FIXTURES / 'seed_wsgiscriptalias.conf'), str(root)))
+    server = start_server(command=[sys.executable, script])
+    response, body = server.get('/myapp')
+    assert response.status == 200 and body == b'mod_wsgi works!'
