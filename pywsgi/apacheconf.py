@@ -322,8 +322,8 @@ class _Translator:
 
     @staticmethod
     def url(text: str) -> str:
-        url = text.rstrip("/")
-        return url
+        """A URL prefix as a mount point: '/media/' and '/media' are one prefix, '/' is ''."""
+        return text.rstrip("/")
 
     # -- walking
     def walk(self, directives: List[Directive], scope: _Scope) -> None:
@@ -773,7 +773,7 @@ class _Translator:
         rules: List[str] = []
         handler = None
         python_handler = None
-        for d in _flatten_conditionals(block.directives, self):
+        for d in _flatten_conditionals(block.directives):
             key = d.key
             if key in _ACCESS:
                 line = " ".join([d.name] + d.args)
@@ -926,7 +926,7 @@ def _flatten(directives: List[Directive]) -> List[Directive]:
     return result
 
 
-def _flatten_conditionals(directives: List[Directive], translator: _Translator):
+def _flatten_conditionals(directives: List[Directive]):
     """The directives of a block with its <IfModule>/<IfDefine>/<IfVersion> evaluated."""
     for d in directives:
         if d.children is None:
@@ -940,7 +940,7 @@ def _flatten_conditionals(directives: List[Directive], translator: _Translator):
             else:
                 taken = True
             if taken:
-                yield from _flatten_conditionals(d.children, translator)
+                yield from _flatten_conditionals(d.children)
         # other nested sections were reported by check_block
 
 

@@ -544,3 +544,22 @@ def test_apache_config_from_the_python_api(start_server, tmp_path):
     server = start_server(command=[sys.executable, script])
     response, body = server.get('/myapp')
     assert response.status == 200 and body == b'mod_wsgi works!'
+
+
+SEED = Path('/work/shared/seed/wsgi-apache-modwsgi.md')
+
+
+@pytest.mark.skipif(not SEED.exists(), reason='the seed document is not on this machine')
+def test_fixtures_are_the_seed_snippets_unchanged():
+    # Every tab-indented block of the seed that starts with LoadModule is an Apache snippet.
+    blocks, current = [], None
+    for line in SEED.read_text().splitlines():
+        if line.startswith('\t') and (current is not None or 'LoadModule' in line):
+            current = (current or []) + [line[1:]]
+        elif line.strip() == '' and current is not None:
+            current.append('')
+        elif current is not None:
+            blocks.append('\n'.join(current).strip() + '\n')
+            current = None
+    assert blocks == [(FIXTURES / 'seed_wsgiscriptalias.conf').read_text(),
+                      (FIXTURES / 'seed_daemon.conf').read_text()]
