@@ -462,8 +462,9 @@ VIRTUAL_HOST_SETTINGS = ("server_name", "server_alias", "document_root", "url_al
 
 
 def as_virtual_host(value: Any) -> Dict[str, Any]:
-    """One name-based virtual host: a dict (a TOML table) of VIRTUAL_HOST_SETTINGS; it needs
-    server_name, and server_alias is a list of further host names."""
+    """One name-based virtual host: a dict (a TOML table) of VIRTUAL_HOST_SETTINGS; server_name
+    and server_alias (a list) are the host names it answers to (without any, it is reached
+    only as the default, when it comes first)."""
     if not isinstance(value, dict):
         raise ValueError(f"a virtual host is a table of settings, got {type(value).__name__}")
     host: Dict[str, Any] = {}
@@ -476,8 +477,9 @@ def as_virtual_host(value: Any) -> Dict[str, Any]:
             host[name] = [as_host(item).lower() for item in names]
         else:
             host[name] = SETTINGS_BY_NAME[name].convert(raw)
-    if not host.get("server_name"):
-        raise ValueError("a virtual host needs server_name")
+    if not host.get("server_name") and not host.get("server_alias"):
+        # reached only as the default (first) virtual host, as in Apache
+        host.pop("server_name", None)
     return host
 
 

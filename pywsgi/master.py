@@ -181,16 +181,17 @@ def _plan_virtual_hosts(settings: Dict[str, Any], script: Optional[str],
                 sub[name] = value
         _check_mount_process_groups(sub)
         if (sub.get("process_group") or "") != (settings.get("process_group") or ""):
-            raise StartupError(f"virtual host {host['server_name']}: a daemon process group of "
+            raise StartupError(f"virtual host {host.get('server_name') or index + 1}: a daemon process group of "
                                f"its own ({sub['process_group'] or 'embedded'}) is not supported "
                                f"yet; use one WSGIProcessGroup (--process-group) for all")
-        names = tuple([host["server_name"].lower()] + list(host.get("server_alias") or ()))
+        names = tuple(([host["server_name"].lower()] if host.get("server_name") else [])
+                      + list(host.get("server_alias") or ()))
         for mount in plan_mounts(sub, script=script, app=app):
             mount.extras["pywsgi.virtual_host"] = (index, names)
             group = config.application_group_for(sub, mount.group_prefix)
             mount.extras["mod_wsgi.application_group"] = group
             mount.extras["pywsgi.application_group"] = group
-            mount.label += f" (virtual host {names[0]})"
+            mount.label += f" (virtual host {names[0] if names else index + 1})"
             mounts.append(mount)
     return mounts
 

@@ -487,7 +487,7 @@ def test_virtual_host_setting_from_the_python_api(start_server, tmp_path):
 
 
 @pytest.mark.parametrize('value, message', [
-    ({'document_root': '/srv'}, 'a virtual host needs server_name'),
+    ({'server_name': 'a', 'server_alias': 'not a name'}, 'not a host name'),
     ({'server_name': 'a', 'threads': 4}, "'threads' cannot be set per virtual host"),
     ('a.example', 'a virtual host is a table of settings'),
 ])
@@ -563,3 +563,21 @@ def test_fixtures_are_the_seed_snippets_unchanged():
             current = None
     assert blocks == [(FIXTURES / 'seed_wsgiscriptalias.conf').read_text(),
                       (FIXTURES / 'seed_daemon.conf').read_text()]
+
+
+def test_virtual_host_without_server_name_is_the_default_only(tmp_path):
+    from pywsgi import config
+    (tmp_path / 'srv/d').mkdir(parents=True)
+    raw, _, warnings = read_conf(tmp_path, '''\
+        <VirtualHost _default_:80>
+            DocumentRoot /srv/d
+        </VirtualHost>
+        <VirtualHost *:80>
+            ServerName named.example
+        </VirtualHost>
+        ''', root=str(tmp_path))
+    assert warnings == ['%s:1: <VirtualHost> without ServerName: it is reached only as the '
+                        'default (first) virtual host' % (tmp_path / 'httpd.conf')]
+    hosts = config.build(raw)['virtual_host']
+    assert hosts == [{'document_root': str(tmp_path / 'srv/d')},
+                     {'server_name': 'named.example'}]
