@@ -200,7 +200,10 @@ cdef _Mount _route(str path):
 
 cdef str _request_host(pw_conn *c):
     """The request's host name, lower case, without port or trailing dot ('' if none): the
-    absolute-form target's authority, else the Host header (RFC 9112 3.2.2)."""
+    absolute-form target's authority, else the Host header. RFC 9112 3.2.2: "When an origin
+    server receives a request with an absolute-form of request-target, the origin server MUST
+    ignore the received Host header field (if any) and instead use the host information of the
+    request-target." """
     cdef pw_request *r = &c.req
     cdef pw_header *h
     cdef uint32_t i
