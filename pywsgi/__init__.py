@@ -26,7 +26,8 @@ def serve(app=None, config=None, **settings) -> None:
     import os
     from pywsgi import config as _config, master, sources
 
-    files = [sources.read_toml(os.fspath(config))] if config is not None else []
+    files = sources.apache_sources(settings, os.environ)
+    files += [sources.read_toml(os.fspath(config))] if config is not None else []
     collected = sources.collect(settings, environ=os.environ, files=files,
                                 cli_origin=lambda setting: "serve(%s=...)" % setting.name)
     built = _config.build(collected.values)

@@ -25,6 +25,10 @@ cdef pw_server *_srv = NULL
 cdef bint _stop_requested = False
 cdef bint _stop_graceful = True
 cdef list _mounts = []          # [_Mount], longest prefix first
+# Name-based virtual hosts (docs/migrating-from-mod_wsgi.md): each host's mounts, longest prefix
+# first, by host index; lower-case host name -> index. Empty: no virtual hosts, _mounts only.
+cdef list _vhost_mounts = []
+cdef dict _vhost_names = {}
 cdef dict _base_environ = {}
 cdef object _errorlog = None
 cdef str _server_software = 'pywsgi'
@@ -172,8 +176,13 @@ cdef class _Mount:
     cdef object daemon    # a daemon process group (pywsgi.daemon.DaemonGroup) to relay to, or None
     cdef bytes daemon_socket
     cdef int pool_slot    # the relay's per-thread connection pool slot for the group; -1: none
+    cdef int vhost         # index of its name-based virtual host, or -1
+    cdef tuple vhost_names
 
     def __init__(self, str prefix, app, dict extras):
+        vhost = extras.pop('pywsgi.virtual_host', None)
+        self.vhost = vhost[0] if vhost is not None else -1
+        self.vhost_names = tuple(vhost[1]) if vhost is not None else ()
         self.prefix = prefix.rstrip('/')
         self.plen = len(self.prefix)
         self.app = app
@@ -193,8 +202,39 @@ cdef dict _pool_slots = {}   # daemon group socket -> pool slot of the relay
 
 
 cdef _Mount _route(str path):
+    return _route_in(path, _mounts)
+
+
+cdef str _request_host(pw_conn *c):
+    """The request's host name, lower case, without port or trailing dot ('' if none): the
+    absolute-form target's authority, else the Host header. RFC 9112 3.2.2: "When an origin
+    server receives a request with an absolute-form of request-target, the origin server MUST
+    ignore the received Host header field (if any) and instead use the host information of the
+    request-target." """
+    cdef pw_request *r = &c.req
+    cdef pw_header *h
+    cdef uint32_t i
+    cdef const char *buf = c.buf
+    host = None
+    if r.authority.len:
+        host = _latin1(buf + r.authority.off, r.authority.len)
+    else:
+        for i in range(r.num_headers):
+            h = &r.headers[i]
+            if h.name.len == 4 and (buf + h.name.off)[:4].lower() == b'host':
+                host = _latin1(buf + h.value.off, h.value.len)
+                break
+    if not host:
+        return ''
+    host = host.strip().lower()
+    if host.startswith('['):
+        return host[:host.find(']') + 1]
+    return host.partition(':')[0].rstrip('.')
+
+
+cdef _Mount _route_in(str path, list mounts):
     cdef _Mount m
-    for m in _mounts:
+    for m in mounts:
         if m.plen == 0:
             return m
         if path.startswith(m.prefix) and (len(path) == m.plen or path[m.plen] == '/'):
@@ -680,7 +720,12 @@ cdef bint _serve_one(pw_conn *c, object errors):
     result = None
     try:
         path = _request_path(c)
-        mount = _route(path) if type(path) is str else None
+        if type(path) is not str:
+            mount = None
+        elif _vhost_mounts:  # Apache: no matching name -> the first virtual host
+            mount = _route_in(path, _vhost_mounts[_vhost_names.get(_request_host(c), 0)])
+        else:
+            mount = _route(path)
         if mount is None:
             status = path if type(path) is int else 404
             _log().info("%s:%d: %d for %s" % (
@@ -1047,6 +1092,17 @@ def serve(listen_fds, mounts, dict settings):
         ms.append(_Mount(prefix, app, dict(extras or {})))
     ms.sort(key=lambda m: -(<_Mount>m).plen)
     _mounts = ms
+    global _vhost_mounts, _vhost_names
+    _vhost_mounts = []
+    _vhost_names = {}
+    for m in ms:
+        if (<_Mount>m).vhost < 0:
+            continue
+        while len(_vhost_mounts) <= (<_Mount>m).vhost:
+            _vhost_mounts.append([])
+        _vhost_mounts[(<_Mount>m).vhost].append(m)
+        for name in (<_Mount>m).vhost_names:
+            _vhost_names.setdefault(name, (<_Mount>m).vhost)
     global _direct_relay, _direct_socket
     groups = {id((<_Mount>m).daemon) for m in ms}
     _direct_relay = (not settings.get('daemon_role') and len(groups) == 1

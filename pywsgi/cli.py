@@ -5,6 +5,7 @@
     pywsgi --script-alias /a=a.wsgi ...     mount several applications (WSGIScriptAlias)
     pywsgi --document-root htdocs           static files (plus --url-alias, --handler-scripts,
                                             --cgi-alias, --cgi-script, --access)
+    pywsgi --apache-config httpd.conf       read an Apache + mod_wsgi configuration
 
 Every startup error — a bad option value, a missing script, a script without the callable, a port
 in use — is one line on stderr and exit code 2.
@@ -103,7 +104,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     config_path = values.pop("config", None) or os.environ.get(sources.ENV_CONFIG) or None
     print_config = values.pop("print_config", False)
     try:
-        files = [sources.read_toml(config_path)] if config_path else []
+        files = sources.apache_sources(values, os.environ)
+        files += [sources.read_toml(config_path)] if config_path else []
         collected = sources.collect(values, target, environ=os.environ, files=files)
         settings = config.build(collected.values)
         if print_config:

@@ -460,6 +460,70 @@ def as_file_mode(value: Any) -> int:
     return mode
 
 
+# -- Apache configuration import (docs/migrating-from-mod_wsgi.md)
+
+def as_mount_process_group(value: Any) -> Tuple[str, str]:
+    """'/URL=GROUP': the mount at URL runs in daemon process group GROUP."""
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        url, group = value
+    else:
+        url, sep, group = as_str(value).partition("=")
+        if not sep:
+            raise ValueError(f"expected /URL=GROUP, got {value!r}")
+    group = as_str(group).strip()
+    if not group:
+        raise ValueError(f"missing GROUP in {value!r}")
+    return normalize_mount_point(url), group
+
+
+def as_mount_process_group_list(value: Any) -> List[Tuple[str, str]]:
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)):
+        value = [value]
+    return [as_mount_process_group(item) for item in value]
+
+
+def as_optional_extension_list(value: Any) -> List[str]:
+    return [] if value is None or value == [] or value == () else as_extension_list(value)
+
+
+# What a name-based virtual host may set; every other setting is the server's.
+VIRTUAL_HOST_SETTINGS = ("server_name", "server_alias", "document_root", "url_alias",
+                         "script_alias", "cgi_alias", "access", "python_handler",
+                         "process_group", "mount_process_group")
+
+
+def as_virtual_host(value: Any) -> Dict[str, Any]:
+    """One name-based virtual host: a dict (a TOML table) of VIRTUAL_HOST_SETTINGS; server_name
+    and server_alias (a list) are the host names it answers to (without any, it is reached
+    only as the default, when it comes first)."""
+    if not isinstance(value, dict):
+        raise ValueError(f"a virtual host is a table of settings, got {type(value).__name__}")
+    host: Dict[str, Any] = {}
+    for name, raw in value.items():
+        if name not in VIRTUAL_HOST_SETTINGS:
+            raise ValueError(f"virtual host: {name!r} cannot be set per virtual host (those "
+                             f"that can: {', '.join(VIRTUAL_HOST_SETTINGS)})")
+        if name == "server_alias":
+            names = [raw] if isinstance(raw, str) else list(raw)
+            host[name] = [as_host(item).lower() for item in names]
+        else:
+            host[name] = SETTINGS_BY_NAME[name].convert(raw)
+    if not host.get("server_name") and not host.get("server_alias"):
+        # reached only as the default (first) virtual host, as in Apache
+        host.pop("server_name", None)
+    return host
+
+
+def as_virtual_host_list(value: Any) -> List[Dict[str, Any]]:
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        value = [value]
+    return [as_virtual_host(item) for item in value]
+
+
 # ---------------------------------------------------------------- the table
 
 @dataclass(frozen=True)
@@ -476,6 +540,7 @@ class Setting:
     item_convert: Optional[Callable[[Any], Any]] = None  # checks one use of a repeatable flag
     const: Any = None               # not None: the flag takes no value and stores this
     aliases: Tuple[str, ...] = field(default_factory=tuple)
+    internal: bool = False          # set by pywsgi itself; no file key, variable or flag
 
 
 def _flag(name: str) -> str:
@@ -741,10 +806,38 @@ SETTINGS: Tuple[Setting, ...] = (
             "any module the application imported changed on disk, and if so does a graceful "
             "restart (as SIGHUP does).",
             express="--reload-on-changes", flag="--reload-on-changes", const=True),
+    # -- Apache configuration import (docs/migrating-from-mod_wsgi.md)
+    Setting("apache_config", as_optional_path, None,
+            "Read the settings from an Apache + mod_wsgi configuration file (Listen, "
+            "ServerName, DocumentRoot, Alias, ScriptAlias, WSGIScriptAlias, WSGIDaemonProcess, "
+            "<Directory>/<Location> access rules, <VirtualHost>, Include, ...); command-line "
+            "flags override what it sets. Unsupported directives are reported with file:line.",
+            express=None, flag="--apache-config", metavar="HTTPD.CONF"),
+    Setting("apache_root", as_optional_path, None,
+            "Find the absolute paths of --apache-config under DIR, like a chroot: "
+            "/var/www/app.wsgi is read as DIR/var/www/app.wsgi, so a site copied elsewhere "
+            "runs with its configuration unchanged.",
+            express=None, flag="--apache-root", metavar="DIR"),
+    Setting("cgi_extension", as_optional_extension_list, (),
+            "Run the files with this extension under the document root and alias directories "
+            "as CGI programs, like 'AddHandler cgi-script .cgi' with 'Options ExecCGI'; other "
+            "files stay static. Repeatable.",
+            express=None, flag="--cgi-extension", metavar="EXT", repeatable=True),
+    Setting("mount_process_group", as_mount_process_group_list, (),
+            "Run the mount at URL in daemon process group GROUP (WSGIProcessGroup inside "
+            "<Location>, or WSGIScriptAlias ... process-group=GROUP); repeatable.",
+            flag="--mount-process-group", metavar="/URL=GROUP", repeatable=True,
+            item_convert=as_mount_process_group),
+    Setting("virtual_host", as_virtual_host_list, (),
+            "Name-based virtual hosts (<VirtualHost> with ServerName/ServerAlias): a list of "
+            "tables of per-host settings (server_name, server_alias, document_root, url_alias, "
+            "script_alias, cgi_alias, access, python_handler); a request goes to the host its "
+            "Host header names, or to the first one. Python API / configuration files only.",
+            express=None, flag=None),
     # -- internal: set by the master for each child
     Setting("process_index", as_non_negative_int, 0,
             "Index (0..processes-1) of the server child; set by the master.",
-            express=None, flag=None),
+            express=None, flag=None, internal=True),
 )
 
 SETTINGS_BY_NAME: Dict[str, Setting] = {s.name: s for s in SETTINGS}

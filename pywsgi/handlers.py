@@ -195,3 +195,26 @@ class DocumentRootFirst:
         if self.has_file_for(environ.get("PATH_INFO", "")):
             return self.files(environ, start_response)
         return self.app(environ, start_response)
+
+
+class CGIByExtension(HandlerScripts):
+    """``AddHandler cgi-script .cgi`` with ``Options ExecCGI``: under a served directory, files
+    ending in one of `extensions` run as CGI programs (through `cgi_app`, a CGIDirectory on the
+    same directory, which finds the same file in PATH_INFO); every other path goes to `inner`
+    (the directory's static files, or its handler scripts)."""
+
+    def __init__(self, path: str, inner: Callable, cgi_app: Callable, *,
+                 extensions: Sequence[str], follow_symlinks: bool = False) -> None:
+        super().__init__(path, inner, extensions=extensions, follow_symlinks=follow_symlinks)
+        self.cgi_app = cgi_app
+
+    def __repr__(self) -> str:
+        return f"<CGIByExtension {self.root}/ {' '.join(self.extensions)}>"
+
+    def __call__(self, environ: Dict[str, Any], start_response):
+        found = self.find_script(environ.get("PATH_INFO", ""))
+        if found is None:
+            return self.static_files(environ, start_response)
+        if isinstance(found, int):
+            return _simple(start_response, "403 Forbidden" if found == 403 else "400 Bad Request", "")
+        return self.cgi_app(environ, start_response)

@@ -124,6 +124,9 @@ def plan_mounts(settings: Dict[str, Any], script: Optional[str] = None,
     mounts: List[Mount] = []
     if script is not None and app is not None:
         raise StartupError("give either a script or an application object, not both")
+    _check_mount_process_groups(settings)
+    if settings.get("virtual_host"):
+        return _plan_virtual_hosts(settings, script, app)
     if app is not None:
         if not callable(app):
             raise StartupError(f"the application must be callable, got {type(app).__name__}")
@@ -151,6 +154,59 @@ def plan_mounts(settings: Dict[str, Any], script: Optional[str] = None,
     return mounts
 
 
+# ------------------------------------------------------------------ virtual hosts (Apache import)
+
+# Settings whose values a virtual host adds to the main server's (Apache merges the main
+# server's Alias, ScriptAlias, WSGIScriptAlias, <Location> ... into every virtual host; the
+# virtual host's own entry wins for the same URL).
+_VHOST_MERGED = ("url_alias", "script_alias", "cgi_alias", "python_handler", "access",
+                 "mount_process_group")
+
+
+def _plan_virtual_hosts(settings: Dict[str, Any], script: Optional[str],
+                        app: Optional[Callable]) -> List[Mount]:
+    """Name-based virtual hosts: each host's mounts are planned as a server of its own that
+    inherits the main server's settings; every mount is tagged ('pywsgi.virtual_host': index,
+    host names) and the core routes by the request's Host to that host's mounts, or to the
+    first host's when no name matches (Apache's default virtual host)."""
+    mounts: List[Mount] = []
+    for index, host in enumerate(settings["virtual_host"]):
+        sub = dict(settings, virtual_host=[])
+        for name, value in host.items():
+            if name in _VHOST_MERGED:
+                own = {item[0] for item in value}
+                inherited = [item for item in settings.get(name) or () if item[0] not in own]
+                sub[name] = inherited + list(value)
+            elif name != "server_alias":
+                sub[name] = value
+        _check_mount_process_groups(sub)
+        if (sub.get("process_group") or "") != (settings.get("process_group") or ""):
+            raise StartupError(f"virtual host {host.get('server_name') or index + 1}: a daemon process group of "
+                               f"its own ({sub['process_group'] or 'embedded'}) is not supported "
+                               f"yet; use one WSGIProcessGroup (--process-group) for all")
+        names = tuple(([host["server_name"].lower()] if host.get("server_name") else [])
+                      + list(host.get("server_alias") or ()))
+        for mount in plan_mounts(sub, script=script, app=app):
+            mount.extras["pywsgi.virtual_host"] = (index, names)
+            group = config.application_group_for(sub, mount.group_prefix)
+            mount.extras["mod_wsgi.application_group"] = group
+            mount.extras["pywsgi.application_group"] = group
+            mount.label += f" (virtual host {names[0] if names else index + 1})"
+            mounts.append(mount)
+    return mounts
+
+
+def _check_mount_process_groups(settings: Dict[str, Any]) -> None:
+    """Per-mount daemon groups (mount_process_group) are routed by the daemon-mode planner;
+    until it does, a mount asking for a group other than --process-group is refused rather
+    than served from the wrong process."""
+    for url, group in settings.get("mount_process_group") or ():
+        if group != (settings.get("process_group") or ""):
+            raise StartupError(f"--mount-process-group {url or '/'}={group}: running one "
+                               f"mount in its own daemon process group is not supported yet; "
+                               f"use one WSGIProcessGroup (--process-group) for all")
+
+
 # ------------------------------------------------------------------ static, handlers, CGI
 
 def _static_app(settings: Dict[str, Any], path: str, what: str) -> Callable:
@@ -169,9 +225,14 @@ def _static_app(settings: Dict[str, Any], path: str, what: str) -> Callable:
         raise StartupError(f"{what}{exc}") from None
     if settings.get("handler_scripts") and os.path.isdir(path):
         from pywsgi.handlers import HandlerScripts
-        return HandlerScripts(path, files, callable_name=settings["callable_object"],
-                              extensions=settings["handler_extension"],
-                              follow_symlinks=settings["follow_symlinks"])
+        files = HandlerScripts(path, files, callable_name=settings["callable_object"],
+                               extensions=settings["handler_extension"],
+                               follow_symlinks=settings["follow_symlinks"])
+    if settings.get("cgi_extension") and os.path.isdir(path):  # AddHandler cgi-script .cgi
+        from pywsgi.handlers import CGIByExtension
+        files = CGIByExtension(path, files, _cgi_app(settings, path, what),
+                               extensions=settings["cgi_extension"],
+                               follow_symlinks=settings["follow_symlinks"])
     return files
 
 

@@ -66,14 +66,14 @@ def setting_for_key(key: str) -> Optional[config.Setting]:
     """The setting a file key or keyword names ('keep-alive-timeout' = 'keep_alive_timeout');
     None for an unknown key or an internal setting (no command-line flag)."""
     setting = config.SETTINGS_BY_NAME.get(key.replace("-", "_"))
-    if setting is None or setting.flag is None:
+    if setting is None or setting.internal:
         return None
     return setting
 
 
 def _unknown(key: str) -> str:
     import difflib
-    public = [s.name for s in config.SETTINGS if s.flag is not None] + [APPLICATION_KEY]
+    public = [s.name for s in config.SETTINGS if not s.internal] + [APPLICATION_KEY]
     close = difflib.get_close_matches(key.replace("-", "_"), public, n=1)
     return f"unknown setting {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
 
@@ -222,6 +222,26 @@ def collect(cli_values: Optional[Mapping[str, Any]] = None,
     return collected
 
 
+# ------------------------------------------------------------------ Apache configuration
+
+def apache_sources(given: Mapping[str, Any], environ: Optional[Mapping[str, str]]
+                   ) -> List[FileSource]:
+    """--apache-config (from the command line or keywords, else PYWSGI_APACHE_CONFIG) read by
+    pywsgi.apacheconf as a file-level source; its warnings go to stderr once each."""
+    environ = environ or {}
+    path = given.get("apache_config") or environ.get("PYWSGI_APACHE_CONFIG") or None
+    if not path:
+        return []
+    root = given.get("apache_root") or environ.get("PYWSGI_APACHE_ROOT") or None
+    from pywsgi import apacheconf
+    imported, target, warnings = apacheconf.read(os.fspath(path), root)
+    for warning in warnings:
+        sys.stderr.write(f"pywsgi: warning: {warning}\n")
+    sys.stderr.flush()
+    return [FileSource(path=os.fspath(path), values=dict(imported), application=target,
+                       base_dir=os.getcwd())]
+
+
 # ------------------------------------------------------------------ TOML files
 
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column \d+\)\s*$")
@@ -351,6 +371,8 @@ def _toml_value(value: Any) -> str:
         return _toml_string(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if isinstance(value, dict):  # an inline table (a virtual host)
+        return "{" + ", ".join(f"{key} = {_toml_value(item)}" for key, item in value.items()) + "}"
     return _toml_string(str(value))
 
 
@@ -381,6 +403,10 @@ def _raw_item(value: Any) -> Any:
         return _daemon_group_spec(value)
     if isinstance(value, AccessRules):
         return "; ".join(value.directives)
+    if isinstance(value, dict):  # a virtual host: its own settings
+        return {key: (raw_value(config.SETTINGS_BY_NAME[key], item)
+                      if key in config.SETTINGS_BY_NAME else _raw_item(item))
+                for key, item in value.items()}
     if isinstance(value, tuple):
         if value and value[0] is None:  # an item whose URL defaults to --mount-point
             if len(value) == 3:  # a python_handler (None, MODULE, HANDLER): MODULE::HANDLER
@@ -394,6 +420,10 @@ def _raw_item(value: Any) -> Any:
 def raw_value(setting: config.Setting, value: Any) -> Any:
     """A converted setting value as TOML-able raw data its converter reads back."""
     if setting.repeatable and isinstance(value, (list, tuple)):
+        return [_raw_item(item) for item in value]
+    if setting.convert is config.as_file_mode:
+        return "%04o" % value  # read back as octal
+    if isinstance(value, list) and value and isinstance(value[0], dict):
         return [_raw_item(item) for item in value]
     return _raw_item(value)
 
@@ -409,7 +439,7 @@ def to_toml(collected: Collected) -> str:
         out.append(f"{APPLICATION_KEY} = {_toml_value(application)}"
                    f"  # {collected.application_origin}")
     for setting in config.SETTINGS:
-        if setting.flag is None:
+        if setting.internal:
             continue
         if setting.name in collected.values:
             converted = convert_value(setting, collected.values[setting.name])

@@ -1,0 +1,966 @@
+"""Importing an Apache + mod_wsgi configuration: ``pywsgi --apache-config httpd.conf``.
+
+    raw, target, warnings = read("httpd.conf", root=None)
+
+``raw`` maps setting names of the settings table (config.py) to raw values in their command-line
+form (strings, lists of strings), ready for ``config.build``; ``target`` is always None (an Apache
+configuration mounts everything through directives); ``warnings`` are one line each,
+``httpd.conf:12: WSGIRestrictEmbedded is not supported, ignored``, for every directive that matters
+but is not carried over. Directives that mean nothing here (LoadModule, User, the MPM sizes, ...)
+are skipped quietly. What cannot be carried over without weakening access control (an access rule
+that cannot be translated, a deny rule in a section pywsgi cannot map) raises ApacheConfigError:
+refusing to start is safer than serving what Apache would have refused.
+
+Two stages:
+
+* ``parse()`` turns the files into a tree of ``Directive`` (Apache syntax: one directive per line,
+  ``\\`` continues a line, ``#`` starts a comment line, double- or single-quoted arguments,
+  ``<Section args>`` ... ``</Section>`` nesting, case-insensitive names, ``Include`` /
+  ``IncludeOptional`` with wildcards, relative to ServerRoot).
+* ``translate()`` walks the tree and produces the settings. ``<Directory PATH>`` blocks are
+  mapped to the URL(s) that serve PATH (DocumentRoot, Alias, ScriptAlias, WSGIScriptAlias
+  targets), ``<Location URL>`` blocks apply to URL directly; each URL gets the rules of the most
+  specific block (Apache merges sections so that the deeper one wins).
+
+Paths: ``root`` (``--apache-root DIR``) is prefixed to every absolute path of the configuration,
+like a chroot, so a site copied from /etc/apache2 and /var/www into DIR runs unchanged. Relative
+paths are relative to ServerRoot, which defaults to the directory of the main configuration file.
+See docs/migrating-from-mod_wsgi.md.
+"""
+from __future__ import annotations
+
+import ast
+import glob
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from pywsgi.config import ConfigError
+
+__all__ = ["ApacheConfigError", "Directive", "parse", "translate", "read"]
+
+
+class ApacheConfigError(ConfigError):
+    """The configuration cannot be imported; the message starts with FILE:LINE."""
+
+
+@dataclass
+class Directive:
+    name: str                         # as written, e.g. 'WSGIScriptAlias' or 'Directory'
+    args: List[str]
+    file: str
+    line: int
+    children: Optional[List["Directive"]] = None   # a <Section>: the directives inside
+
+    @property
+    def key(self) -> str:
+        return self.name.lower()
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+# ---------------------------------------------------------------- syntax
+
+def _split_args(text: str, where: str) -> List[str]:
+    """Apache's ap_getword_conf: words separated by blanks; "..." or '...' group a word, and a
+    backslash inside quotes escapes the quote character."""
+    words: List[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        while i < n and text[i] in " \t":
+            i += 1
+        if i >= n:
+            break
+        if text[i] in "\"'":
+            quote = text[i]
+            i += 1
+            word = []
+            while i < n and text[i] != quote:
+                if text[i] == "\\" and i + 1 < n and text[i + 1] in (quote, "\\"):
+                    i += 1
+                word.append(text[i])
+                i += 1
+            if i >= n:
+                raise ApacheConfigError(f"{where}: unterminated quoted argument")
+            i += 1
+            words.append("".join(word))
+        else:
+            start = i
+            while i < n and text[i] not in " \t":
+                i += 1
+            words.append(text[start:i])
+    return words
+
+
+def _logical_lines(path: str) -> List[Tuple[int, str]]:
+    """(first line number, text) per directive; '\\' at the end of a line joins the next."""
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            physical = f.read().splitlines()
+    except OSError as exc:
+        raise ApacheConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    lines: List[Tuple[int, str]] = []
+    pending: Optional[Tuple[int, str]] = None
+    for number, text in enumerate(physical, 1):
+        if pending is not None:
+            start, so_far = pending
+            text = so_far + text.lstrip()
+        else:
+            start = number
+        stripped = text.rstrip()
+        if stripped.endswith("\\"):
+            pending = (start, stripped[:-1] + " ")
+            continue
+        pending = None
+        stripped = stripped.strip()
+        if stripped and not stripped.startswith("#"):
+            lines.append((start, stripped))
+    if pending is not None and pending[1].strip():
+        lines.append((pending[0], pending[1].strip()))
+    return lines
+
+
+class _Parser:
+    def __init__(self, root: Optional[str], server_root: Optional[str]) -> None:
+        self.root = root
+        self.server_root = server_root
+        self.including: List[str] = []
+
+    def map_path(self, path: str) -> str:
+        """A path of the configuration as a path on this machine (--apache-root, ServerRoot)."""
+        if os.path.isabs(path):
+            if self.root:
+                return os.path.normpath(self.root + "/" + path.lstrip("/"))
+            return os.path.normpath(path)
+        return os.path.normpath(os.path.join(self.server_root or os.getcwd(), path))
+
+    def parse_file(self, path: str) -> List[Directive]:
+        real = os.path.realpath(path)
+        if real in self.including:
+            raise ApacheConfigError(f"{path}: included from itself (Include loop)")
+        self.including.append(real)
+        try:
+            if self.server_root is None:
+                self.server_root = os.path.dirname(os.path.abspath(path))
+            display = path
+            lines = _logical_lines(path)
+            stack: List[Directive] = []
+            top: List[Directive] = []
+            for number, text in lines:
+                where = f"{display}:{number}"
+                if text.startswith("</"):
+                    if not text.endswith(">"):
+                        raise ApacheConfigError(f"{where}: {text!r}: missing '>'")
+                    name = text[2:-1].strip()
+                    if not stack:
+                        raise ApacheConfigError(f"{where}: </{name}> without matching <{name}> "
+                                                f"section")
+                    opened = stack.pop()
+                    if opened.key != name.lower():
+                        raise ApacheConfigError(f"{where}: </{name}> closes <{opened.name}> "
+                                                f"opened at line {opened.line}")
+                    continue
+                if text.startswith("<"):
+                    if not text.endswith(">"):
+                        raise ApacheConfigError(f"{where}: {text!r}: section opening lacks '>'")
+                    words = _split_args(text[1:-1].strip(), where)
+                    if not words:
+                        raise ApacheConfigError(f"{where}: empty section '<>'")
+                    section = Directive(words[0], words[1:], display, number, children=[])
+                    (stack[-1].children if stack else top).append(section)
+                    stack.append(section)
+                    continue
+                words = _split_args(text, where)
+                directive = Directive(words[0], words[1:], display, number)
+                into = stack[-1].children if stack else top
+                if directive.key in ("include", "includeoptional"):
+                    into.extend(self.include(directive))
+                    continue
+                if directive.key == "serverroot" and directive.args:
+                    self.server_root = self.map_path(directive.args[0])
+                into.append(directive)
+            if stack:
+                raise ApacheConfigError(f"{display}:{stack[-1].line}: <{stack[-1].name}> "
+                                        f"is never closed")
+            return top
+        finally:
+            self.including.pop()
+
+    def include(self, directive: Directive) -> List[Directive]:
+        """Include PATTERN: every matching file, in name order, relative to ServerRoot.
+        Apache: a wildcard that matches nothing is an error for Include, not IncludeOptional."""
+        optional = directive.key == "includeoptional"
+        if len(directive.args) != 1:
+            raise ApacheConfigError(f"{directive.where}: {directive.name} takes one path")
+        pattern = self.map_path(directive.args[0])
+        if glob.has_magic(pattern):
+            paths = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
+            if not paths and not optional:
+                raise ApacheConfigError(f"{directive.where}: Include {directive.args[0]}: no "
+                                        f"file matches (use IncludeOptional if that is fine)")
+        elif os.path.isdir(pattern):
+            paths = sorted(os.path.join(pattern, name) for name in os.listdir(pattern)
+                           if os.path.isfile(os.path.join(pattern, name)))
+        elif os.path.exists(pattern):
+            paths = [pattern]
+        elif optional:
+            paths = []
+        else:
+            raise ApacheConfigError(f"{directive.where}: Include {directive.args[0]}: "
+                                    f"no such file ({pattern})")
+        result: List[Directive] = []
+        for path in paths:
+            result.extend(self.parse_file(path))
+        return result
+
+
+def parse(path: str, root: Optional[str] = None) -> List[Directive]:
+    """The directives of the configuration file `path`, Includes expanded."""
+    return _Parser(root, None).parse_file(path)
+
+
+# ---------------------------------------------------------------- translation
+
+# Directives that have no meaning for pywsgi: skipped quietly (lower case).
+_QUIET = {
+    "loadmodule", "loadfile", "user", "group", "serveradmin", "serverroot", "pidfile", "mutex",
+    "defaultruntimedir", "servertokens", "serversignature", "traceenable", "hostnamelookups",
+    "usecanonicalname", "keepalive", "maxkeepaliverequests", "startservers", "minspareservers",
+    "maxspareservers", "minsparethreads", "maxsparethreads", "threadsperchild", "threadlimit",
+    "serverlimit", "maxrequestworkers", "maxclients", "maxconnectionsperchild",
+    "maxrequestsperchild", "threadstacksize", "listenbacklog", "typesconfig", "adddefaultcharset",
+    "enablesendfile", "enablemmap", "namevirtualhost", "accessfilename", "wsgisocketprefix",
+    "wsgipythonoptimize", "wsgilazyinitialization", "wsgichunkedrequest", "wsgipassauthorization",
+    "wsgiscriptreloading", "wsgiacceptmutex", "wsgidontwritebytecode", "acceptfilter",
+    "gracefulshutdowntimeout", "scoreboardfile", "coredumpdirectory", "pythonautoreload",
+    "pythondebug", "pythoninterpreter", "pythoninterpperdirectory", "pythonoptimize",
+    "wsgiverbosedebugging", "wsgisocketrotation", "wsgidestroyinterpreter",
+}
+
+# <IfModule> sections pywsgi evaluates as true: the modules whose directives it carries over.
+_MODULES = {
+    "wsgi", "alias", "dir", "mime", "authz_core", "authz_host", "access_compat", "cgi", "cgid",
+    "log_config", "reqtimeout", "python", "mpm_event", "mpm_worker", "mpm_prefork", "unixd",
+    "core", "so", "http", "authn_core", "version",
+}
+
+# Access control directives of a <Directory>/<Location> block (mod_access_compat, mod_authz_*).
+_ACCESS = {"order", "allow", "deny", "require"}
+
+# WSGIScriptAlias options after the path (mod_wsgi 4).
+_SCRIPT_ALIAS_OPTIONS = ("process-group", "application-group", "callable-object",
+                         "pass-authorization")
+
+# LogFormat nicknames every Apache knows (CustomLog path combined).
+_LOG_FORMAT_NICKNAMES = {
+    "common": '%h %l %u %t "%r" %>s %b',
+    "combined": '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"',
+}
+
+
+def _module_name(arg: str) -> str:
+    """'mod_wsgi.c' / 'wsgi_module' / 'mod_wsgi' -> 'wsgi'."""
+    name = arg.strip().lower()
+    for suffix in (".c", "_module"):
+        if name.endswith(suffix):
+            name = name[:-len(suffix)]
+    if name.startswith("mod_"):
+        name = name[4:]
+    return name
+
+
+@dataclass
+class _Block:
+    kind: str                          # 'directory' or 'location'
+    arg: str                           # the mapped filesystem path, or the URL
+    directives: List[Directive]
+    where: str
+
+
+@dataclass
+class _Scope:
+    """The main server, or one <VirtualHost>."""
+    settings: Dict[str, Any] = field(default_factory=dict)
+    blocks: List[_Block] = field(default_factory=list)
+    group_by_url: Dict[str, str] = field(default_factory=dict)
+    where: str = ""
+
+
+class _Translator:
+    def __init__(self, parser: _Parser) -> None:
+        self.parser = parser
+        self.warnings: List[str] = []
+        self.main = _Scope()
+        self.vhosts: List[_Scope] = []
+        self.log_formats: Dict[str, str] = dict(_LOG_FORMAT_NICKNAMES)
+        self.daemon_names: Dict[str, str] = {}
+        self.global_group: Optional[Tuple[str, str]] = None   # (group, where)
+        self.cgi_handlers: List[Tuple[Directive, List[str]]] = []  # AddHandler cgi-script
+        self.exec_cgi = False                                  # Options ExecCGI somewhere
+
+    # -- helpers
+    def warn(self, directive: Directive, message: Optional[str] = None) -> None:
+        text = f"{directive.where}: " + (message or f"{directive.name} is not supported, ignored")
+        if text not in self.warnings:
+            self.warnings.append(text)
+
+    def error(self, directive: Directive, message: str) -> None:
+        raise ApacheConfigError(f"{directive.where}: {message}")
+
+    def need(self, directive: Directive, low: int, high: Optional[int] = None) -> List[str]:
+        count = len(directive.args)
+        if count < low or (high is not None and count > high):
+            want = str(low) if high == low else (f"{low} to {high}" if high else f"at least {low}")
+            self.error(directive, f"{directive.name} takes {want} argument(s), got {count}")
+        return directive.args
+
+    def path(self, text: str) -> str:
+        return self.parser.map_path(text)
+
+    @staticmethod
+    def url(text: str) -> str:
+        """A URL prefix as a mount point: '/media/' and '/media' are one prefix, '/' is ''."""
+        return text.rstrip("/")
+
+    # -- walking
+    def walk(self, directives: List[Directive], scope: _Scope) -> None:
+        for directive in directives:
+            key = directive.key
+            if directive.children is not None:
+                self.section(directive, scope)
+            elif key in _QUIET:
+                continue
+            else:
+                handler = getattr(self, "d_" + key, None)
+                if handler is None:
+                    if key in _ACCESS or key in ("options", "addhandler", "sethandler",
+                                                 "pythonhandler", "allowoverride", "satisfy"):
+                        self.server_level_block_directive(directive, scope)
+                    else:
+                        self.warn(directive)
+                else:
+                    handler(directive, scope)
+
+    def section(self, directive: Directive, scope: _Scope) -> None:
+        key = directive.key
+        children = directive.children or []
+        if key == "ifmodule":
+            arg = self.need(directive, 1, 1)[0]
+            negate = arg.startswith("!")
+            present = _module_name(arg.lstrip("!")) in _MODULES
+            if present != negate:
+                self.walk(children, scope)
+            elif not negate and children:
+                self.warn(directive, f"<IfModule {arg}>: pywsgi has no such module; the "
+                                     f"section is skipped")
+            return
+        if key == "ifdefine":
+            arg = self.need(directive, 1, 1)[0]
+            if arg.startswith("!"):  # nothing is defined here (no httpd -D)
+                self.walk(children, scope)
+            return
+        if key == "ifversion":
+            self.walk(children, scope)  # taken as true: the site was written for its Apache
+            return
+        if key in ("directory", "location"):
+            if directive.args and directive.args[0] == "~":
+                self.unmappable(directive, f"<{directive.name} ~ regex> is not supported")
+                return
+            arg = self.need(directive, 1, 1)[0]
+            target = self.path(arg) if key == "directory" else self.url(arg)
+            self.check_block(directive)
+            scope.blocks.append(_Block(key, target, children, directive.where))
+            return
+        if key == "virtualhost":
+            if scope is not self.main:
+                self.error(directive, "<VirtualHost> inside <VirtualHost>")
+            self.virtual_host(directive)
+            return
+        self.unmappable(directive, f"<{directive.name}> sections are not supported")
+
+    def unmappable(self, directive: Directive, message: str) -> None:
+        """A section pywsgi cannot map: skipped with a warning, unless it restricts access —
+        then starting without it would serve what Apache refuses, so it is an error."""
+        access = [d for d in _flatten(directive.children or []) if d.key in _ACCESS]
+        if access:
+            self.error(directive, f"{message}, and it holds access rules ({access[0].where}: "
+                                  f"{access[0].name} {' '.join(access[0].args)}) that pywsgi "
+                                  f"cannot apply; refusing to start rather than serve what "
+                                  f"Apache would refuse. Remove the section or express it with "
+                                  f"<Directory>/<Location>")
+        self.warn(directive, f"{message}; the section is ignored")
+
+    def check_block(self, section: Directive) -> None:
+        for directive in section.children or []:
+            if directive.children is not None and directive.key not in ("ifmodule", "ifdefine",
+                                                                        "ifversion"):
+                self.unmappable(directive, f"<{directive.name}> inside <{section.name}> is "
+                                           f"not supported")
+
+    def server_level_block_directive(self, directive: Directive, scope: _Scope) -> None:
+        # Apache allows these at server level too: they then apply to the whole URL space.
+        scope.blocks.append(_Block("location", "", [directive], directive.where))
+
+    # -- the main server and virtual hosts
+    def d_listen(self, d: Directive, scope: _Scope) -> None:
+        args = self.need(d, 1, 2)
+        if len(args) == 2 and args[1].lower() != "http":
+            self.warn(d, f"Listen {' '.join(args)}: only plain HTTP is served; the protocol "
+                         f"argument is ignored")
+        if "port" in self.main.settings:
+            self.warn(d, f"Listen {args[0]}: pywsgi listens on one address; only the first "
+                         f"Listen is used")
+            return
+        address = args[0]
+        if address.startswith("["):
+            host, _, port = address[1:].partition("]:")
+        elif address.count(":") == 1:
+            host, _, port = address.partition(":")
+        elif ":" in address:
+            self.error(d, f"Listen {address}: write an IPv6 address in brackets, [::]:80")
+        else:
+            host, port = "", address
+        if not port.isdigit():
+            self.error(d, f"Listen {address}: not a port number")
+        self.main.settings["host"] = host or "0.0.0.0"
+        self.main.settings["port"] = port
+
+    def d_servername(self, d: Directive, scope: _Scope) -> None:
+        name = self.need(d, 1, 1)[0]
+        name = re.sub(r"^[a-z]+://", "", name)
+        scope.settings["server_name"] = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+
+    def d_serveralias(self, d: Directive, scope: _Scope) -> None:
+        if scope is self.main:
+            self.warn(d, "ServerAlias outside <VirtualHost> means nothing, ignored")
+            return
+        scope.settings.setdefault("server_alias", []).extend(a.lower() for a in self.need(d, 1))
+
+    def existing(self, d: Directive, path: str) -> bool:
+        """Apache starts with a DocumentRoot or Alias whose path is missing (and answers 404
+        there): such a directive is reported and left out, so a stock snippet such as Debian's
+        'Alias /icons/ /usr/share/apache2/icons/' does not stop the start."""
+        if os.path.exists(path):
+            return True
+        self.warn(d, f"{d.name} {' '.join(d.args)}: {path}: no such file or directory, ignored")
+        return False
+
+    def d_documentroot(self, d: Directive, scope: _Scope) -> None:
+        path = self.path(self.need(d, 1, 1)[0])
+        if self.existing(d, path):
+            scope.settings["document_root"] = path
+
+    def d_alias(self, d: Directive, scope: _Scope) -> None:
+        url, target = self.need(d, 2, 2)
+        if self.existing(d, self.path(target)):
+            scope.settings.setdefault("url_alias", []).append(f"{self.url(url) or '/'}="
+                                                               f"{self.path(target)}")
+
+    def d_scriptalias(self, d: Directive, scope: _Scope) -> None:
+        url, target = self.need(d, 2, 2)
+        if self.existing(d, self.path(target)):
+            scope.settings.setdefault("cgi_alias", []).append(f"{self.url(url) or '/'}="
+                                                               f"{self.path(target)}")
+
+    def d_wsgiscriptalias(self, d: Directive, scope: _Scope) -> None:
+        args = self.need(d, 2)
+        url, target = self.url(args[0]), self.path(args[1])
+        for option in args[2:]:
+            name, sep, value = option.partition("=")
+            if not sep or name not in _SCRIPT_ALIAS_OPTIONS:
+                self.warn(d, f"WSGIScriptAlias option {option!r} is not supported, ignored")
+            elif name == "process-group":
+                scope.group_by_url[url] = value
+            elif name == "application-group":
+                self.application_group(d, scope, value)
+            elif name == "callable-object":
+                scope.settings["callable_object"] = value
+        if os.path.isdir(target) or args[1].endswith("/"):
+            # mod_wsgi: every file of the directory is a WSGI script. pywsgi runs the files
+            # with the handler extension there (handler scripts) and serves the rest as files.
+            scope.settings.setdefault("url_alias", []).append(f"{url or '/'}={target}")
+            self.main.settings["handler_scripts"] = "true"
+            self.warn(d, f"WSGIScriptAlias {args[0]} {args[1]}: a directory of scripts; only "
+                         f"files ending in the handler extension (.wsgi) run as applications "
+                         f"(--handler-scripts), others are served as files")
+            return
+        scope.settings.setdefault("script_alias", []).append(f"{url or '/'}={target}")
+
+    def d_wsgiscriptaliasmatch(self, d: Directive, scope: _Scope) -> None:
+        self.warn(d, "WSGIScriptAliasMatch (regular-expression mounts) is not supported, "
+                     "ignored: use WSGIScriptAlias")
+
+    def d_aliasmatch(self, d: Directive, scope: _Scope) -> None:
+        self.warn(d, "AliasMatch (regular-expression aliases) is not supported, ignored")
+
+    def d_wsgidaemonprocess(self, d: Directive, scope: _Scope) -> None:
+        args = self.need(d, 1)
+        from pywsgi.daemon import _OPTIONS as known
+        name = args[0]
+        if ":" in name or "," in name or "/" in name:
+            self.error(d, f"WSGIDaemonProcess {name}: a group name with ':', ',' or '/' cannot "
+                          f"be carried over; rename the group (and its WSGIProcessGroup)")
+        if name in self.daemon_names:
+            self.error(d, f"WSGIDaemonProcess {name} is already defined at "
+                          f"{self.daemon_names[name]}")
+        self.daemon_names[name] = d.where
+        kept = []
+        for option in args[1:]:
+            key, sep, value = option.partition("=")
+            if not sep:
+                self.error(d, f"WSGIDaemonProcess {name}: option {option!r} needs a value")
+            if key not in known:
+                self.warn(d, f"WSGIDaemonProcess {name}: option {key} is not supported, ignored")
+                continue
+            if key in ("home", "working-directory", "python-home"):
+                value = self.path(value)
+            elif key == "python-path":
+                value = ":".join(self.path(p) for p in value.split(":") if p)
+            if "," in value:
+                self.error(d, f"WSGIDaemonProcess {name}: {key}={value!r}: a comma cannot be "
+                              f"carried over")
+            kept.append(f"{key}={value}")
+        self.main.settings.setdefault("daemon_process", []).append(f"{name}:" + ",".join(kept))
+
+    def process_group(self, d: Directive) -> str:
+        """WSGIProcessGroup's argument: a group name, or %{GLOBAL} for embedded mode."""
+        group = self.need(d, 1, 1)[0]
+        if group == "%{GLOBAL}":
+            return ""
+        if group.startswith("%{"):
+            self.error(d, f"WSGIProcessGroup {group}: only a group name or %{{GLOBAL}} can be "
+                          f"carried over")
+        return group
+
+    def d_wsgiprocessgroup(self, d: Directive, scope: _Scope) -> None:
+        group = self.process_group(d)
+        if scope is self.main:
+            self.global_group = (group, d.where)
+        else:
+            scope.settings["process_group"] = group
+
+    def d_wsgiapplicationgroup(self, d: Directive, scope: _Scope) -> None:
+        self.application_group(d, scope, self.need(d, 1, 1)[0])
+
+    def application_group(self, d: Directive, scope: _Scope, group: str) -> None:
+        previous = self.main.settings.get("application_group")
+        if previous is not None and previous != group:
+            self.warn(d, f"WSGIApplicationGroup {group}: pywsgi has one application group "
+                         f"setting for all mounts; {previous} is kept")
+            return
+        self.main.settings["application_group"] = group
+
+    def d_wsgicallableobject(self, d: Directive, scope: _Scope) -> None:
+        self.main.settings["callable_object"] = self.need(d, 1, 1)[0]
+
+    def d_directoryindex(self, d: Directive, scope: _Scope) -> None:
+        names = self.need(d, 1)
+        if names[0].lower() == "disabled":
+            self.warn(d, "DirectoryIndex disabled is not supported, ignored")
+            return
+        self.main.settings["directory_index"] = names[0]
+        if len(names) > 1:
+            self.warn(d, f"DirectoryIndex: only the first name ({names[0]}) is used; "
+                         f"{' '.join(names[1:])} ignored")
+
+    def d_keepalivetimeout(self, d: Directive, scope: _Scope) -> None:
+        self.main.settings["keep_alive_timeout"] = self.need(d, 1, 1)[0].split()[0]
+
+    def d_timeout(self, d: Directive, scope: _Scope) -> None:
+        self.main.settings["socket_timeout"] = self.need(d, 1, 1)[0]
+
+    def d_limitrequestbody(self, d: Directive, scope: _Scope) -> None:
+        self.main.settings["limit_request_body"] = self.need(d, 1, 1)[0]
+
+    def d_limitrequestline(self, d: Directive, scope: _Scope) -> None:
+        self.main.settings["limit_request_line"] = self.need(d, 1, 1)[0]
+
+    def d_limitrequestfields(self, d: Directive, scope: _Scope) -> None:
+        self.main.settings["limit_request_fields"] = self.need(d, 1, 1)[0]
+
+    def d_limitrequestfieldsize(self, d: Directive, scope: _Scope) -> None:
+        self.main.settings["limit_request_field_size"] = self.need(d, 1, 1)[0]
+
+    def d_loglevel(self, d: Directive, scope: _Scope) -> None:
+        level = self.need(d, 1)[0]
+        if ":" in level:
+            self.warn(d, f"LogLevel {level}: per-module levels are not supported, ignored")
+            return
+        level = {"emerg": "crit", "alert": "crit", "notice": "info"}.get(level.lower(), level)
+        if level.startswith("trace"):
+            level = "debug"
+        self.main.settings["log_level"] = level
+
+    def d_errorlog(self, d: Directive, scope: _Scope) -> None:
+        target = self.need(d, 1, 1)[0]
+        if target.startswith("|") or target.startswith("syslog"):
+            self.warn(d, f"ErrorLog {target}: piped and syslog logs are not supported; the "
+                         f"error log goes to stderr")
+            return
+        if scope is not self.main:
+            self.warn(d, "ErrorLog inside <VirtualHost>: pywsgi has one error log; ignored")
+            return
+        self.main.settings["error_log"] = self.path(target)
+
+    def d_logformat(self, d: Directive, scope: _Scope) -> None:
+        args = self.need(d, 1, 2)
+        if len(args) == 2:
+            self.log_formats[args[1]] = args[0]
+
+    def d_customlog(self, d: Directive, scope: _Scope) -> None:
+        args = self.need(d, 2)
+        target, fmt = args[0], args[1]
+        if len(args) > 2:
+            self.warn(d, "CustomLog conditions (env=...) are not supported; every request "
+                         "is logged")
+        if target.startswith("|"):
+            self.warn(d, f"CustomLog {target}: piped logs are not supported, ignored")
+            return
+        if scope is not self.main:
+            self.warn(d, "CustomLog inside <VirtualHost>: pywsgi has one access log; ignored")
+            return
+        if "access_log" in self.main.settings:
+            self.warn(d, "pywsgi writes one access log; this CustomLog is ignored")
+            return
+        self.main.settings["access_log"] = self.path(target)
+        self.main.settings["access_log_format"] = self.log_formats.get(fmt, fmt)
+
+    def d_wsgipythonpath(self, d: Directive, scope: _Scope) -> None:
+        self.warn(d, "WSGIPythonPath is not supported, ignored: set PYTHONPATH, or use "
+                     "python-path= of WSGIDaemonProcess")
+
+    def d_pythonpath(self, d: Directive, scope: _Scope) -> None:
+        self.python_path(d, scope)
+
+    def d_pythonoption(self, d: Directive, scope: _Scope) -> None:
+        args = self.need(d, 1, 2)
+        value = args[1] if len(args) == 2 else ""
+        self.main.settings.setdefault("python_option", []).append(f"{args[0]}={value}")
+
+    def python_path(self, d: Directive, scope: _Scope) -> None:
+        """PythonPath "sys.path + ['/dir', ...]": the literal directories are added."""
+        expression = " ".join(self.need(d, 1))
+        found: List[str] = []
+        try:
+            tree = ast.parse(expression, mode="eval")
+        except SyntaxError:
+            tree = None
+        if tree is not None:
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    found.append(node.value)
+        if not found:
+            self.warn(d, f"PythonPath {expression}: no directory found in it, ignored")
+            return
+        paths = self.main.settings.setdefault("python_path", [])
+        paths.extend(self.path(p) for p in found if self.path(p) not in paths)
+
+    def virtual_host(self, section: Directive) -> None:
+        self.need(section, 1)
+        vhost = _Scope(where=section.where)
+        self.walk(section.children or [], vhost)
+        if "server_name" not in vhost.settings:
+            self.warn(section, "<VirtualHost> without ServerName: it is reached only as the "
+                               "default (first) virtual host")
+        self.vhosts.append(vhost)
+
+    # -- <Directory> / <Location> blocks -> per-URL settings
+    def mounts_of(self, scope: _Scope) -> List[Tuple[str, str, str]]:
+        """(url, filesystem path, kind) of everything the scope serves from the filesystem."""
+        result = []
+        settings = scope.settings
+        if settings.get("document_root"):
+            result.append(("", settings["document_root"], "document_root"))
+        for kind in ("url_alias", "cgi_alias", "script_alias"):
+            for item in settings.get(kind, ()):
+                url, _, path = item.partition("=")
+                result.append(("" if url == "/" else url, path, kind))
+        return result
+
+    def urls_for_directory(self, path: str, mounts) -> List[str]:
+        """The URL prefixes that serve the directory `path` (with its subtree)."""
+        path = path.rstrip("/") or "/"
+        urls = []
+        for url, target, kind in mounts:
+            target = target.rstrip("/") or "/"
+            if target == path or target.startswith(path.rstrip("/") + "/"):
+                urls.append(url)   # the whole mount lies in the directory
+            elif path.startswith(target.rstrip("/") + "/") and kind != "script_alias" \
+                    and os.path.isdir(path):
+                # a subdirectory of what the mount serves (one that does not exist serves
+                # nothing, so its block has nothing to apply to)
+                rel = path[len(target.rstrip("/")):]
+                urls.append(url + rel)
+        return urls
+
+    def serves_url(self, url: str, mounts, scope: _Scope) -> bool:
+        """False when `url` lies in a directory mount where no file or directory exists (a
+        <Location /server-status> with a handler pywsgi lacks): it serves only 404s, so the
+        block has nothing to apply to."""
+        enclosing = None
+        prefixes = [(u, p, k) for u, p, k in mounts]
+        for setting in ("python_handler",):
+            for item in self.main.settings.get(setting, []) + scope.settings.get(setting, []):
+                prefixes.append((item.partition("=")[0].rstrip("/"), "", "app"))
+        for mount_url, path, kind in prefixes:
+            if url == mount_url or url.startswith(mount_url + "/") or mount_url == "":
+                if enclosing is None or len(mount_url) > len(enclosing[0]):
+                    enclosing = (mount_url, path, kind)
+        if enclosing is None:
+            return True   # master reports a URL no mount serves
+        mount_url, path, kind = enclosing
+        if kind not in ("document_root", "url_alias", "cgi_alias") or not os.path.isdir(path):
+            return True
+        return os.path.exists(os.path.join(path, url[len(mount_url):].lstrip("/")))
+
+    def check_access_target(self, block: _Block, url: str, mounts) -> None:
+        """Access rules reach a URL below a directory mount through a sub-mount of that
+        directory; for a single file there is none, and dropping the rules would serve what
+        Apache refuses."""
+        best = None
+        if any(mount_url == url for mount_url, _, _ in mounts):
+            return  # the rules go on that mount itself
+        for mount_url, path, kind in mounts:
+            if url.startswith(mount_url + "/") or (mount_url == "" and url):
+                if best is None or len(mount_url) > len(best[0]):
+                    best = (mount_url, path, kind)
+        if best is None or best[2] not in ("document_root", "url_alias", "cgi_alias"):
+            return
+        target = os.path.join(best[1], url[len(best[0]):].lstrip("/"))
+        if os.path.isfile(target):
+            raise ApacheConfigError(f"{block.where}: access rules for the single file {target} "
+                                    f"(URL {url}) are not supported; refusing to start rather "
+                                    f"than serve it to everyone. Move it into a directory of "
+                                    f"its own and write the rules for the directory")
+
+    def resolve_blocks(self, scope: _Scope, inherited: List[_Block]) -> None:
+        mounts = self.mounts_of(scope)
+        if scope is not self.main:
+            # the main server's mounts the virtual host inherits (its own win for a URL)
+            own = {url for url, _, _ in mounts}
+            mounts += [m for m in self.mounts_of(self.main) if m[0] not in own]
+        # url -> (specificity, rules, where); Location after Directory, deeper after shallower,
+        # later after earlier: Apache's merge order, the last one merged wins.
+        access: Dict[str, Tuple[Tuple[int, int, int], List[str], str]] = {}
+        order = 0
+        for block in inherited + scope.blocks:
+            order += 1
+            if block.kind == "directory":
+                urls = self.urls_for_directory(block.arg, mounts)
+                rank = (0, block.arg.rstrip("/").count("/") if block.arg != "/" else 0, order)
+            else:
+                urls = [block.arg]
+                rank = (1, block.arg.count("/"), order)
+            rules = self.block_settings(block, scope, urls)
+            if block.kind == "location" and not self.serves_url(block.arg, mounts, scope):
+                rules = []
+            if rules:
+                for url in urls:
+                    self.check_access_target(block, url, mounts)
+                    if url not in access or access[url][0] <= rank:
+                        access[url] = (rank, rules, block.where)
+        for url, (rank, rules, where) in sorted(access.items()):
+            # A shallower Directory block reaching a mount only because the mount lies below
+            # it is overridden by a deeper one that reaches the same mount: done by rank above.
+            scope.settings.setdefault("access", []).append(f"{url or '/'}=" + "; ".join(rules))
+
+    def block_settings(self, block: _Block, scope: _Scope, urls: List[str]) -> List[str]:
+        """Carry over one block's directives for `urls`; returns its access rule lines."""
+        from pywsgi.access import AccessRules
+        rules: List[str] = []
+        handler = None
+        python_handler = None
+        for d in _flatten_conditionals(block.directives):
+            key = d.key
+            if key in _ACCESS:
+                line = " ".join([d.name] + d.args)
+                try:
+                    AccessRules.parse(line)
+                except ValueError as exc:
+                    self.error(d, f"{line}: {exc}; refusing to start rather than serve what "
+                                  f"Apache would refuse")
+                rules.append(line)
+            elif key == "satisfy":
+                if d.args and d.args[0].lower() == "any":
+                    self.warn(d, "Satisfy Any: pywsgi has no authentication, so the address "
+                                 "rules alone decide")
+            elif key == "options":
+                for option in d.args:
+                    name = option.lstrip("+-").lower()
+                    on = not option.startswith("-")
+                    if name == "followsymlinks" and on:
+                        self.main.settings["follow_symlinks"] = "true"
+                    elif name == "execcgi" and on:
+                        self.exec_cgi = True
+                    elif name in ("none", "symlinksifownermatch", "followsymlinks", "all",
+                                  "execcgi"):
+                        # ExecCGI: pywsgi runs scripts where a handler says so (AddHandler /
+                        # SetHandler / ScriptAlias); the option alone changes nothing
+                        continue
+                    elif name == "indexes" and on:
+                        self.warn(d, "Options Indexes: directory listings are not served "
+                                     "(a directory without an index file gives 404)")
+                    elif on:
+                        self.warn(d, f"Options {option} is not supported, ignored")
+            elif key == "addhandler":
+                args = self.need(d, 2)
+                if args[0].lower() == "wsgi-script":
+                    self.handler_scripts(args[1:])
+                elif args[0].lower() == "cgi-script":
+                    self.cgi_handlers.append((d, args[1:]))  # see finish()
+                else:
+                    self.warn(d, f"AddHandler {args[0]} is not supported, ignored")
+            elif key == "sethandler":
+                handler = self.need(d, 1, 1)[0].lower()
+                if handler == "wsgi-script":
+                    self.handler_scripts([])
+                    self.warn(d, "SetHandler wsgi-script: files ending in the handler extension "
+                                 "(.wsgi) run as applications, others are served as files")
+                elif handler in ("none", "default-handler", "mod_python", "python-program"):
+                    pass
+                else:
+                    self.warn(d, f"SetHandler {handler} is not supported, ignored")
+            elif key == "pythonhandler":
+                python_handler = d
+            elif key == "pythonpath":
+                self.python_path(d, scope)
+            elif key == "pythonoption":
+                self.d_pythonoption(d, scope)
+            elif key == "wsgiprocessgroup":
+                group = self.process_group(d)
+                for url in urls:
+                    scope.group_by_url[url] = group
+            elif key == "wsgiapplicationgroup":
+                self.application_group(d, scope, self.need(d, 1, 1)[0])
+            elif key == "allowoverride" or key == "allowoverridelist":
+                if any(a.lower() != "none" for a in d.args):
+                    self.warn(d, "AllowOverride: .htaccess files are not read, ignored")
+            elif key == "directoryindex":
+                self.d_directoryindex(d, scope)
+            elif key in _QUIET:
+                continue
+            else:
+                self.warn(d)
+        if python_handler is not None:
+            if handler not in ("mod_python", "python-program"):
+                self.warn(python_handler, "PythonHandler without SetHandler mod_python, ignored")
+            else:
+                spec = python_handler.args[0] if python_handler.args else ""
+                for url in urls:
+                    scope.settings.setdefault("python_handler", []).append(f"{url or '/'}={spec}")
+                    # The site was written for Apache's mod_python: 'from mod_python import
+                    # apache' must work (a real mod_python cannot run outside Apache anyway).
+                    self.main.settings["mod_python_shim"] = "true"
+                if not urls:
+                    self.warn(python_handler, f"PythonHandler {spec}: <Directory {block.arg}> "
+                                              f"is not served at any URL, ignored")
+        return rules
+
+    def handler_scripts(self, extensions: List[str]) -> None:
+        self.main.settings["handler_scripts"] = "true"
+        if extensions:
+            have = self.main.settings.setdefault("handler_extension", [])
+            have.extend(e for e in extensions if e not in have)
+
+    # -- the result
+    def finish(self) -> Dict[str, Any]:
+        main = self.main
+        self.resolve_blocks(main, [])
+        for vhost in self.vhosts:
+            self.resolve_blocks(vhost, main.blocks)
+        if self.cgi_handlers:
+            # pywsgi's cgi_extension holds for every served directory; Apache runs the files
+            # only where Options ExecCGI is on, and refuses them (403) elsewhere.
+            if not self.exec_cgi:
+                d = self.cgi_handlers[0][0]
+                self.error(d, "AddHandler cgi-script, but Options ExecCGI is on nowhere, so "
+                              "Apache refuses to run these files; pywsgi would serve their "
+                              "source instead. Add Options ExecCGI or remove the AddHandler")
+            have = main.settings.setdefault("cgi_extension", [])
+            for _, extensions in self.cgi_handlers:
+                have.extend(e for e in extensions if e not in have)
+        raw = dict(main.settings)
+        if self.global_group is not None:
+            raw["process_group"] = self.global_group[0]
+        # WSGIProcessGroup inside <VirtualHost>, <Location>/<Directory>, or process-group= of
+        # WSGIScriptAlias: when they all name one group and there is no server-wide one, that
+        # group is the server's (pywsgi routes every application mount to one group).
+        named = set(main.group_by_url.values())
+        for vhost in self.vhosts:
+            named.update(vhost.group_by_url.values())
+            if "process_group" in vhost.settings:
+                named.add(vhost.settings["process_group"])
+        if not raw.get("process_group") and len(named) == 1:
+            raw["process_group"] = named.pop()
+        group = raw.get("process_group", "")
+
+        def per_mount(groups: Dict[str, str]) -> List[str]:
+            return [f"{url or '/'}={g}" for url, g in sorted(groups.items()) if g != group]
+        raw["mount_process_group"] = per_mount(main.group_by_url)
+        if self.vhosts:
+            hosts = []
+            for vhost in self.vhosts:
+                settings = dict(vhost.settings)
+                if settings.get("process_group") == group:
+                    del settings["process_group"]
+                settings["mount_process_group"] = per_mount(vhost.group_by_url)
+                if not settings["mount_process_group"]:
+                    del settings["mount_process_group"]
+                hosts.append(settings)
+            raw["virtual_host"] = hosts
+        for name, value in list(raw.items()):
+            if value == []:
+                del raw[name]
+        return raw
+
+
+def _flatten(directives: List[Directive]) -> List[Directive]:
+    result = []
+    for d in directives:
+        result.append(d)
+        if d.children:
+            result.extend(_flatten(d.children))
+    return result
+
+
+def _flatten_conditionals(directives: List[Directive]):
+    """The directives of a block with its <IfModule>/<IfDefine>/<IfVersion> evaluated."""
+    for d in directives:
+        if d.children is None:
+            yield d
+        elif d.key in ("ifmodule", "ifdefine", "ifversion"):
+            arg = d.args[0] if d.args else ""
+            if d.key == "ifmodule":
+                taken = (_module_name(arg.lstrip("!")) in _MODULES) != arg.startswith("!")
+            elif d.key == "ifdefine":
+                taken = arg.startswith("!")
+            else:
+                taken = True
+            if taken:
+                yield from _flatten_conditionals(d.children)
+        # other nested sections were reported by check_block
+
+
+def translate(directives: List[Directive], parser: Optional[_Parser] = None):
+    """(raw settings, warnings) for parsed directives."""
+    translator = _Translator(parser or _Parser(None, os.getcwd()))
+    translator.walk(directives, translator.main)
+    raw = translator.finish()
+    return raw, translator.warnings
+
+
+def read(path: str, root: Optional[str] = None) -> Tuple[Dict[str, Any], None, List[str]]:
+    """The settings an Apache configuration file gives: (raw settings, target, warnings)."""
+    if root is not None:
+        root = os.path.abspath(os.path.expanduser(root))
+        if not os.path.isdir(root):
+            raise ApacheConfigError(f"--apache-root {root}: no such directory")
+    if not os.path.isfile(path):
+        raise ApacheConfigError(f"--apache-config {path}: no such file")
+    parser = _Parser(root, None)
+    directives = parser.parse_file(path)
+    raw, warnings = translate(directives, parser)
+    return raw, None, warnings
