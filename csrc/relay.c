@@ -185,7 +185,8 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
     double enq = now_mono();
     memcpy(pre, PW_PREAMBLE_MAGIC, 4);
     memcpy(pre + 4, &plen, 2);
-    pre[6] = PW_PREAMBLE_EXPECT_HANDLED;
+    pre[6] = PW_PREAMBLE_EXPECT_HANDLED | (c->proxy_trusted ? PW_PREAMBLE_PROXY_TRUSTED : 0) |
+             (c->fwd_https == 1 ? PW_PREAMBLE_HTTPS : 0);
     pre[7] = (unsigned char)alen;
     memcpy(pre + 8, &port, 2);
     memcpy(pre + 10, &zero, 2);

@@ -23,6 +23,8 @@
 #define PW_PREAMBLE_MAGIC "PWD1"
 #define PW_PREAMBLE_FIXED 20
 #define PW_PREAMBLE_EXPECT_HANDLED 1  /* the server process answers Expect: 100-continue */
+#define PW_PREAMBLE_PROXY_TRUSTED 2   /* came through a trusted proxy (docs/proxies.md) */
+#define PW_PREAMBLE_HTTPS 4           /* a trusted proxy said the client used https */
 
 typedef struct {
     const char *socket_path;   /* the group's listening UNIX socket */
