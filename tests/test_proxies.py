@@ -1,7 +1,8 @@
 """Trusted proxies (issue 7, point 4; docs/proxies.md): --trust-proxy, --trust-proxy-header,
 --proxy-protocol, over real sockets. 127.0.0.1 is the only peer here, so it is made trusted by
 --trust-proxy 127.0.0.1/32 and untrusted by --trust-proxy 10.0.0.0/8."""
-import json
+import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -10,7 +11,7 @@ import sys
 import pytest
 
 from httpraw import RawConnection, build_request
-from serverproc import SUITE_APP, wait_until
+from serverproc import REPO_ROOT, SUITE_APP, wait_until
 
 ALL_HEADERS = ['--trust-proxy-header', 'x-forwarded-for', '--trust-proxy-header',
                'x-forwarded-proto', '--trust-proxy-header', 'x-forwarded-host',
@@ -423,3 +424,24 @@ def test_bad_settings_are_cli_errors(args, message):
                           capture_output=True, text=True, timeout=60, cwd='/')
     assert proc.returncode == 2
     assert 'pywsgi: error:' in proc.stderr and message in proc.stderr, proc.stderr
+
+
+# ------------------------------------------------------------------ the C parsers alone
+
+@pytest.mark.skipif(shutil.which('gcc') is None, reason='gcc not installed')
+def test_c_program_under_sanitizers(tmp_path):
+    """tests/c/test_proxy.c: PROXY v1/v2 (every header also byte by byte), the trust list and
+    the forwarding headers, under ASan + UBSan with exact-size buffers."""
+    exe = tmp_path / 'test_proxy'
+    csrc = REPO_ROOT / 'csrc'
+    subprocess.run(
+        ['gcc', '-std=c11', '-Wall', '-Wextra', '-Werror', '-g', '-O1',
+         '-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-fno-omit-frame-pointer',
+         '-I', str(csrc), str(REPO_ROOT / 'tests' / 'c' / 'test_proxy.c'),
+         str(csrc / 'proxy_protocol.c'), str(csrc / 'proxy_trust.c'), '-o', str(exe)],
+        check=True)
+    env = dict(os.environ, ASAN_OPTIONS='detect_leaks=1:abort_on_error=0',
+               UBSAN_OPTIONS='print_stacktrace=1:halt_on_error=1')
+    proc = subprocess.run([str(exe)], capture_output=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode(errors='replace')[-4000:]
+    assert b' 0 failures' in proc.stdout
