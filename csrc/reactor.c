@@ -1214,6 +1214,10 @@ static int conn_release(pw_server *s, pw_conn *c, int keep_alive)
         }
     }
     conn_reset_request(s, c);
+    /* the forwarded client was this request's: until the next head says otherwise, log lines
+     * name the connection's peer */
+    memcpy(c->peer_host, c->conn_host, sizeof c->peer_host);
+    c->peer_port = c->conn_port;
     if (rest) {
         int rc = pw_parse_head(&c->req, c->buf, c->len, &s->cfg.limits);
         if (rc == PW_ERROR) {

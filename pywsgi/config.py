@@ -659,7 +659,7 @@ SETTINGS: Tuple[Setting, ...] = (
             express="--access-log", flag="--access-log", metavar="PATH"),
     Setting("access_log_format", as_optional_str, None,
             "Apache LogFormat for the access log: %h %a %l %u %t %r %s %>s %b %B %D %T %m %U %q "
-            "%H %P %{Header}i %%. Default: the combined format "
+            "%H %P %{Header}i %{c}a %%. Default: the combined format "
             "'%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-agent}i\"'.",
             express="--access-log-format", flag="--access-log-format", metavar="FORMAT"),
     Setting("error_log", as_optional_path, None,
