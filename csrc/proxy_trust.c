@@ -261,7 +261,7 @@ static void eval_xff(const pw_trust *t, const char *buf, const pw_header *header
         if (!name_is(buf, &headers[i], "x-forwarded-for"))
             continue;
         const char *v = buf + headers[i].value.off, *end = v + headers[i].value.len;
-        while (v <= end) {
+        for (;;) {
             const char *comma = memchr(v, ',', (size_t)(end - v));
             const char *stop = comma ? comma : end;
             text e = trim(v, (size_t)(stop - v));
@@ -272,7 +272,9 @@ static void eval_xff(const pw_trust *t, const char *buf, const pw_header *header
                 }
                 hops[nhops++] = e;
             }
-            v = stop + 1;
+            if (!comma)
+                break;
+            v = comma + 1;
         }
     }
     /* mod_remoteip: from the right, skip trusted proxies; the first other address is the

@@ -809,7 +809,11 @@ static void reactor_scan(pw_server *s, double now)
         if (c->pending && now - c->accepted_at > 0.5)
             clear_pending(s, c);
         if (now >= c->deadline) {
-            if (!c->idle && c->len > 0) {
+            if (c->need_proxy_header && c->len > 0) {
+                /* a proxy, not a browser: no HTTP answer to a header it never finished */
+                pw_log(s, PW_LOG_WARNING, "%s:%d: PROXY header not complete in time "
+                       "(--proxy-protocol): connection closed", c->conn_host, c->conn_port);
+            } else if (!c->idle && c->len > 0) {
                 pw_log(s, PW_LOG_INFO, "%s:%d: request %s not complete in time: 408",
                        c->peer_host, c->peer_port, c->prebuffering ? "body" : "head");
                 pw_send_error(s, c, 408);

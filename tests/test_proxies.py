@@ -269,6 +269,21 @@ def test_keep_alive_requests_are_judged_one_by_one(trusted):
     assert second['REMOTE_ADDR'] == '127.0.0.1'
 
 
+@pytest.mark.parametrize('pipelined', [False, True])
+def test_bad_request_after_a_forwarded_one_is_logged_with_the_peer(trusted, pipelined):
+    good = build_request('GET', '/env', [('X-Forwarded-For', '203.0.113.88')])
+    bad = b'GET /env HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n'
+    mark = trusted.log_mark()
+    with RawConnection(trusted.port) as conn:
+        conn.send(good + bad if pipelined else good)
+        assert conn.read_response('GET').json()['REMOTE_ADDR'] == '203.0.113.88'
+        if not pipelined:
+            conn.send(bad)
+        assert conn.read_response('GET').status == 400
+    line = trusted.wait_for_log(r'bad request \(400\)', since=mark)
+    assert '127.0.0.1:' in line and '203.0.113.88' not in line
+
+
 def test_access_log_shows_client_and_connection_peer(trusted):
     env_via(trusted, [('X-Forwarded-For', '203.0.113.77')], target='/env/logged')
     line = wait_until(lambda: next((l for l in trusted.access_log_path.read_text().splitlines()
@@ -375,6 +390,14 @@ def test_proxy_protocol_malformed_is_closed(proxy_protocol, data):
     # other connections are unaffected
     env = env_via(proxy_protocol, prefix=b'PROXY TCP4 203.0.113.1 127.0.0.1 1 80\r\n')
     assert env['REMOTE_ADDR'] == '203.0.113.1'
+
+
+def test_proxy_protocol_partial_header_times_out_without_an_answer(start_server):
+    server = start_server(SUITE_APP, '--threads', '1', '--trust-proxy', '127.0.0.1',
+                          '--proxy-protocol', '--header-timeout', '1', '--header-max-timeout', '1')
+    mark = server.log_mark()
+    assert closed_without_answer(server, b'PROXY TCP4 203.0.113.9 ')
+    server.wait_for_log(r'PROXY header not complete in time', since=mark)
 
 
 def test_proxy_protocol_from_an_untrusted_peer_is_closed(start_server):
