@@ -256,7 +256,7 @@ static void eval_xff(const pw_trust *t, const char *buf, const pw_header *header
                      pw_forwarded *out)
 {
     text hops[PW_MAX_HOPS];
-    int nhops = 0;
+    int nhops = 0, dropped = 0;
     for (uint32_t i = 0; i < n; i++) {
         if (!name_is(buf, &headers[i], "x-forwarded-for"))
             continue;
@@ -267,8 +267,11 @@ static void eval_xff(const pw_trust *t, const char *buf, const pw_header *header
             text e = trim(v, (size_t)(stop - v));
             if (e.n) {  /* RFC 9110 5.6.1: empty list elements are ignored */
                 if (nhops == PW_MAX_HOPS) {
-                    out->error = "X-Forwarded-For has more than 64 addresses";
-                    return;
+                    /* only the right end matters: a client padding the list on the left
+                     * must not make the proxy's own entry unreadable */
+                    memmove(hops, hops + 1, (PW_MAX_HOPS - 1) * sizeof *hops);
+                    nhops--;
+                    dropped = 1;
                 }
                 hops[nhops++] = e;
             }
@@ -290,6 +293,10 @@ static void eval_xff(const pw_trust *t, const char *buf, const pw_header *header
         set_client(out, family, addr, port);
         if (!trusted_bin(t, family, addr))
             return;
+    }
+    if (dropped) {  /* 64 trusted hops and more to the left: give up */
+        out->error = "X-Forwarded-For has more than 64 trusted addresses";
+        out->have_addr = 0;
     }
 }
 
@@ -317,7 +324,7 @@ static int is_tchar(unsigned char ch)
  * Values are kept as spans of the buffer; a quoted-string with a quoted-pair inside is
  * refused (none of for/proto/host can need one).  Returns 0, or -1 when malformed.
  */
-static int parse_forwarded(const char *v, size_t len, fwd_element *els, int *nels)
+static int parse_forwarded(const char *v, size_t len, fwd_element *els, int *nels, int *dropped)
 {
     size_t i = 0;
     fwd_element *e = NULL;
@@ -337,8 +344,11 @@ static int parse_forwarded(const char *v, size_t len, fwd_element *els, int *nel
             continue;
         }
         if (start_element) {
-            if (*nels == PW_MAX_HOPS)
-                return -1;
+            if (*nels == PW_MAX_HOPS) {  /* keep the right end, as for X-Forwarded-For */
+                memmove(els, els + 1, (PW_MAX_HOPS - 1) * sizeof *els);
+                (*nels)--;
+                *dropped = 1;
+            }
             e = &els[(*nels)++];
             memset(e, 0, sizeof *e);
             start_element = 0;
@@ -458,12 +468,13 @@ static int eval_forwarded(const pw_trust *t, const char *buf, const pw_header *h
                           uint32_t n, int walk_addresses, pw_forwarded *out)
 {
     fwd_element els[PW_MAX_HOPS];
-    int nels = 0, seen = 0;
+    int nels = 0, seen = 0, dropped = 0;
     for (uint32_t i = 0; i < n; i++) {
         if (!name_is(buf, &headers[i], "forwarded"))
             continue;
         seen = 1;
-        if (parse_forwarded(buf + headers[i].value.off, headers[i].value.len, els, &nels) != 0) {
+        if (parse_forwarded(buf + headers[i].value.off, headers[i].value.len, els, &nels,
+                            &dropped) != 0) {
             out->error = "malformed Forwarded header (RFC 7239)";
             return -1;
         }
@@ -478,7 +489,7 @@ static int eval_forwarded(const pw_trust *t, const char *buf, const pw_header *h
      * the proxy facing the client wrote, so its proto= and host= describe the client's
      * request. */
     pw_forwarded tmp = *out;
-    int stop = 0;
+    int stop = 0, walked_all = 1;
     for (int i = nels; i-- > 0;) {
         stop = i;
         int family, port;
@@ -488,12 +499,20 @@ static int eval_forwarded(const pw_trust *t, const char *buf, const pw_header *h
             out->error = "Forwarded for= is not a valid node (RFC 7239 6)";
             return -1;
         }
-        if (kind == 0)
+        if (kind == 0) {
+            walked_all = 0;
             break;  /* unknown or obfuscated: no address to go on with */
+        }
         if (walk_addresses)
             set_client(&tmp, family, addr, port);
-        if (!trusted_bin(t, family, addr))
+        if (!trusted_bin(t, family, addr)) {
+            walked_all = 0;
             break;
+        }
+    }
+    if (walked_all && dropped) {
+        out->error = "Forwarded has more than 64 trusted elements";
+        return -1;
     }
     if (walk_addresses) {
         out->have_addr = tmp.have_addr;

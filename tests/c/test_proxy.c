@@ -247,6 +247,20 @@ static void test_forwarded(void)
     expect_client("X-Forwarded-For: junk, 203.0.113.7", "203.0.113.7", 0);
     expect_client("X-Forwarded-For: 203.0.113.7, junk", NULL, 0);
     expect_client("X-Forwarded-For:", NULL, 0);
+    char many[2000] = "X-Forwarded-For: ";
+    for (int i = 0; i < 100; i++)
+        strcat(many, "1.1.1.1, ");
+    strcat(many, "203.0.113.7, 192.0.2.1");
+    expect_client(many, "203.0.113.7", 0);
+    strcpy(many, "X-Forwarded-For: 203.0.113.7");
+    for (int i = 0; i < 70; i++)
+        strcat(many, ", 192.0.2.1");
+    expect_client(many, NULL, 0);
+    strcpy(many, "Forwarded: ");
+    for (int i = 0; i < 100; i++)
+        strcat(many, "for=1.1.1.1, ");
+    strcat(many, "for=203.0.113.7, for=192.0.2.1");
+    expect_client(many, "203.0.113.7", 0);
     expect_client("Forwarded: for=203.0.113.43", "203.0.113.43", 0);
     expect_client("Forwarded: for=\"[2001:db9::17]:4711\"", "2001:db9::17", 4711);
     expect_client("Forwarded: for=unknown, for=192.0.2.1", "192.0.2.1", 0);
