@@ -396,8 +396,8 @@ static void conn_find_client(pw_server *s, pw_conn *c)
     pw_forwarded_eval(&s->cfg.trust, c->buf, c->req.headers, c->req.num_headers,
                       !s->cfg.daemon_role, &f);
     if (f.error)
-        pw_log(s, PW_LOG_INFO, "%s:%d: trusted proxy sent %s: ignored", c->conn_host,
-               c->conn_port, f.error);
+        pw_log(s, PW_LOG_INFO, "%s:%d: forwarding header from a trusted proxy ignored: %s",
+               c->conn_host, c->conn_port, f.error);
     if (f.have_addr) {
         memcpy(c->peer_host, f.host, sizeof c->peer_host);
         c->peer_port = f.port;
