@@ -1,6 +1,7 @@
 """Trusted proxies (issue 7, point 4; docs/proxies.md): --trust-proxy, --trust-proxy-header,
 --proxy-protocol, over real sockets. 127.0.0.1 is the only peer here, so it is made trusted by
 --trust-proxy 127.0.0.1/32 and untrusted by --trust-proxy 10.0.0.0/8."""
+import json
 import os
 import shutil
 import socket
@@ -480,3 +481,59 @@ def test_settings_from_the_python_api():
         config.build(trust_proxy=['10.0.0.0/8'] * 65)
     with pytest.raises(config.ConfigError, match='--proxy-protocol needs --trust-proxy'):
         config.build(proxy_protocol=True)
+
+
+def _ipv6_loopback_ok():
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(('::1', 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback_ok(), reason='no IPv6 loopback')
+def test_ipv6_peer_trusted(tmp_path):
+    """A proxy on ::1 (ServerProcess listens on 127.0.0.1 only, so this one is started here)."""
+    import signal
+    with socket.socket(socket.AF_INET6) as probe:
+        probe.bind(('::1', 0))
+        port = probe.getsockname()[1]
+    stderr = open(tmp_path / 'stderr.log', 'wb')
+    proc = subprocess.Popen([sys.executable, '-m', 'pywsgi', str(SUITE_APP), '--host', '::1',
+                             '--port', str(port), '--threads', '1', '--trust-proxy', '::1'],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+                            cwd=str(tmp_path), start_new_session=True)
+
+    def get_env(headers):
+        with socket.create_connection(('::1', port), timeout=10) as sock:
+            sock.sendall(build_request('GET', '/env', headers))
+            data = b''
+            while b'\r\n\r\n' not in data or len(data.split(b'\r\n\r\n', 1)[1]) < int(
+                    data.split(b'Content-Length: ', 1)[1].split(b'\r\n', 1)[0]):
+                chunk = sock.recv(65536)
+                assert chunk, data
+                data += chunk
+        return json.loads(data.split(b'\r\n\r\n', 1)[1])
+
+    def ready():
+        try:
+            socket.create_connection(('::1', port), timeout=0.5).close()
+            return True
+        except OSError:
+            assert proc.poll() is None, (tmp_path / 'stderr.log').read_text()
+            return False
+    try:
+        wait_until(ready, 30, message='server on [::1]:%d' % port)
+        assert get_env([])['REMOTE_ADDR'] == '::1'
+        env = get_env([('X-Forwarded-For', '2001:db8::42, ::1'), ('X-Forwarded-Proto', 'https')])
+        assert env['REMOTE_ADDR'] == '2001:db8::42'
+        assert env['wsgi.url_scheme'] == 'https'
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        stderr.close()
