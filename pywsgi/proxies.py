@@ -6,7 +6,6 @@ checks what the user typed, so a mistake is a clear startup error.
 """
 from __future__ import annotations
 
-import ipaddress
 from typing import Any, List
 
 # The forwarding headers pywsgi can honour from a trusted proxy.
@@ -23,6 +22,7 @@ def as_trust_proxy(value: Any) -> str:
     text = value.strip()
     if text.lower() == "unix":
         return "unix"
+    import ipaddress
     try:
         net = ipaddress.ip_network(text, strict=False)
     except ValueError:
