@@ -15,7 +15,8 @@
 
 enum item_kind {
     IT_TEXT, IT_HOST, IT_DASH, IT_TIME, IT_REQUEST, IT_STATUS, IT_BYTES_CLF, IT_BYTES,
-    IT_MICROS, IT_SECONDS, IT_METHOD, IT_PATH, IT_QUERY, IT_PROTOCOL, IT_PID, IT_HEADER
+    IT_MICROS, IT_SECONDS, IT_METHOD, IT_PATH, IT_QUERY, IT_PROTOCOL, IT_PID, IT_HEADER,
+    IT_CONN_HOST
 };
 
 typedef struct {
@@ -93,8 +94,16 @@ pw_access_log *pw_access_log_new(int fd, const char *format, char *err, size_t e
             continue;
         case '{': {
             const char *end = strchr(p, '}');
+            /* %{c}a: the connection's peer, which %a is not behind a trusted proxy
+             * (mod_remoteip; docs/proxies.md) */
+            if (end == p + 2 && p[1] == 'c' && end[1] == 'a') {
+                if (add_item(l, IT_CONN_HOST, 0, 0) != 0)
+                    goto too_long;
+                p = end + 2;
+                continue;
+            }
             if (!end || end[1] != 'i' || end == p + 1) {
-                snprintf(err, errlen, "access log format: only %%{Header}i is supported among "
+                snprintf(err, errlen, "access log format: only %%{Header}i and %%{c}a are supported among "
                          "the %%{...} codes (at \"%.20s\")", p - 1);
                 pw_access_log_free(l);
                 return NULL;
@@ -121,7 +130,7 @@ pw_access_log *pw_access_log_new(int fd, const char *format, char *err, size_t e
         }
         default:
             snprintf(err, errlen, "access log format: unsupported code %%%c (supported: %%h %%a "
-                     "%%l %%u %%t %%r %%s %%>s %%b %%B %%D %%T %%m %%U %%q %%H %%P %%{Header}i "
+                     "%%{c}a %%l %%u %%t %%r %%s %%>s %%b %%B %%D %%T %%m %%U %%q %%H %%P %%{Header}i "
                      "%%%%)", *p ? *p : ' ');
             pw_access_log_free(l);
             return NULL;
@@ -255,6 +264,10 @@ void pw_access_log_write(pw_access_log *l, const pw_conn *c)
         case IT_HOST:
             k += put(line + k, room - k, c->peer_host[0] ? c->peer_host : "-",
                      c->peer_host[0] ? strlen(c->peer_host) : 1);
+            break;
+        case IT_CONN_HOST:
+            k += put(line + k, room - k, c->conn_host[0] ? c->conn_host : "-",
+                     c->conn_host[0] ? strlen(c->conn_host) : 1);
             break;
         case IT_DASH:
             k += put(line + k, room - k, "-", 1);

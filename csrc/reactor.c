@@ -5,6 +5,7 @@
  */
 #include "reactor.h"
 #include "relay.h"
+#include "proxy_protocol.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -381,9 +382,44 @@ static void conn_reset_request(pw_server *s, pw_conn *c)
 /* The head is complete: set up body reading; 0 = hand to a worker, -1 = answered and closed. */
 static void log_reactor_answer(pw_server *s, pw_conn *c, int captured);
 
+/* Trusted proxies (docs/proxies.md): the client of this request, from the connection's peer
+ * and - when that is a trusted proxy - its forwarding headers. */
+static void conn_find_client(pw_server *s, pw_conn *c)
+{
+    memcpy(c->peer_host, c->conn_host, sizeof c->peer_host);
+    c->peer_port = c->conn_port;
+    c->fwd_https = c->proxy_https;
+    c->fwd_host_len = 0;
+    c->fwd_server_port = 0;
+    if (!c->proxy_trusted || !s->cfg.trust.headers)
+        return;
+    pw_forwarded f;
+    /* daemon role: the server process already put the client's address in the preamble */
+    pw_forwarded_eval(&s->cfg.trust, c->buf, c->req.headers, c->req.num_headers,
+                      !s->cfg.daemon_role, &f);
+    if (f.error)
+        pw_log(s, PW_LOG_INFO, "%s:%d: forwarding header from a trusted proxy ignored: %s",
+               c->conn_host, c->conn_port, f.error);
+    if (f.have_addr) {
+        memcpy(c->peer_host, f.host, sizeof c->peer_host);
+        c->peer_port = f.port;
+    }
+    if (f.https >= 0)
+        c->fwd_https = f.https;
+    c->fwd_host_off = f.host_off;
+    c->fwd_host_len = f.host_len;
+    c->fwd_server_port = f.server_port;
+}
+
+static int trust_on(pw_server *s)
+{
+    return s->cfg.trust.count > 0 || s->cfg.trust.unix_peers;
+}
+
 static int conn_head_done(pw_server *s, pw_conn *c)
 {
     pw_request *r = &c->req;
+    conn_find_client(s, c);
     c->req_start = pw_now();
     c->req_time = time(NULL);
     c->resp_status = 0;
@@ -569,6 +605,34 @@ static void reactor_readable(pw_server *s, pw_conn *c)
                 c->head_start = now;
                 c->deadline = now + s->cfg.header_timeout;
             }
+            if (c->need_proxy_header) {
+                pw_proxy_info info;
+                const char *why;
+                int plen = pw_proxy_parse(c->buf, c->len, &info, &why);
+                if (plen < 0) {
+                    pw_log(s, PW_LOG_WARNING, "%s:%d: %s (--proxy-protocol): connection closed",
+                           c->conn_host, c->conn_port, why);
+                    conn_close(s, c);
+                    return;
+                }
+                if (plen == 0)
+                    goto rearm;
+                memmove(c->buf, c->buf + plen, c->len - plen);
+                c->len -= plen;
+                c->need_proxy_header = 0;
+                if (info.has_addr) {
+                    /* the proxy's client is now this connection's peer; its own forwarding
+                     * headers count only if it is a trusted proxy too */
+                    memcpy(c->conn_host, info.src, sizeof c->conn_host);
+                    c->conn_port = info.src_port;
+                    c->proxy_trusted = pw_trust_host(&s->cfg.trust, c->conn_host);
+                }
+                c->proxy_https = info.ssl ? 1 : -1;
+                memcpy(c->peer_host, c->conn_host, sizeof c->peer_host);
+                c->peer_port = c->conn_port;
+                if (c->len == 0)
+                    goto rearm;
+            }
             if (c->need_preamble) {
                 int plen = pw_preamble_parse(c);
                 if (plen < 0) {
@@ -578,6 +642,12 @@ static void reactor_readable(pw_server *s, pw_conn *c)
                 }
                 if (plen == 0)
                     goto rearm;
+                /* the server process vouches for the client address it sends, and says whether
+                 * it came through a trusted proxy (whose other headers then count here) */
+                memcpy(c->conn_host, c->peer_host, sizeof c->conn_host);
+                c->conn_port = c->peer_port;
+                c->proxy_trusted = (c->buf[6] & PW_PREAMBLE_PROXY_TRUSTED) != 0;
+                c->proxy_https = (c->buf[6] & PW_PREAMBLE_HTTPS) ? 1 : -1;
                 memmove(c->buf, c->buf + plen, c->len - plen);
                 c->len -= plen;
                 c->need_preamble = 0;
@@ -689,6 +759,28 @@ static void reactor_accept(pw_server *s, int lfd, int index)
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         }
+        memcpy(c->conn_host, c->peer_host, sizeof c->conn_host);
+        c->conn_port = c->peer_port;
+        c->proxy_https = -1;
+        c->fwd_https = -1;
+        c->fwd_host_len = 0;
+        c->fwd_server_port = 0;
+        c->proxy_trusted = 0;
+        c->need_proxy_header = 0;
+        if (trust_on(s) && !s->cfg.daemon_role) {
+            c->proxy_trusted = ss.ss_family == AF_UNIX ? s->cfg.trust.unix_peers
+                                                       : pw_trust_host(&s->cfg.trust, c->peer_host);
+            if (s->cfg.proxy_protocol) {
+                if (!c->proxy_trusted) {
+                    pw_log(s, PW_LOG_WARNING, "%s:%d: connection from a peer that is not a "
+                           "trusted proxy (--proxy-protocol, --trust-proxy): closed",
+                           c->peer_host[0] ? c->peer_host : "unix", c->peer_port);
+                    conn_close(s, c);
+                    continue;
+                }
+                c->need_proxy_header = 1;
+            }
+        }
         conn_reset_request(s, c);
         atomic_store_int(&c->state, PW_CONN_READING);
         if (s->cfg.max_clients > 0 && atomic_load_int(&s->open_conns) > s->cfg.max_clients) {
@@ -719,7 +811,11 @@ static void reactor_scan(pw_server *s, double now)
         if (c->pending && now - c->accepted_at > 0.5)
             clear_pending(s, c);
         if (now >= c->deadline) {
-            if (!c->idle && c->len > 0) {
+            if (c->need_proxy_header && c->len > 0) {
+                /* a proxy, not a browser: no HTTP answer to a header it never finished */
+                pw_log(s, PW_LOG_WARNING, "%s:%d: PROXY header not complete in time "
+                       "(--proxy-protocol): connection closed", c->conn_host, c->conn_port);
+            } else if (!c->idle && c->len > 0) {
                 pw_log(s, PW_LOG_INFO, "%s:%d: request %s not complete in time: 408",
                        c->peer_host, c->peer_port, c->prebuffering ? "body" : "head");
                 pw_send_error(s, c, 408);
@@ -1135,6 +1231,10 @@ static int conn_release(pw_server *s, pw_conn *c, int keep_alive)
         }
     }
     conn_reset_request(s, c);
+    /* the forwarded client was this request's: until the next head says otherwise, log lines
+     * name the connection's peer */
+    memcpy(c->peer_host, c->conn_host, sizeof c->peer_host);
+    c->peer_port = c->conn_port;
     if (rest) {
         int rc = pw_parse_head(&c->req, c->buf, c->len, &s->cfg.limits);
         if (rc == PW_ERROR) {

@@ -20,6 +20,7 @@
 #include <time.h>
 #include "http_parser.h"
 #include "accesslog.h"
+#include "proxy_trust.h"
 
 #define PW_MAX_LISTEN 16
 
@@ -53,6 +54,9 @@ typedef struct {
     void (*dispatch)(struct pw_server *s, struct pw_conn *c);
     void (*thread_start)(void);
     void (*thread_stop)(void);
+    /* Trusted proxies (docs/proxies.md): who may set the client address, and how. */
+    pw_trust trust;              /* trust.count == 0 and !unix_peers: the feature is off */
+    int proxy_protocol;          /* every connection starts with a PROXY v1/v2 header */
 } pw_config;
 
 enum { PW_LOG_ERROR = 0, PW_LOG_WARNING = 1, PW_LOG_INFO = 2, PW_LOG_DEBUG = 3 };
@@ -101,8 +105,18 @@ typedef struct pw_conn {
     int body_error;              /* HTTP status for a body error (400/408/413), 0 if none */
     int sent_continue;
     int broken;                  /* I/O failed: must close */
-    char peer_host[64];
-    int peer_port;
+    char peer_host[64];          /* the client: the connection's peer, or what a trusted proxy
+                                    said (X-Forwarded-For, Forwarded), for the current request */
+    int peer_port;               /* 0 when a proxy gave no port */
+    /* trusted proxies (docs/proxies.md) */
+    char conn_host[64];          /* the connection's peer (after a PROXY header): %{c}a */
+    int conn_port;
+    int proxy_trusted;           /* conn_host is a trusted proxy: its forwarding headers count */
+    int need_proxy_header;       /* --proxy-protocol: the PROXY header is not read yet */
+    int proxy_https;             /* from the PROXY v2 SSL TLV: 1 https, else -1 */
+    int fwd_https;               /* current request: -1 nothing said, 0 http, 1 https */
+    uint32_t fwd_host_off, fwd_host_len; /* current request: forwarded Host in buf (len 0: none) */
+    int fwd_server_port;         /* current request: X-Forwarded-Port, or 0 */
     unsigned long requests;      /* served on this connection */
     struct pw_conn *next;        /* queue link */
 } pw_conn;

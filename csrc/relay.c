@@ -299,7 +299,9 @@ again:
     double enq = now_mono();
     memcpy(pre, PW_PREAMBLE_MAGIC, 4);
     memcpy(pre + 4, &plen, 2);
-    pre[6] = PW_PREAMBLE_EXPECT_HANDLED | (pooled ? PW_PREAMBLE_KEEP : 0);
+    pre[6] = PW_PREAMBLE_EXPECT_HANDLED | (pooled ? PW_PREAMBLE_KEEP : 0) |
+             (c->proxy_trusted ? PW_PREAMBLE_PROXY_TRUSTED : 0) |
+             (c->fwd_https == 1 ? PW_PREAMBLE_HTTPS : 0);
     pre[7] = (unsigned char)alen;
     memcpy(pre + 8, &port, 2);
     memcpy(pre + 10, &zero, 2);

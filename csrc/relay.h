@@ -25,6 +25,8 @@
 #define PW_PREAMBLE_FIXED 20
 #define PW_PREAMBLE_EXPECT_HANDLED 1  /* the server process answers Expect: 100-continue */
 #define PW_PREAMBLE_KEEP 2             /* pooled connection: keep it after a self-delimited response */
+#define PW_PREAMBLE_PROXY_TRUSTED 4    /* came through a trusted proxy (docs/proxies.md) */
+#define PW_PREAMBLE_HTTPS 8            /* a trusted proxy said the client used https */
 
 /* wsgi.file_wrapper in a daemon: instead of copying the file through the UNIX socket, the
  * daemon sends, as the very first bytes of its response, a file record with the open file

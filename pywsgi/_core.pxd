@@ -22,6 +22,20 @@ cdef extern from "accesslog.h" nogil:
     void pw_access_log_set_fd(pw_access_log *l, int fd)
 
 
+cdef extern from "proxy_trust.h" nogil:
+    enum:
+        PW_FWD_XFF
+        PW_FWD_PROTO
+        PW_FWD_HOST
+        PW_FWD_PORT
+        PW_FWD_FORWARDED
+    ctypedef struct pw_trust:
+        int count
+        int unix_peers
+        unsigned headers
+    int pw_trust_add(pw_trust *t, const char *text)
+
+
 cdef extern from "reactor.h" nogil:
     enum:
         PW_MAX_LISTEN
@@ -55,6 +69,8 @@ cdef extern from "reactor.h" nogil:
         void (*dispatch)(pw_server *s, pw_conn *c) noexcept nogil
         void (*thread_start)() noexcept nogil
         void (*thread_stop)() noexcept nogil
+        pw_trust trust
+        int proxy_protocol
 
     ctypedef struct pw_conn:
         int fd
@@ -67,6 +83,13 @@ cdef extern from "reactor.h" nogil:
         int sent_continue
         char peer_host[64]
         int peer_port
+        char conn_host[64]
+        int conn_port
+        int proxy_trusted
+        int fwd_https
+        uint32_t fwd_host_off
+        uint32_t fwd_host_len
+        int fwd_server_port
         unsigned long requests
         double enqueued_at
         int one_shot

@@ -630,6 +630,18 @@ cdef object _request_path(pw_conn *c):
     return _decode_path(PyBytes_FromStringAndSize(c.buf + r.path.off, r.path.len))
 
 
+# Trusted proxies (docs/proxies.md): with --trust-proxy, the forwarding headers reach the
+# application only from a trusted proxy, so it can never be fooled by a client sending them.
+cdef bint _proxy_on = False
+cdef frozenset _PROXY_KEYS = frozenset([
+    'HTTP_X_FORWARDED_FOR', 'HTTP_X_FORWARDED_PROTO', 'HTTP_X_FORWARDED_HOST',
+    'HTTP_X_FORWARDED_PORT', 'HTTP_FORWARDED'])
+
+
+cdef bint _host_has_port(host):
+    return bool(host) and ':' in host.rpartition(']')[2]
+
+
 cdef dict _environ(pw_conn *c, Request req, _Mount mount, str path):
     cdef pw_request *r = &c.req
     cdef const char *buf = c.buf
@@ -644,8 +656,9 @@ cdef dict _environ(pw_conn *c, Request req, _Mount mount, str path):
     env['REQUEST_URI'] = _latin1(buf + r.target.off, r.target.len)
     env['SERVER_PROTOCOL'] = 'HTTP/1.1' if r.version_minor >= 1 else 'HTTP/1.0'
     env['REMOTE_ADDR'] = _peer(c)   # '' for a UNIX-socket client, as gunicorn gives it
-    if c.peer_host[0]:
-        env['REMOTE_PORT'] = str(c.peer_port)   # none for a UNIX-socket client
+    # none for a UNIX-socket client, nor when a trusted proxy named the client without a port
+    if c.peer_host[0] and (c.peer_port or not c.proxy_trusted):
+        env['REMOTE_PORT'] = str(c.peer_port)
     for i in range(r.num_headers):
         h = &r.headers[i]
         name = PyBytes_FromStringAndSize(buf + h.name.off, h.name.len)
@@ -653,6 +666,8 @@ cdef dict _environ(pw_conn *c, Request req, _Mount mount, str path):
         if key is False:
             key = _header_key(name)
         if key is None:
+            continue
+        if _proxy_on and not c.proxy_trusted and key in _PROXY_KEYS:
             continue
         value = _latin1(buf + h.value.off, h.value.len)
         if key in env and key not in ('CONTENT_TYPE', 'CONTENT_LENGTH'):
@@ -662,6 +677,8 @@ cdef dict _environ(pw_conn *c, Request req, _Mount mount, str path):
     if r.authority.len:
         # RFC 9112 3.2.2: with an absolute-form target the host comes from the target.
         env['HTTP_HOST'] = _latin1(buf + r.authority.off, r.authority.len)
+    if c.fwd_host_len:  # X-Forwarded-Host / Forwarded host= from a trusted proxy
+        env['HTTP_HOST'] = _latin1(buf + c.fwd_host_off, c.fwd_host_len)
     host = env.get('HTTP_HOST')
     if host:
         if host.startswith('['):
@@ -674,6 +691,16 @@ cdef dict _environ(pw_conn *c, Request req, _Mount mount, str path):
             rest = sep + rest
         if rest.startswith(':') and rest[1:].isdigit():
             env['SERVER_PORT'] = rest[1:]
+    if c.fwd_https >= 0:  # X-Forwarded-Proto / Forwarded proto= / PROXY v2 SSL, trusted
+        env['wsgi.url_scheme'] = 'https' if c.fwd_https else 'http'
+        if c.fwd_https:
+            env['HTTPS'] = 'on'
+        else:
+            env.pop('HTTPS', None)
+        if not _host_has_port(host):
+            env['SERVER_PORT'] = '443' if c.fwd_https else '80'
+    if c.fwd_server_port:
+        env['SERVER_PORT'] = str(c.fwd_server_port)
     stream = InputStream()
     stream.conn = c
     stream.req = req
@@ -1007,6 +1034,32 @@ def stop(graceful=True):
         pw_server_stop_accepting(_srv)
 
 
+cdef _configure_proxies(pw_config *cfg, dict settings):
+    """--trust-proxy, --trust-proxy-header, --proxy-protocol into the reactor's config."""
+    global _proxy_on
+    cfg.trust.count = 0
+    cfg.trust.unix_peers = 0
+    cfg.trust.headers = 0
+    cfg.proxy_protocol = 0
+    for item in settings.get('trust_proxy') or ():
+        rc = pw_trust_add(&cfg.trust, str(item).encode('latin-1'))
+        if rc == -2:
+            raise ValueError("--trust-proxy: at most 64 networks")
+        if rc != 0:
+            raise ValueError("--trust-proxy: not an address or CIDR network: %r" % (item,))
+    _proxy_on = cfg.trust.count > 0 or cfg.trust.unix_peers != 0
+    if not _proxy_on:
+        return
+    bits = {'x-forwarded-for': PW_FWD_XFF, 'x-forwarded-proto': PW_FWD_PROTO,
+            'x-forwarded-host': PW_FWD_HOST, 'x-forwarded-port': PW_FWD_PORT,
+            'forwarded': PW_FWD_FORWARDED}
+    names = settings.get('trust_proxy_header') or ['x-forwarded-for', 'x-forwarded-proto']
+    for name in names:
+        if name.lower() != 'none':
+            cfg.trust.headers |= bits[name.lower()]
+    cfg.proxy_protocol = 1 if settings.get('proxy_protocol') else 0
+
+
 def serve(listen_fds, mounts, dict settings):
     """Serve on the listening sockets `listen_fds` until stop(); see docs/ARCHITECTURE.md."""
     global _srv, _mounts, _base_environ, _server_software, _stop_requested, _stop_graceful
@@ -1055,6 +1108,7 @@ def serve(listen_fds, mounts, dict settings):
         cfg.dispatch = _inline_dispatch
         cfg.thread_start = _reactor_thread_start
         cfg.thread_stop = _reactor_thread_stop
+    _configure_proxies(&cfg, settings)
     pw_limits_default(&cfg.limits)
     cfg.limits.max_request_line = int(settings.get('limit_request_line', 8190))
     cfg.limits.max_fields = int(settings.get('limit_request_fields', 100))

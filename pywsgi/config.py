@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
+from pywsgi import proxies as _proxies
+
 __all__ = [
     "ConfigError", "Setting", "SETTINGS", "SETTINGS_BY_NAME", "LOG_LEVELS",
     "defaults", "build", "application_group_for", "normalize_mount_point",
@@ -755,7 +757,7 @@ SETTINGS: Tuple[Setting, ...] = (
             express="--access-log", flag="--access-log", metavar="PATH"),
     Setting("access_log_format", as_optional_str, None,
             "Apache LogFormat for the access log: %h %a %l %u %t %r %s %>s %b %B %D %T %m %U %q "
-            "%H %P %{Header}i %%. Default: the combined format "
+            "%H %P %{Header}i %{c}a %%. Default: the combined format "
             "'%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-agent}i\"'.",
             express="--access-log-format", flag="--access-log-format", metavar="FORMAT"),
     Setting("error_log", as_optional_path, None,
@@ -834,6 +836,27 @@ SETTINGS: Tuple[Setting, ...] = (
             "script_alias, cgi_alias, access, python_handler); a request goes to the host its "
             "Host header names, or to the first one. Python API / configuration files only.",
             express=None, flag=None),
+    # -- trusted proxies (docs/proxies.md)
+    Setting("trust_proxy", _proxies.as_trust_proxy_list, (),
+            "A reverse proxy or load balancer whose forwarding headers are believed: an IPv4/"
+            "IPv6 address, a CIDR network, or 'unix' for peers on a UNIX socket; repeatable. "
+            "From such a peer REMOTE_ADDR, wsgi.url_scheme (and, if enabled, the host) come "
+            "from the headers named by --trust-proxy-header; from any other peer those headers "
+            "are removed before the application sees them (like mod_remoteip).",
+            express=None, flag="--trust-proxy", metavar="CIDR", repeatable=True,
+            item_convert=_proxies.as_trust_proxy),
+    Setting("trust_proxy_header", _proxies.as_trust_proxy_header_list, (),
+            "A forwarding header honoured from trusted proxies: x-forwarded-for, "
+            "x-forwarded-proto, x-forwarded-host, x-forwarded-port or forwarded (RFC 7239); "
+            "repeatable. Default: x-forwarded-for and x-forwarded-proto. 'none' honours none "
+            "(with --proxy-protocol alone).",
+            express=None, flag="--trust-proxy-header", metavar="NAME", repeatable=True,
+            item_convert=_proxies.as_trust_proxy_header),
+    Setting("proxy_protocol", as_bool, False,
+            "Every connection starts with a PROXY protocol v1 or v2 header (haproxy, AWS NLB, "
+            "...) carrying the client's address; only --trust-proxy peers may connect, and a "
+            "connection from another peer or with a malformed header is closed.",
+            express=None, flag="--proxy-protocol", const=True),
     # -- internal: set by the master for each child
     Setting("process_index", as_non_negative_int, 0,
             "Index (0..processes-1) of the server child; set by the master.",
@@ -888,6 +911,9 @@ def build(values: Optional[Dict[str, Any]] = None, **overrides: Any) -> Dict[str
     if settings["server_name"] is None:
         host = settings["host"]
         settings["server_name"] = "localhost" if host in WILDCARD_HOSTS else host
+    if settings["proxy_protocol"] and not settings["trust_proxy"]:
+        raise ConfigError("--proxy-protocol needs --trust-proxy: the peers allowed to send "
+                          "PROXY headers (e.g. --trust-proxy 10.0.0.0/8)")
     if settings["server_software"] is None:
         from pywsgi import __version__
         settings["server_software"] = f"pywsgi/{__version__}"

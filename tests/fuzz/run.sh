@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Bounded fuzz run of the HTTP parser: tests/fuzz/run.sh [SECONDS]   (default 120, in total)
+# Bounded fuzz run of the C parsers: tests/fuzz/run.sh [SECONDS]   (default 120, in total)
 #
 # 1. libFuzzer + AddressSanitizer + UndefinedBehaviorSanitizer on csrc/http_parser.c
-#    (tests/fuzz/fuzz_http_parser.c), two thirds of the time;
+#    (tests/fuzz/fuzz_http_parser.c), half of the time;
+# 1b. the same on the proxy parsers, csrc/proxy_protocol.c + csrc/proxy_trust.c
+#    (tests/fuzz/fuzz_proxy.c, seeds in tests/fuzz/corpus-proxy), a sixth;
 # 2. atheris on pywsgi._parser (tests/fuzz/fuzz_parser.py), the rest.
 # Both start from tests/fuzz/corpus (replayed first: a known crash input fails at once) and grow a
 # scratch copy under build/fuzz/. Missing tools are installed when possible (clang with apt-get
@@ -33,7 +35,10 @@ if ! [[ "$TOTAL" =~ ^[0-9]+$ ]] || (( TOTAL < 2 )); then
     exit 2
 fi
 C_SECONDS=$(( TOTAL * 2 / 3 ))
+PROXY_SECONDS=$(( TOTAL / 6 ))
+(( PROXY_SECONDS < 1 )) && PROXY_SECONDS=1
 PY_SECONDS=$(( TOTAL - C_SECONDS ))
+C_SECONDS=$(( C_SECONDS - PROXY_SECONDS ))  # the C budget is shared: the total does not grow
 
 if [[ -n "${PW_FUZZ_LENIENT_STATUS:-}" ]]; then
     export PW_FUZZ_LENIENT_STATUS
@@ -90,9 +95,37 @@ run_c_harness() {
     return 0
 }
 
+run_proxy_harness() {
+    local seconds=$1
+    say "building the sanitized proxy-protocol harness with $CC_FUZZ"
+    # shellcheck disable=SC2086
+    if ! "$CC_FUZZ" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+            -fno-omit-frame-pointer -Wall -Wextra ${PW_FUZZ_CFLAGS:-} -I"$ROOT/csrc" \
+            "$FUZZ_DIR/fuzz_proxy.c" "$ROOT/csrc/proxy_protocol.c" "$ROOT/csrc/proxy_trust.c" \
+            -o "$WORK/fuzz_proxy"; then
+        say "FAILED: the proxy harness does not build"
+        return 1
+    fi
+    mkdir -p "$WORK/corpus-proxy"
+    say "libFuzzer (proxy) for ${seconds}s"
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1 \
+        timeout -k 10 $(( seconds + 60 )) "$WORK/fuzz_proxy" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+        -max_len=4400 -print_final_stats=1 -artifact_prefix="$ARTIFACTS/proxy-" \
+        "$WORK/corpus-proxy" "$FUZZ_DIR/corpus-proxy" >"$WORK/libfuzzer-proxy.log" 2>&1
+    local rc=$?
+    tail -n 6 "$WORK/libfuzzer-proxy.log"
+    if (( rc != 0 )); then
+        say "FAILED: libFuzzer (proxy) exited $rc (log: $WORK/libfuzzer-proxy.log)"
+        grep -E 'invariant failed|ERROR: |runtime error|Test unit written' "$WORK/libfuzzer-proxy.log" | head -n 5
+        return 1
+    fi
+    return 0
+}
+
 if have_libfuzzer; then
     ran=1
     run_c_harness "$C_SECONDS" || status=1
+    run_proxy_harness "$PROXY_SECONDS" || status=1
 else
     say "SKIPPED the libFuzzer harness: no $CC_FUZZ with the libFuzzer runtime (install clang)"
     PY_SECONDS=$TOTAL
