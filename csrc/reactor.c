@@ -4,6 +4,7 @@
  * core calls these functions with the GIL released.  See reactor.h for the ownership rules.
  */
 #include "reactor.h"
+#include "scoreboard.h"
 #include "relay.h"
 
 #include <errno.h>
@@ -73,6 +74,8 @@ static double pw_now(void)
 static int atomic_load_int(int *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static void atomic_store_int(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 static int atomic_add_int(int *p, int v) { return __atomic_add_fetch(p, v, __ATOMIC_ACQ_REL); }
+/* --server-status counters of this process (csrc/scoreboard.h); nothing when it is off */
+#define SB_ADD(s, field, v) do { if ((s)->cfg.scoreboard) PW_SB_ADD((s)->cfg.scoreboard->field, (v)); } while (0)
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -304,6 +307,7 @@ static void conn_close(pw_server *s, pw_conn *c)
     atomic_store_int(&c->state, PW_CONN_FREE);
     close(fd);  /* after FREE: the fd number (and so this slot) may be reused at once */
     atomic_add_int(&s->open_conns, -1);
+    SB_ADD(s, connections, -1);
 }
 
 void pw_send_error(pw_server *s, pw_conn *c, int status)
@@ -329,6 +333,9 @@ void pw_send_error(pw_server *s, pw_conn *c, int status)
  * line when the head was parsed (captured), else "-". */
 static void log_reactor_answer(pw_server *s, pw_conn *c, int captured)
 {
+    if (s->cfg.scoreboard)
+        pw_sb_request_done(s->cfg.scoreboard, c->resp_status, c->resp_bytes,
+                           captured ? pw_now() - c->req_start : 0);
     if (!s->cfg.access_log)
         return;
     if (!captured) {
@@ -412,6 +419,7 @@ static void queue_push(pw_server *s, pw_conn *c)
 {
     clear_pending(s, c);
     atomic_add_int(&s->busy, 1);
+    SB_ADD(s, busy, 1);
     atomic_store_int(&c->state, PW_CONN_BUSY);
     if (s->cfg.dispatch) {
         s->cfg.dispatch(s, c);  /* inline mode: served (and released) right here */
@@ -657,6 +665,7 @@ static void reactor_accept(pw_server *s, int lfd, int index)
             atomic_add_int(&s->open_conns, -1);
             continue;
         }
+        SB_ADD(s, connections, 1);
         c->fd = fd;
         c->listen_index = index;
         c->len = 0;
@@ -1093,6 +1102,7 @@ static int body_drain(pw_server *s, pw_conn *c)
 
 static void busy_done(pw_server *s)
 {
+    SB_ADD(s, busy, -1);
     if (atomic_add_int(&s->busy, -1) < s->cfg.accept_busy_limit &&
         atomic_load_int(&s->accept_paused))
         wake_reactor(s);
@@ -1101,6 +1111,9 @@ static void busy_done(pw_server *s)
 static int conn_release(pw_server *s, pw_conn *c, int keep_alive)
 {
     c->requests++;
+    if (s->cfg.scoreboard && c->resp_status)
+        pw_sb_request_done(s->cfg.scoreboard, c->resp_status, c->resp_bytes,
+                           pw_now() - c->req_start);
     if (s->cfg.access_log && c->resp_status)
         pw_access_log_write(s->cfg.access_log, c);
     if (!keep_alive || c->one_shot || c->broken || c->body_error || atomic_load_int(&s->stopping) ||

@@ -53,6 +53,7 @@ typedef struct {
     void (*dispatch)(struct pw_server *s, struct pw_conn *c);
     void (*thread_start)(void);
     void (*thread_stop)(void);
+    struct pw_sb_slot *scoreboard; /* NULL: no --server-status; else this process's slot */
 } pw_config;
 
 enum { PW_LOG_ERROR = 0, PW_LOG_WARNING = 1, PW_LOG_INFO = 2, PW_LOG_DEBUG = 3 };

@@ -655,6 +655,9 @@ cdef bint _serve_one(pw_conn *c, object errors):
     result = None
     try:
         path = _request_path(c)
+        if _status_url is not None and type(path) is str and (
+                path == _status_url or (<str>path).startswith(_status_url + '/')):
+            return _serve_status(c, req, <str>path)
         mount = _route(path) if type(path) is str else None
         if mount is None:
             status = path if type(path) is int else 404
@@ -748,11 +751,16 @@ cdef bint _serve_daemon(pw_conn *c, _Mount mount) except -1:
     cdef int status = 0
     cdef int keep
     group = mount.daemon
+    cdef pw_sb_group *counters = _sb_group_of(group)   # NULL without --server-status
     t.socket_path = mount.daemon_socket
     t.queue_timeout = float(getattr(group, 'queue_timeout', 0) or 0) or 45.0
     t.response_timeout = float(getattr(group, 'response_timeout', 0) or 0) or 300.0
     with nogil:
+        if counters != NULL:
+            pw_sb_relay_start(counters)
         keep = pw_relay(_srv, c, &t, &status)
+        if counters != NULL:
+            pw_sb_relay_done(counters, status)
     return keep
 
 
@@ -787,6 +795,7 @@ cdef bint _try_sendfile(Request req, FileWrapper wrapper) except -1:
 
 
 include "_static.pxi"
+include "_status.pxi"
 
 
 # ------------------------------------------------------------------------ threads
@@ -826,11 +835,20 @@ cdef pw_relay_target _direct_target
 cdef bytes _direct_socket = None
 
 
-cdef void _relay_conn(pw_conn *c) noexcept nogil:
+cdef pw_conn *_relay_conn(pw_conn *c) noexcept nogil:
+    """Relay c's request(s); returns NULL when done, or c when its next request is for the
+    status URL (answered by this process, with the GIL, in _serve_conn)."""
     cdef int again = 1, keep, status
     while again:
+        if _status_url_n and _is_status_target(c):
+            return c
+        if _direct_group != NULL:
+            pw_sb_relay_start(_direct_group)
         keep = pw_relay(_srv, c, &_direct_target, &status)
+        if _direct_group != NULL:
+            pw_sb_relay_done(_direct_group, status)
         again = pw_conn_release(_srv, c, keep)
+    return NULL
 
 
 def _worker_main():
@@ -840,7 +858,8 @@ def _worker_main():
         with nogil:
             c = pw_queue_pop(_srv)
             while c != NULL and _direct_relay:
-                _relay_conn(c)
+                if _relay_conn(c) != NULL:
+                    break  # the status URL: served below, with the GIL
                 c = pw_queue_pop(_srv)
         if c == NULL:
             return
@@ -930,6 +949,7 @@ def stop(graceful=True):
     global _stop_requested, _stop_graceful
     _stop_graceful = bool(graceful) and _stop_graceful
     _stop_requested = True
+    _scoreboard_stopping()
     if _srv != NULL:
         pw_server_stop_accepting(_srv)
 
@@ -1026,6 +1046,9 @@ def serve(listen_fds, mounts, dict settings):
         _direct_target.queue_timeout = float(getattr(group, 'queue_timeout', 0) or 0) or 45.0
         _direct_target.response_timeout = float(getattr(group, 'response_timeout', 0) or 0) or 300.0
 
+    global _direct_group
+    cfg.scoreboard = _scoreboard_enter(settings, threads)
+    _direct_group = _sb_group_of((<_Mount>ms[0]).daemon) if _direct_relay else NULL
     cfg.access_log = NULL
     if settings.get('access_log') and not settings.get('daemon_role'):
         cfg.access_log = _open_access_log(settings)

@@ -427,6 +427,37 @@ def as_index_name(value: Any) -> str:
     return name
 
 
+# -- server status converters (docs/server-status.md)
+
+def as_status_url(value: Any) -> Optional[str]:
+    """--server-status URL: a plain path below the root, such as /server-status."""
+    if value is None:
+        return None
+    url = normalize_mount_point(value)
+    if url == "":
+        raise ValueError("must be a URL path such as /server-status, not the root")
+    return url
+
+
+def as_status_allow(value: Any) -> str:
+    """One --server-status-allow value: an IPv4/IPv6 address or CIDR network."""
+    import ipaddress
+    text = as_str(value).strip()
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        raise ValueError(f"not an IP address or CIDR network such as 10.0.0.0/8: {value!r}") \
+            from None
+
+
+def as_status_allow_list(value: Any) -> List[str]:
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)):
+        value = [value]
+    return [as_status_allow(item) for item in value]
+
+
 # ---------------------------------------------------------------- the table
 
 @dataclass(frozen=True)
@@ -674,6 +705,17 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("server_software", as_optional_str, None,
             "SERVER_SOFTWARE and the Server response header. Default: pywsgi/VERSION.",
             express=None, flag="--server-software", metavar="TEXT"),
+    # -- server status (docs/server-status.md)
+    Setting("server_status", as_status_url, None,
+            "Serve the live server status at URL (e.g. /server-status): an HTML page with "
+            "live charts, URL?json for JSON, URL?prometheus (or URL/metrics) for Prometheus. "
+            "Answered by the server process for every process, never by the application.",
+            express="--server-status", flag="--server-status", metavar="URL"),
+    Setting("server_status_allow", as_status_allow_list, (),
+            "Client address or CIDR network allowed to see --server-status; repeatable. "
+            "Default: loopback only (127.0.0.0/8 and ::1); others get 403.",
+            express=None, flag="--server-status-allow", metavar="CIDR", repeatable=True,
+            item_convert=as_status_allow),
     # -- internal: set by the master for each child
     Setting("process_index", as_non_negative_int, 0,
             "Index (0..processes-1) of the server child; set by the master.",
