@@ -195,6 +195,26 @@ def test_daemon_group_busy_while_a_slow_request_runs(daemon_status_server):
                message='no relay in flight')
 
 
+def test_daemon_group_queue_length(start_server):
+    """More relays than daemon threads: the rest wait for a daemon thread (the queue)."""
+    server = start_server(DAEMON_APP, '--daemon', '--processes', '1', '--threads', '1',
+                          '--server-threads', '4', '--server-status', STATUS)
+    wait_until(lambda: len(live_rows(status_json(server), 'daemon')) == 1, 30,
+               message='the daemon process ready')
+    clients = [in_thread(server.get, '/sleep?s=2&mark=q%d' % i) for i in range(3)]
+
+    def queued():
+        (group,) = status_json(server)['groups']
+        return group if group['busy'] == 3 and group['queue'] == 2 else None
+    group = wait_until(queued, 20, interval=0.1, message='3 relays in flight, 2 of them queued')
+    assert group['threads'] == 1
+    for thread, outcome in clients:
+        thread.join(60)
+        assert outcome['result'][0].status == 200
+    (group,) = status_json(server)['groups']
+    assert (group['busy'], group['queue'], group['requests']) == (0, 0, 3)
+
+
 def test_daemon_died_is_a_502_and_a_group_restart(daemon_status_server):
     server = daemon_status_server
     (before,) = status_json(server)['groups']
