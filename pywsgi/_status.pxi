@@ -8,6 +8,7 @@ from libc.string cimport memcmp, strncpy
 
 cdef pw_scoreboard *_scoreboard = NULL   # NULL: --server-status is off
 cdef pw_sb_slot *_sb_slot = NULL         # this process's slot
+cdef int _sb_pid = 0                     # this process's pid, when it entered its slot
 cdef dict _sb_group_index = {}           # daemon group name -> index in the scoreboard
 cdef pw_sb_group *_direct_group = NULL   # the group of the direct relay (see _relay_conn)
 cdef str _status_url = None              # e.g. '/server-status'; None: not served here
@@ -97,7 +98,7 @@ def scoreboard_exited(int index, int pid, int still_serving=0):
 cdef pw_sb_slot *_scoreboard_enter(dict settings, int threads) except? NULL:
     """Called by serve(): find this process's slot and, in a server process, the status URL."""
     global _sb_slot, _sb_group_index, _status_url, _status_url_raw, _status_allow
-    global _status_url_c, _status_url_n
+    global _status_url_c, _status_url_n, _sb_pid
     cdef pw_sb_group *g
     index = settings.get('scoreboard_slot')
     _sb_slot = NULL
@@ -108,7 +109,8 @@ cdef pw_sb_slot *_scoreboard_enter(dict settings, int threads) except? NULL:
     _sb_slot = pw_sb_slot_at(_scoreboard, int(index))
     if _sb_slot == NULL:
         return NULL
-    _sb_slot.pid = os.getpid()
+    _sb_pid = os.getpid()
+    _sb_slot.pid = _sb_pid
     _sb_slot.threads = threads
     _sb_slot.state = PW_SB_READY
     _sb_group_index = {}
@@ -126,7 +128,8 @@ cdef pw_sb_slot *_scoreboard_enter(dict settings, int threads) except? NULL:
 
 
 cdef void _scoreboard_stopping() noexcept:
-    if _sb_slot != NULL:
+    # During a graceful restart the slot already shows the new process: leave it alone.
+    if _sb_slot != NULL and _sb_slot.pid == _sb_pid:
         _sb_slot.state = PW_SB_STOPPING
 
 

@@ -148,6 +148,23 @@ def test_restart_is_counted_after_a_child_is_killed(start_server):
     assert status_json(server)['totals']['restarts'] == 1
 
 
+def test_graceful_restart_counts_and_keeps_the_gauges_right(start_server):
+    server = start_server(SUITE_APP, '--threads', '2', '--server-status', STATUS)
+    (old,) = wait_until(lambda: live_rows(status_json(server)), 30, message='ready')
+    os.kill(server.pid, signal.SIGHUP)
+
+    def replaced():
+        row = status_json(server)['processes'][0]
+        return row if row['state'] == 'ready' and row['pid'] != old['pid'] else None
+    row = wait_until(replaced, 30, interval=0.2, message='the new process serving')
+    assert row['restarts'] == 1
+    wait_until(lambda: not is_alive(old['pid']), 30, message='the old process gone')
+    document = status_json(server)
+    assert document['totals']['busy'] == 1  # the status request itself
+    assert document['totals']['connections'] == 1
+    assert document['totals']['requests'] > old['requests']  # the slot keeps counting
+
+
 # ------------------------------------------------------------------ daemon mode
 
 @pytest.fixture(scope='module')
