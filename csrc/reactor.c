@@ -393,6 +393,7 @@ static int conn_head_done(pw_server *s, pw_conn *c)
     c->req_time = time(NULL);
     c->resp_status = 0;
     c->resp_bytes = 0;
+    c->status_page = 0;
     if (s->cfg.access_log)
         pw_access_log_capture(s->cfg.access_log, c);
     if (r->body_kind == PW_BODY_LENGTH && s->cfg.limit_request_body &&
@@ -1111,7 +1112,7 @@ static void busy_done(pw_server *s)
 static int conn_release(pw_server *s, pw_conn *c, int keep_alive)
 {
     c->requests++;
-    if (s->cfg.scoreboard && c->resp_status)
+    if (s->cfg.scoreboard && c->resp_status && !c->status_page)
         pw_sb_request_done(s->cfg.scoreboard, c->resp_status, c->resp_bytes,
                            pw_now() - c->req_start);
     if (s->cfg.access_log && c->resp_status)

@@ -83,6 +83,7 @@ typedef struct pw_conn {
     /* the access log's view of the current request */
     int resp_status;             /* set by whoever answered: Cython, static.c, relay.c, C errors */
     long long resp_bytes;        /* response body bytes sent */
+    int status_page;             /* the --server-status URL: left out of the scoreboard's counts */
     double req_start;            /* monotonic, when the head was complete */
     time_t req_time;
     char *log_capture;           /* request line + logged headers (PW_LOG_CAPTURE bytes) */

@@ -127,6 +127,7 @@ cdef extern from "reactor.h" nogil:
         double enqueued_at
         int resp_status
         long long resp_bytes
+        int status_page
 
     pw_server *pw_server_new(const pw_config *cfg, char *err, size_t errlen)
     int pw_server_start(pw_server *s)

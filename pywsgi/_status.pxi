@@ -209,6 +209,7 @@ cdef bint _serve_status(pw_conn *c, Request req, str path) except -1:
     """Answer the status URL: HTML, JSON or Prometheus text, from the scoreboard."""
     from pywsgi import status
     cdef pw_request *r = &c.req
+    c.status_page = 1  # the monitor's own polls would only blur the counts it shows
     peer = _peer(c)
     if not status.is_allowed(peer, _status_allow):
         _log().info("%s:%d: client not allowed to see the server status "
