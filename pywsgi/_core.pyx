@@ -750,8 +750,8 @@ cdef bint _serve_daemon(pw_conn *c, _Mount mount) except -1:
     cdef pw_relay_target t
     cdef int status = 0
     cdef int keep
+    cdef pw_sb_group *counters = _sb_group_of(mount.daemon)   # NULL without --server-status
     group = mount.daemon
-    cdef pw_sb_group *counters = _sb_group_of(group)   # NULL without --server-status
     t.socket_path = mount.daemon_socket
     t.queue_timeout = float(getattr(group, 'queue_timeout', 0) or 0) or 45.0
     t.response_timeout = float(getattr(group, 'response_timeout', 0) or 0) or 300.0

@@ -228,6 +228,24 @@ def test_daemon_group_busy_while_a_slow_request_runs(daemon_status_server):
                message='no relay in flight')
 
 
+def test_group_counters_with_static_files_beside_the_daemons(start_server, tmp_path):
+    """Static files beside the group: each request is routed first (not the direct relay)."""
+    root = tmp_path / 'root'
+    root.mkdir()
+    (root / 'index.txt').write_bytes(b'from the document root\n')
+    server = start_server(DAEMON_APP, '--daemon-process', 'g:processes=1,threads=2',
+                          '--process-group', 'g', '--mount-point', '/app',
+                          '--document-root', root, '--server-status', STATUS)
+    status_json_when(server, lambda d: len(live_rows(d, 'daemon')) == 1, 'the daemon ready', 30)
+    for path in ('/app/hello', '/index.txt', '/app/hello', '/missing.txt'):
+        server.get(path)
+    document = status_json_when(server, lambda d: d['totals']['requests'] == 4 and
+                                d['groups'][0]['served'] == 2, '4 requests, 2 relayed')
+    (group,) = document['groups']
+    assert (group['name'], group['requests'], group['busy']) == ('g', 2, 0)
+    assert document['totals']['status']['2xx'] == 3 and document['totals']['status']['4xx'] == 1
+
+
 def test_daemon_group_queue_length(start_server):
     """More relays than daemon threads: the rest wait for a daemon thread (the queue)."""
     server = start_server(DAEMON_APP, '--daemon', '--processes', '1', '--threads', '1',
