@@ -127,10 +127,11 @@ def test_status_classes_count_404_and_others(two_process_server):
 def test_busy_threads_while_a_slow_request_runs(start_server):
     server = start_server(SUITE_APP, '--threads', '4', '--server-status', STATUS)
     assert status_json(server)['totals']['busy'] == 1  # the status request itself
-    thread, outcome = in_thread(server.get, '/sleep?ms=3000&mark=slow')
+    thread, outcome = in_thread(server.get, '/sleep?ms=6000&mark=slow')
     server.wait_state_file('started-slow', timeout=10)
-    document = status_json(server)
-    assert document['totals']['busy'] == 2
+    # (a status request just answered may still hold its worker for a moment: poll)
+    document = status_json_when(server, lambda d: d['totals']['busy'] == 2,
+                                'the slow request and this one busy', timeout=5)
     assert document['totals']['threads'] == 4
     assert document['totals']['connections'] >= 2
     thread.join(30)
@@ -151,11 +152,12 @@ def test_restart_is_counted_after_a_child_is_killed(start_server):
         row = status_json(server)['processes'][victim['slot']]
         return row if row['state'] == 'ready' and row['pid'] != victim['pid'] else None
     row = wait_until(replaced, 30, interval=0.2, message='the slot served by a new process')
-    assert row['restarts'] == 1 and row['busy'] == 0
+    assert row['restarts'] == 1
     assert row['pid'] in server.children() and not is_alive(victim['pid'])
-    other = status_json(server)['processes'][1 - victim['slot']]
-    assert other['restarts'] == 0
-    assert status_json(server)['totals']['restarts'] == 1
+    # nothing of the killed process is left in the gauges: only a status request is busy
+    document = status_json_when(server, lambda d: d['totals']['busy'] == 1, 'busy 1')
+    assert document['processes'][1 - victim['slot']]['restarts'] == 0
+    assert document['totals']['restarts'] == 1
 
 
 def test_graceful_restart_counts_and_keeps_the_gauges_right(start_server):
@@ -171,9 +173,8 @@ def test_graceful_restart_counts_and_keeps_the_gauges_right(start_server):
     row = wait_until(replaced, 30, interval=0.2, message='the new process serving')
     assert row['restarts'] == 1
     wait_until(lambda: not is_alive(old['pid']), 30, message='the old process gone')
-    document = status_json(server)
-    assert document['totals']['busy'] == 1  # the status request itself
-    assert document['totals']['connections'] == 1
+    status_json_when(server, lambda d: d['totals']['busy'] == 1 and
+                     d['totals']['connections'] == 1, 'only the status request busy and open')
     assert server.get('/env')[0].status == 200
     status_json_when(server, lambda d: d['totals']['requests'] == 2,
                      'the slot counting on from where the old process left it')
@@ -216,11 +217,12 @@ def test_daemon_group_counters(daemon_status_server):
 
 def test_daemon_group_busy_while_a_slow_request_runs(daemon_status_server):
     server = daemon_status_server
-    thread, outcome = in_thread(server.get, '/app/sleep?s=3&mark=group-slow')
+    thread, outcome = in_thread(server.get, '/app/sleep?s=6&mark=group-slow')
     pid = int(server.wait_state_file('started-group-slow', timeout=10))
-    document = status_json(server)
+    document = status_json_when(server, lambda d: d['groups'][0]['busy'] == 1, 'one relay in '
+                                'flight (an earlier one may take a moment to finish)', timeout=5)
     (group,) = document['groups']
-    assert group['busy'] == 1 and group['queue'] == 0
+    assert group['queue'] == 0
     assert rows_by_pid(document)[pid]['busy'] == 1
     thread.join(30)
     assert outcome['result'][0].status == 200
@@ -417,6 +419,7 @@ def _chromium_run(tmp_path, *args):
     browser = _chromium()
     command = [browser, '--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars',
                '--no-first-run', '--disable-extensions', '--force-device-scale-factor=1',
+               '--disable-dev-shm-usage',
                '--user-data-dir=%s' % (tmp_path / 'chromium-profile')] + list(args)
     env = dict(os.environ, HOME=str(tmp_path))
     return subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, timeout=120,
