@@ -4,6 +4,7 @@
  * core calls these functions with the GIL released.  See reactor.h for the ownership rules.
  */
 #include "reactor.h"
+#include "scoreboard.h"
 #include "relay.h"
 #include "proxy_protocol.h"
 
@@ -74,6 +75,8 @@ static double pw_now(void)
 static int atomic_load_int(int *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static void atomic_store_int(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 static int atomic_add_int(int *p, int v) { return __atomic_add_fetch(p, v, __ATOMIC_ACQ_REL); }
+/* --server-status counters of this process (csrc/scoreboard.h); nothing when it is off */
+#define SB_ADD(s, field, v) do { if ((s)->cfg.scoreboard) PW_SB_ADD((s)->cfg.scoreboard->field, (v)); } while (0)
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -307,6 +310,7 @@ static void conn_close(pw_server *s, pw_conn *c)
     atomic_store_int(&c->state, PW_CONN_FREE);
     close(fd);  /* after FREE: the fd number (and so this slot) may be reused at once */
     atomic_add_int(&s->open_conns, -1);
+    SB_ADD(s, connections, -1);
 }
 
 void pw_send_error(pw_server *s, pw_conn *c, int status)
@@ -332,6 +336,9 @@ void pw_send_error(pw_server *s, pw_conn *c, int status)
  * line when the head was parsed (captured), else "-". */
 static void log_reactor_answer(pw_server *s, pw_conn *c, int captured)
 {
+    if (s->cfg.scoreboard)
+        pw_sb_request_done(s->cfg.scoreboard, c->resp_status, c->resp_bytes,
+                           captured ? pw_now() - c->req_start : 0);
     if (!s->cfg.access_log)
         return;
     if (!captured) {
@@ -424,6 +431,7 @@ static int conn_head_done(pw_server *s, pw_conn *c)
     c->req_time = time(NULL);
     c->resp_status = 0;
     c->resp_bytes = 0;
+    c->status_page = 0;
     if (s->cfg.access_log)
         pw_access_log_capture(s->cfg.access_log, c);
     if (r->body_kind == PW_BODY_LENGTH && s->cfg.limit_request_body &&
@@ -450,6 +458,7 @@ static void queue_push(pw_server *s, pw_conn *c)
 {
     clear_pending(s, c);
     atomic_add_int(&s->busy, 1);
+    SB_ADD(s, busy, 1);
     atomic_store_int(&c->state, PW_CONN_BUSY);
     if (s->cfg.dispatch) {
         s->cfg.dispatch(s, c);  /* inline mode: served (and released) right here */
@@ -729,6 +738,7 @@ static void reactor_accept(pw_server *s, int lfd, int index)
             atomic_add_int(&s->open_conns, -1);
             continue;
         }
+        SB_ADD(s, connections, 1);
         c->fd = fd;
         c->listen_index = index;
         c->len = 0;
@@ -1193,6 +1203,7 @@ static int body_drain(pw_server *s, pw_conn *c)
 
 static void busy_done(pw_server *s)
 {
+    SB_ADD(s, busy, -1);
     if (atomic_add_int(&s->busy, -1) < s->cfg.accept_busy_limit &&
         atomic_load_int(&s->accept_paused))
         wake_reactor(s);
@@ -1201,6 +1212,9 @@ static void busy_done(pw_server *s)
 static int conn_release(pw_server *s, pw_conn *c, int keep_alive)
 {
     c->requests++;
+    if (s->cfg.scoreboard && c->resp_status && !c->status_page)
+        pw_sb_request_done(s->cfg.scoreboard, c->resp_status, c->resp_bytes,
+                           pw_now() - c->req_start);
     if (s->cfg.access_log && c->resp_status)
         pw_access_log_write(s->cfg.access_log, c);
     if (!keep_alive || c->one_shot || c->broken || c->body_error || atomic_load_int(&s->stopping) ||

@@ -57,6 +57,7 @@ typedef struct {
     /* Trusted proxies (docs/proxies.md): who may set the client address, and how. */
     pw_trust trust;              /* trust.count == 0 and !unix_peers: the feature is off */
     int proxy_protocol;          /* every connection starts with a PROXY v1/v2 header */
+    struct pw_sb_slot *scoreboard; /* NULL: no --server-status; else this process's slot */
 } pw_config;
 
 enum { PW_LOG_ERROR = 0, PW_LOG_WARNING = 1, PW_LOG_INFO = 2, PW_LOG_DEBUG = 3 };
@@ -86,6 +87,7 @@ typedef struct pw_conn {
     /* the access log's view of the current request */
     int resp_status;             /* set by whoever answered: Cython, static.c, relay.c, C errors */
     long long resp_bytes;        /* response body bytes sent */
+    int status_page;             /* the --server-status URL: left out of the scoreboard's counts */
     double req_start;            /* monotonic, when the head was complete */
     time_t req_time;
     char *log_capture;           /* request line + logged headers (PW_LOG_CAPTURE bytes) */

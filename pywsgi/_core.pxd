@@ -34,6 +34,59 @@ cdef extern from "proxy_trust.h" nogil:
         int unix_peers
         unsigned headers
     int pw_trust_add(pw_trust *t, const char *text)
+from libc.stdint cimport int32_t, int64_t
+
+cdef extern from "scoreboard.h" nogil:
+    enum:
+        PW_SB_BUCKETS
+        PW_SB_GROUP_NAME
+        PW_SB_EMPTY
+        PW_SB_STARTING
+        PW_SB_READY
+        PW_SB_STOPPING
+        PW_SB_DEAD
+        PW_SB_SERVER
+        PW_SB_DAEMON
+
+    const double pw_sb_bounds[]
+
+    ctypedef struct pw_sb_slot:
+        int32_t pid
+        int32_t kind
+        int32_t group
+        int32_t process_index
+        int32_t state
+        int32_t threads
+        int64_t started_us
+        uint64_t restarts
+        uint64_t requests
+        uint64_t bytes_out
+        int64_t busy
+        int64_t connections
+        uint64_t status[6]
+        uint64_t latency_us_sum
+        uint64_t latency[20]
+
+    ctypedef struct pw_sb_group:
+        char name[64]
+        uint64_t restarts
+        uint64_t relayed
+        int64_t in_flight
+        uint64_t errors[3]
+
+    ctypedef struct pw_scoreboard:
+        int32_t nslots
+        int32_t ngroups
+        int32_t master_pid
+        int64_t created_us
+
+    pw_scoreboard *pw_sb_create(int nslots, int ngroups)
+    void pw_sb_destroy(pw_scoreboard *sb)
+    pw_sb_slot *pw_sb_slot_at(pw_scoreboard *sb, int index)
+    pw_sb_group *pw_sb_group_at(pw_scoreboard *sb, int index)
+    int64_t pw_sb_wall_us()
+    void pw_sb_relay_start(pw_sb_group *g)
+    void pw_sb_relay_done(pw_sb_group *g, int status_out)
 
 
 cdef extern from "reactor.h" nogil:
@@ -71,6 +124,7 @@ cdef extern from "reactor.h" nogil:
         void (*thread_stop)() noexcept nogil
         pw_trust trust
         int proxy_protocol
+        pw_sb_slot *scoreboard
 
     ctypedef struct pw_conn:
         int fd
@@ -95,6 +149,7 @@ cdef extern from "reactor.h" nogil:
         int one_shot
         int resp_status
         long long resp_bytes
+        int status_page
 
     pw_server *pw_server_new(const pw_config *cfg, char *err, size_t errlen)
     int pw_server_start(pw_server *s)
@@ -144,3 +199,4 @@ cdef extern from "static.h" nogil:
     pw_static_root *pw_static_root_new(const pw_static_options *o, char *err, size_t errlen)
     void pw_static_root_free(pw_static_root *r)
     int pw_static_serve(pw_server *s, pw_conn *c, pw_static_root *r, const char *rel, size_t rel_len)
+

@@ -747,6 +747,9 @@ cdef bint _serve_one(pw_conn *c, object errors):
     result = None
     try:
         path = _request_path(c)
+        if _status_url is not None and type(path) is str and (
+                path == _status_url or (<str>path).startswith(_status_url + '/')):
+            return _serve_status(c, req, <str>path)
         if type(path) is not str:
             mount = None
         elif _vhost_mounts:  # Apache: no matching name -> the first virtual host
@@ -845,13 +848,18 @@ cdef bint _serve_daemon(pw_conn *c, _Mount mount) except -1:
     cdef pw_relay_target t
     cdef int status = 0
     cdef int keep
+    cdef pw_sb_group *counters = _sb_group_of(mount.daemon)   # NULL without --server-status
     group = mount.daemon
     t.socket_path = mount.daemon_socket
     t.queue_timeout = float(getattr(group, 'queue_timeout', 0) or 0) or 45.0
     t.response_timeout = float(getattr(group, 'response_timeout', 0) or 0) or 300.0
     t.pool_slot = mount.pool_slot
     with nogil:
+        if counters != NULL:
+            pw_sb_relay_start(counters)
         keep = pw_relay(_srv, c, &t, &status)
+        if counters != NULL:
+            pw_sb_relay_done(counters, status)
     return keep
 
 
@@ -886,6 +894,7 @@ cdef bint _try_sendfile(Request req, FileWrapper wrapper) except -1:
 
 
 include "_static.pxi"
+include "_status.pxi"
 
 
 # ------------------------------------------------------------------------ threads
@@ -925,11 +934,20 @@ cdef pw_relay_target _direct_target
 cdef bytes _direct_socket = None
 
 
-cdef void _relay_conn(pw_conn *c) noexcept nogil:
+cdef pw_conn *_relay_conn(pw_conn *c) noexcept nogil:
+    """Relay c's request(s); returns NULL when done, or c when its next request is for the
+    status URL (answered by this process, with the GIL, in _serve_conn)."""
     cdef int again = 1, keep, status
     while again:
+        if _status_url_n and _is_status_target(c):
+            return c
+        if _direct_group != NULL:
+            pw_sb_relay_start(_direct_group)
         keep = pw_relay(_srv, c, &_direct_target, &status)
+        if _direct_group != NULL:
+            pw_sb_relay_done(_direct_group, status)
         again = pw_conn_release(_srv, c, keep)
+    return NULL
 
 
 def _worker_main():
@@ -939,7 +957,8 @@ def _worker_main():
         with nogil:
             c = pw_queue_pop(_srv)
             while c != NULL and _direct_relay:
-                _relay_conn(c)
+                if _relay_conn(c) != NULL:
+                    break  # the status URL: served below, with the GIL
                 c = pw_queue_pop(_srv)
         if c == NULL:
             return
@@ -1030,6 +1049,7 @@ def stop(graceful=True):
     global _stop_requested, _stop_graceful
     _stop_graceful = bool(graceful) and _stop_graceful
     _stop_requested = True
+    _scoreboard_stopping()
     if _srv != NULL:
         pw_server_stop_accepting(_srv)
 
@@ -1170,6 +1190,9 @@ def serve(listen_fds, mounts, dict settings):
         _direct_target.response_timeout = float(getattr(group, 'response_timeout', 0) or 0) or 300.0
         _direct_target.pool_slot = (<_Mount>ms[0]).pool_slot
 
+    global _direct_group
+    cfg.scoreboard = _scoreboard_enter(settings, threads)
+    _direct_group = _sb_group_of((<_Mount>ms[0]).daemon) if _direct_relay else NULL
     cfg.access_log = NULL
     if settings.get('access_log') and not settings.get('daemon_role'):
         cfg.access_log = _open_access_log(settings)

@@ -526,6 +526,37 @@ def as_virtual_host_list(value: Any) -> List[Dict[str, Any]]:
     return [as_virtual_host(item) for item in value]
 
 
+# -- server status converters (docs/server-status.md)
+
+def as_status_url(value: Any) -> Optional[str]:
+    """--server-status URL: a plain path below the root, such as /server-status."""
+    if value is None:
+        return None
+    url = normalize_mount_point(value)
+    if url == "":
+        raise ValueError("must be a URL path such as /server-status, not the root")
+    return url
+
+
+def as_status_allow(value: Any) -> str:
+    """One --server-status-allow value: an IPv4/IPv6 address or CIDR network."""
+    import ipaddress
+    text = as_str(value).strip()
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        raise ValueError(f"not an IP address or CIDR network such as 10.0.0.0/8: {value!r}") \
+            from None
+
+
+def as_status_allow_list(value: Any) -> List[str]:
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)):
+        value = [value]
+    return [as_status_allow(item) for item in value]
+
+
 # ---------------------------------------------------------------- the table
 
 @dataclass(frozen=True)
@@ -857,6 +888,17 @@ SETTINGS: Tuple[Setting, ...] = (
             "...) carrying the client's address; only --trust-proxy peers may connect, and a "
             "connection from another peer or with a malformed header is closed.",
             express=None, flag="--proxy-protocol", const=True),
+    # -- server status (docs/server-status.md)
+    Setting("server_status", as_status_url, None,
+            "Serve the live server status at URL (e.g. /server-status): an HTML page with "
+            "live charts, URL?json for JSON, URL?prometheus (or URL/metrics) for Prometheus. "
+            "Answered by the server process for every process, never by the application.",
+            express="--server-status", flag="--server-status", metavar="URL"),
+    Setting("server_status_allow", as_status_allow_list, (),
+            "Client address or CIDR network allowed to see --server-status; repeatable. "
+            "Default: loopback only (127.0.0.0/8 and ::1); others get 403.",
+            express=None, flag="--server-status-allow", metavar="CIDR", repeatable=True,
+            item_convert=as_status_allow),
     # -- internal: set by the master for each child
     Setting("process_index", as_non_negative_int, 0,
             "Index (0..processes-1) of the server child; set by the master.",

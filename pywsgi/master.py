@@ -666,6 +666,8 @@ class Master:
             from pywsgi import daemon
             child_settings = daemon.group_settings(self.settings, slot.group, slot.process_index)
             sockets, mounts = [self.plan.sockets[slot.group.name]], self.plan.daemon_mounts
+        child_settings["scoreboard_slot"] = slot.index
+        self._scoreboard_spawning(slot)
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, _MASTER_SIGNALS)
         try:
             pid = os.fork()
@@ -685,6 +687,8 @@ class Master:
                 _child_main(child_settings, sockets, mounts, self.ready_w,
                             self.pid, mask, slot.group)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        if self.scoreboard is not None:
+            self.scoreboard.scoreboard_forked(slot.index, pid)
         self.children[pid] = _Child(pid, slot.index, time.monotonic())
         errorlog.debug(f"started server process {slot.index} (pid {pid})")
         return pid
@@ -765,6 +769,9 @@ class Master:
 
     def _on_exit(self, child: _Child, status: int) -> None:
         slot = self.slots[child.slot]
+        if self.scoreboard is not None:
+            keeps = slot.previous if child.pid == slot.current and slot.previous else 0
+            self.scoreboard.scoreboard_exited(child.slot, child.pid, keeps)
         ran_for = time.monotonic() - child.started
         if child.retiring:
             errorlog.debug(f"old server process {child.slot} (pid {child.pid}) {_status_text(status)}")
@@ -812,10 +819,29 @@ class Master:
             if slot.current is None:
                 slot.current, slot.previous = slot.previous, None
 
+    # -- the --server-status scoreboard (pywsgi/status.py, csrc/scoreboard.c)
+    scoreboard = None
+
+    def _open_scoreboard(self) -> None:
+        if not self.settings.get("server_status"):
+            return
+        from pywsgi import _core
+        groups = self.plan.groups if self.plan else ()
+        _core.scoreboard_create(len(self.slots), [group.name for group in groups])
+        self.scoreboard = _core
+
+    def _scoreboard_spawning(self, slot: _Slot) -> None:
+        if self.scoreboard is None:
+            return
+        group = self.plan.groups.index(slot.group) if slot.group is not None else -1
+        self.scoreboard.scoreboard_spawning(slot.index, slot.group is not None, group,
+                                            slot.process_index, slot.current is not None)
+
     # -- the loop
     def run(self) -> int:
         self._install_signals()
         try:
+            self._open_scoreboard()
             for slot in self.slots:
                 slot.current = self._spawn(slot)
             while True:
@@ -869,6 +895,8 @@ class Master:
             raise
         finally:
             self._restore_signals()
+            if self.scoreboard is not None:
+                self.scoreboard.scoreboard_close()
 
     def _stop(self, sig: int, wait: float) -> None:
         """Send sig to every child, wait up to `wait` seconds, SIGKILL the rest, reap all."""
