@@ -427,6 +427,42 @@ def as_index_name(value: Any) -> str:
     return name
 
 
+# -- daemon process groups per mount (docs/daemon-mode.md)
+
+def as_mount_process_group(value: Any) -> Tuple[str, str]:
+    """'/URL=GROUP' (like WSGIProcessGroup inside <Location /URL>) -> (mount, group name).
+
+    GROUP names a --daemon-process group, or is '%{GLOBAL}' for embedded mode; a (url, group)
+    tuple is accepted from the Python API.
+    """
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        url, group = value
+    else:
+        text = as_str(value)
+        url, sep, group = text.partition("=")
+        if not sep:
+            raise ValueError(f"expected /URL=GROUP, got {text!r}")
+    url = normalize_mount_point(url)
+    group = as_str(group).strip()
+    if not group or "/" in group:
+        raise ValueError(f"expected /URL=GROUP with a group name (no '/'), got {value!r}")
+    return (url, group)
+
+
+def as_mount_process_group_list(value: Any) -> List[Tuple[str, str]]:
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)):
+        value = [value]
+    pairs = [as_mount_process_group(item) for item in value]
+    seen = set()
+    for url, _ in pairs:
+        if url in seen:
+            raise ValueError(f"URL {url or '/'!r} given twice")
+        seen.add(url)
+    return pairs
+
+
 # ---------------------------------------------------------------- the table
 
 @dataclass(frozen=True)
@@ -674,6 +710,14 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("server_software", as_optional_str, None,
             "SERVER_SOFTWARE and the Server response header. Default: pywsgi/VERSION.",
             express=None, flag="--server-software", metavar="TEXT"),
+    # -- daemon process groups per mount (docs/daemon-mode.md)
+    Setting("mount_process_group", as_mount_process_group_list, (),
+            "Run the application mounts at or below /URL in daemon process group GROUP (a "
+            "--daemon-process NAME), like WSGIProcessGroup inside <Location /URL>; the longest "
+            "matching URL wins, then --process-group; GROUP %{GLOBAL} keeps them embedded. "
+            "Repeatable: several groups run at once, a group per mount.",
+            flag="--mount-process-group", metavar="/URL=GROUP", repeatable=True,
+            item_convert=as_mount_process_group),
     # -- internal: set by the master for each child
     Setting("process_index", as_non_negative_int, 0,
             "Index (0..processes-1) of the server child; set by the master.",
