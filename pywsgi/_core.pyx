@@ -801,6 +801,7 @@ cdef long long _recycle_after = 0   # --maximum-requests with jitter; 0 = never
 cdef double *_busy_since = NULL     # per worker: when its current request started; 0: idle
 cdef int _busy_slots = 0
 cdef double _last_request = 0       # when a request last started or ended; 0: none yet
+cdef bint _recycling = False        # the stop under way is a recycle (settings['on_recycle'])
 
 
 cdef inline double _now() noexcept nogil:
@@ -812,7 +813,7 @@ cdef inline double _now() noexcept nogil:
 cdef void _serve_conn(pw_conn *c, object errors, int worker):
     """Serve the connection's request(s) - more than one when they were pipelined - and hand
     it back (pw_conn_release), after which c belongs to the reactor again."""
-    global _served, _last_request
+    global _served, _last_request, _recycling
     cdef int again = 1
     cdef bint keep
     while again:
@@ -833,6 +834,7 @@ cdef void _serve_conn(pw_conn *c, object errors, int worker):
             _log().info("served %d requests (--maximum-requests): recycling this process"
                         % _served)
             keep = False
+            _recycling = True
             stop(True)
         with nogil:
             again = pw_conn_release(_srv, c, keep)
@@ -956,6 +958,7 @@ def stop(graceful=True):
 def serve(listen_fds, mounts, dict settings):
     """Serve on the listening sockets `listen_fds` until stop(); see docs/ARCHITECTURE.md."""
     global _srv, _mounts, _base_environ, _server_software, _stop_requested, _stop_graceful
+    global _recycling
     cdef pw_config cfg
     cdef char err[256]
     cdef pw_server *srv
@@ -1075,7 +1078,10 @@ def serve(listen_fds, mounts, dict settings):
                     graceful_timeout = recycling.grace
                     _log().info("recycling this process: %s (in-flight requests get %gs)"
                                 % (reason, graceful_timeout))
+                    _recycling = True
                     stop(True)
+        if _recycling and settings.get('on_recycle') is not None:
+            settings['on_recycle']()  # the master starts the replacement now
         if not _stop_graceful:
             return
         pw_server_stop_accepting(srv)
@@ -1099,6 +1105,7 @@ def serve(listen_fds, mounts, dict settings):
     finally:
         _stop_requested = False
         _stop_graceful = True
+        _recycling = False
         recycling.close()
 
 

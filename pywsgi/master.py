@@ -483,7 +483,16 @@ def _child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: 
         signal.signal(signal.SIGUSR1, on_sigusr1)
 
         os.write(ready_fd, _PID_RECORD.pack(os.getpid()))
-        os.close(ready_fd)
+
+        def on_recycle():
+            # Recycling (maximum-requests, a daemon group's limits, a changed script): this
+            # process has stopped accepting; the master starts its replacement now, not when
+            # it exits, so the slot is not empty while in-flight requests finish.
+            try:
+                os.write(ready_fd, _PID_RECORD.pack(-os.getpid()))
+            except OSError:
+                pass
+        settings = dict(settings, on_recycle=on_recycle)
         if stop_state["requested"]:
             os._exit(EXIT_OK)
         _core.serve([sock.fileno() for sock in sockets], core_mounts, settings)
@@ -644,7 +653,27 @@ class Master:
         while len(self._ready_buffer) >= size:
             (pid,) = _PID_RECORD.unpack(self._ready_buffer[:size])
             self._ready_buffer = self._ready_buffer[size:]
-            self._on_ready(pid)
+            if pid < 0:
+                self._on_recycling(-pid)
+            else:
+                self._on_ready(pid)
+
+    def _on_recycling(self, pid: int) -> None:
+        """A child is being recycled (it stopped accepting and finishes its requests): start
+        its replacement at once. The old one exits by itself; kill_at is only a safety net."""
+        child = self.children.get(pid)
+        if child is None or child.retiring:
+            return
+        slot = self.slots[child.slot]
+        if slot.current != pid or slot.previous is not None:
+            return  # a graceful restart already replaces it
+        child.retiring = True
+        grace = max(self.settings["graceful_timeout"],
+                    getattr(slot.group, "graceful_timeout", 0.0))
+        child.kill_at = time.monotonic() + grace + 5.0
+        errorlog.debug(f"server process {child.slot} (pid {pid}) is being recycled; "
+                       f"starting its replacement")
+        slot.current = self._spawn(slot)
 
     def _on_ready(self, pid: int) -> None:
         child = self.children.get(pid)
