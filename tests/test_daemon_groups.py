@@ -253,6 +253,44 @@ def test_touching_the_script_reloads_its_group_without_failing_a_request(start_s
     assert 'the script %s changed' % script in server.stderr_text()
 
 
+def test_handler_scripts_run_in_the_group_and_a_changed_one_recycles_it(start_server, tmp_path):
+    root = tmp_path / 'root'
+    root.mkdir()
+    handler = write_script(root / 'h.wsgi', 'h', version=1)
+    (root / 'plain.txt').write_bytes(b'a plain file\n')
+    server = start_server('--document-root', root, '--handler-scripts',
+                          '--daemon-process', 'g:processes=1,threads=2',
+                          '--mount-process-group', '/=g')
+    (daemon,), _ = wait_for_processes(server, daemons=1)
+    info = get_json(server, '/h.wsgi')
+    assert (info['pid'], info['version'], info['process_group']) == (daemon, 1, 'g')
+    response, body = server.get('/plain.txt')
+    assert (response.status, body) == (200, b'a plain file\n')
+    write_script(handler, 'h', version=2)
+    later = time.time() + 2
+    os.utime(handler, (later, later))
+    wait_until(lambda: not is_alive(daemon), 20, message='the group to be recycled')
+    info = get_json(server, '/h.wsgi')
+    assert info['version'] == 2 and info['pid'] != daemon
+    assert 'the handler script %s changed' % handler in server.stderr_text()
+
+
+def test_script_reloading_off_keeps_the_process(start_server, tmp_path):
+    script = write_script(tmp_path / 'app.wsgi', 'app', version=1)
+    server = start_server(script, '--daemon-process', 'g:processes=1,threads=2,script-reloading=off',
+                          '--process-group', 'g')
+    (daemon,), _ = wait_for_processes(server, daemons=1)
+    mark = server.log_mark()
+    write_script(script, 'app', version=2)
+    later = time.time() + 2
+    os.utime(script, (later, later))
+    # the checks run about once a second; a reload would have logged by then
+    with pytest.raises(AssertionError):
+        server.wait_for_log('recycling this process', since=mark, timeout=4)
+    info = get_json(server, '/')
+    assert (info['pid'], info['version']) == (daemon, 1)
+
+
 # ------------------------------------------------------------------ option checking
 
 @pytest.mark.parametrize('option', [
