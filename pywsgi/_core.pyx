@@ -1048,6 +1048,8 @@ def serve(listen_fds, mounts, dict settings):
         _direct_target.queue_timeout = float(getattr(group, 'queue_timeout', 0) or 0) or 45.0
         _direct_target.response_timeout = float(getattr(group, 'response_timeout', 0) or 0) or 300.0
 
+    # before the first request can arrive: the workers record into its slots
+    recycling = _RecycleLimits(settings)
     cfg.access_log = NULL
     if settings.get('access_log') and not settings.get('daemon_role'):
         cfg.access_log = _open_access_log(settings)
@@ -1066,7 +1068,6 @@ def serve(listen_fds, mounts, dict settings):
         t.start()
         workers.append(t)
     graceful_timeout = float(settings.get('graceful_timeout', 15))
-    recycling = _RecycleLimits(settings)
     try:
         while not _stop_requested:
             time.sleep(0.1)
@@ -1080,6 +1081,18 @@ def serve(listen_fds, mounts, dict settings):
                                 % (reason, graceful_timeout))
                     _recycling = True
                     stop(True)
+                elif recycling.watch is not None and recycling.files_check_due():
+                    reason = recycling.watch.check_files()
+                    if reason is not None:
+                        if settings.get('on_reload') is not None:
+                            # replaced like a SIGHUP does, new process first; this one keeps
+                            # serving until the master retires it
+                            _log().info("%s: asking for a new process" % reason)
+                            settings['on_reload']()
+                        else:
+                            _log().info("recycling this process: %s" % reason)
+                            _recycling = True
+                            stop(True)
         if _recycling and settings.get('on_recycle') is not None:
             settings['on_recycle']()  # the master starts the replacement now
         if not _stop_graceful:
@@ -1116,8 +1129,9 @@ cdef class _RecycleLimits:
     cdef double started, request_timeout, restart_interval, inactivity_timeout
     cdef double graceful_timeout, shutdown_timeout
     cdef public double grace
-    cdef object watch
+    cdef readonly object watch
     cdef int ticks
+    cdef bint files_due
 
     def __init__(self, dict settings):
         global _busy_since, _busy_slots, _last_request
@@ -1165,6 +1179,7 @@ cdef class _RecycleLimits:
         self.ticks += 1
         if self.ticks % 10:
             return None
+        self.files_due = True
         self.grace = self.graceful_timeout
         if self.restart_interval > 0 and now - self.started >= self.restart_interval:
             return "restart-interval (%gs) reached" % self.restart_interval
@@ -1172,5 +1187,11 @@ cdef class _RecycleLimits:
                 and now - _last_request >= self.inactivity_timeout):
             return "no request for inactivity-timeout (%gs)" % self.inactivity_timeout
         if self.watch is not None:
-            return self.watch.check()
+            return self.watch.check_memory()
         return None
+
+    def files_check_due(self):
+        """True about once a second: time for the watch to look at the script files."""
+        due = self.files_due
+        self.files_due = False
+        return due

@@ -236,14 +236,15 @@ def group_settings(settings: Dict, group: DaemonGroup, index: int,
 
 
 class RecycleWatch:
-    """In a daemon process: says, about once a second, why the process should be recycled
-    (its RSS above memory-limit, or a script it serves changed on disk), or None."""
+    """In a daemon process, asked about once a second: is the RSS above memory-limit (the
+    process is recycled), has a script it serves changed on disk (the process is replaced)?"""
 
     def __init__(self, group: DaemonGroup, script_paths: List[str]) -> None:
         self.group = group
         self.script_paths = list(script_paths) if group.script_reloading else []
         self.seen: Dict[str, tuple] = {}
         self.caches: List[Any] = []
+        self.told: Dict[str, tuple] = {}
         self.page_size = os.sysconf("SC_PAGE_SIZE") if group.memory_limit else 0
 
     @staticmethod
@@ -270,7 +271,7 @@ class RecycleWatch:
         with open("/proc/self/statm", "rb") as f:
             return int(f.read().split()[1]) * self.page_size
 
-    def check(self) -> Optional[str]:
+    def check_memory(self) -> Optional[str]:
         limit = self.group.memory_limit
         if limit:
             try:
@@ -280,14 +281,21 @@ class RecycleWatch:
             if rss > limit:
                 return ("its memory (RSS %d bytes) is above memory-limit (%d bytes)"
                         % (rss, limit))
+        return None
+
+    def check_files(self) -> Optional[str]:
+        """Which script file changed since it was loaded (each change is told once), or None."""
         for path, before in self.seen.items():
             now = self._signature(path)
             if now is not None and now != before:
+                self.seen[path] = now
                 return "the script %s changed" % path
         for cache in self.caches:
             # handler scripts this process has loaded (and would otherwise reload one by one)
             for path, entry in list(cache._entries.items()):
                 now = self._signature(path)
-                if now is not None and now[:2] != tuple(entry[:2]):
+                if now is not None and now[:2] != tuple(entry[:2]) \
+                        and self.told.get(path) != now:
+                    self.told[path] = now
                     return "the handler script %s changed" % path
         return None

@@ -48,7 +48,8 @@ BACKOFF_RESET_AFTER = 30.0
 QUICK_STOP_WAIT = 1.0     # SIGINT: how long children get before SIGKILL
 
 _MASTER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1)
-_PID_RECORD = struct.Struct("=i")
+_PID_RECORD = struct.Struct("=ii")   # (pid, what): a child's message on the ready pipe
+_READY, _RECYCLING, _REPLACE_ME = 0, 1, 2   # what: ready / stopped accepting / replace me first
 
 
 class StartupError(Exception):
@@ -482,17 +483,18 @@ def _child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: 
 
         signal.signal(signal.SIGUSR1, on_sigusr1)
 
-        os.write(ready_fd, _PID_RECORD.pack(os.getpid()))
+        os.write(ready_fd, _PID_RECORD.pack(os.getpid(), _READY))
 
-        def on_recycle():
-            # Recycling (maximum-requests, a daemon group's limits, a changed script): this
-            # process has stopped accepting; the master starts its replacement now, not when
-            # it exits, so the slot is not empty while in-flight requests finish.
+        def tell_master(what: int) -> None:
             try:
-                os.write(ready_fd, _PID_RECORD.pack(-os.getpid()))
+                os.write(ready_fd, _PID_RECORD.pack(os.getpid(), what))
             except OSError:
                 pass
-        settings = dict(settings, on_recycle=on_recycle)
+        # Recycling (maximum-requests, a daemon group's limits): this process has stopped
+        # accepting; the master starts its replacement now, not when it exits. A changed script
+        # (a daemon group): the master replaces this process as SIGHUP does, new one first.
+        settings = dict(settings, on_recycle=lambda: tell_master(_RECYCLING),
+                        on_reload=lambda: tell_master(_REPLACE_ME))
         if stop_state["requested"]:
             os._exit(EXIT_OK)
         _core.serve([sock.fileno() for sock in sockets], core_mounts, settings)
@@ -651,12 +653,29 @@ class Master:
             pass
         size = _PID_RECORD.size
         while len(self._ready_buffer) >= size:
-            (pid,) = _PID_RECORD.unpack(self._ready_buffer[:size])
+            pid, what = _PID_RECORD.unpack(self._ready_buffer[:size])
             self._ready_buffer = self._ready_buffer[size:]
-            if pid < 0:
-                self._on_recycling(-pid)
+            if what == _RECYCLING:
+                self._on_recycling(pid)
+            elif what == _REPLACE_ME:
+                self._replace(pid)
             else:
                 self._on_ready(pid)
+
+    def _replace(self, pid: int) -> None:
+        """A graceful restart of one child's slot: a new process starts, and the old one is
+        retired once the new one is ready (it keeps serving if the new one fails to start)."""
+        child = self.children.get(pid)
+        if child is None or child.retiring:
+            return
+        slot = self.slots[child.slot]
+        if slot.current != pid or slot.previous is not None:
+            return  # a graceful restart already replaces it
+        errorlog.info(f"replacing server process {child.slot} (pid {pid}) at its request")
+        slot.previous = pid
+        slot.current = self._spawn(slot)
+        if slot.current is None:
+            slot.current, slot.previous = slot.previous, None
 
     def _on_recycling(self, pid: int) -> None:
         """A child is being recycled (it stopped accepting and finishes its requests): start
