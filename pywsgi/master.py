@@ -1021,6 +1021,8 @@ def _plan_daemon_mode(settings: Dict[str, Any], mounts: List[Mount]):
         if assigned.get(id(mount)):
             group_mounts.setdefault(assigned[id(mount)], []).append(mount)
     if not group_mounts:
+        if not name:  # every --mount-process-group said %{GLOBAL}: embedded mode after all
+            return settings, mounts, None
         raise StartupError("daemon mode needs an application script or module to run in the "
                            "daemon process group")
     for other in groups:
