@@ -253,6 +253,25 @@ def test_touching_the_script_reloads_its_group_without_failing_a_request(start_s
     assert 'the script %s changed' % script in server.stderr_text()
 
 
+def test_a_script_that_no_longer_loads_leaves_the_old_code_serving(start_server, tmp_path):
+    script = write_script(tmp_path / 'app.wsgi', 'app', version=1)
+    server = start_server(script, '--daemon-process', 'g:processes=1,threads=2',
+                          '--process-group', 'g')
+    (daemon,), _ = wait_for_processes(server, daemons=1)
+    mark = server.log_mark()
+    script.write_text(script.read_text() + '\nthis is not python(\n')
+    later = time.time() + 2
+    os.utime(script, (later, later))
+    server.wait_for_log(r'graceful restart of .* failed.*keeps serving', since=mark, timeout=30)
+    info = get_json(server, '/')
+    assert (info['pid'], info['version']) == (daemon, 1)
+    write_script(script, 'app', version=3)
+    later += 2
+    os.utime(script, (later, later))
+    wait_until(lambda: not is_alive(daemon), 30, message='the fixed script to replace the process')
+    assert get_json(server, '/')['version'] == 3
+
+
 def test_handler_scripts_run_in_the_group_and_a_changed_one_recycles_it(start_server, tmp_path):
     root = tmp_path / 'root'
     root.mkdir()
