@@ -129,6 +129,21 @@ def test_unknown_mount_process_group_exits_2(tmp_path):
     assert 'nosuch' in lines[0] and 'error' in lines[0]
 
 
+@pytest.mark.parametrize('args', [
+    ['--mount-process-group', 'noequals'],
+    ['--mount-process-group', '/a='],
+    ['--mount-process-group', '/a=x/y'],
+    ['--mount-process-group', '/a=a', '--mount-process-group', '/a=a'],
+], ids=['no-equals', 'no-group', 'slash-in-group', 'url-twice'])
+def test_bad_mount_process_group_exits_2(tmp_path, args):
+    code, stderr = start_expecting_failure(
+        [DAEMON_APP, '--daemon-process', 'a:processes=1'] + args, tmp_path)
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith('pywsgi: error:') and '--mount-process-group' in lines[0]
+
+
 # ------------------------------------------------------------------ recycling
 
 def test_restart_interval_recycles_and_requests_keep_working(start_server):
