@@ -268,6 +268,27 @@ def test_touching_the_script_reloads_its_group_without_failing_a_request(start_s
     assert 'the script %s changed' % script in server.stderr_text()
 
 
+def test_a_reload_lets_the_old_process_finish_its_request(start_server, tmp_path):
+    script = write_script(tmp_path / 'app.wsgi', 'app', version=1)
+    server = start_server(script, '--daemon-process', 'g:processes=1,threads=2',
+                          '--process-group', 'g')
+    (old,), _ = wait_for_processes(server, daemons=1)
+    slow = in_thread(server.get, '/sleep', timeout=30)   # 3 s in the old process
+    assert int(server.wait_state_file('sleeping-app', timeout=20)) == old
+    write_script(script, 'app', version=2)
+    later = time.time() + 2
+    os.utime(script, (later, later))
+    # the new process takes over; the old one finishes the request it was running
+    info = wait_until(lambda: (lambda i: i if i['version'] == 2 else None)(get_json(server, '/')),
+                      30, interval=0.1, message='the new code to answer')
+    assert info['pid'] != old
+    slow[0].join(30)
+    response, body = slow[1]['result']
+    assert response.status == 200
+    assert (json.loads(body)['pid'], json.loads(body)['version']) == (old, 1)
+    wait_until(lambda: not is_alive(old), 30, message='the old process to be retired')
+
+
 def test_a_script_that_no_longer_loads_leaves_the_old_code_serving(start_server, tmp_path):
     script = write_script(tmp_path / 'app.wsgi', 'app', version=1)
     server = start_server(script, '--daemon-process', 'g:processes=1,threads=2',
