@@ -17,6 +17,8 @@ from cpython.unicode cimport PyUnicode_DecodeLatin1
 from libc.string cimport memchr, memcpy
 from libc.stdio cimport snprintf
 from libc.stdint cimport uint64_t
+from libc.stdlib cimport calloc, free
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 from pywsgi._core cimport *
 cimport cython
@@ -902,19 +904,37 @@ include "_status.pxi"
 cdef long long _served = 0          # requests served by this process (the GIL guards it)
 cdef long long _recycle_after = 0   # --maximum-requests with jitter; 0 = never
 
+# Recycling bookkeeping (daemon groups: request-timeout, inactivity-timeout; docs/daemon-mode.md).
+# The per-request cost is a timestamp store per worker; serve()'s main loop reads them.
+cdef double *_busy_since = NULL     # per worker: when its current request started; 0: idle
+cdef int _busy_slots = 0
+cdef double _last_request = 0       # when a request last started or ended; 0: none yet
+cdef bint _recycling = False        # the stop under way is a recycle (settings['on_recycle'])
 
-cdef void _serve_conn(pw_conn *c, object errors):
+
+cdef inline double _now() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
+
+
+cdef void _serve_conn(pw_conn *c, object errors, int worker):
     """Serve the connection's request(s) - more than one when they were pipelined - and hand
     it back (pw_conn_release), after which c belongs to the reactor again."""
-    global _served
+    global _served, _last_request, _recycling
     cdef int again = 1
     cdef bint keep
     while again:
+        if worker < _busy_slots:
+            _last_request = _busy_since[worker] = _now()
         try:
             keep = _serve_one(c, errors)
         except BaseException:
             _log().exception("internal error while serving a request")
             keep = False
+        if worker < _busy_slots:
+            _busy_since[worker] = 0
+            _last_request = _now()
         _served += 1
         if _recycle_after and _served == _recycle_after:
             # Like mod_wsgi's maximum-requests: stop accepting, finish, exit; the master
@@ -922,6 +942,7 @@ cdef void _serve_conn(pw_conn *c, object errors):
             _log().info("served %d requests (--maximum-requests): recycling this process"
                         % _served)
             keep = False
+            _recycling = True
             stop(True)
         with nogil:
             again = pw_conn_release(_srv, c, keep)
@@ -950,7 +971,7 @@ cdef pw_conn *_relay_conn(pw_conn *c) noexcept nogil:
     return NULL
 
 
-def _worker_main():
+def _worker_main(int index):
     cdef pw_conn *c
     errors = _log().ErrorStream()
     while True:
@@ -962,7 +983,7 @@ def _worker_main():
                 c = pw_queue_pop(_srv)
         if c == NULL:
             return
-        _serve_conn(c, errors)
+        _serve_conn(c, errors, index)
 
 
 # Inline mode (--threads 1): the reactor thread itself runs each request, so no thread
@@ -994,7 +1015,7 @@ cdef void _reactor_thread_stop() noexcept nogil:
 
 cdef void _inline_dispatch(pw_server *s, pw_conn *c) noexcept nogil:
     with gil:
-        _serve_conn(c, _inline_errors)
+        _serve_conn(c, _inline_errors, 0)
 
 
 cdef int _level(str name):
@@ -1083,6 +1104,7 @@ cdef _configure_proxies(pw_config *cfg, dict settings):
 def serve(listen_fds, mounts, dict settings):
     """Serve on the listening sockets `listen_fds` until stop(); see docs/ARCHITECTURE.md."""
     global _srv, _mounts, _base_environ, _server_software, _stop_requested, _stop_graceful
+    global _recycling
     cdef pw_config cfg
     cdef char err[256]
     cdef pw_server *srv
@@ -1193,6 +1215,8 @@ def serve(listen_fds, mounts, dict settings):
     global _direct_group
     cfg.scoreboard = _scoreboard_enter(settings, threads)
     _direct_group = _sb_group_of((<_Mount>ms[0]).daemon) if _direct_relay else NULL
+    # before the first request can arrive: the workers record into its slots
+    recycling = _RecycleLimits(settings)
     cfg.access_log = NULL
     if settings.get('access_log') and not settings.get('daemon_role'):
         cfg.access_log = _open_access_log(settings)
@@ -1206,13 +1230,38 @@ def serve(listen_fds, mounts, dict settings):
         raise OSError("could not start the reactor thread")
     workers = []
     for i in range(0 if inline else threads):
-        t = threading.Thread(target=_worker_main, name='pywsgi-worker-%d' % i, daemon=True)
+        t = threading.Thread(target=_worker_main, args=(i,), name='pywsgi-worker-%d' % i,
+                             daemon=True)
         t.start()
         workers.append(t)
     graceful_timeout = float(settings.get('graceful_timeout', 15))
     try:
         while not _stop_requested:
             time.sleep(0.1)
+            if recycling.active:
+                reason = recycling.check()
+                if reason is not None:
+                    # the maximum-requests path: stop accepting, finish, exit; the master
+                    # starts a fresh process (docs/daemon-mode.md, "Recycling")
+                    graceful_timeout = recycling.grace
+                    _log().info("recycling this process: %s (in-flight requests get %gs)"
+                                % (reason, graceful_timeout))
+                    _recycling = True
+                    stop(True)
+                elif recycling.watch is not None and recycling.files_check_due():
+                    reason = recycling.watch.check_files()
+                    if reason is not None:
+                        if settings.get('on_reload') is not None:
+                            # replaced like a SIGHUP does, new process first; this one keeps
+                            # serving until the master retires it
+                            _log().info("%s: asking for a new process" % reason)
+                            settings['on_reload']()
+                        else:
+                            _log().info("recycling this process: %s" % reason)
+                            _recycling = True
+                            stop(True)
+        if _recycling and settings.get('on_recycle') is not None:
+            settings['on_recycle']()  # the master starts the replacement now
         if not _stop_graceful:
             return
         pw_server_stop_accepting(srv)
@@ -1236,3 +1285,80 @@ def serve(listen_fds, mounts, dict settings):
     finally:
         _stop_requested = False
         _stop_graceful = True
+        _recycling = False
+        recycling.close()
+
+
+cdef class _RecycleLimits:
+    """A daemon process's recycling limits, checked by serve()'s main loop every 0.1 s
+    (request-timeout) or about once a second (the others)."""
+    cdef readonly bint active
+    cdef double started, request_timeout, restart_interval, inactivity_timeout
+    cdef double graceful_timeout, shutdown_timeout
+    cdef public double grace
+    cdef readonly object watch
+    cdef int ticks
+    cdef bint files_due
+
+    def __init__(self, dict settings):
+        global _busy_since, _busy_slots, _last_request
+        self.started = _now()
+        self.request_timeout = float(settings.get('request_timeout') or 0)
+        self.restart_interval = float(settings.get('restart_interval') or 0)
+        self.inactivity_timeout = float(settings.get('inactivity_timeout') or 0)
+        self.graceful_timeout = float(settings.get('recycle_graceful_timeout') or 15)
+        self.shutdown_timeout = float(settings.get('recycle_shutdown_timeout') or 5)
+        self.grace = self.graceful_timeout
+        self.watch = settings.get('recycle_watch')
+        self.active = bool(settings.get('daemon_role')) and (
+            self.request_timeout > 0 or self.restart_interval > 0
+            or self.inactivity_timeout > 0 or self.watch is not None)
+        _last_request = 0
+        if self.active:
+            if self.watch is not None:
+                self.watch.start([(<_Mount>m).app for m in _mounts])
+            slots = max(1, int(settings.get('threads', 1)))
+            _busy_since = <double *>calloc(slots, sizeof(double))
+            if _busy_since == NULL:
+                raise MemoryError()
+            _busy_slots = slots
+
+    def close(self):
+        global _busy_since, _busy_slots
+        if self.active and _srv == NULL:  # the workers are gone: nobody writes the slots
+            _busy_slots = 0
+            free(_busy_since)
+            _busy_since = NULL
+
+    def check(self):
+        """Why this process should be recycled now, or None; sets grace for that reason."""
+        cdef double now = _now(), since
+        cdef int i
+        cdef bint busy = False
+        for i in range(_busy_slots):
+            since = _busy_since[i]
+            if since > 0:
+                busy = True
+                if self.request_timeout > 0 and now - since > self.request_timeout:
+                    self.grace = self.shutdown_timeout
+                    return ("a request has run longer than request-timeout (%gs)"
+                            % self.request_timeout)
+        self.ticks += 1
+        if self.ticks % 10:
+            return None
+        self.files_due = True
+        self.grace = self.graceful_timeout
+        if self.restart_interval > 0 and now - self.started >= self.restart_interval:
+            return "restart-interval (%gs) reached" % self.restart_interval
+        if (self.inactivity_timeout > 0 and not busy and _last_request > 0
+                and now - _last_request >= self.inactivity_timeout):
+            return "no request for inactivity-timeout (%gs)" % self.inactivity_timeout
+        if self.watch is not None:
+            return self.watch.check_memory()
+        return None
+
+    def files_check_due(self):
+        """True about once a second: time for the watch to look at the script files."""
+        due = self.files_due
+        self.files_due = False
+        return due

@@ -465,17 +465,23 @@ def as_file_mode(value: Any) -> int:
 # -- Apache configuration import (docs/migrating-from-mod_wsgi.md)
 
 def as_mount_process_group(value: Any) -> Tuple[str, str]:
-    """'/URL=GROUP': the mount at URL runs in daemon process group GROUP."""
+    """'/URL=GROUP' (like WSGIProcessGroup inside <Location /URL>) -> (mount, group name).
+
+    GROUP names a --daemon-process group, or is '%{GLOBAL}' for embedded mode; a (url, group)
+    tuple is accepted from the Python API.
+    """
     if isinstance(value, (tuple, list)) and len(value) == 2:
         url, group = value
     else:
-        url, sep, group = as_str(value).partition("=")
+        text = as_str(value)
+        url, sep, group = text.partition("=")
         if not sep:
-            raise ValueError(f"expected /URL=GROUP, got {value!r}")
+            raise ValueError(f"expected /URL=GROUP, got {text!r}")
+    url = normalize_mount_point(url)
     group = as_str(group).strip()
-    if not group:
-        raise ValueError(f"missing GROUP in {value!r}")
-    return normalize_mount_point(url), group
+    if not group or "/" in group:
+        raise ValueError(f"expected /URL=GROUP with a group name (no '/'), got {value!r}")
+    return (url, group)
 
 
 def as_mount_process_group_list(value: Any) -> List[Tuple[str, str]]:
@@ -483,7 +489,13 @@ def as_mount_process_group_list(value: Any) -> List[Tuple[str, str]]:
         return []
     if isinstance(value, (str, bytes)):
         value = [value]
-    return [as_mount_process_group(item) for item in value]
+    pairs = [as_mount_process_group(item) for item in value]
+    seen = set()
+    for url, _ in pairs:
+        if url in seen:
+            raise ValueError(f"URL {url or '/'!r} given twice")
+        seen.add(url)
+    return pairs
 
 
 def as_optional_extension_list(value: Any) -> List[str]:

@@ -20,7 +20,7 @@ import socket
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 __all__ = ["DaemonGroup", "parse_group", "bind_group_socket", "enter_group",
            "set_process_title"]
@@ -39,7 +39,32 @@ _OPTIONS = {
     "working-directory": ("working_directory", str),
     "user": ("user", str),
     "group": ("group", str),
+    # recycling (docs/daemon-mode.md, "Recycling"): the same graceful path as maximum-requests
+    "restart-interval": ("restart_interval", float),
+    "inactivity-timeout": ("inactivity_timeout", float),
+    "memory-limit": ("memory_limit", lambda v: _byte_size(v)),
+    "graceful-timeout": ("graceful_timeout", float),
+    "shutdown-timeout": ("shutdown_timeout", float),
+    "script-reloading": ("script_reloading", lambda v: _on_off(v)),
 }
+
+# options holding seconds or counts: checked to be finite and 0 or more
+_NON_NEGATIVE = ("queue-timeout", "request-timeout", "maximum-requests", "restart-interval",
+                 "inactivity-timeout", "memory-limit", "graceful-timeout", "shutdown-timeout")
+
+
+def _byte_size(value: str) -> int:
+    from pywsgi.config import as_byte_size
+    return as_byte_size(value)
+
+
+def _on_off(value: str) -> bool:
+    text = value.strip().lower()
+    if text in ("on", "true", "yes", "1"):
+        return True
+    if text in ("off", "false", "no", "0"):
+        return False
+    raise ValueError(value)
 
 
 @dataclass
@@ -57,6 +82,12 @@ class DaemonGroup:
     working_directory: Optional[str] = None
     user: Optional[str] = None
     group: Optional[str] = None
+    restart_interval: float = 0.0         # recycle after this long; 0: never
+    inactivity_timeout: float = 0.0       # recycle after this long without a request; 0: never
+    memory_limit: int = 0                 # recycle above this RSS in bytes; 0: no limit
+    graceful_timeout: float = 15.0        # a recycled process's in-flight requests may run this long
+    shutdown_timeout: float = 5.0         # ... and this long after request-timeout recycled it
+    script_reloading: bool = True         # recycle when a script it serves changes (mod_wsgi's default)
     socket_path: str = ""
 
     @property
@@ -65,8 +96,9 @@ class DaemonGroup:
 
     @property
     def response_timeout(self) -> float:
-        """How long the server process waits for the next byte of a daemon's response."""
-        return self.request_timeout + 5.0 if self.request_timeout else 300.0
+        """How long the server process waits for the next byte of a daemon's response: with
+        request-timeout, the client gets 504 at request-timeout when no byte came yet."""
+        return self.request_timeout if self.request_timeout else 300.0
 
     def __call__(self, environ, start_response):
         """Only reached outside pywsgi's core (which relays in C): say so rather than fail."""
@@ -114,7 +146,7 @@ def parse_group(spec: str, default_threads: int = 15) -> DaemonGroup:
             raise ValueError("daemon group %s: bad value for %s: %r" % (name, key, value)) from None
     if group.processes < 1 or group.threads < 1:
         raise ValueError("daemon group %s: processes and threads must be at least 1" % name)
-    for key in ("queue-timeout", "request-timeout", "maximum-requests"):
+    for key in _NON_NEGATIVE:
         value = getattr(group, _OPTIONS[key][0])
         if not math.isfinite(value) or value < 0:
             raise ValueError("daemon group %s: %s must be a number, 0 or more" % (name, key))
@@ -185,10 +217,85 @@ def set_process_title(title: str) -> None:
         pass
 
 
-def group_settings(settings: Dict, group: DaemonGroup, index: int) -> Dict:
-    """The settings a daemon child passes to the core."""
+def group_settings(settings: Dict, group: DaemonGroup, index: int,
+                   script_paths: List[str] = ()) -> Dict:
+    """The settings a daemon child passes to the core; script_paths: the script files of the
+    group's mounts (a change recycles the process, as touching a script does under mod_wsgi)."""
     child = dict(settings)
     child.update(threads=group.threads, processes=group.processes, daemon_role=True,
                  queue_timeout=group.queue_timeout, process_index=index,
                  process_group=group.name, maximum_requests=group.maximum_requests)
+    # Read by the core's main loop (pywsgi/_core.pyx serve): the recycling limits, and the
+    # once-a-second check of memory and script files.
+    child.update(request_timeout=group.request_timeout, restart_interval=group.restart_interval,
+                 inactivity_timeout=group.inactivity_timeout,
+                 recycle_graceful_timeout=group.graceful_timeout,
+                 recycle_shutdown_timeout=group.shutdown_timeout,
+                 recycle_watch=RecycleWatch(group, script_paths))
     return child
+
+
+class RecycleWatch:
+    """In a daemon process, asked about once a second: is the RSS above memory-limit (the
+    process is recycled), has a script it serves changed on disk (the process is replaced)?"""
+
+    def __init__(self, group: DaemonGroup, script_paths: List[str]) -> None:
+        self.group = group
+        self.script_paths = list(script_paths) if group.script_reloading else []
+        self.seen: Dict[str, tuple] = {}
+        self.caches: List[Any] = []
+        self.told: Dict[str, tuple] = {}
+        self.page_size = os.sysconf("SC_PAGE_SIZE") if group.memory_limit else 0
+
+    @staticmethod
+    def _signature(path: str):
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None  # being replaced (an editor's rename): look again next time
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def start(self, apps) -> None:
+        """Called by the core once the application(s) are loaded: the files as they are now."""
+        for path in self.script_paths:
+            self.seen[path] = self._signature(path)
+        if self.group.script_reloading:
+            from pywsgi.handlers import DocumentRootFirst, HandlerScripts
+            for app in apps:
+                if isinstance(app, DocumentRootFirst):
+                    app = app.files
+                if isinstance(app, HandlerScripts):
+                    self.caches.append(app.scripts)
+
+    def rss(self) -> int:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * self.page_size
+
+    def check_memory(self) -> Optional[str]:
+        limit = self.group.memory_limit
+        if limit:
+            try:
+                rss = self.rss()
+            except (OSError, ValueError, IndexError):
+                rss = 0
+            if rss > limit:
+                return ("its memory (RSS %d bytes) is above memory-limit (%d bytes)"
+                        % (rss, limit))
+        return None
+
+    def check_files(self) -> Optional[str]:
+        """Which script file changed since it was loaded (each change is told once), or None."""
+        for path, before in self.seen.items():
+            now = self._signature(path)
+            if now is not None and now != before:
+                self.seen[path] = now
+                return "the script %s changed" % path
+        for cache in self.caches:
+            # handler scripts this process has loaded (and would otherwise reload one by one)
+            for path, entry in list(cache._entries.items()):
+                now = self._signature(path)
+                if now is not None and now[:2] != tuple(entry[:2]) \
+                        and self.told.get(path) != now:
+                    self.told[path] = now
+                    return "the handler script %s changed" % path
+        return None

@@ -48,7 +48,8 @@ BACKOFF_RESET_AFTER = 30.0
 QUICK_STOP_WAIT = 1.0     # SIGINT: how long children get before SIGKILL
 
 _MASTER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1)
-_PID_RECORD = struct.Struct("=i")
+_PID_RECORD = struct.Struct("=ii")   # (pid, what): a child's message on the ready pipe
+_READY, _RECYCLING, _REPLACE_ME = 0, 1, 2   # what: ready / stopped accepting / replace me first
 
 
 class StartupError(Exception):
@@ -124,7 +125,6 @@ def plan_mounts(settings: Dict[str, Any], script: Optional[str] = None,
     mounts: List[Mount] = []
     if script is not None and app is not None:
         raise StartupError("give either a script or an application object, not both")
-    _check_mount_process_groups(settings)
     if settings.get("virtual_host"):
         return _plan_virtual_hosts(settings, script, app)
     if app is not None:
@@ -179,7 +179,6 @@ def _plan_virtual_hosts(settings: Dict[str, Any], script: Optional[str],
                 sub[name] = inherited + list(value)
             elif name != "server_alias":
                 sub[name] = value
-        _check_mount_process_groups(sub)
         if (sub.get("process_group") or "") != (settings.get("process_group") or ""):
             raise StartupError(f"virtual host {host.get('server_name') or index + 1}: a daemon process group of "
                                f"its own ({sub['process_group'] or 'embedded'}) is not supported "
@@ -194,17 +193,6 @@ def _plan_virtual_hosts(settings: Dict[str, Any], script: Optional[str],
             mount.label += f" (virtual host {names[0] if names else index + 1})"
             mounts.append(mount)
     return mounts
-
-
-def _check_mount_process_groups(settings: Dict[str, Any]) -> None:
-    """Per-mount daemon groups (mount_process_group) are routed by the daemon-mode planner;
-    until it does, a mount asking for a group other than --process-group is refused rather
-    than served from the wrong process."""
-    for url, group in settings.get("mount_process_group") or ():
-        if group != (settings.get("process_group") or ""):
-            raise StartupError(f"--mount-process-group {url or '/'}={group}: running one "
-                               f"mount in its own daemon process group is not supported yet; "
-                               f"use one WSGIProcessGroup (--process-group) for all")
 
 
 # ------------------------------------------------------------------ static, handlers, CGI
@@ -549,8 +537,18 @@ def _child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: 
 
         signal.signal(signal.SIGUSR1, on_sigusr1)
 
-        os.write(ready_fd, _PID_RECORD.pack(os.getpid()))
-        os.close(ready_fd)
+        os.write(ready_fd, _PID_RECORD.pack(os.getpid(), _READY))
+
+        def tell_master(what: int) -> None:
+            try:
+                os.write(ready_fd, _PID_RECORD.pack(os.getpid(), what))
+            except OSError:
+                pass
+        # Recycling (maximum-requests, a daemon group's limits): this process has stopped
+        # accepting; the master starts its replacement now, not when it exits. A changed script
+        # (a daemon group): the master replaces this process as SIGHUP does, new one first.
+        settings = dict(settings, on_recycle=lambda: tell_master(_RECYCLING),
+                        on_reload=lambda: tell_master(_REPLACE_ME))
         if stop_state["requested"]:
             os._exit(EXIT_OK)
         _core.serve([sock.fileno() for sock in sockets], core_mounts, settings)
@@ -664,8 +662,9 @@ class Master:
             sockets, mounts = self.sockets, self.mounts
         else:
             from pywsgi import daemon
-            child_settings = daemon.group_settings(self.settings, slot.group, slot.process_index)
-            sockets, mounts = [self.plan.sockets[slot.group.name]], self.plan.daemon_mounts
+            child_settings = daemon.group_settings(self.settings, slot.group, slot.process_index,
+                                                   self.plan.script_paths(slot.group))
+            sockets, mounts = [self.plan.sockets[slot.group.name]], self.plan.mounts_for(slot.group)
         child_settings["scoreboard_slot"] = slot.index
         self._scoreboard_spawning(slot)
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, _MASTER_SIGNALS)
@@ -713,9 +712,46 @@ class Master:
             pass
         size = _PID_RECORD.size
         while len(self._ready_buffer) >= size:
-            (pid,) = _PID_RECORD.unpack(self._ready_buffer[:size])
+            pid, what = _PID_RECORD.unpack(self._ready_buffer[:size])
             self._ready_buffer = self._ready_buffer[size:]
-            self._on_ready(pid)
+            if what == _RECYCLING:
+                self._on_recycling(pid)
+            elif what == _REPLACE_ME:
+                self._replace(pid)
+            else:
+                self._on_ready(pid)
+
+    def _replace(self, pid: int) -> None:
+        """A graceful restart of one child's slot: a new process starts, and the old one is
+        retired once the new one is ready (it keeps serving if the new one fails to start)."""
+        child = self.children.get(pid)
+        if child is None or child.retiring:
+            return
+        slot = self.slots[child.slot]
+        if slot.current != pid or slot.previous is not None:
+            return  # a graceful restart already replaces it
+        errorlog.info(f"replacing server process {child.slot} (pid {pid}) at its request")
+        slot.previous = pid
+        slot.current = self._spawn(slot)
+        if slot.current is None:
+            slot.current, slot.previous = slot.previous, None
+
+    def _on_recycling(self, pid: int) -> None:
+        """A child is being recycled (it stopped accepting and finishes its requests): start
+        its replacement at once. The old one exits by itself; kill_at is only a safety net."""
+        child = self.children.get(pid)
+        if child is None or child.retiring:
+            return
+        slot = self.slots[child.slot]
+        if slot.current != pid or slot.previous is not None:
+            return  # a graceful restart already replaces it
+        child.retiring = True
+        grace = max(self.settings["graceful_timeout"],
+                    getattr(slot.group, "graceful_timeout", 0.0))
+        child.kill_at = time.monotonic() + grace + 5.0
+        errorlog.debug(f"server process {child.slot} (pid {pid}) is being recycled; "
+                       f"starting its replacement")
+        slot.current = self._spawn(slot)
 
     def _on_ready(self, pid: int) -> None:
         child = self.children.get(pid)
@@ -980,12 +1016,23 @@ def run(settings: Dict[str, Any], mounts: List[Mount]) -> int:
 
 # ------------------------------------------------------------------ daemon mode
 
+EMBEDDED_GROUP = "%{GLOBAL}"   # --mount-process-group /URL=%{GLOBAL}: that URL stays embedded
+
 @dataclass
 class _DaemonPlan:
     groups: List[Any]                    # daemon.DaemonGroup, each with processes slots
     daemon_mounts: List[Mount]           # what the daemon processes load and serve
     sockets: Dict[str, socket.socket] = field(default_factory=dict)
     directory: Optional[str] = None
+    group_mounts: Dict[str, List[Mount]] = field(default_factory=dict)  # group name -> its mounts
+
+    def mounts_for(self, group: Any) -> List[Mount]:
+        return self.group_mounts.get(group.name, self.daemon_mounts)
+
+    def script_paths(self, group: Any) -> List[str]:
+        """The script files a group's processes load: touching one reloads the group."""
+        return sorted({m.target for m in self.mounts_for(group)
+                       if isinstance(m.target, str) and os.path.isfile(m.target)})
 
     def bind(self) -> None:
         import tempfile
@@ -1011,8 +1058,14 @@ class _DaemonPlan:
 
 def _plan_daemon_mode(settings: Dict[str, Any], mounts: List[Mount]):
     """Embedded mode: (settings, mounts, None).  Daemon mode: the server processes' settings,
-    their mounts (application mounts relayed to the group) and the plan for the daemons."""
+    their mounts (application mounts relayed to their group) and the plan for the daemons.
+
+    Each application mount (a script, a module, a mod_python handler, a directory of handler
+    scripts) runs in the group named for its URL: the longest matching --mount-process-group
+    URL, else --process-group, else embedded (in the server processes)."""
+    from dataclasses import replace
     from pywsgi.daemon import DaemonGroup
+    from pywsgi.handlers import HandlerScripts
     groups: Dict[str, Any] = {}
     for group in settings.get("daemon_process") or ():
         if group.name in groups:
@@ -1021,43 +1074,77 @@ def _plan_daemon_mode(settings: Dict[str, Any], mounts: List[Mount]):
     name = settings.get("process_group") or ""
     if settings.get("daemon") and not name:
         name = "%s:%d" % (settings["host"], settings["port"])  # as mod_wsgi-express names it
-    if not name:
+    per_url = list(settings.get("mount_process_group") or ())
+    if not name and not per_url:
         if groups:
             errorlog.warning("daemon process groups defined but none selected with "
                              "--process-group: the application runs embedded")
         return settings, mounts, None
-    if name not in groups:
+    if name and name not in groups:
         if not settings.get("daemon"):
             raise StartupError(f"--process-group {name}: no such daemon process group (define it "
                                f"with --daemon-process {name}:processes=N,threads=M)")
         groups[name] = DaemonGroup(name, processes=settings["processes"],
                                    threads=settings["threads"])
-    group = groups[name]
-    for other in groups:
-        if other != name:
-            # every application mount runs in the one selected group (for now): an unused
-            # group would only load the application in processes nothing sends requests to
-            errorlog.warning(f"daemon process group {other} is not selected by --process-group "
-                             f"and serves nothing: not started")
-    if group.python_home:
-        errorlog.warning(f"daemon process group {name}: python-home only adds the environment's "
-                         f"site-packages to sys.path; the daemon runs the server's interpreter")
-    relayed = [m for m in mounts if isinstance(m.target, str)]
-    relayed_ids = {id(m) for m in relayed}
+    for url, group_name in per_url:
+        if group_name != EMBEDDED_GROUP and group_name not in groups:
+            raise StartupError(f"--mount-process-group {url or '/'}={group_name}: no such daemon "
+                               f"process group (define it with --daemon-process "
+                               f"{group_name}:processes=N,threads=M)")
+
+    def group_for(prefix: str) -> str:
+        best = None
+        for url, group_name in per_url:
+            if url == "" or prefix == url or prefix.startswith(url + "/"):
+                if best is None or len(url) > len(best[0]):
+                    best = (url, group_name)
+        chosen = best[1] if best is not None else name
+        return "" if chosen == EMBEDDED_GROUP else chosen
+
+    # mount -> group name ("" embedded); a sub-mount made for access rules follows its parent
+    assigned: Dict[int, str] = {}
     for mount in mounts:
-        if mount.parent is not None and id(mount.parent) in relayed_ids:
-            relayed.append(mount)
-            relayed_ids.add(id(mount))
-    if not relayed:
+        if mount.parent is None and (isinstance(mount.target, str)
+                                     or isinstance(mount.target, HandlerScripts)):
+            assigned[id(mount)] = group_for(mount.prefix)
+    for mount in mounts:
+        if mount.parent is not None and id(mount.parent) in assigned:
+            assigned[id(mount)] = assigned[id(mount.parent)]
+    group_mounts: Dict[str, List[Mount]] = {}
+    for mount in mounts:
+        if assigned.get(id(mount)):
+            group_mounts.setdefault(assigned[id(mount)], []).append(mount)
+    if not group_mounts:
+        if not name:  # every --mount-process-group said %{GLOBAL}: embedded mode after all
+            return settings, mounts, None
         raise StartupError("daemon mode needs an application script or module to run in the "
                            "daemon process group")
+    for other in groups:
+        if other not in group_mounts:
+            # an unused group would only load the application in processes nothing sends
+            # requests to
+            errorlog.warning(f"daemon process group {other} serves no mount (see --process-group "
+                             f"and --mount-process-group): not started")
+    used = [groups[group_name] for group_name in groups if group_name in group_mounts]
+    for group in used:
+        if group.python_home:
+            errorlog.warning(f"daemon process group {group.name}: python-home only adds the "
+                             f"environment's site-packages to sys.path; the daemon runs the "
+                             f"server's interpreter")
     server_mounts = []
     for mount in mounts:
-        if id(mount) in relayed_ids:
-            from dataclasses import replace
-            mount = replace(mount, target=group, wrap=None, parent=None, subdirectory=None)
+        group_name = assigned.get(id(mount))
+        if group_name:
+            mount = replace(mount, target=groups[group_name], wrap=None, parent=None,
+                            subdirectory=None)
+        elif id(mount) in assigned and (name or per_url):
+            # an application left embedded beside relayed ones: it runs in no daemon group
+            mount.extras.setdefault("mod_wsgi.process_group", "")
+            mount.extras.setdefault("pywsgi.process_group", "")
         server_mounts.append(mount)
-    threads = settings.get("server_threads") or max(4, group.processes * group.threads)
+    threads = settings.get("server_threads") or max(
+        4, sum(group.processes * group.threads for group in used))
     settings = dict(settings, process_group=name, processes=settings["server_processes"],
                     threads=threads)
-    return settings, server_mounts, _DaemonPlan([group], relayed)
+    return settings, server_mounts, _DaemonPlan(used, [m for ms in group_mounts.values()
+                                                       for m in ms], group_mounts=group_mounts)

@@ -142,7 +142,7 @@ def test_unsupported_directives_are_reported_once_with_file_and_line(tmp_path):
         LoadModule wsgi_module modules/mod_wsgi.so
         User www-data
         WSGIRestrictEmbedded On
-        WSGIDaemonProcess site processes=2 threads=4 inactivity-timeout=60 lang=C.UTF-8
+        WSGIDaemonProcess site processes=2 threads=4 inactivity-timeout=60 deadlock-timeout=60 lang=C.UTF-8
         WSGIScriptAliasMatch ^/x(.*) /srv/x.wsgi
         <IfModule mod_ssl.c>
             Listen 443
@@ -151,14 +151,14 @@ def test_unsupported_directives_are_reported_once_with_file_and_line(tmp_path):
     conf = tmp_path / 'httpd.conf'
     assert warnings == [
         '%s:3: WSGIRestrictEmbedded is not supported, ignored' % conf,
-        '%s:4: WSGIDaemonProcess site: option inactivity-timeout is not supported, ignored' % conf,
+        '%s:4: WSGIDaemonProcess site: option deadlock-timeout is not supported, ignored' % conf,
         '%s:4: WSGIDaemonProcess site: option lang is not supported, ignored' % conf,
         '%s:5: WSGIScriptAliasMatch (regular-expression mounts) is not supported, ignored: use '
         'WSGIScriptAlias' % conf,
         '%s:6: <IfModule mod_ssl.c>: pywsgi has no such module; the section is skipped' % conf,
     ]
     assert len(warnings) == len(set(warnings))
-    assert raw == {'daemon_process': ['site:processes=2,threads=4']}
+    assert raw == {'daemon_process': ['site:processes=2,threads=4,inactivity-timeout=60']}
 
 
 def test_directory_blocks_map_to_the_urls_that_serve_them(tmp_path):
@@ -516,9 +516,13 @@ def test_per_mount_process_groups(tmp_path):
     assert raw['mount_process_group'] == ['/a=one', '/b=two']  # /c: embedded, the default
 
 
-def test_different_daemon_groups_per_mount_are_refused_at_startup(tmp_path):
-    write(tmp_path / 'srv/a.wsgi', 'def application(e, s): pass\n')
-    write(tmp_path / 'srv/b.wsgi', 'def application(e, s): pass\n')
+def test_different_daemon_groups_per_mount_each_serve_their_mount(start_server, tmp_path):
+    app = ('import os\n'
+           'def application(environ, start_response):\n'
+           '    start_response("200 OK", [("Content-Type", "text/plain")])\n'
+           '    return [("%s %d" % (environ["mod_wsgi.process_group"], os.getpid())).encode()]\n')
+    write(tmp_path / 'srv/a.wsgi', app)
+    write(tmp_path / 'srv/b.wsgi', app)
     conf = write(tmp_path / 'httpd.conf', '''\
         WSGIDaemonProcess one
         WSGIDaemonProcess two
@@ -526,11 +530,16 @@ def test_different_daemon_groups_per_mount_are_refused_at_startup(tmp_path):
         WSGIScriptAlias /a /srv/a.wsgi
         WSGIScriptAlias /b /srv/b.wsgi process-group=two
         ''')
-    result = run_pywsgi(['--apache-config', conf, '--apache-root', tmp_path, '--port', '0'],
-                        tmp_path)
-    assert result.returncode == 2, result
-    assert 'pywsgi: error: --mount-process-group /b=two: running one mount in its own daemon ' \
-           'process group is not supported yet' in result.stderr
+    server = serve(start_server, conf, tmp_path)
+    answers = {}
+    for url in ('/a', '/b'):
+        response, body = server.get(url)
+        assert response.status == 200
+        group, pid = body.decode().split()
+        answers[url] = group
+        with open('/proc/%s/cmdline' % pid, 'rb') as f:
+            assert f.read().split(b'\0')[0] == b'(wsgi:%s)' % group.encode()
+    assert answers == {'/a': 'one', '/b': 'two'}
 
 
 def test_apache_config_from_the_python_api(start_server, tmp_path):
