@@ -189,18 +189,25 @@ def as_script_alias(value: Any) -> Tuple[str, str]:
     return (url, target)
 
 
-def as_script_alias_list(value: Any) -> List[Tuple[str, str]]:
+def _list_of(convert: Callable[[Any], Any], value: Any, unique: Optional[str] = None) -> list:
+    """A repeatable setting's value: None -> [], one string -> [it], each item converted; with
+    `unique` (how to name it, e.g. 'URL'), an item's first part may appear only once."""
     if value is None:
         return []
     if isinstance(value, (str, bytes)):
         value = [value]
-    aliases = [as_script_alias(item) for item in value]
-    seen = set()
-    for url, _ in aliases:
-        if url in seen:
-            raise ValueError(f"mount point {url or '/'!r} given twice")
-        seen.add(url)
-    return aliases
+    items = [convert(item) for item in value]
+    if unique:
+        seen = set()
+        for item in items:
+            if item[0] in seen:
+                raise ValueError(f"{unique} {item[0] or '/'!r} given twice")
+            seen.add(item[0])
+    return items
+
+
+def as_script_alias_list(value: Any) -> List[Tuple[str, str]]:
+    return _list_of(as_script_alias, value, unique="mount point")
 
 
 def as_python_identifier_path(value: Any) -> str:
@@ -272,17 +279,7 @@ def _as_pair(value: Any, what: str) -> Tuple[str, str]:
 
 
 def _as_pair_list(value: Any, what: str) -> List[Tuple[str, str]]:
-    if value is None:
-        return []
-    if isinstance(value, (str, bytes)):
-        value = [value]
-    pairs = [_as_pair(item, what) for item in value]
-    seen = set()
-    for url, _ in pairs:
-        if url in seen:
-            raise ValueError(f"URL {url or '/'!r} given twice")
-        seen.add(url)
-    return pairs
+    return _list_of(lambda item: _as_pair(item, what), value, unique="URL")
 
 
 def as_url_alias_list(value: Any) -> List[Tuple[str, str]]:
@@ -311,11 +308,7 @@ def as_cgi_script(value: Any) -> Tuple[Optional[str], str]:
 
 
 def as_cgi_script_list(value: Any) -> List[Tuple[Optional[str], str]]:
-    if value is None:
-        return []
-    if isinstance(value, (str, bytes)):
-        value = [value]
-    return [as_cgi_script(item) for item in value]
+    return _list_of(as_cgi_script, value)
 
 
 def as_access(value: Any):
@@ -374,11 +367,7 @@ def as_python_handler(value: Any) -> Tuple[Optional[str], str, str]:
 
 
 def as_python_handler_list(value: Any) -> List[Tuple[Optional[str], str, str]]:
-    if value is None:
-        return []
-    if isinstance(value, (str, bytes)):
-        value = [value]
-    return [as_python_handler(item) for item in value]
+    return _list_of(as_python_handler, value)
 
 
 def as_python_path_list(value: Any) -> List[str]:
@@ -404,11 +393,7 @@ def as_python_option(value: Any) -> Tuple[str, str]:
 
 
 def as_python_option_list(value: Any) -> List[Tuple[str, str]]:
-    if value is None:
-        return []
-    if isinstance(value, (str, bytes)):
-        value = [value]
-    return [as_python_option(item) for item in value]
+    return _list_of(as_python_option, value)
 
 
 def as_extension_list(value: Any) -> List[str]:
@@ -485,17 +470,7 @@ def as_mount_process_group(value: Any) -> Tuple[str, str]:
 
 
 def as_mount_process_group_list(value: Any) -> List[Tuple[str, str]]:
-    if value is None:
-        return []
-    if isinstance(value, (str, bytes)):
-        value = [value]
-    pairs = [as_mount_process_group(item) for item in value]
-    seen = set()
-    for url, _ in pairs:
-        if url in seen:
-            raise ValueError(f"URL {url or '/'!r} given twice")
-        seen.add(url)
-    return pairs
+    return _list_of(as_mount_process_group, value, unique="URL")
 
 
 def as_optional_extension_list(value: Any) -> List[str]:
@@ -562,11 +537,7 @@ def as_status_allow(value: Any) -> str:
 
 
 def as_status_allow_list(value: Any) -> List[str]:
-    if value is None:
-        return []
-    if isinstance(value, (str, bytes)):
-        value = [value]
-    return [as_status_allow(item) for item in value]
+    return _list_of(as_status_allow, value)
 
 
 # ---------------------------------------------------------------- the table
