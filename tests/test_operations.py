@@ -7,6 +7,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -59,6 +60,8 @@ def fields(body):
 
 def run_pywsgi(*args, timeout=STARTUP_TIMEOUT, **kwargs):
     """Run pywsgi to completion (a startup error): (exit code, stderr)."""
+    # not from the repository root, where `-m pywsgi` would find the source tree, not the build
+    kwargs.setdefault('cwd', tempfile.gettempdir())
     result = subprocess.run([sys.executable, '-m', 'pywsgi'] + [str(a) for a in args],
                             stdin=subprocess.DEVNULL, capture_output=True, text=True,
                             timeout=timeout, **kwargs)
