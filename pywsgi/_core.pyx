@@ -14,6 +14,7 @@ import time
 
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeLatin1
+from cpython.exc cimport PyErr_CheckSignals
 from libc.string cimport memchr, memcpy
 from libc.stdio cimport snprintf
 from libc.stdint cimport uint64_t
@@ -1238,6 +1239,11 @@ def serve(listen_fds, mounts, dict settings):
     try:
         while not _stop_requested:
             time.sleep(0.1)
+            # A signal the kernel delivered to the reactor or a worker thread only marks
+            # Python's handler as due; it runs in this (main) thread at the next check, and
+            # compiled code never checks by itself: without this a SIGTERM could go unheeded
+            # until the master SIGKILLs the process (graceful restart under load).
+            PyErr_CheckSignals()
             if recycling.active:
                 reason = recycling.check()
                 if reason is not None:
@@ -1270,6 +1276,7 @@ def serve(listen_fds, mounts, dict settings):
             if not _stop_graceful:
                 return
             time.sleep(0.02)
+            PyErr_CheckSignals()  # e.g. SIGINT: stop at once (see above)
         if pw_server_open_conns(srv) > 0:
             _log().warning("graceful timeout (%ss) passed with %d connection(s) still open"
                            % (graceful_timeout, pw_server_open_conns(srv)))

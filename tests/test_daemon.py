@@ -372,9 +372,8 @@ def test_graceful_reload_under_load_fails_no_request(start_server):
             before = set(server.children())
             target = done[0] + 40
             wait_for(lambda: done[0] >= target, '40 more requests')
-            # One reload at a time, each after the last has settled: SIGHUPs closer than a
-            # reload takes are a known problem (a just-started process retired at once can
-            # wait out the graceful timeout; see docs/daemon-mode.md), not what this tests.
+            # One reload at a time, each after the last has settled: a storm of SIGHUPs is
+            # not what this tests.
             time.sleep(1.0)
             server.proc.send_signal(signal.SIGHUP)
             # every child is replaced: new ones start first, the old ones are retired once

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from serverproc import free_port
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = REPO_ROOT / 'loadtests' / 'locustfile.py'
 SITE = REPO_ROOT / 'loadtests' / 'site'
@@ -72,8 +74,13 @@ def test_every_scenario_for_10_seconds_has_requests_and_no_failures(site_servers
 
 @pytest.mark.timeout(120)
 def test_tags_select_rows_with_locust_worker_processes(site_servers, tmp_path):
+    # Locust's master and its worker processes talk over TCP (5557 unless told): a free port on
+    # the loopback, so two runs on one machine cannot collide.
+    port = str(free_port())
     stats, output = run_locust(site_servers, tmp_path, '-u', '10', '-r', '10', '-t', '3s',
-                               '--processes', '2', '--tags', 'row', '--exclude-tags', 'cgi')
+                               '--processes', '2', '--tags', 'row', '--exclude-tags', 'cgi',
+                               '--master-bind-host', '127.0.0.1', '--master-bind-port', port,
+                               '--master-host', '127.0.0.1', '--master-port', port)
     assert int(stats['Aggregated']['Failure Count']) == 0, output
     names = set(stats) - {'Aggregated'}
     assert names == set(ROWS) - {'cgi /cgi-myapp/'}, output

@@ -41,6 +41,34 @@ def test_sigterm_lets_the_in_flight_request_finish(start_server):
     assert_children_gone(children)
 
 
+def test_sigterm_taken_by_a_non_main_thread_still_stops_the_child(start_server):
+    """The kernel may hand a process's SIGTERM to any of its threads (the reactor, a worker);
+    Python runs the handler in the main thread only when that thread checks for it.  Seen as an
+    old process of a graceful restart under load that never stopped and was SIGKILLed."""
+    server = start_server(SUITE_APP, '--threads', '2', '--graceful-timeout', '60')
+    child = wait_for_children(server, 1)[0]
+    outcome = {}
+
+    def client():
+        try:
+            outcome['response'] = server.get('/sleep?ms=1000&mark=inflight', timeout=30)
+        except Exception as error:  # reported by the assertion below
+            outcome['error'] = error
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    server.wait_state_file('started-inflight', timeout=10)
+    # kill() with a thread's id still signals the whole process, but Linux delivers it to
+    # that thread when it can take it: here never the main thread.
+    other_threads = [int(tid) for tid in os.listdir('/proc/%d/task' % child) if int(tid) != child]
+    os.kill(other_threads[0], signal.SIGTERM)
+    thread.join(30)
+    assert 'error' not in outcome, outcome
+    assert outcome['response'][0].status == 200
+    # well before the child's own safety alarm (graceful timeout + 2 s)
+    assert_children_gone([child], timeout=30)
+
+
 def test_killed_child_is_respawned(start_server):
     server = start_server(SUITE_APP, '--processes', '2', '--threads', '2')
     before = wait_for_children(server, 2)
