@@ -28,6 +28,8 @@ CC_FUZZ="${CC_FUZZ:-clang}"
 
 if [[ -z "${PYTHON:-}" ]]; then
     if [[ -x "$ROOT/.venv/bin/python" ]]; then PYTHON="$ROOT/.venv/bin/python"; else PYTHON=python3; fi
+elif [[ "$PYTHON" == */* && "$PYTHON" != /* ]]; then
+    PYTHON="$PWD/$PYTHON"  # the Python harness runs from a scratch directory
 fi
 
 if ! [[ "$TOTAL" =~ ^[0-9]+$ ]] || (( TOTAL < 2 )); then
