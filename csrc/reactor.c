@@ -49,6 +49,10 @@ struct pw_server {
     int reactor_started;
     pw_conn **conns;              /* indexed by fd; reactor thread only */
     int conns_cap;
+    pw_conn **relay_owner;        /* daemon connection fd -> the client it relays for */
+    int relay_owner_cap;
+    int relay_inflight;           /* relays the reactor follows (reactor thread only) */
+    pw_conn *relay_wait_head, *relay_wait_tail;  /* waiting for one of them to finish */
     int open_conns;               /* atomic */
     int stopping;                 /* atomic: no new connections, no keep-alive */
     int shutdown;                 /* atomic: reactor and workers end */
@@ -301,6 +305,10 @@ static void conn_close(pw_server *s, pw_conn *c)
         if (recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0)
             break;
     c->fd = -1;
+    if (c->relay_pending) {
+        free(c->relay_pending);
+        c->relay_pending = NULL;
+    }
     if (c->cap > PW_KEEP_BUF) {
         free(c->buf);
         c->buf = NULL;
@@ -454,7 +462,18 @@ static int conn_head_done(pw_server *s, pw_conn *c)
     return 0;
 }
 
+static int relay_async_start(pw_server *s, pw_conn *c);
+
+static void queue_to_worker(pw_server *s, pw_conn *c);
+
 static void queue_push(pw_server *s, pw_conn *c)
+{
+    if (s->cfg.relay_async && c->req.body_kind == PW_BODY_NONE && relay_async_start(s, c) == 0)
+        return;
+    queue_to_worker(s, c);
+}
+
+static void queue_to_worker(pw_server *s, pw_conn *c)
 {
     clear_pending(s, c);
     atomic_add_int(&s->busy, 1);
@@ -740,6 +759,9 @@ static void reactor_accept(pw_server *s, int lfd, int index)
         }
         SB_ADD(s, connections, 1);
         c->fd = fd;
+        c->relay_fd = c->relay_file_fd = -1;
+        c->relay_pending = NULL;
+        c->relay_pending_len = c->relay_skip = 0;
         c->listen_index = index;
         c->len = 0;
         c->requests = 0;
@@ -807,13 +829,176 @@ static void reactor_accept(pw_server *s, int lfd, int index)
     }
 }
 
+/* ---------------------------------------------------------------- the reactor's relay */
+
+static int conn_release(pw_server *s, pw_conn *c, int keep_alive);
+
+static int relay_owner_set(pw_server *s, int fd, pw_conn *c)
+{
+    if (fd >= s->relay_owner_cap) {
+        int cap = s->relay_owner_cap ? s->relay_owner_cap : 1024;
+        while (cap <= fd)
+            cap *= 2;
+        pw_conn **n = realloc(s->relay_owner, cap * sizeof *n);
+        if (!n)
+            return -1;
+        memset(n + s->relay_owner_cap, 0, (cap - s->relay_owner_cap) * sizeof *n);
+        s->relay_owner = n;
+        s->relay_owner_cap = cap;
+    }
+    s->relay_owner[fd] = c;
+    return 0;
+}
+
+/* 0: the request is with a daemon (or waits its turn) and the reactor follows it; -1: a relay
+ * thread must. */
+static int relay_async_start(pw_server *s, pw_conn *c)
+{
+    if (s->cfg.relay_async_limit > 0 && s->relay_inflight >= s->cfg.relay_async_limit) {
+        clear_pending(s, c);
+        c->relay_fd = -1;
+        c->next = NULL;
+        if (s->relay_wait_tail)
+            s->relay_wait_tail->next = c;
+        else
+            s->relay_wait_head = c;
+        s->relay_wait_tail = c;
+        c->deadline = pw_now() + s->cfg.relay_async->queue_timeout;
+        atomic_store_int(&c->state, PW_CONN_RELAYING);
+        return 0;
+    }
+    int fd = pw_relay_async_send(s, c, s->cfg.relay_async);
+    if (fd < 0)
+        return -1;
+    s->relay_inflight++;
+    /* a pooled fd is still registered (one-shot, disarmed): re-arm it; a new one is added */
+    if (relay_owner_set(s, fd, c) != 0 ||
+        poller_arm(s, fd, !c->relay_reused) != 0) {
+        if (fd < s->relay_owner_cap)
+            s->relay_owner[fd] = NULL;
+        close(fd);
+        s->relay_inflight--;
+        /* the daemon may have the request: answering it here would be a guess, so 502 */
+        pw_send_error(s, c, 502);
+        log_reactor_answer(s, c, 1);
+        conn_close(s, c);
+        return 0;
+    }
+    clear_pending(s, c);
+    c->relay_fd = fd;
+    c->deadline = pw_now() + s->cfg.relay_async->response_timeout;
+    atomic_store_int(&c->state, PW_CONN_RELAYING);
+    return 0;
+}
+
+/* A relay the reactor followed is over (or went to a thread): start the next waiting one. */
+static void relay_async_slot_free(pw_server *s)
+{
+    s->relay_inflight--;
+    while (s->relay_wait_head && s->relay_inflight < s->cfg.relay_async_limit) {
+        pw_conn *c = s->relay_wait_head;
+        s->relay_wait_head = c->next;
+        if (!s->relay_wait_head)
+            s->relay_wait_tail = NULL;
+        c->next = NULL;
+        if (relay_async_start(s, c) != 0)
+            queue_to_worker(s, c);
+    }
+}
+
+/* The relay of c is over (answered, or failed with an error answer): count it, and keep or
+ * close the client's connection as a worker's pw_conn_release would. */
+static void relay_async_finish(pw_server *s, pw_conn *c, int keep, int status)
+{
+    if (s->cfg.relay_counters) {
+        pw_sb_relay_start(s->cfg.relay_counters);
+        pw_sb_relay_done(s->cfg.relay_counters, status);
+    }
+    atomic_store_int(&c->state, PW_CONN_BUSY);
+    if (conn_release(s, c, keep))
+        queue_push(s, c);  /* a pipelined request is already complete */
+}
+
+static void relay_async_event(pw_server *s, int fd)
+{
+    pw_conn *c = s->relay_owner[fd];
+    int keep = 0, status = 0;
+    int rc = pw_relay_async_read(s, c, fd, &keep, &status);
+    if (rc == PW_RA_AGAIN) {
+        if (poller_arm(s, fd, 0) == 0)
+            return;
+        rc = PW_RA_HANDOFF;  /* cannot wait here: a relay thread waits instead */
+        c->relay_fd = fd;
+    }
+    s->relay_owner[fd] = NULL;
+    if (rc != PW_RA_HANDOFF)
+        c->relay_fd = -1;
+    relay_async_slot_free(s);
+    switch (rc) {
+    case PW_RA_DONE:
+        relay_async_finish(s, c, keep, 0);
+        break;
+    case PW_RA_RETRY:
+        if (relay_async_start(s, c) != 0)
+            queue_to_worker(s, c);
+        break;
+    case PW_RA_HANDOFF:
+        queue_to_worker(s, c);  /* pw_relay resumes from c->relay_* */
+        break;
+    default:
+        relay_async_finish(s, c, 0, status);
+        break;
+    }
+}
+
+/* The response timeout passed for relays the reactor follows: 504, as the relay threads give
+ * it (nothing of the response has reached the client in this state). */
+static void relay_async_timeouts(pw_server *s, double now)
+{
+    for (int fd = 0; fd < s->conns_cap; fd++) {
+        pw_conn *c = s->conns[fd];
+        if (!c || atomic_load_int(&c->state) != PW_CONN_RELAYING || now < c->deadline)
+            continue;
+        if (c->relay_fd < 0) {  /* still waiting for a relay slot: the group's queue-timeout */
+            pw_conn **p = &s->relay_wait_head, *prev = NULL;
+            while (*p && *p != c) {
+                prev = *p;
+                p = &(*p)->next;
+            }
+            if (*p) {
+                *p = c->next;
+                if (s->relay_wait_tail == c)
+                    s->relay_wait_tail = prev;
+            }
+            c->next = NULL;
+            pw_log(s, PW_LOG_ERROR, "%s:%d: no daemon process of the group was free within its "
+                   "queue timeout: 503", c->peer_host, c->peer_port);
+            pw_send_error(s, c, 503);
+            relay_async_finish(s, c, 0, 503);
+            continue;
+        }
+        pw_log(s, PW_LOG_ERROR, "%s:%d: the daemon process did not answer in time: 504",
+               c->peer_host, c->peer_port);
+        if (c->relay_fd < s->relay_owner_cap)
+            s->relay_owner[c->relay_fd] = NULL;
+        close(c->relay_fd);
+        c->relay_fd = -1;
+        pw_send_error(s, c, 504);
+        relay_async_slot_free(s);
+        relay_async_finish(s, c, 0, 504);
+    }
+}
+
 static void reactor_scan(pw_server *s, double now)
 {
     if (s->cfg.access_log)
         pw_access_log_flush(s->cfg.access_log);
     pthread_mutex_lock(&s->lock);
+    int late = 0;
     for (int fd = 0; fd < s->conns_cap; fd++) {
         pw_conn *c = s->conns[fd];
+        if (c && atomic_load_int(&c->state) == PW_CONN_RELAYING && now >= c->deadline)
+            late = 1;
         if (!c || atomic_load_int(&c->state) != PW_CONN_READING)
             continue;
         /* A connection that sends nothing soon stops counting as work, so idle or slow
@@ -835,6 +1020,8 @@ static void reactor_scan(pw_server *s, double now)
         }
     }
     pthread_mutex_unlock(&s->lock);
+    if (late)
+        relay_async_timeouts(s, now);
 }
 
 static void *reactor_main(void *arg)
@@ -876,6 +1063,10 @@ static void *reactor_main(void *arg)
             if (li >= 0) {
                 if (s->listening)
                     reactor_accept(s, fd, li);
+                continue;
+            }
+            if (fd < s->relay_owner_cap && s->relay_owner[fd]) {
+                relay_async_event(s, fd);
                 continue;
             }
             if (fd < s->conns_cap && s->conns[fd] &&
@@ -947,9 +1138,13 @@ void pw_server_free(pw_server *s)
         pw_conn *c = s->conns[fd];
         if (!c)
             continue;
-        if (c->fd >= 0 && atomic_load_int(&c->state) == PW_CONN_READING)
+        int st = atomic_load_int(&c->state);
+        if (c->fd >= 0 && (st == PW_CONN_READING || st == PW_CONN_RELAYING))
             close(c->fd);
-        if (atomic_load_int(&c->state) != PW_CONN_BUSY) {
+        if (st == PW_CONN_RELAYING && c->relay_fd >= 0)
+            close(c->relay_fd);
+        if (st != PW_CONN_BUSY) {
+            free(c->relay_pending);
             free(c->log_capture);
             free(c->buf);
             free(c->headers);
@@ -959,6 +1154,7 @@ void pw_server_free(pw_server *s)
          * the process is about to exit, so it is left alone rather than freed under it. */
     }
     free(s->conns);
+    free(s->relay_owner);
     if (s->poll_fd >= 0)
         close(s->poll_fd);
     if (s->wake_rd >= 0)

@@ -58,6 +58,14 @@ typedef struct {
     pw_trust trust;              /* trust.count == 0 and !unix_peers: the feature is off */
     int proxy_protocol;          /* every connection starts with a PROXY v1/v2 header */
     struct pw_sb_slot *scoreboard; /* NULL: no --server-status; else this process's slot */
+    /* Daemon mode with every request for one group: the reactor relays body-less requests
+     * itself (relay.c, pw_relay_async_*); NULL: relay threads do it all. */
+    const struct pw_relay_target *relay_async;
+    struct pw_sb_group *relay_counters;  /* that group's status counters, or NULL */
+    int relay_async_limit;       /* most relays in flight from the reactor (the group's
+                                    threads): more wait in the reactor, so the pooled
+                                    connections stay as few as the daemons' threads and spread
+                                    over the daemon processes as evenly as their accepts did */
 } pw_config;
 
 enum { PW_LOG_ERROR = 0, PW_LOG_WARNING = 1, PW_LOG_INFO = 2, PW_LOG_DEBUG = 3 };
@@ -66,6 +74,7 @@ enum pw_conn_state {
     PW_CONN_FREE = 0,
     PW_CONN_READING,   /* reactor owns: waiting for (the rest of) a head */
     PW_CONN_BUSY,      /* queued or owned by a worker */
+    PW_CONN_RELAYING,  /* reactor owns: its request is with a daemon (relay_fd) */
 };
 
 typedef struct pw_conn {
@@ -119,6 +128,13 @@ typedef struct pw_conn {
     int fwd_https;               /* current request: -1 nothing said, 0 http, 1 https */
     uint32_t fwd_host_off, fwd_host_len; /* current request: forwarded Host in buf (len 0: none) */
     int fwd_server_port;         /* current request: X-Forwarded-Port, or 0 */
+    /* the reactor's relay (relay.h): the daemon connection, and what a relay thread resumes */
+    int relay_fd;                /* -1: none */
+    int relay_reused;            /* relay_fd came from the pool */
+    char *relay_pending;         /* response bytes read by the reactor (malloc'ed) */
+    size_t relay_pending_len, relay_skip;  /* ... and how many of them the client has */
+    int relay_file_fd;           /* a file passed by the daemon, or -1 */
+    long long relay_file_off, relay_file_count;
     unsigned long requests;      /* served on this connection */
     struct pw_conn *next;        /* queue link */
 } pw_conn;

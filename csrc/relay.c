@@ -264,6 +264,26 @@ int pw_daemon_send_file(pw_server *s, pw_conn *c, int fd, long long offset, long
     }
 }
 
+static size_t build_preamble(pw_conn *c, int pooled, unsigned char *pre)
+{
+    size_t alen = strlen(c->peer_host);
+    if (alen > 63)
+        alen = 63;
+    uint16_t plen = (uint16_t)(PW_PREAMBLE_FIXED + alen), port = (uint16_t)c->peer_port, zero = 0;
+    double enq = now_mono();
+    memcpy(pre, PW_PREAMBLE_MAGIC, 4);
+    memcpy(pre + 4, &plen, 2);
+    pre[6] = PW_PREAMBLE_EXPECT_HANDLED | (pooled ? PW_PREAMBLE_KEEP : 0) |
+             (c->proxy_trusted ? PW_PREAMBLE_PROXY_TRUSTED : 0) |
+             (c->fwd_https == 1 ? PW_PREAMBLE_HTTPS : 0);
+    pre[7] = (unsigned char)alen;
+    memcpy(pre + 8, &port, 2);
+    memcpy(pre + 10, &zero, 2);
+    memcpy(pre + 12, &enq, 8);
+    memcpy(pre + PW_PREAMBLE_FIXED, c->peer_host, alen);
+    return plen;
+}
+
 /* This thread's idle pooled connection per group, as fd + 1 (0: none). */
 static __thread int pool_fds[PW_RELAY_POOL_SLOTS];
 
@@ -275,6 +295,24 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
     int pooled = t->pool_slot >= 0 && t->pool_slot < PW_RELAY_POOL_SLOTS &&
                  c->req.body_kind == PW_BODY_NONE;
     int reused = 0, fd = -1;
+    int body_ok = 1;
+    /* Handed over by the reactor's asynchronous relay (pw_relay_async_read): the request is
+     * sent, and some of the response may already be here (relay_pending, of which relay_skip
+     * bytes already went to the client). */
+    char *pending = c->relay_pending;
+    size_t pending_len = c->relay_pending_len, skip = c->relay_skip;
+    int file_fd = c->relay_file_fd;
+    long long file_off = c->relay_file_off, file_count = c->relay_file_count;
+    if (c->relay_fd >= 0) {
+        fd = c->relay_fd;
+        c->relay_fd = c->relay_file_fd = -1;
+        c->relay_pending = NULL;
+        c->relay_pending_len = c->relay_skip = 0;
+        pooled = 1;
+        goto response;
+    }
+    pending = NULL;
+    file_fd = -1;
     if (pooled && pool_fds[t->pool_slot] > 0) {
         fd = pool_fds[t->pool_slot] - 1;
         pool_fds[t->pool_slot] = 0;
@@ -292,23 +330,8 @@ again:
 
     /* preamble + head */
     unsigned char pre[PW_PREAMBLE_FIXED + 64];
-    size_t alen = strlen(c->peer_host);
-    if (alen > 63)
-        alen = 63;
-    uint16_t plen = (uint16_t)(PW_PREAMBLE_FIXED + alen), port = (uint16_t)c->peer_port, zero = 0;
-    double enq = now_mono();
-    memcpy(pre, PW_PREAMBLE_MAGIC, 4);
-    memcpy(pre + 4, &plen, 2);
-    pre[6] = PW_PREAMBLE_EXPECT_HANDLED | (pooled ? PW_PREAMBLE_KEEP : 0) |
-             (c->proxy_trusted ? PW_PREAMBLE_PROXY_TRUSTED : 0) |
-             (c->fwd_https == 1 ? PW_PREAMBLE_HTTPS : 0);
-    pre[7] = (unsigned char)alen;
-    memcpy(pre + 8, &port, 2);
-    memcpy(pre + 10, &zero, 2);
-    memcpy(pre + 12, &enq, 8);
-    memcpy(pre + PW_PREAMBLE_FIXED, c->peer_host, alen);
+    size_t plen = build_preamble(c, pooled, pre);
     struct iovec iov[2] = {{pre, plen}, {c->buf, c->req.head_len}};
-    int body_ok = 1;
     if (daemon_writev(fd, iov, 2, t->response_timeout) != 0) {
         if (reused) {  /* the daemon closed its end while the connection was idle */
             close(fd);
@@ -329,7 +352,8 @@ again:
         body_ok = rc == 0;  /* -2: the daemon stopped reading; its answer still counts */
     }
     if (!pooled)
-    shutdown(fd, SHUT_WR);
+        shutdown(fd, SHUT_WR);
+response:;
 
     /* relay the response, following its framing: the client connection is kept only when the
      * response arrived whole (a daemon that dies half-way must not leave a truncated response
@@ -348,17 +372,22 @@ again:
     double deadline = now_mono() + t->response_timeout;
     /* The daemon has only just been sent the request: wait before the first read rather than
      * spend a recv() on EAGAIN. */
-    if (wait_ready(fd, POLLIN, deadline) < 0) {
+    if (!pending && wait_ready(fd, POLLIN, deadline) < 0) {
         close(fd);
+        if (file_fd >= 0)
+            close(file_fd);
         *status_out = 502;
         pw_send_error(s, c, 502);
         return 0;
     }
-    int file_fd = -1;
-    long long file_off = 0, file_count = 0;
     for (;;) {
         ssize_t n;
-        if (relayed == 0 && head_seen == 0 && !head_done && file_fd < 0) {
+        if (pending) {  /* what the reactor already read (at most sizeof buf) */
+            memcpy(buf, pending, pending_len);
+            n = (ssize_t)pending_len;
+            free(pending);
+            pending = NULL;
+        } else if (relayed == 0 && head_seen == 0 && !head_done && file_fd < 0) {
             /* The response's first bytes may be a file record with a descriptor attached. */
             n = recv_file_record(fd, buf, sizeof buf, &file_fd, &file_off, &file_count);
             if (n == -2) {
@@ -439,8 +468,9 @@ again:
         } else {
             track_body(&chunks, &limits, buf, avail, body, &body_left, &complete);
         }
-        struct iovec out = {buf, avail};
-        if (pw_conn_writev(s, c, &out, 1) != 0) {
+        struct iovec out = {buf + skip, avail - skip};  /* skip: sent by the reactor already */
+        skip = 0;
+        if (out.iov_len > 0 && pw_conn_writev(s, c, &out, 1) != 0) {
             close(fd);
             if (file_fd >= 0)
                 close(file_fd);
@@ -486,6 +516,157 @@ again:
         return 0;
     }
     return !close_after && c->req.keep_alive;
+}
+
+/* ---------------------------------------------------------------- the reactor's relay
+ * The reactor thread relays a body-less request itself when it can: it writes the request on a
+ * pooled connection without blocking, and when the daemon's answer arrives whole and the client
+ * takes it in one non-blocking write, the request never touched a relay thread.  Anything else
+ * (a response that is large, close-delimited, a file, or a client that cannot take it at once)
+ * is handed to a relay thread, which resumes in pw_relay with what was read. */
+
+static __thread int async_pool[256];   /* the reactor thread's idle daemon connections */
+static __thread int async_pool_n;
+static __thread char async_buf[65536];
+
+int pw_relay_async_send(pw_server *s, pw_conn *c, const pw_relay_target *t)
+{
+    (void)s;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        int fd, reused = 0;
+        if (async_pool_n > 0) {
+            fd = async_pool[--async_pool_n];
+            reused = 1;
+        } else {
+            struct sockaddr_un sa;
+            memset(&sa, 0, sizeof sa);
+            sa.sun_family = AF_UNIX;
+            if (strlen(t->socket_path) >= sizeof sa.sun_path)
+                return -1;
+            strcpy(sa.sun_path, t->socket_path);
+            fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+            if (fd < 0)
+                return -1;
+            if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+                close(fd);  /* a full backlog or no group: the relay thread waits for it */
+                return -1;
+            }
+        }
+        unsigned char pre[PW_PREAMBLE_FIXED + 64];
+        size_t plen = build_preamble(c, 1, pre);
+        struct iovec iov[2] = {{pre, plen}, {c->buf, c->req.head_len}};
+        struct msghdr m;
+        memset(&m, 0, sizeof m);
+        m.msg_iov = iov;
+        m.msg_iovlen = 2;
+        ssize_t n = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n == (ssize_t)(plen + c->req.head_len)) {
+            c->relay_reused = reused;
+            return fd;
+        }
+        int err = errno;
+        close(fd);  /* (a partial request on it is dropped by the daemon with the connection) */
+        if (n < 0 && reused && (err == EPIPE || err == ECONNRESET))
+            continue;  /* closed by its daemon while idle: the daemon never saw this request */
+        return -1;
+    }
+    return -1;
+}
+
+static void async_pool_put(int fd)
+{
+    if (async_pool_n < (int)(sizeof async_pool / sizeof async_pool[0]))
+        async_pool[async_pool_n++] = fd;
+    else
+        close(fd);
+}
+
+/* Hand the relay to a thread: keep what was read (n bytes, skip of them already sent). */
+static int async_handoff(pw_conn *c, int fd, const char *buf, size_t n, size_t skip)
+{
+    c->relay_fd = fd;
+    c->relay_skip = skip;
+    c->relay_pending_len = 0;
+    c->relay_pending = NULL;
+    if (n > 0) {
+        c->relay_pending = malloc(n);
+        if (!c->relay_pending) {
+            c->relay_fd = -1;
+            close(fd);
+            return PW_RA_FAILED;
+        }
+        memcpy(c->relay_pending, buf, n);
+        c->relay_pending_len = n;
+    }
+    return PW_RA_HANDOFF;
+}
+
+int pw_relay_async_read(pw_server *s, pw_conn *c, int fd, int *keep, int *status_out)
+{
+    *keep = 0;
+    *status_out = 0;
+    char *buf = async_buf;
+    int file_fd = -1;
+    long long file_off = 0, file_count = 0;
+    ssize_t n = recv_file_record(fd, buf, sizeof async_buf, &file_fd, &file_off, &file_count);
+    if (n == -1) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return PW_RA_AGAIN;
+        if (errno == ECONNRESET && c->relay_reused) {
+            close(fd);  /* closed by its daemon with the request unread */
+            return PW_RA_RETRY;
+        }
+    }
+    if (file_fd >= 0) {
+        c->relay_file_fd = file_fd;
+        c->relay_file_off = file_off;
+        c->relay_file_count = file_count;
+        return async_handoff(c, fd, buf, 0, 0);
+    }
+    if (n <= 0) {
+        pw_log(s, PW_LOG_ERROR, n == -2 ? "%s:%d: malformed file record from the daemon process: 502"
+               : "%s:%d: the daemon process closed without a response (it may have died): 502",
+               c->peer_host, c->peer_port);
+        close(fd);
+        *status_out = 502;
+        pw_send_error(s, c, 502);
+        return PW_RA_FAILED;
+    }
+    size_t avail = (size_t)n;
+    char *end = memmem(buf, avail, "\r\n\r\n", 4);
+    if (!end || avail < 12 || memcmp(buf, "HTTP/1.", 7) != 0)
+        return async_handoff(c, fd, buf, avail, 0);
+    size_t hlen = (size_t)(end - buf) + 4;
+    int status = atoi(buf + 9);
+    int is_head = c->req.method.len == 4 && memcmp(c->buf + c->req.method.off, "HEAD", 4) == 0;
+    int close_after = memmem(buf, hlen, "\r\nConnection: close\r\n", 21) != NULL;
+    int complete = 0;
+    if (is_head || (status >= 100 && status < 200) || status == 204 || status == 304) {
+        complete = avail == hlen;
+    } else {
+        /* The daemon is pywsgi's own core, so its framing headers have one spelling. */
+        const char *cl = memmem(buf, hlen, "\r\nContent-Length: ", 18);
+        if (cl)
+            complete = (long long)(avail - hlen) == strtoll(cl + 18, NULL, 10);
+    }
+    if (!complete)  /* chunked, close-delimited, or more to come: a relay thread follows it */
+        return async_handoff(c, fd, buf, avail, 0);
+    ssize_t w = send(c->fd, buf, avail, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        w = 0;
+    if (w >= 0 && (size_t)w < avail) {  /* the client takes it slowly: a thread waits for it */
+        c->resp_status = status;
+        return async_handoff(c, fd, buf, avail, (size_t)w);
+    }
+    async_pool_put(fd);  /* the response is whole: the daemon keeps the connection */
+    c->resp_status = status;
+    if (w < 0) {
+        c->broken = 1;
+        return PW_RA_DONE;
+    }
+    c->resp_bytes = (long long)(avail - hlen);
+    *keep = !close_after && c->req.keep_alive;
+    return PW_RA_DONE;
 }
 
 int pw_preamble_parse(pw_conn *c)

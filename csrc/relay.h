@@ -42,7 +42,7 @@
  * the daemon never saw it.  An EOF after the daemon read it is a 502, as without pooling. */
 #define PW_RELAY_POOL_SLOTS 32
 
-typedef struct {
+typedef struct pw_relay_target {
     const char *socket_path;   /* the group's listening UNIX socket */
     double queue_timeout;      /* how long the connect may wait for the group */
     double response_timeout;   /* longest wait for the next byte of the daemon's response */
@@ -57,6 +57,19 @@ typedef struct {
  * *status_out is 0.
  */
 int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out);
+
+/* The reactor's own relay (relay.c): pw_relay_async_send writes c's body-less request on a
+ * pooled (or new) connection without blocking and returns its fd, or -1: let a relay thread do
+ * it.  When that fd is readable, pw_relay_async_read: */
+enum {
+    PW_RA_DONE,      /* answered and the client has it all; *keep: keep the client connection */
+    PW_RA_AGAIN,     /* nothing yet: wait for the fd again */
+    PW_RA_RETRY,     /* the pooled connection was dead before the daemon read the request */
+    PW_RA_HANDOFF,   /* a relay thread must finish it: c->relay_* hold the state for pw_relay */
+    PW_RA_FAILED,    /* the client was answered with an error (*status_out); close it */
+};
+int pw_relay_async_send(pw_server *s, pw_conn *c, const pw_relay_target *t);
+int pw_relay_async_read(pw_server *s, pw_conn *c, int fd, int *keep, int *status_out);
 
 /* Daemon side: send the file record for fd (offset, count) on c, before the response head.
  * 0 when sent, -1 when the connection failed. */

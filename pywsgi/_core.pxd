@@ -125,6 +125,9 @@ cdef extern from "reactor.h" nogil:
         pw_trust trust
         int proxy_protocol
         pw_sb_slot *scoreboard
+        const void *relay_async
+        pw_sb_group *relay_counters
+        int relay_async_limit
 
     ctypedef struct pw_conn:
         int fd

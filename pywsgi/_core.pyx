@@ -1216,6 +1216,16 @@ def serve(listen_fds, mounts, dict settings):
     global _direct_group
     cfg.scoreboard = _scoreboard_enter(settings, threads)
     _direct_group = _sb_group_of((<_Mount>ms[0]).daemon) if _direct_relay else NULL
+    # The reactor relays body-less requests itself, without a relay thread, when nothing needs
+    # the request first (the status URL is answered here, with the GIL).
+    cfg.relay_async = NULL
+    cfg.relay_counters = NULL
+    if _direct_relay and cfg.dispatch == NULL and _status_url_n == 0:
+        cfg.relay_async = &_direct_target
+        cfg.relay_counters = _direct_group
+        group = (<_Mount>ms[0]).daemon
+        cfg.relay_async_limit = max(1, 2 * int(getattr(group, 'processes', 1) or 1)
+                                    * int(getattr(group, 'threads', 1) or 1))
     # before the first request can arrive: the workers record into its slots
     recycling = _RecycleLimits(settings)
     cfg.access_log = NULL

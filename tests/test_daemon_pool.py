@@ -121,3 +121,22 @@ def test_file_wrapper_over_a_file_object_without_fileno_is_copied(start_server):
     (server.state_dir / 'small.bin').write_bytes(data)
     response, body = server.get('/file_wrapper?name=small.bin&obj=bytesio')
     assert (response.status, body) == (200, data)
+
+
+def test_requests_beyond_the_groups_capacity_wait_then_get_503(start_server):
+    # one daemon thread: the server keeps at most two relays in flight for the group, so a third
+    # request waits in the server process, and gets 503 once the queue timeout passes
+    server = start_server(DAEMON_APP, '--daemon-process',
+                          'g:processes=1,threads=1,queue-timeout=0.5', '--process-group', 'g')
+    wait_for_processes(server, daemons=1)
+    from test_daemon import in_thread
+    first = in_thread(server.get, '/sleep?s=3&mark=one', timeout=30)
+    server.wait_state_file('started-one', timeout=20)
+    others = [in_thread(server.get, '/hello?n=%d' % index, timeout=30) for index in range(3)]
+    for thread, _ in [first] + others:
+        thread.join(30)
+    assert first[1]['result'][0].status == 200
+    statuses = sorted(outcome['result'][0].status for _, outcome in others)
+    assert statuses == [503, 503, 503]
+    response, body = server.get('/hello?n=after')
+    assert (response.status, body) == (200, b'hello after')
