@@ -8,6 +8,10 @@ and clients that do not keep their own connection alive (HTTP/1.0, `Connection: 
 """
 import os
 import signal
+import threading
+import time
+
+import pytest
 
 from httpraw import RawConnection
 from serverproc import APPS_DIR, SUITE_APP, is_alive, wait_until
@@ -140,3 +144,63 @@ def test_requests_beyond_the_groups_capacity_wait_then_get_503(start_server):
     assert statuses == [503, 503, 503]
     response, body = server.get('/hello?n=after')
     assert (response.status, body) == (200, b'hello after')
+
+
+@pytest.mark.timeout(240)
+def test_reloads_and_daemon_kills_under_load_fail_only_the_killed_requests(start_server):
+    """Issue 6's load test: clients keep sending while the master reloads (SIGHUP) and daemon
+    processes are SIGKILLed; the only failures allowed are 502s for requests that were inside a
+    killed daemon (at most its threads' worth per kill)."""
+    threads_per_daemon = 4
+    server = start_server(DAEMON_APP, '--daemon', '--processes', '2',
+                          '--threads', str(threads_per_daemon))
+    wait_for_processes(server, daemons=2)
+    stop = threading.Event()
+    lock = threading.Lock()
+    done = [0]
+    unexpected, bad_gateway = [], []
+    give_up = time.monotonic() + 120
+
+    def client(worker):
+        index = 0
+        while not stop.is_set() and index < 5000 and time.monotonic() < give_up:
+            try:
+                response, body = server.get('/hello?n=%d-%d&pause=0.005' % (worker, index),
+                                            timeout=30)
+                if response.status == 502:
+                    bad_gateway.append((worker, index))
+                elif (response.status, body) != (200, b'hello %d-%d' % (worker, index)):
+                    unexpected.append((worker, index, response.status, body[:80]))
+            except Exception as error:
+                unexpected.append((worker, index, repr(error)))
+            with lock:
+                done[0] += 1
+            index += 1
+
+    clients = [threading.Thread(target=client, args=(w,), daemon=True) for w in range(4)]
+    for thread in clients:
+        thread.start()
+    kills = 0
+    try:
+        for round_ in range(2):
+            target = done[0] + 50
+            wait_until(lambda: done[0] >= target, 60, message='50 more requests')
+            if round_ == 0:
+                before = set(server.children())
+                server.proc.send_signal(signal.SIGHUP)
+                wait_until(lambda: not before & set(server.children())
+                           and len(daemon_pids(server)) == 2, 60, message='the reload')
+            victim = daemon_pids(server)[0]
+            os.kill(victim, signal.SIGKILL)
+            kills += 1
+            wait_until(lambda: victim not in daemon_pids(server)
+                       and len(daemon_pids(server)) == 2, 60, message='a replacement daemon')
+        target = done[0] + 50
+        wait_until(lambda: done[0] >= target, 60, message='50 requests after the faults')
+    finally:
+        stop.set()
+        for thread in clients:
+            thread.join(60)
+    assert unexpected == []
+    assert len(bad_gateway) <= kills * threads_per_daemon
+    assert server.proc.poll() is None
