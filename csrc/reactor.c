@@ -466,9 +466,20 @@ static int relay_async_start(pw_server *s, pw_conn *c);
 
 static void queue_to_worker(pw_server *s, pw_conn *c);
 
+/* The --server-status URL or below: answered by the Python layer, never relayed. */
+static int is_status_target(pw_server *s, pw_conn *c)
+{
+    size_t n = s->cfg.status_url_len;
+    const pw_span *p = &c->req.path;
+    if (n == 0 || p->len < n || memcmp(c->buf + p->off, s->cfg.status_url, n) != 0)
+        return 0;
+    return p->len == n || c->buf[p->off + n] == '/';
+}
+
 static void queue_push(pw_server *s, pw_conn *c)
 {
-    if (s->cfg.relay_async && c->req.body_kind == PW_BODY_NONE && relay_async_start(s, c) == 0)
+    if (s->cfg.relay_async && c->req.body_kind == PW_BODY_NONE && !is_status_target(s, c) &&
+        relay_async_start(s, c) == 0)
         return;
     queue_to_worker(s, c);
 }
@@ -760,6 +771,7 @@ static void reactor_accept(pw_server *s, int lfd, int index)
         SB_ADD(s, connections, 1);
         c->fd = fd;
         c->relay_fd = c->relay_file_fd = -1;
+        c->relay_counted = 0;
         c->relay_pending = NULL;
         c->relay_pending_len = c->relay_skip = 0;
         c->listen_index = index;
@@ -850,10 +862,24 @@ static int relay_owner_set(pw_server *s, int fd, pw_conn *c)
     return 0;
 }
 
+/* A relay the reactor counted (relayed, in flight) goes to a thread, which counts it itself. */
+static void relay_async_uncount(pw_server *s, pw_conn *c)
+{
+    if (c->relay_counted) {
+        PW_SB_ADD(s->cfg.relay_counters->relayed, -1);
+        PW_SB_ADD(s->cfg.relay_counters->in_flight, -1);
+        c->relay_counted = 0;
+    }
+}
+
 /* 0: the request is with a daemon (or waits its turn) and the reactor follows it; -1: a relay
  * thread must. */
 static int relay_async_start(pw_server *s, pw_conn *c)
 {
+    if (s->cfg.relay_counters && !c->relay_counted) {
+        pw_sb_relay_start(s->cfg.relay_counters);  /* waiting counts as queued, as in a daemon */
+        c->relay_counted = 1;
+    }
     if (s->cfg.relay_async_limit > 0 && s->relay_inflight >= s->cfg.relay_async_limit) {
         clear_pending(s, c);
         c->relay_fd = -1;
@@ -868,8 +894,10 @@ static int relay_async_start(pw_server *s, pw_conn *c)
         return 0;
     }
     int fd = pw_relay_async_send(s, c, s->cfg.relay_async);
-    if (fd < 0)
+    if (fd < 0) {
+        relay_async_uncount(s, c);
         return -1;
+    }
     s->relay_inflight++;
     /* a pooled fd is still registered (one-shot, disarmed): re-arm it; a new one is added */
     if (relay_owner_set(s, fd, c) != 0 ||
@@ -878,6 +906,10 @@ static int relay_async_start(pw_server *s, pw_conn *c)
             s->relay_owner[fd] = NULL;
         close(fd);
         s->relay_inflight--;
+        if (c->relay_counted) {
+            pw_sb_relay_done(s->cfg.relay_counters, 502);
+            c->relay_counted = 0;
+        }
         /* the daemon may have the request: answering it here would be a guess, so 502 */
         pw_send_error(s, c, 502);
         log_reactor_answer(s, c, 1);
@@ -890,6 +922,8 @@ static int relay_async_start(pw_server *s, pw_conn *c)
     atomic_store_int(&c->state, PW_CONN_RELAYING);
     return 0;
 }
+
+
 
 /* A relay the reactor followed is over (or went to a thread): start the next waiting one. */
 static void relay_async_slot_free(pw_server *s)
@@ -910,9 +944,9 @@ static void relay_async_slot_free(pw_server *s)
  * close the client's connection as a worker's pw_conn_release would. */
 static void relay_async_finish(pw_server *s, pw_conn *c, int keep, int status)
 {
-    if (s->cfg.relay_counters) {
-        pw_sb_relay_start(s->cfg.relay_counters);
+    if (c->relay_counted) {
         pw_sb_relay_done(s->cfg.relay_counters, status);
+        c->relay_counted = 0;
     }
     atomic_store_int(&c->state, PW_CONN_BUSY);
     if (conn_release(s, c, keep))
@@ -943,6 +977,7 @@ static void relay_async_event(pw_server *s, int fd)
             queue_to_worker(s, c);
         break;
     case PW_RA_HANDOFF:
+        relay_async_uncount(s, c);
         queue_to_worker(s, c);  /* pw_relay resumes from c->relay_* */
         break;
     default:

@@ -62,6 +62,8 @@ typedef struct {
      * itself (relay.c, pw_relay_async_*); NULL: relay threads do it all. */
     const struct pw_relay_target *relay_async;
     struct pw_sb_group *relay_counters;  /* that group's status counters, or NULL */
+    const char *status_url;      /* --server-status path: the reactor leaves it to a worker */
+    size_t status_url_len;
     int relay_async_limit;       /* most relays in flight from the reactor (the group's
                                     threads): more wait in the reactor, so the pooled
                                     connections stay as few as the daemons' threads and spread
@@ -131,6 +133,7 @@ typedef struct pw_conn {
     /* the reactor's relay (relay.h): the daemon connection, and what a relay thread resumes */
     int relay_fd;                /* -1: none */
     int relay_reused;            /* relay_fd came from the pool */
+    int relay_counted;           /* counted in the group's status counters by the reactor */
     char *relay_pending;         /* response bytes read by the reactor (malloc'ed) */
     size_t relay_pending_len, relay_skip;  /* ... and how many of them the client has */
     int relay_file_fd;           /* a file passed by the daemon, or -1 */

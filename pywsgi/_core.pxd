@@ -127,6 +127,8 @@ cdef extern from "reactor.h" nogil:
         pw_sb_slot *scoreboard
         const void *relay_async
         pw_sb_group *relay_counters
+        const char *status_url
+        size_t status_url_len
         int relay_async_limit
 
     ctypedef struct pw_conn:

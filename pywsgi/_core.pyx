@@ -1216,11 +1216,13 @@ def serve(listen_fds, mounts, dict settings):
     global _direct_group
     cfg.scoreboard = _scoreboard_enter(settings, threads)
     _direct_group = _sb_group_of((<_Mount>ms[0]).daemon) if _direct_relay else NULL
-    # The reactor relays body-less requests itself, without a relay thread, when nothing needs
-    # the request first (the status URL is answered here, with the GIL).
+    # The reactor relays body-less requests itself, without a relay thread (the status URL is
+    # left to a worker: it is answered here, with the GIL).
     cfg.relay_async = NULL
     cfg.relay_counters = NULL
-    if _direct_relay and cfg.dispatch == NULL and _status_url_n == 0:
+    cfg.status_url = _status_url_c if _status_url_n else NULL
+    cfg.status_url_len = _status_url_n
+    if _direct_relay and cfg.dispatch == NULL:
         cfg.relay_async = &_direct_target
         cfg.relay_counters = _direct_group
         group = (<_Mount>ms[0]).daemon

@@ -613,6 +613,7 @@ class Master:
         self.pending_signals: List[int] = []
         self._ready_buffer = b""
         self.watcher: Optional[operations.ChangeWatcher] = None   # --reload-on-changes
+        self.on_started: Optional[Callable[[], None]] = None      # the pid file
 
     # -- signals
     def _on_signal(self, signum, frame) -> None:
@@ -877,6 +878,9 @@ class Master:
     def run(self) -> int:
         self._install_signals()
         try:
+            if self.on_started is not None:
+                # only now: a SIGTERM from whoever read the pid file must find the handlers
+                self.on_started()
             self._open_scoreboard()
             for slot in self.slots:
                 slot.current = self._spawn(slot)
@@ -1002,9 +1006,9 @@ def run(settings: Dict[str, Any], mounts: List[Mount]) -> int:
             ops.give_to_children(plan.directory, *(g.socket_path for g in plan.groups))
         for mount in mounts:
             errorlog.debug(f"mounted {mount.label} at {mount.prefix or '/'}")
-        ops.started()                    # the pid file, now that we listen
         supervisor = Master(settings, sockets, mounts, plan)
         supervisor.watcher = ops.watcher
+        supervisor.on_started = ops.started  # the pid file, once listening and signals are ours
         return supervisor.run()
     finally:
         for sock in sockets:
