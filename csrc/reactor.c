@@ -359,19 +359,27 @@ static void log_reactor_answer(pw_server *s, pw_conn *c, int captured)
     pw_access_log_write(s->cfg.access_log, c);
 }
 
+/* Make an fd-indexed table (*table, *cap entries) hold index fd; new entries are NULL. */
+static int fd_table_fit(pw_conn ***table, int *cap, int fd)
+{
+    if (fd < *cap)
+        return 0;
+    int want = *cap ? *cap : 1024;
+    while (want <= fd)
+        want *= 2;
+    pw_conn **n = realloc(*table, want * sizeof *n);
+    if (!n)
+        return -1;
+    memset(n + *cap, 0, (want - *cap) * sizeof *n);
+    *table = n;
+    *cap = want;
+    return 0;
+}
+
 static pw_conn *conn_slot(pw_server *s, int fd)
 {
-    if (fd >= s->conns_cap) {
-        int cap = s->conns_cap ? s->conns_cap : 1024;
-        while (cap <= fd)
-            cap *= 2;
-        pw_conn **n = realloc(s->conns, cap * sizeof *n);
-        if (!n)
-            return NULL;
-        memset(n + s->conns_cap, 0, (cap - s->conns_cap) * sizeof *n);
-        s->conns = n;
-        s->conns_cap = cap;
-    }
+    if (fd_table_fit(&s->conns, &s->conns_cap, fd) != 0)
+        return NULL;
     pw_conn *c = s->conns[fd];
     if (!c) {
         c = calloc(1, sizeof *c);
@@ -847,17 +855,8 @@ static int conn_release(pw_server *s, pw_conn *c, int keep_alive);
 
 static int relay_owner_set(pw_server *s, int fd, pw_conn *c)
 {
-    if (fd >= s->relay_owner_cap) {
-        int cap = s->relay_owner_cap ? s->relay_owner_cap : 1024;
-        while (cap <= fd)
-            cap *= 2;
-        pw_conn **n = realloc(s->relay_owner, cap * sizeof *n);
-        if (!n)
-            return -1;
-        memset(n + s->relay_owner_cap, 0, (cap - s->relay_owner_cap) * sizeof *n);
-        s->relay_owner = n;
-        s->relay_owner_cap = cap;
-    }
+    if (fd_table_fit(&s->relay_owner, &s->relay_owner_cap, fd) != 0)
+        return -1;
     s->relay_owner[fd] = c;
     return 0;
 }
