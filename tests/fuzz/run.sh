@@ -70,55 +70,33 @@ if ! have_libfuzzer; then
     fi
 fi
 
-run_c_harness() {
-    local seconds=$1
-    say "building the sanitized parser harness with $CC_FUZZ"
+# run_libfuzzer TAG SECONDS MAX_LEN SEED_DIR HARNESS.c CSRC_FILE... : build one harness with the
+# sanitizers, run it from its scratch corpus (build/fuzz/corpus-TAG) plus the seeds.
+run_libfuzzer() {
+    local tag=$1 seconds=$2 max_len=$3 seeds=$4 harness=$5
+    shift 5
+    local sources=() file
+    for file in "$@"; do sources+=("$ROOT/csrc/$file"); done
+    local exe="$WORK/$(basename "$harness" .c)" log="$WORK/libfuzzer-$tag.log"
+    say "building the sanitized $tag harness with $CC_FUZZ"
     # shellcheck disable=SC2086
     if ! "$CC_FUZZ" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
             -fno-omit-frame-pointer -Wall -Wextra ${PW_FUZZ_CFLAGS:-} -I"$ROOT/csrc" \
-            "$FUZZ_DIR/fuzz_http_parser.c" "$ROOT/csrc/http_parser.c" \
-            -o "$WORK/fuzz_http_parser"; then
-        say "FAILED: the harness does not build"
+            "$FUZZ_DIR/$harness" "${sources[@]}" -o "$exe"; then
+        say "FAILED: the $tag harness does not build"
         return 1
     fi
-    mkdir -p "$WORK/corpus-c"
-    say "libFuzzer for ${seconds}s"
+    mkdir -p "$WORK/corpus-$tag"
+    say "libFuzzer ($tag) for ${seconds}s"
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1 \
-        timeout -k 10 $(( seconds + 60 )) "$WORK/fuzz_http_parser" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-        -max_len=4096 -print_final_stats=1 -artifact_prefix="$ARTIFACTS/c-" \
-        "$WORK/corpus-c" "$SEEDS" >"$WORK/libfuzzer.log" 2>&1
+        timeout -k 10 $(( seconds + 60 )) "$exe" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+        -max_len="$max_len" -print_final_stats=1 -artifact_prefix="$ARTIFACTS/$tag-" \
+        "$WORK/corpus-$tag" "$seeds" >"$log" 2>&1
     local rc=$?
-    tail -n 12 "$WORK/libfuzzer.log"
+    tail -n 12 "$log"
     if (( rc != 0 )); then
-        say "FAILED: libFuzzer exited $rc (log: $WORK/libfuzzer.log)"
-        grep -E 'invariant failed|ERROR: |runtime error|Test unit written' "$WORK/libfuzzer.log" | head -n 5
-        return 1
-    fi
-    return 0
-}
-
-run_proxy_harness() {
-    local seconds=$1
-    say "building the sanitized proxy-protocol harness with $CC_FUZZ"
-    # shellcheck disable=SC2086
-    if ! "$CC_FUZZ" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-            -fno-omit-frame-pointer -Wall -Wextra ${PW_FUZZ_CFLAGS:-} -I"$ROOT/csrc" \
-            "$FUZZ_DIR/fuzz_proxy.c" "$ROOT/csrc/proxy_protocol.c" "$ROOT/csrc/proxy_trust.c" \
-            -o "$WORK/fuzz_proxy"; then
-        say "FAILED: the proxy harness does not build"
-        return 1
-    fi
-    mkdir -p "$WORK/corpus-proxy"
-    say "libFuzzer (proxy) for ${seconds}s"
-    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1 \
-        timeout -k 10 $(( seconds + 60 )) "$WORK/fuzz_proxy" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-        -max_len=4400 -print_final_stats=1 -artifact_prefix="$ARTIFACTS/proxy-" \
-        "$WORK/corpus-proxy" "$FUZZ_DIR/corpus-proxy" >"$WORK/libfuzzer-proxy.log" 2>&1
-    local rc=$?
-    tail -n 6 "$WORK/libfuzzer-proxy.log"
-    if (( rc != 0 )); then
-        say "FAILED: libFuzzer (proxy) exited $rc (log: $WORK/libfuzzer-proxy.log)"
-        grep -E 'invariant failed|ERROR: |runtime error|Test unit written' "$WORK/libfuzzer-proxy.log" | head -n 5
+        say "FAILED: libFuzzer ($tag) exited $rc (log: $log)"
+        grep -E 'invariant failed|ERROR: |runtime error|Test unit written' "$log" | head -n 5
         return 1
     fi
     return 0
@@ -126,8 +104,9 @@ run_proxy_harness() {
 
 if have_libfuzzer; then
     ran=1
-    run_c_harness "$C_SECONDS" || status=1
-    run_proxy_harness "$PROXY_SECONDS" || status=1
+    run_libfuzzer parser "$C_SECONDS" 4096 "$SEEDS" fuzz_http_parser.c http_parser.c || status=1
+    run_libfuzzer proxy "$PROXY_SECONDS" 4400 "$FUZZ_DIR/corpus-proxy" fuzz_proxy.c \
+        proxy_protocol.c proxy_trust.c || status=1
 else
     say "SKIPPED the libFuzzer harness: no $CC_FUZZ with the libFuzzer runtime (install clang)"
     PY_SECONDS=$TOTAL
