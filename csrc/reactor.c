@@ -64,8 +64,18 @@ struct pw_server {
     pthread_mutex_t qlock;
     pthread_cond_t qcond;
     pw_conn *qhead, *qtail;
+    /* The queue's wake-up bookkeeping (under qlock; see queue_to_worker).  running: workers
+     * serving a connection, who will come back to the queue; signaled: wake-ups sent and not
+     * yet taken; waiting: workers asleep in pw_queue_pop; queue_moved: when the queue last
+     * moved (a pop, or a push onto an empty queue). */
+    int running, signaled, waiting, queued;
+    double queue_moved;
+    long long lazy_due_us;        /* atomic: when the reactor checks the queue again, 0 never */
     double last_scan;
 };
+
+/* A worker thread counts in s->running from the connection it pops until its next pop. */
+static __thread int worker_running;
 
 /* ---------------------------------------------------------------- utilities */
 
@@ -506,30 +516,80 @@ static void queue_to_worker(pw_server *s, pw_conn *c)
     pthread_mutex_lock(&s->qlock);
     if (s->qtail)
         s->qtail->next = c;
-    else
+    else {
         s->qhead = c;
+        s->queue_moved = pw_now();
+    }
     s->qtail = c;
-    pthread_cond_signal(&s->qcond);
+    s->queued++;
+    /* Lazy wake-up (cfg.lazy_wake): only one thread runs Python at a time, so waking a sleeping
+     * worker while another is serving mostly buys two context switches and a GIL hand-over.
+     * The running worker takes this request when it comes back to the queue; if the queue does
+     * not move for lazy_wake seconds (the running workers wait on something), the reactor
+     * wakes sleeping workers then (queue_lazy_check). */
+    if (s->cfg.lazy_wake > 0 && s->running + s->signaled > 0) {
+        if (!__atomic_load_n(&s->lazy_due_us, __ATOMIC_RELAXED))
+            __atomic_store_n(&s->lazy_due_us,
+                             (long long)((s->queue_moved + s->cfg.lazy_wake) * 1e6) + 1,
+                             __ATOMIC_RELAXED);
+    } else if (s->waiting > s->signaled) {
+        s->signaled++;
+        pthread_cond_signal(&s->qcond);
+    }
+    pthread_mutex_unlock(&s->qlock);
+}
+
+/* Reactor thread, once s->lazy_due_us has passed: wake a sleeping worker for every queued
+ * request if the queue has not moved for lazy_wake seconds, else look again when it would. */
+static void queue_lazy_check(pw_server *s, double now)
+{
+    pthread_mutex_lock(&s->qlock);
+    long long due = 0;
+    if (s->qhead) {
+        if (now - s->queue_moved >= s->cfg.lazy_wake) {
+            int want = s->queued - s->signaled;
+            for (; want > 0 && s->waiting > s->signaled; want--) {
+                s->signaled++;
+                pthread_cond_signal(&s->qcond);
+            }
+            s->queue_moved = now;
+        }
+        due = (long long)((s->queue_moved + s->cfg.lazy_wake) * 1e6) + 1;
+    }
+    __atomic_store_n(&s->lazy_due_us, due, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&s->qlock);
 }
 
 pw_conn *pw_queue_pop(pw_server *s)
 {
     pthread_mutex_lock(&s->qlock);
-    while (!s->qhead && !atomic_load_int(&s->shutdown))
+    if (worker_running) {
+        worker_running = 0;
+        s->running--;
+    }
+    while (!s->qhead && !atomic_load_int(&s->shutdown)) {
+        s->waiting++;
         pthread_cond_wait(&s->qcond, &s->qlock);
+        s->waiting--;
+        if (s->signaled > 0)
+            s->signaled--;
+    }
     pw_conn *c = s->qhead;
     if (c) {
         s->qhead = c->next;
         if (!s->qhead)
             s->qtail = NULL;
         c->next = NULL;
+        s->queued--;
+        worker_running = 1;
+        s->running++;
+        if (s->cfg.lazy_wake > 0)
+            s->queue_moved = pw_now();
     }
     pthread_mutex_unlock(&s->qlock);
     return c;
 }
 
-/* Parse what is buffered; returns PW_DONE (queued), PW_AGAIN, or PW_ERROR (closed). */
 static int conn_parse(pw_server *s, pw_conn *c)
 {
     int rc = pw_parse_head(&c->req, c->buf, c->len, &s->cfg.limits);
@@ -1069,10 +1129,17 @@ static void *reactor_main(void *arg)
     if (s->cfg.thread_start)
         s->cfg.thread_start();
     while (!atomic_load_int(&s->shutdown)) {
+        double wait = PW_SCAN_INTERVAL;
+        long long due_us = __atomic_load_n(&s->lazy_due_us, __ATOMIC_RELAXED);
+        if (due_us) {
+            double left = due_us / 1e6 - pw_now();
+            wait = left < 0 ? 0 : left < wait ? left : wait;
+        }
 #ifdef PW_USE_EPOLL
-        int n = epoll_wait(s->poll_fd, evs, 256, (int)(PW_SCAN_INTERVAL * 1000));
+        /* rounded up: waking before the due time would only spin */
+        int n = epoll_wait(s->poll_fd, evs, 256, (int)(wait * 1000 + 0.999));
 #else
-        struct timespec ts = {0, (long)(PW_SCAN_INTERVAL * 1e9)};
+        struct timespec ts = {0, (long)(wait * 1e9)};
         int n = kevent(s->poll_fd, NULL, 0, evs, 256, &ts);
 #endif
         if (n < 0 && errno != EINTR) {
@@ -1129,6 +1196,9 @@ static void *reactor_main(void *arg)
         }
         accept_balance(s);
         double now = pw_now();
+        due_us = __atomic_load_n(&s->lazy_due_us, __ATOMIC_RELAXED);
+        if (due_us && now * 1e6 >= due_us)
+            queue_lazy_check(s, now);
         if (now - s->last_scan >= PW_SCAN_INTERVAL) {
             s->last_scan = now;
             reactor_scan(s, now);

@@ -64,6 +64,11 @@ typedef struct {
     struct pw_sb_group *relay_counters;  /* that group's status counters, or NULL */
     const char *status_url;      /* --server-status path: the reactor leaves it to a worker */
     size_t status_url_len;
+    double lazy_wake;            /* >0: wake a sleeping worker for a queued request only when
+                                    no worker is serving, or the queue has not moved for this
+                                    long (workers that run Python, which one GIL serialises
+                                    anyway); 0: wake one per request (relay threads, which
+                                    wait without the GIL) */
     int relay_async_limit;       /* most relays in flight from the reactor (the group's
                                     threads): more wait in the reactor, so the pooled
                                     connections stay as few as the daemons' threads and spread

@@ -129,6 +129,7 @@ cdef extern from "reactor.h" nogil:
         pw_sb_group *relay_counters
         const char *status_url
         size_t status_url_len
+        double lazy_wake
         int relay_async_limit
 
     ctypedef struct pw_conn:

@@ -15,7 +15,7 @@ import time
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeLatin1
 from cpython.exc cimport PyErr_CheckSignals
-from libc.string cimport memchr, memcpy
+from libc.string cimport memchr, memcpy, memset
 from libc.stdio cimport snprintf
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport calloc, free
@@ -949,6 +949,11 @@ cdef void _serve_conn(pw_conn *c, object errors, int worker):
             again = pw_conn_release(_srv, c, keep)
 
 
+# How long queued requests wait for a serving worker to come back before sleeping workers are
+# woken for them (when every worker is busy in the app for that long: a slow request, I/O).
+LAZY_WAKE = 0.001
+
+
 # Daemon mode with nothing but one group's mounts (the usual shape): a server process relays
 # every request without taking the GIL at all - the daemons route, check and answer.
 cdef bint _direct_relay = False
@@ -1116,6 +1121,7 @@ def serve(listen_fds, mounts, dict settings):
     threads = int(settings.get('threads', 1))
     if threads < 1:
         raise ValueError("threads must be at least 1")
+    memset(&cfg, 0, sizeof(cfg))
     cfg.num_listen = len(listen_fds)
     for i, fd in enumerate(listen_fds):
         cfg.listen_fds[i] = fd
@@ -1228,6 +1234,12 @@ def serve(listen_fds, mounts, dict settings):
         group = (<_Mount>ms[0]).daemon
         cfg.relay_async_limit = max(1, 2 * int(getattr(group, 'processes', 1) or 1)
                                     * int(getattr(group, 'threads', 1) or 1))
+    # Workers that run Python wake each other lazily (reactor.h, lazy_wake): one GIL runs one
+    # request at a time anyway.  Not when a worker may relay to a daemon group: it waits
+    # for the daemon without the GIL, so another should start at once.
+    cfg.lazy_wake = 0.0
+    if cfg.dispatch == NULL and all((<_Mount>m).daemon is None for m in ms):
+        cfg.lazy_wake = float(settings.get('lazy_wake', LAZY_WAKE))
     # before the first request can arrive: the workers record into its slots
     recycling = _RecycleLimits(settings)
     cfg.access_log = NULL

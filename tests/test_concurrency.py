@@ -1,5 +1,7 @@
 """Acceptance (issue 2): 20 concurrent requests to an app that sleeps 200 ms all succeed, and are
-served in parallel, with --threads 20 and with --processes 4 --threads 5.
+served in parallel, with --threads 20, with --processes 4 --threads 5 and in daemon mode (2x10).
+Workers wake each other lazily (a queued request waits for the running worker first), so this
+also checks that requests stuck behind a sleeping one still get their own threads.
 
 "Finish in well under 1 s" is asserted as behaviour, not time: the app reports its own start/end
 times, and with 20 threads of capacity (20x1 or 4x5) the server must run (nearly) all 20 at once.
@@ -44,8 +46,9 @@ def concurrent_sleeps(port):
         return list(pool.map(one_request, range(CLIENTS)))
 
 
-@pytest.mark.parametrize('args', [('--threads', '20'), ('--processes', '4', '--threads', '5')],
-                         ids=['threads20', 'processes4x5'])
+@pytest.mark.parametrize('args', [('--threads', '20'), ('--processes', '4', '--threads', '5'),
+                                  ('--daemon', '--processes', '2', '--threads', '10')],
+                         ids=['threads20', 'processes4x5', 'daemon2x10'])
 def test_twenty_concurrent_sleeping_requests(start_server, args):
     server = start_server(SUITE_APP, *args)
     results = concurrent_sleeps(server.port)
