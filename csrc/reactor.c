@@ -209,26 +209,59 @@ static void poller_del(pw_server *s, int fd)
 #endif
 }
 
-/* One-shot read interest for a connection: after one event it is disarmed until re-armed,
- * which is what lets a worker take the connection without racing the reactor. */
+/* One-shot read interest, for the reactor relay's daemon connections: after one event the fd is
+ * disarmed until re-armed. */
 static int poller_arm(pw_server *s, int fd, int first)
 {
-    /* Inline mode: one thread does everything, so nothing can race - the registration stays
-     * level-triggered for the connection's life and re-arming costs no system call. */
-    int persistent = s->cfg.dispatch != NULL;
-    if (persistent && !first)
-        return 0;
 #ifdef PW_USE_EPOLL
     struct epoll_event ev = {0};
-    ev.events = persistent ? EPOLLIN | EPOLLRDHUP : EPOLLIN | EPOLLONESHOT | EPOLLRDHUP;
+    ev.events = EPOLLIN | EPOLLONESHOT | EPOLLRDHUP;
     ev.data.fd = fd;
     return epoll_ctl(s->poll_fd, first ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
 #else
     (void)first;
     struct kevent kev;
-    EV_SET(&kev, fd, EVFILT_READ, persistent ? EV_ADD : EV_ADD | EV_ONESHOT, 0, 0, NULL);
+    EV_SET(&kev, fd, EVFILT_READ, EV_ADD | EV_ONESHOT, 0, 0, NULL);
     return kevent(s->poll_fd, &kev, 1, NULL, 0, NULL);
 #endif
+}
+
+/*
+ * A client connection stays registered, level-triggered, for its whole life, so handing it
+ * back to the reactor after a response costs no system call.  While a worker (or the reactor's
+ * relay) has it, an event for it - a pipelined request, the body a worker reads itself, the
+ * client closing - makes the reactor take it out of the poller (conn_disarm, under s->lock),
+ * and the hand-back puts it in again.  Only first registration and that re-add cost a call.
+ */
+static int conn_arm(pw_server *s, pw_conn *c, int first)
+{
+    if (!first && !c->disarmed)
+        return 0;
+    c->disarmed = 0;
+#ifdef PW_USE_EPOLL
+    struct epoll_event ev = {0};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.fd = c->fd;
+    return epoll_ctl(s->poll_fd, EPOLL_CTL_ADD, c->fd, &ev);
+#else
+    struct kevent kev;
+    EV_SET(&kev, c->fd, EVFILT_READ, EV_ADD, 0, 0, NULL);
+    return kevent(s->poll_fd, &kev, 1, NULL, 0, NULL);
+#endif
+}
+
+/* Reactor thread: an event for connection c at fd, which the reactor does not own now.
+ * Returns 1 when c was handed back meanwhile and should be read as usual. */
+static int conn_disarm(pw_server *s, pw_conn *c, int fd)
+{
+    pthread_mutex_lock(&s->lock);
+    int state = atomic_load_int(&c->state);
+    if ((state == PW_CONN_BUSY || state == PW_CONN_RELAYING) && !c->disarmed && c->fd == fd) {
+        poller_del(s, fd);
+        c->disarmed = 1;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return state == PW_CONN_READING;
 }
 
 /* ---------------------------------------------------------------- server */
@@ -783,7 +816,7 @@ static void reactor_readable(pw_server *s, pw_conn *c)
         }
     }
 rearm:
-    if (poller_arm(s, c->fd, 0) != 0)
+    if (conn_arm(s, c, 0) != 0)
         conn_close(s, c);
 }
 
@@ -904,7 +937,7 @@ static void reactor_accept(pw_server *s, int lfd, int index)
         }
         /* A fresh connection gets the header timeout (the client is about to send). */
         c->deadline = pw_now() + s->cfg.header_timeout;
-        if (poller_arm(s, fd, 1) != 0)
+        if (conn_arm(s, c, 1) != 0)
             conn_close(s, c);
     }
 }
@@ -1170,9 +1203,13 @@ static void *reactor_main(void *arg)
                 relay_async_event(s, fd);
                 continue;
             }
-            if (fd < s->conns_cap && s->conns[fd] &&
-                atomic_load_int(&s->conns[fd]->state) == PW_CONN_READING)
-                reactor_readable(s, s->conns[fd]);
+            if (fd < s->conns_cap && s->conns[fd]) {
+                pw_conn *c = s->conns[fd];
+                int state = atomic_load_int(&c->state);
+                if (state == PW_CONN_READING ||
+                    (state != PW_CONN_FREE && conn_disarm(s, c, fd)))
+                    reactor_readable(s, c);
+            }
         }
         if (atomic_load_int(&s->stopping) && s->listening) {
             /* Stopping: an idle connection is not closed at once - its client may be sending
@@ -1572,7 +1609,7 @@ static int conn_release(pw_server *s, pw_conn *c, int keep_alive)
     c->head_start = pw_now();
     c->deadline = pw_now() + (rest ? s->cfg.header_timeout : s->cfg.keep_alive_timeout);
     atomic_store_int(&c->state, PW_CONN_READING);
-    int armed = poller_arm(s, c->fd, 0);
+    int armed = conn_arm(s, c, 0);
     if (armed != 0)
         conn_close(s, c);
     pthread_mutex_unlock(&s->lock);

@@ -5,8 +5,8 @@
  * keep-alive connections and enforces the header / keep-alive deadlines.  A connection whose
  * head is complete is handed to a worker through a FIFO queue; from then on the worker owns
  * it (reads the body, writes the response, all blocking with deadlines and - in the Cython
- * caller - without the GIL) until it hands it back with pw_conn_release(), which re-arms it
- * in the poller (epoll/kqueue one-shot) or closes it.  So an idle or slow connection costs no
+ * caller - without the GIL) until it hands it back with pw_conn_release(), which gives it back
+ * to the reactor (registered level-triggered for its life; see conn_arm) or closes it.  So an idle or slow connection costs no
  * thread, and a busy one is touched by exactly one thread at a time.
  */
 #ifndef PW_REACTOR_H
@@ -123,6 +123,8 @@ typedef struct pw_conn {
     int body_error;              /* HTTP status for a body error (400/408/413), 0 if none */
     int sent_continue;
     int broken;                  /* I/O failed: must close */
+    int disarmed;                /* out of the poller while a worker or the relay has it
+                                    (conn_arm in reactor.c); under the server's lock */
     char peer_host[64];          /* the client: the connection's peer, or what a trusted proxy
                                     said (X-Forwarded-For, Forwarded), for the current request */
     int peer_port;               /* 0 when a proxy gave no port */
