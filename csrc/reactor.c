@@ -70,6 +70,11 @@ struct pw_server {
      * moved (a pop, or a push onto an empty queue). */
     int running, signaled, waiting, queued;
     double queue_moved;
+    /* Leader mode (cfg.leader_follower; see leader_pop), under qlock: a worker holds the
+     * reactor (token), since when nobody does (token_freed), whether a sleeping worker watches
+     * with a timeout (watcher) and whether one was asked to (recruit). */
+    int token, watcher, recruit, poller_failed;
+    double token_freed;
     long long lazy_due_us;        /* atomic: when the reactor checks the queue again, 0 never */
     double last_scan;
 };
@@ -560,7 +565,7 @@ static void queue_to_worker(pw_server *s, pw_conn *c)
      * The running worker takes this request when it comes back to the queue; if the queue does
      * not move for lazy_wake seconds (the running workers wait on something), the reactor
      * wakes sleeping workers then (queue_lazy_check). */
-    if (s->cfg.lazy_wake > 0 && s->running + s->signaled > 0) {
+    if (s->cfg.lazy_wake > 0 && (s->running + s->signaled > 0 || s->cfg.leader_follower)) {
         if (!__atomic_load_n(&s->lazy_due_us, __ATOMIC_RELAXED))
             __atomic_store_n(&s->lazy_due_us,
                              (long long)((s->queue_moved + s->cfg.lazy_wake) * 1e6) + 1,
@@ -593,8 +598,108 @@ static void queue_lazy_check(pw_server *s, double now)
     pthread_mutex_unlock(&s->qlock);
 }
 
+static int reactor_turn(pw_server *s);
+
+/* Leader mode: a worker that has the token hands the reactor over when it goes to serve; one
+ * sleeping worker (the watcher) must then look again within lazy_wake. */
+static void recruit_watcher(pw_server *s)
+{
+    if (!s->watcher && s->waiting > 0) {
+        s->recruit = 1;
+        pthread_cond_signal(&s->qcond);
+    }
+}
+
+/*
+ * Leader mode (daemon processes): no reactor thread.  A worker with nothing to serve runs the
+ * reactor itself (reactor_turn, holding the token), and then serves what it queued - so a
+ * request that arrives at an idle process wakes one thread, not a reactor and then a worker.
+ * The other workers sleep.  While the token holder serves, nobody polls; that is fine for as
+ * long as it takes, up to lazy_wake: then the watcher (one sleeper with a timed wait) takes the
+ * reactor, or the queued requests, itself.  A thread coming back from a request takes queued
+ * work first, then the reactor; a woken one ("patient") only what was left for lazy_wake.
+ */
+static pw_conn *leader_pop(pw_server *s)
+{
+    int patient = 0, am_watcher = 0;
+    pw_conn *c = NULL;
+    pthread_mutex_lock(&s->qlock);
+    if (worker_running) {
+        worker_running = 0;
+        s->running--;
+    }
+    while (!atomic_load_int(&s->shutdown)) {
+        double now = patient ? pw_now() : 0;
+        if (s->qhead && (!patient || now - s->queue_moved >= s->cfg.lazy_wake ||
+                         (s->running == 0 && !s->token))) {
+            c = s->qhead;
+            s->qhead = c->next;
+            if (!s->qhead)
+                s->qtail = NULL;
+            c->next = NULL;
+            s->queued--;
+            worker_running = 1;
+            s->running++;
+            s->queue_moved = pw_now();
+            break;
+        }
+        if (!s->token && !s->poller_failed &&
+            (!patient || s->running == 0 || now - s->token_freed >= s->cfg.lazy_wake)) {
+            if (am_watcher) {
+                am_watcher = 0;
+                s->watcher = 0;
+            }
+            s->token = 1;
+            pthread_mutex_unlock(&s->qlock);
+            int rc = reactor_turn(s);
+            pthread_mutex_lock(&s->qlock);
+            s->token = 0;
+            s->token_freed = pw_now();
+            if (rc != 0)
+                s->poller_failed = 1;
+            patient = 0;
+            continue;
+        }
+        if (s->recruit && !s->watcher) {
+            s->recruit = 0;
+            am_watcher = 1;
+            s->watcher = 1;
+        } else if (!am_watcher && !s->watcher && (s->running > 0 || s->qhead)) {
+            s->recruit = 0;
+            am_watcher = 1;
+            s->watcher = 1;
+        } else if (am_watcher && s->running == 0 && !s->qhead) {
+            am_watcher = 0;  /* nobody serves: nothing can stall, sleep for good */
+            s->watcher = 0;
+        }
+        s->waiting++;
+        if (am_watcher) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            long long ns = until.tv_nsec + (long long)(s->cfg.lazy_wake * 1e9);
+            until.tv_sec += ns / 1000000000;
+            until.tv_nsec = ns % 1000000000;
+            pthread_cond_timedwait(&s->qcond, &s->qlock, &until);
+        } else {
+            pthread_cond_wait(&s->qcond, &s->qlock);
+        }
+        s->waiting--;
+        if (s->signaled > 0)
+            s->signaled--;
+        patient = 1;
+    }
+    if (am_watcher)
+        s->watcher = 0;
+    if (c && !s->token)
+        recruit_watcher(s);
+    pthread_mutex_unlock(&s->qlock);
+    return c;
+}
+
 pw_conn *pw_queue_pop(pw_server *s)
 {
+    if (s->cfg.leader_follower)
+        return leader_pop(s);
     pthread_mutex_lock(&s->qlock);
     if (worker_running) {
         worker_running = 0;
@@ -1151,96 +1256,105 @@ static void reactor_scan(pw_server *s, double now)
         relay_async_timeouts(s, now);
 }
 
-static void *reactor_main(void *arg)
+/* One round of the reactor: wait for events (up to the next scan or lazy wake-up), handle them,
+ * then the housekeeping.  -1: the poller failed.  Run by the reactor thread, or in leader mode
+ * by whichever worker holds the reactor (pw_queue_pop), never by two threads at once. */
+static int reactor_turn(pw_server *s)
 {
-    pw_server *s = arg;
 #ifdef PW_USE_EPOLL
     struct epoll_event evs[256];
 #else
     struct kevent evs[256];
 #endif
-    if (s->cfg.thread_start)
-        s->cfg.thread_start();
-    while (!atomic_load_int(&s->shutdown)) {
-        double wait = PW_SCAN_INTERVAL;
-        long long due_us = __atomic_load_n(&s->lazy_due_us, __ATOMIC_RELAXED);
-        if (due_us) {
-            double left = due_us / 1e6 - pw_now();
-            wait = left < 0 ? 0 : left < wait ? left : wait;
-        }
+    double wait = PW_SCAN_INTERVAL;
+    long long due_us = __atomic_load_n(&s->lazy_due_us, __ATOMIC_RELAXED);
+    if (due_us) {
+        double left = due_us / 1e6 - pw_now();
+        wait = left < 0 ? 0 : left < wait ? left : wait;
+    }
 #ifdef PW_USE_EPOLL
-        /* rounded up: waking before the due time would only spin */
-        int n = epoll_wait(s->poll_fd, evs, 256, (int)(wait * 1000 + 0.999));
+    /* rounded up: waking before the due time would only spin */
+    int n = epoll_wait(s->poll_fd, evs, 256, (int)(wait * 1000 + 0.999));
 #else
-        struct timespec ts = {0, (long)(wait * 1e9)};
-        int n = kevent(s->poll_fd, NULL, 0, evs, 256, &ts);
+    struct timespec ts = {0, (long)(wait * 1e9)};
+    int n = kevent(s->poll_fd, NULL, 0, evs, 256, &ts);
 #endif
-        if (n < 0 && errno != EINTR) {
-            pw_log(s, PW_LOG_ERROR, "poller: %s", strerror(errno));
-            break;
-        }
-        for (int i = 0; i < n; i++) {
+    if (n < 0 && errno != EINTR) {
+        pw_log(s, PW_LOG_ERROR, "poller: %s", strerror(errno));
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
 #ifdef PW_USE_EPOLL
-            int fd = evs[i].data.fd;
+        int fd = evs[i].data.fd;
 #else
-            int fd = (int)evs[i].ident;
+        int fd = (int)evs[i].ident;
 #endif
-            if (fd == s->wake_rd) {
-                char sink[64];
-                while (read(s->wake_rd, sink, sizeof sink) > 0) {}
-                continue;
-            }
-            int li = -1;
-            for (int k = 0; k < s->cfg.num_listen; k++)
-                if (s->cfg.listen_fds[k] == fd)
-                    li = k;
-            if (li >= 0) {
-                if (s->listening)
-                    reactor_accept(s, fd, li);
-                continue;
-            }
-            if (fd < s->relay_owner_cap && s->relay_owner[fd]) {
-                relay_async_event(s, fd);
-                continue;
-            }
-            if (fd < s->conns_cap && s->conns[fd]) {
-                pw_conn *c = s->conns[fd];
-                int state = atomic_load_int(&c->state);
-                if (state == PW_CONN_READING ||
-                    (state != PW_CONN_FREE && conn_disarm(s, c, fd)))
-                    reactor_readable(s, c);
-            }
+        if (fd == s->wake_rd) {
+            char sink[64];
+            while (read(s->wake_rd, sink, sizeof sink) > 0) {}
+            continue;
         }
-        if (atomic_load_int(&s->stopping) && s->listening) {
-            /* Stopping: an idle connection is not closed at once - its client may be sending
-             * on it right now and would see a reset.  It gets at most the keep-alive timeout
-             * from now; a request that comes meanwhile is served with Connection: close.
-             * A daemon's idle connections are the relay's pool: a request the daemon never
-             * read is retried elsewhere by the relay, so they go almost at once. */
-            double cap = pw_now() + (s->cfg.daemon_role ? 0.1 : s->cfg.keep_alive_timeout);
-            pthread_mutex_lock(&s->lock);
-            for (int fd = 0; fd < s->conns_cap; fd++) {
-                pw_conn *c = s->conns[fd];
-                if (c && atomic_load_int(&c->state) == PW_CONN_READING && c->idle &&
-                    c->deadline > cap)
-                    c->deadline = cap;
-            }
-            pthread_mutex_unlock(&s->lock);
-            if (!atomic_load_int(&s->accept_paused))
-                for (int k = 0; k < s->cfg.num_listen; k++)
-                    poller_del(s, s->cfg.listen_fds[k]);
-            s->listening = 0;
+        int li = -1;
+        for (int k = 0; k < s->cfg.num_listen; k++)
+            if (s->cfg.listen_fds[k] == fd)
+                li = k;
+        if (li >= 0) {
+            if (s->listening)
+                reactor_accept(s, fd, li);
+            continue;
         }
-        accept_balance(s);
-        double now = pw_now();
-        due_us = __atomic_load_n(&s->lazy_due_us, __ATOMIC_RELAXED);
-        if (due_us && now * 1e6 >= due_us)
-            queue_lazy_check(s, now);
-        if (now - s->last_scan >= PW_SCAN_INTERVAL) {
-            s->last_scan = now;
-            reactor_scan(s, now);
+        if (fd < s->relay_owner_cap && s->relay_owner[fd]) {
+            relay_async_event(s, fd);
+            continue;
+        }
+        if (fd < s->conns_cap && s->conns[fd]) {
+            pw_conn *c = s->conns[fd];
+            int state = atomic_load_int(&c->state);
+            if (state == PW_CONN_READING ||
+                (state != PW_CONN_FREE && conn_disarm(s, c, fd)))
+                reactor_readable(s, c);
         }
     }
+    if (atomic_load_int(&s->stopping) && s->listening) {
+        /* Stopping: an idle connection is not closed at once - its client may be sending
+         * on it right now and would see a reset.  It gets at most the keep-alive timeout
+         * from now; a request that comes meanwhile is served with Connection: close.
+         * A daemon's idle connections are the relay's pool: a request the daemon never
+         * read is retried elsewhere by the relay, so they go almost at once. */
+        double cap = pw_now() + (s->cfg.daemon_role ? 0.1 : s->cfg.keep_alive_timeout);
+        pthread_mutex_lock(&s->lock);
+        for (int fd = 0; fd < s->conns_cap; fd++) {
+            pw_conn *c = s->conns[fd];
+            if (c && atomic_load_int(&c->state) == PW_CONN_READING && c->idle &&
+                c->deadline > cap)
+                c->deadline = cap;
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (!atomic_load_int(&s->accept_paused))
+            for (int k = 0; k < s->cfg.num_listen; k++)
+                poller_del(s, s->cfg.listen_fds[k]);
+        s->listening = 0;
+    }
+    accept_balance(s);
+    double now = pw_now();
+    due_us = __atomic_load_n(&s->lazy_due_us, __ATOMIC_RELAXED);
+    if (due_us && now * 1e6 >= due_us)
+        queue_lazy_check(s, now);
+    if (now - s->last_scan >= PW_SCAN_INTERVAL) {
+        s->last_scan = now;
+        reactor_scan(s, now);
+    }
+    return 0;
+}
+
+static void *reactor_main(void *arg)
+{
+    pw_server *s = arg;
+    if (s->cfg.thread_start)
+        s->cfg.thread_start();
+    while (!atomic_load_int(&s->shutdown))
+        if (reactor_turn(s) != 0)
+            break;
     if (s->cfg.thread_stop)
         s->cfg.thread_stop();
     return NULL;
@@ -1249,6 +1363,8 @@ static void *reactor_main(void *arg)
 int pw_server_start(pw_server *s)
 {
     s->last_scan = pw_now();
+    if (s->cfg.leader_follower)
+        return 0;  /* the workers run the reactor (leader_pop) */
     if (pthread_create(&s->reactor, NULL, reactor_main, s) != 0)
         return -1;
     s->reactor_started = 1;

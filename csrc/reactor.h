@@ -69,6 +69,8 @@ typedef struct {
                                     long (workers that run Python, which one GIL serialises
                                     anyway); 0: wake one per request (relay threads, which
                                     wait without the GIL) */
+    int leader_follower;         /* with lazy_wake: no reactor thread, the workers take turns
+                                    running the reactor (leader_pop in reactor.c) */
     int relay_async_limit;       /* most relays in flight from the reactor (the group's
                                     threads): more wait in the reactor, so the pooled
                                     connections stay as few as the daemons' threads and spread

@@ -130,6 +130,7 @@ cdef extern from "reactor.h" nogil:
         const char *status_url
         size_t status_url_len
         double lazy_wake
+        int leader_follower
         int relay_async_limit
 
     ctypedef struct pw_conn:

@@ -299,6 +299,26 @@ def test_sigkill_of_a_daemon_fails_only_its_in_flight_requests(start_server):
         assert (response.status, body) == (200, b'hello %d' % index)
 
 
+@pytest.mark.parametrize('threads', ['2', '15'])
+def test_a_slow_request_holds_up_no_other(start_server, threads):
+    # The daemon's workers take turns polling for requests (leader_pop in csrc/reactor.c): the
+    # one that picked up the slow request was polling, so another must take over for the
+    # requests that arrive meanwhile.
+    server = start_server(DAEMON_APP, '--daemon', '--processes', '1', '--threads', threads)
+    wait_for_processes(server, daemons=1)
+    slow = in_thread(server.get, '/sleep?s=6&mark=slow', timeout=30)
+    server.wait_state_file('started-slow', timeout=20)
+    with RawConnection(server.port, timeout=20) as conn:
+        for index in range(10):
+            conn.send(build_request('GET', '/hello?n=%d' % index))
+            response = conn.read_response()
+            assert (response.status, response.body) == (200, b'hello %d' % index)
+    assert slow[0].is_alive(), 'the fast requests waited for the slow one'
+    slow[0].join(30)
+    response, body = slow[1]['result']
+    assert response.status == 200
+
+
 # ------------------------------------------------------------------ 4. queue-timeout
 
 def test_queue_timeout_gives_503(start_server):
