@@ -611,7 +611,7 @@ static void recruit_watcher(pw_server *s)
 }
 
 /*
- * Leader mode (daemon processes): no reactor thread.  A worker with nothing to serve runs the
+ * Leader mode (workers that run Python): no reactor thread.  A worker with nothing to serve runs the
  * reactor itself (reactor_turn, holding the token), and then serves what it queued - so a
  * request that arrives at an idle process wakes one thread, not a reactor and then a worker.
  * The other workers sleep.  While the token holder serves, nobody polls; that is fine for as

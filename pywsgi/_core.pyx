@@ -1240,9 +1240,9 @@ def serve(listen_fds, mounts, dict settings):
     cfg.lazy_wake = 0.0
     if cfg.dispatch == NULL and all((<_Mount>m).daemon is None for m in ms):
         cfg.lazy_wake = float(settings.get('lazy_wake', LAZY_WAKE))
-        # A daemon process's connections are the relay's: one request at a time each, so the
-        # workers can poll for them themselves (reactor.c, leader_pop).
-        cfg.leader_follower = 1 if cfg.daemon_role and cfg.lazy_wake > 0 else 0
+        # ... and there is no reactor thread: the workers take turns polling and serve what
+        # they read (reactor.c, leader_pop), so a request wakes one thread, not two.
+        cfg.leader_follower = 1 if cfg.lazy_wake > 0 else 0
     # before the first request can arrive: the workers record into its slots
     recycling = _RecycleLimits(settings)
     cfg.access_log = NULL

@@ -299,13 +299,18 @@ def test_sigkill_of_a_daemon_fails_only_its_in_flight_requests(start_server):
         assert (response.status, body) == (200, b'hello %d' % index)
 
 
-@pytest.mark.parametrize('threads', ['2', '15'])
-def test_a_slow_request_holds_up_no_other(start_server, threads):
-    # The daemon's workers take turns polling for requests (leader_pop in csrc/reactor.c): the
-    # one that picked up the slow request was polling, so another must take over for the
-    # requests that arrive meanwhile.
-    server = start_server(DAEMON_APP, '--daemon', '--processes', '1', '--threads', threads)
-    wait_for_processes(server, daemons=1)
+@pytest.mark.parametrize('mode', [('--daemon', '--processes', '1', '--threads', '2'),
+                                  ('--daemon', '--processes', '1', '--threads', '15'),
+                                  ('--processes', '1', '--threads', '2'),
+                                  ('--processes', '1', '--threads', '15')],
+                         ids=['daemon-1x2', 'daemon-1x15', 'embedded-1x2', 'embedded-1x15'])
+def test_a_slow_request_holds_up_no_other(start_server, mode):
+    # The workers take turns polling for requests (leader_pop in csrc/reactor.c): the one that
+    # picked up the slow request was polling, so another must take over for the requests that
+    # arrive meanwhile.
+    server = start_server(DAEMON_APP, *mode)
+    if '--daemon' in mode:
+        wait_for_processes(server, daemons=1)
     slow = in_thread(server.get, '/sleep?s=6&mark=slow', timeout=30)
     server.wait_state_file('started-slow', timeout=20)
     with RawConnection(server.port, timeout=20) as conn:
