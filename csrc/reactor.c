@@ -181,7 +181,8 @@ static int poller_create(void)
 #endif
 }
 
-/* Level-triggered, for listening sockets and the wake pipe. */
+/* Level-triggered, for listening sockets, the wake pipe and the reactor relay's daemon
+ * connections (which stay registered while idle in its pool: no system call per request). */
 static int poller_add_level(pw_server *s, int fd, int exclusive)
 {
 #ifdef PW_USE_EPOLL
@@ -211,23 +212,6 @@ static void poller_del(pw_server *s, int fd)
     struct kevent kev;
     EV_SET(&kev, fd, EVFILT_READ, EV_DELETE, 0, 0, NULL);
     kevent(s->poll_fd, &kev, 1, NULL, 0, NULL);
-#endif
-}
-
-/* One-shot read interest, for the reactor relay's daemon connections: after one event the fd is
- * disarmed until re-armed. */
-static int poller_arm(pw_server *s, int fd, int first)
-{
-#ifdef PW_USE_EPOLL
-    struct epoll_event ev = {0};
-    ev.events = EPOLLIN | EPOLLONESHOT | EPOLLRDHUP;
-    ev.data.fd = fd;
-    return epoll_ctl(s->poll_fd, first ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
-#else
-    (void)first;
-    struct kevent kev;
-    EV_SET(&kev, fd, EVFILT_READ, EV_ADD | EV_ONESHOT, 0, 0, NULL);
-    return kevent(s->poll_fd, &kev, 1, NULL, 0, NULL);
 #endif
 }
 
@@ -1096,9 +1080,9 @@ static int relay_async_start(pw_server *s, pw_conn *c)
         return -1;
     }
     s->relay_inflight++;
-    /* a pooled fd is still registered (one-shot, disarmed): re-arm it; a new one is added */
+    /* a pooled fd is still registered; a new one is added */
     if (relay_owner_set(s, fd, c) != 0 ||
-        poller_arm(s, fd, !c->relay_reused) != 0) {
+        (!c->relay_reused && poller_add_level(s, fd, 0) != 0)) {
         if (fd < s->relay_owner_cap)
             s->relay_owner[fd] = NULL;
         close(fd);
@@ -1155,14 +1139,12 @@ static void relay_async_event(pw_server *s, int fd)
     pw_conn *c = s->relay_owner[fd];
     int keep = 0, status = 0;
     int rc = pw_relay_async_read(s, c, fd, &keep, &status);
-    if (rc == PW_RA_AGAIN) {
-        if (poller_arm(s, fd, 0) == 0)
-            return;
-        rc = PW_RA_HANDOFF;  /* cannot wait here: a relay thread waits instead */
-        c->relay_fd = fd;
-    }
+    if (rc == PW_RA_AGAIN)
+        return;  /* still registered: the next event comes when the answer does */
     s->relay_owner[fd] = NULL;
-    if (rc != PW_RA_HANDOFF)
+    if (rc == PW_RA_HANDOFF)
+        poller_del(s, fd);  /* the relay thread reads it blocking, from here on */
+    else
         c->relay_fd = -1;
     relay_async_slot_free(s);
     switch (rc) {
@@ -1313,7 +1295,11 @@ static int reactor_turn(pw_server *s)
             if (state == PW_CONN_READING ||
                 (state != PW_CONN_FREE && conn_disarm(s, c, fd)))
                 reactor_readable(s, c);
+            if (state != PW_CONN_FREE)
+                continue;
         }
+        if (s->cfg.relay_async)
+            pw_relay_async_drop_idle(fd);  /* an idle daemon connection: its daemon closed it */
     }
     if (atomic_load_int(&s->stopping) && s->listening) {
         /* Stopping: an idle connection is not closed at once - its client may be sending

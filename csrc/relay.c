@@ -578,7 +578,18 @@ static void async_pool_put(int fd)
     if (async_pool_n < (int)(sizeof async_pool / sizeof async_pool[0]))
         async_pool[async_pool_n++] = fd;
     else
-        close(fd);
+        close(fd);  /* (closing takes it out of the poller too) */
+}
+
+int pw_relay_async_drop_idle(int fd)
+{
+    for (int i = 0; i < async_pool_n; i++)
+        if (async_pool[i] == fd) {
+            async_pool[i] = async_pool[--async_pool_n];
+            close(fd);
+            return 1;
+        }
+    return 0;
 }
 
 /* Hand the relay to a thread: keep what was read (n bytes, skip of them already sent). */

@@ -70,6 +70,10 @@ enum {
 };
 int pw_relay_async_send(pw_server *s, pw_conn *c, const pw_relay_target *t);
 int pw_relay_async_read(pw_server *s, pw_conn *c, int fd, int *keep, int *status_out);
+/* The reactor's daemon connections stay in its poller, level-triggered, while idle in the pool:
+ * an event on one no relay owns means its daemon closed it.  Returns 1 when fd was such an idle
+ * connection (now dropped from the pool and closed), 0 when it is not in the pool. */
+int pw_relay_async_drop_idle(int fd);
 
 /* Daemon side: send the file record for fd (offset, count) on c, before the response head.
  * 0 when sent, -1 when the connection failed. */
