@@ -633,11 +633,11 @@ static pw_conn *leader_pop(pw_server *s)
                 am_watcher = 0;
                 s->watcher = 0;
             }
-            s->token = 1;
+            __atomic_store_n(&s->token, 1, __ATOMIC_SEQ_CST);  /* read unlocked by busy_done */
             pthread_mutex_unlock(&s->qlock);
             int rc = reactor_turn(s);
             pthread_mutex_lock(&s->qlock);
-            s->token = 0;
+            __atomic_store_n(&s->token, 0, __ATOMIC_SEQ_CST);
             s->token_freed = pw_now();
             if (rc != 0)
                 s->poller_failed = 1;
@@ -1249,6 +1249,10 @@ static int reactor_turn(pw_server *s)
     struct kevent evs[256];
 #endif
     double wait = PW_SCAN_INTERVAL;
+    if (s->cfg.leader_follower) {
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);  /* token taken, then busy read (busy_done) */
+        accept_balance(s);
+    }
     long long due_us = __atomic_load_n(&s->lazy_due_us, __ATOMIC_RELAXED);
     if (due_us) {
         double left = due_us / 1e6 - pw_now();
@@ -1644,8 +1648,14 @@ static void busy_done(pw_server *s)
 {
     SB_ADD(s, busy, -1);
     if (atomic_add_int(&s->busy, -1) < s->cfg.accept_busy_limit &&
-        atomic_load_int(&s->accept_paused))
+        atomic_load_int(&s->accept_paused)) {
+        /* Accepting may resume.  In leader mode nobody needs waking while nobody polls: the
+         * next poller re-balances before it waits (reactor_turn).  This load pairs with the
+         * fence there, so one of the two sees the other's write. */
+        if (s->cfg.leader_follower && !__atomic_load_n(&s->token, __ATOMIC_SEQ_CST))
+            return;
         wake_reactor(s);
+    }
 }
 
 static int conn_release(pw_server *s, pw_conn *c, int keep_alive)
