@@ -15,9 +15,16 @@ import pytest
 
 from httpraw import RawConnection
 from serverproc import APPS_DIR, SUITE_APP, is_alive, wait_until
-from test_daemon import daemon_pids, wait_for_processes
+from test_daemon import daemon_pids, server_pids, wait_for_processes
 
 DAEMON_APP = APPS_DIR / 'daemon_app.py'
+
+
+def cpu_ticks(pid):
+    """User + system CPU time of a process so far, in clock ticks."""
+    with open('/proc/%d/stat' % pid) as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return int(fields[11]) + int(fields[12])
 
 
 def warm_pool(server, count=40):
@@ -40,6 +47,13 @@ def test_killed_daemon_with_idle_pooled_connections_fails_no_later_request(start
     victim = sorted(answered)[0]
     os.kill(victim, signal.SIGKILL)
     wait_until(lambda: not is_alive(victim), 10, message='the daemon to die')
+    # The server's reactor keeps its idle daemon connections in its poller: the dead daemon's
+    # now report end-of-file, and the reactor must drop them, not spin on them.
+    server_pid, = server_pids(server)
+    before = cpu_ticks(server_pid)
+    time.sleep(1.0)
+    assert cpu_ticks(server_pid) - before < os.sysconf('SC_CLK_TCK') // 2, \
+        'the idle server process burns CPU after its daemon died'
     # every relay thread may still hold a connection to the dead daemon: none of that shows
     for index in range(40):
         with RawConnection(server.port) as conn:
