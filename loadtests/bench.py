@@ -163,6 +163,15 @@ def find_executable(name, venv=None):
     return None
 
 
+def python_executable(value):
+    """argparse type for --pywsgi-python: an executable, made absolute (not resolved: a venv's
+    python is a symlink that must stay the venv's), since servers and checks run elsewhere."""
+    path = os.path.abspath(os.path.expanduser(value))
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise argparse.ArgumentTypeError('%s: no such executable' % value)
+    return path
+
+
 def python_has_modules(python, modules):
     """Which of `modules` `python` can import (from a neutral directory, so a source tree in the
     current directory cannot shadow an installed package)."""
@@ -1176,7 +1185,7 @@ def parse_args(argv):
     parser.add_argument('--out', help='output directory (default loadtests/results)')
     parser.add_argument('--venv', default=os.environ.get('BENCH_VENV', str(DEFAULT_VENV)),
                         help='the peers\' venv made by install_peers.sh (default .bench-venv)')
-    parser.add_argument('--pywsgi-python',
+    parser.add_argument('--pywsgi-python', type=python_executable,
                         help='Python that runs pywsgi (default: the one running this script if '
                              'it can import pywsgi, else the bench venv\'s)')
     parser.add_argument('--list', action='store_true', help='list the configurations and exit')

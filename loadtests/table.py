@@ -641,7 +641,7 @@ def parse_args(argv):
     parser.add_argument('--locust-processes', type=int, default=NPROC,
                         help='Locust worker processes (default: one per core, %d)' % NPROC)
     parser.add_argument('--out', help='output directory (default loadtests/results/seed-table)')
-    parser.add_argument('--pywsgi-python',
+    parser.add_argument('--pywsgi-python', type=bench.python_executable,
                         help='Python that runs pywsgi (default: this one if it can import pywsgi)')
     args = parser.parse_args(argv)
     defaults = {'seconds': 3, 'locust_seconds': 5} if args.quick else {

@@ -29,15 +29,26 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def read_proc_stat(pid):
-    """(state, ppid, session) of a live process, or None if it is gone."""
+def _proc_stat_fields(pid):
+    """The fields of /proc/PID/stat after the command name (state first), or None if gone."""
     try:
         with open('/proc/%d/stat' % pid) as f:
             stat = f.read()
     except (FileNotFoundError, ProcessLookupError):
         return None
-    fields = stat[stat.rindex(')') + 2:].split()
-    return fields[0], int(fields[1]), int(fields[3])
+    return stat[stat.rindex(')') + 2:].split()
+
+
+def read_proc_stat(pid):
+    """(state, ppid, session) of a live process, or None if it is gone."""
+    fields = _proc_stat_fields(pid)
+    return fields and (fields[0], int(fields[1]), int(fields[3]))
+
+
+def cpu_ticks(pid):
+    """User + system CPU time a live process has used so far, in clock ticks."""
+    fields = _proc_stat_fields(pid)
+    return int(fields[11]) + int(fields[12])
 
 
 def all_pids():

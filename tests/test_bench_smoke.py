@@ -2,6 +2,7 @@
 drives a real load generator against it over loopback and writes its table. No thresholds: speed is
 never asserted, only that the harness produced a pywsgi row with a positive rate."""
 import csv
+import os
 import shutil
 import subprocess
 import sys
@@ -38,3 +39,24 @@ def test_bench_smoke_writes_a_table_with_a_pywsgi_row(tmp_path):
     with open(out / 'results.csv', newline='') as f:
         rows = [row for row in csv.DictReader(f) if row['server'] == 'pywsgi']
     assert rows and all(float(row['rps']) > 0 for row in rows), rows
+
+
+def test_pywsgi_python_may_be_relative_and_a_missing_one_is_refused(tmp_path):
+    """`--pywsgi-python .venv/bin/python` names a file in the current directory, although the
+    harness checks and starts pywsgi from elsewhere; a path that is no executable is a usage
+    error (exit 2), not a list of configurations that "cannot run"."""
+    relative = os.path.relpath(sys.executable, tmp_path)
+    listed = subprocess.run(
+        [sys.executable, str(BENCH), '--list', '--pywsgi-python', relative,
+         '--venv', str(tmp_path / 'no-bench-venv')],
+        cwd=str(tmp_path), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    embedded = [line for line in listed.stdout.splitlines() if line.startswith('embedded-1x1 ')]
+    assert embedded and 'available' in embedded[0] and 'not importable' not in embedded[0], \
+        listed.stdout
+
+    missing = subprocess.run(
+        [sys.executable, str(BENCH), '--list', '--pywsgi-python', 'no/such/python'],
+        cwd=str(tmp_path), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2
+    assert 'no/such/python: no such executable' in missing.stderr

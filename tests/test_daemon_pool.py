@@ -14,17 +14,10 @@ import time
 import pytest
 
 from httpraw import RawConnection
-from serverproc import APPS_DIR, SUITE_APP, is_alive, wait_until
+from serverproc import APPS_DIR, SUITE_APP, cpu_ticks, is_alive, wait_until
 from test_daemon import daemon_pids, server_pids, wait_for_processes
 
 DAEMON_APP = APPS_DIR / 'daemon_app.py'
-
-
-def cpu_ticks(pid):
-    """User + system CPU time of a process so far, in clock ticks."""
-    with open('/proc/%d/stat' % pid) as f:
-        fields = f.read().rsplit(')', 1)[1].split()
-    return int(fields[11]) + int(fields[12])
 
 
 def warm_pool(server, count=40):
