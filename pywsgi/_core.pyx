@@ -789,9 +789,11 @@ cdef bint _serve_one(pw_conn *c, object errors):
         if type(result) is FileWrapper and _try_sendfile(req, <FileWrapper>result):
             pass
         else:
+            # A one-element list or tuple is the whole body - unless write() already sent
+            # part of it (PEP 3333: write() data, then every byte of the iterable).
             if ((type(result) is list or type(result) is tuple) and len(result) == 1
                     and req.status is not None and req.content_length < 0
-                    and type(result[0]) is bytes):
+                    and not req.headers_sent and type(result[0]) is bytes):
                 req.content_length = PyBytes_GET_SIZE(result[0])
             for data in result:
                 if req.status is None:
@@ -874,8 +876,8 @@ cdef str _app_name(_Mount mount):
 
 cdef bint _try_sendfile(Request req, FileWrapper wrapper) except -1:
     """Send a regular file with sendfile(); False when it must be iterated instead."""
-    if req.status is None:
-        return False
+    if req.status is None or (req.headers_sent and req.chunked):
+        return False  # after write() in a chunked body the file goes out in framed blocks
     try:
         fd = wrapper.filelike.fileno()
         st = os.fstat(fd)
@@ -889,8 +891,8 @@ cdef bint _try_sendfile(Request req, FileWrapper wrapper) except -1:
         offset = 0
     count = max(st.st_size - offset, 0)
     if req.content_length >= 0:
-        count = min(count, req.content_length)
-    else:
+        count = min(count, max(req.content_length - req.body_sent, 0))
+    elif not req.headers_sent:
         req.content_length = count
     req._send_file(fd, offset, count)
     return True

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from httpraw import RawConnection
-from serverproc import ERROR_LINE
+from serverproc import ERROR_LINE, SUITE_APP
 
 _tokens = itertools.count()
 
@@ -150,6 +150,41 @@ def test_write_callable(suite_server):
         response = connection.request('GET', '/write')
         assert (response.status, response.body) == (200, b'hello world')
         assert connection.request('GET', '/env').status == 200  # framing stayed intact
+
+
+WRITE_THEN_BODY = b'AAAA-from-write\nBBBB-from-iterable\n'
+
+
+@pytest.mark.parametrize('then', ['list', 'tuple', 'iter', 'file'])
+@pytest.mark.parametrize('version', ['HTTP/1.1', 'HTTP/1.0'])
+def test_write_then_a_one_element_iterable_sends_every_byte(suite_server, then, version):
+    # PEP 3333: what write() sent, then every byte of the iterable - a one-element list is not
+    # the whole body once write() has been called (issue 16: it was cut to its own length).
+    with RawConnection(suite_server.port) as connection:
+        response = connection.request('GET', '/write_then?then=' + then, version=version)
+        assert (response.status, response.body) == (200, WRITE_THEN_BODY)
+        if version == 'HTTP/1.1':
+            assert connection.request('GET', '/env').status == 200  # framing stayed intact
+
+
+@pytest.mark.parametrize('then', ['list', 'file'])
+def test_write_then_an_iterable_within_the_given_content_length(suite_server, then):
+    with RawConnection(suite_server.port) as connection:
+        response = connection.request(
+            'GET', '/write_then?then=%s&cl=%d' % (then, len(WRITE_THEN_BODY)))
+        assert (response.status, response.body) == (200, WRITE_THEN_BODY)
+        assert response.header('Content-Length') == str(len(WRITE_THEN_BODY))
+        assert connection.request('GET', '/env').status == 200
+
+
+@pytest.mark.parametrize('then', ['list', 'tuple', 'file'])
+def test_write_then_a_one_element_iterable_in_daemon_mode(start_server, then):
+    server = start_server(SUITE_APP, '--daemon', '--processes', '1', '--threads', '2')
+    with RawConnection(server.port) as connection:
+        response = connection.request('GET', '/write_then?then=' + then)
+        assert (response.status, response.body) == (200, WRITE_THEN_BODY)
+        assert connection.request('GET', '/env').status == 200
+    assert 'Content-Length' not in server.stderr_text()
 
 
 def test_close_called_after_a_normal_response(suite_server):

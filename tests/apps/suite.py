@@ -157,6 +157,29 @@ def write_app(environ, start_response):
     return [b'world']
 
 
+def write_then_app(environ, start_response):
+    """?then=list|tuple|file|iter [&cl=N]: write() a first part, then return the rest as that
+    kind of iterable (issue 16: a one-element list after write() was cut to its own length)."""
+    args = query_args(environ)
+    headers = list(TEXT)
+    if 'cl' in args:
+        headers.append(('Content-Length', args['cl']))
+    write = start_response('200 OK', headers)
+    write(b'AAAA-from-write\n')
+    rest = b'BBBB-from-iterable\n'
+    then = args.get('then', 'list')
+    if then == 'tuple':
+        return (rest,)
+    if then == 'iter':
+        return iter([rest])
+    if then == 'file':
+        path = os.path.join(STATE_DIR, 'write_then.txt')
+        with open(path, 'wb') as f:
+            f.write(rest)
+        return environ['wsgi.file_wrapper'](open(path, 'rb'))
+    return [rest]
+
+
 def status_app(environ, start_response):
     """?code=204|304|...: a bodiless status (no Content-Type for 204/304, as the validator wants)."""
     code = query_args(environ).get('code', '204')
@@ -376,6 +399,7 @@ UNVALIDATED = {
     'double_start_response': double_start_response_app,
     'raise_before': raise_before_app,
     'body_with_204': body_with_204_app,
+    'write_then': write_then_app,
 }
 
 ROUTES = {name: validator(app) for name, app in VALIDATED.items()}
