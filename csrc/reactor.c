@@ -99,6 +99,16 @@ static int atomic_add_int(int *p, int v) { return __atomic_add_fetch(p, v, __ATO
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
+/* The error log's descriptor: stderr, or the --error-log file.  The Python side keeps that
+ * number for the process's life (a reopen dup2()s the new file onto it), so a line written
+ * here never lands in a descriptor that was closed and reused meanwhile. */
+static int log_fd = 2;
+
+void pw_log_set_fd(int fd)
+{
+    __atomic_store_n(&log_fd, fd, __ATOMIC_RELAXED);
+}
+
 void pw_log(pw_server *s, int level, const char *fmt, ...)
 {
     if (s && level > s->cfg.log_level)
@@ -122,7 +132,7 @@ void pw_log(pw_server *s, int level, const char *fmt, ...)
     if ((size_t)n >= sizeof line - 1)
         n = sizeof line - 2;
     line[n++] = '\n';
-    ssize_t w = write(2, line, n);
+    ssize_t w = write(__atomic_load_n(&log_fd, __ATOMIC_RELAXED), line, n);
     (void)w;
 }
 

@@ -190,5 +190,7 @@ void pw_http_date(char out[30]);
 
 void pw_log(pw_server *s, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Where pw_log writes (default 2, stderr): the error log's descriptor. */
+void pw_log_set_fd(int fd);
 
 #endif

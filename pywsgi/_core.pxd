@@ -174,6 +174,7 @@ cdef extern from "reactor.h" nogil:
     void pw_send_error(pw_server *s, pw_conn *c, int status)
     const char *pw_status_reason(int status)
     void pw_http_date(char *out)
+    void pw_log_set_fd(int fd)
 
 
 cdef extern from "relay.h" nogil:

@@ -1124,6 +1124,7 @@ def serve(listen_fds, mounts, dict settings):
     if threads < 1:
         raise ValueError("threads must be at least 1")
     memset(&cfg, 0, sizeof(cfg))
+    pw_log_set_fd(_log().fileno())   # the core's own lines go to the error log too
     cfg.num_listen = len(listen_fds)
     for i, fd in enumerate(listen_fds):
         cfg.listen_fds[i] = fd

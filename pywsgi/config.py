@@ -775,7 +775,9 @@ SETTINGS: Tuple[Setting, ...] = (
             "'%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-agent}i\"'.",
             express="--access-log-format", flag="--access-log-format", metavar="FORMAT"),
     Setting("error_log", as_optional_path, None,
-            "Write the error log to this file (appended) instead of stderr.",
+            "Write the error log to this file (appended) instead of stderr: every line the "
+            "server logs (the core's bad-request, limit and timeout lines included) and what "
+            "the application prints to sys.stderr. SIGUSR1 reopens it.",
             express=None, flag="--error-log", metavar="PATH"),
     # -- what the application sees
     Setting("server_name", as_optional_str, None,

@@ -17,7 +17,7 @@ from typing import Iterable, Optional
 
 __all__ = [
     "configure", "reopen", "log", "debug", "info", "warning", "warn", "error", "critical",
-    "exception", "is_enabled", "ErrorStream", "LEVELS",
+    "exception", "is_enabled", "ErrorStream", "LEVELS", "fileno",
 ]
 
 # Apache's level names, lowest first; Python-style names are accepted as aliases.
@@ -57,16 +57,27 @@ def reopen() -> None:
 
 def _open_locked() -> None:
     global _fd, _owns_fd
-    new_fd = 2
-    if _path is not None:
-        new_fd = os.open(_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    old_fd, old_owned = _fd, _owns_fd
-    _fd, _owns_fd = new_fd, _path is not None
-    if old_owned and old_fd != new_fd:
-        try:
+    if _path is None:
+        old_fd, old_owned = _fd, _owns_fd
+        _fd, _owns_fd = 2, False
+        if old_owned:
             os.close(old_fd)
-        except OSError:
-            pass
+        return
+    new_fd = os.open(_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    if _owns_fd:
+        # Keep the descriptor's number: the C core (pw_log) writes to it without this lock,
+        # so it must never be closed under it - dup2 swaps the file behind it atomically.
+        try:
+            os.dup2(new_fd, _fd, inheritable=False)
+        finally:
+            os.close(new_fd)
+    else:
+        _fd, _owns_fd = new_fd, True
+
+
+def fileno() -> int:
+    """The error log's file descriptor (2 for stderr); stable across reopen()."""
+    return _fd
 
 
 def is_enabled(level: str) -> bool:

@@ -493,12 +493,16 @@ def _child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: 
             from pywsgi import daemon
             daemon.enter_group(group)
         operations.enter_child(settings, group)   # --user/--group (docs/operations.md)
+        if settings["error_log"] is not None:
+            # As mod_wsgi does: what the application prints to sys.stderr is logged, so a
+            # service whose stderr is discarded loses nothing.
+            sys.stderr = errorlog.ErrorStream()
 
         try:
             core_mounts = load_mounts(settings, mounts)
         except loader.LoadError as exc:
-            sys.stderr.write(f"pywsgi: error: cannot load application: {exc}\n")
-            sys.stderr.flush()
+            sys.__stderr__.write(f"pywsgi: error: cannot load application: {exc}\n")
+            sys.__stderr__.flush()
             if settings["error_log"] is not None:
                 errorlog.error(f"cannot load application: {exc}")
             if exc.__cause__ is not None and errorlog.is_enabled("debug"):

@@ -202,6 +202,8 @@ def errors_app(environ, start_response):
     errors.write('pywsgi-test wsgi.errors line %s\n' % token)
     errors.writelines(['pywsgi-test writelines %s' % token, ' second half\n'])
     errors.flush()
+    if query_args(environ).get('stderr') == '1':
+        print('pywsgi-test printed-to-stderr %s' % token, file=sys.stderr)
     return respond(start_response, b'logged')
 
 
