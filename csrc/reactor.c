@@ -40,6 +40,11 @@
 #define PW_KEEP_BUF 65536          /* a buffer grown past this is shrunk back between requests */
 #define PW_DRAIN_LIMIT (256 * 1024) /* unread body we still read and discard to keep a connection */
 #define PW_SCAN_INTERVAL 0.25
+/* Lingering close (Apache's SECONDS_TO_LINGER and MAX_SECS_TO_LINGER): after answering a
+ * request whose body was not read, the rest is read and dropped until the client closes, it
+ * pauses this long, or the total passes - so closing never resets the answer away. */
+#define PW_LINGER_PAUSE 2.0
+#define PW_LINGER_MAX 30.0
 
 struct pw_server {
     pw_config cfg;
@@ -250,7 +255,8 @@ static int conn_arm(pw_server *s, pw_conn *c, int first)
 }
 
 /* Reactor thread: an event for connection c at fd, which the reactor does not own now.
- * Returns 1 when c was handed back meanwhile and should be read as usual. */
+ * Returns its state under the lock: READING or LINGERING when it was handed back meanwhile
+ * and should be read as usual. */
 static int conn_disarm(pw_server *s, pw_conn *c, int fd)
 {
     pthread_mutex_lock(&s->lock);
@@ -260,7 +266,7 @@ static int conn_disarm(pw_server *s, pw_conn *c, int fd)
         c->disarmed = 1;
     }
     pthread_mutex_unlock(&s->lock);
-    return state == PW_CONN_READING;
+    return state;
 }
 
 /* ---------------------------------------------------------------- server */
@@ -361,6 +367,61 @@ static void conn_close(pw_server *s, pw_conn *c)
     close(fd);  /* after FREE: the fd number (and so this slot) may be reused at once */
     atomic_add_int(&s->open_conns, -1);
     SB_ADD(s, connections, -1);
+}
+
+/* Does the client still have request-body bytes to send (the body was not read to its end)? */
+static int body_unread(const pw_conn *c)
+{
+    switch (c->req.body_kind) {
+    case PW_BODY_LENGTH: return c->body_left > 0;
+    case PW_BODY_CHUNKED: return !c->body_done;
+    default: return 0;
+    }
+}
+
+/*
+ * End a connection after its last response.  If the client may still be sending its request
+ * body (an upload answered 413, or any early answer), closing now would make the kernel answer
+ * its next bytes with a reset, which can destroy the response before the client reads it (curl:
+ * "Connection reset by peer").  So, as Apache's lingering close does, shut the sending side and
+ * hand the connection to the reactor, which reads and drops what still comes until the client
+ * closes (conn_linger_read, the scan).  Caller: the owner (reactor, or a worker from
+ * conn_release); the connection must be registered or disarmed as in state READING.
+ */
+static void conn_end(pw_server *s, pw_conn *c)
+{
+    if (s->cfg.daemon_role || c->broken || !body_unread(c) || c->fd < 0) {
+        conn_close(s, c);
+        return;
+    }
+    clear_pending(s, c);
+    shutdown(c->fd, SHUT_WR);
+    double now = pw_now();
+    pthread_mutex_lock(&s->lock);
+    c->linger_until = now + PW_LINGER_MAX;
+    c->deadline = now + PW_LINGER_PAUSE;
+    atomic_store_int(&c->state, PW_CONN_LINGERING);
+    int armed = conn_arm(s, c, 0);
+    pthread_mutex_unlock(&s->lock);
+    if (armed != 0)
+        conn_close(s, c);
+}
+
+/* Reactor: a lingering connection is readable: drop what came; close at its end. */
+static void conn_linger_read(pw_server *s, pw_conn *c)
+{
+    char sink[16384];
+    for (int i = 0; i < 64; i++) {  /* up to 1 MiB per event: other connections get their turn */
+        ssize_t n = recv(c->fd, sink, sizeof sink, MSG_DONTWAIT);
+        if (n > 0)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            break;
+        conn_close(s, c);  /* the client closed (or reset): done */
+        return;
+    }
+    double next = pw_now() + PW_LINGER_PAUSE;
+    c->deadline = next < c->linger_until ? next : c->linger_until;
 }
 
 void pw_send_error(pw_server *s, pw_conn *c, int status)
@@ -492,14 +553,6 @@ static int conn_head_done(pw_server *s, pw_conn *c)
     c->status_page = 0;
     if (s->cfg.access_log)
         pw_access_log_capture(s->cfg.access_log, c);
-    if (r->body_kind == PW_BODY_LENGTH && s->cfg.limit_request_body &&
-        r->content_length > s->cfg.limit_request_body) {
-        pw_log(s, PW_LOG_INFO, "%s:%d: request body of %llu bytes over --limit-request-body: 413",
-               c->peer_host, c->peer_port, (unsigned long long)r->content_length);
-        pw_send_error(s, c, 413);
-        log_reactor_answer(s, c, 1);
-        return -1;
-    }
     c->body_pos = r->head_len;
     c->body_left = r->body_kind == PW_BODY_LENGTH ? r->content_length : 0;
     c->body_total = 0;
@@ -509,7 +562,30 @@ static int conn_head_done(pw_server *s, pw_conn *c)
     c->body_error = 0;
     c->sent_continue = c->expect_handled;
     c->idle = 0;
+    if (r->body_kind == PW_BODY_LENGTH && s->cfg.limit_request_body &&
+        r->content_length > s->cfg.limit_request_body) {
+        pw_log(s, PW_LOG_INFO, "%s:%d: request body of %llu bytes over --limit-request-body "
+               "(%llu): 413", c->peer_host, c->peer_port, (unsigned long long)r->content_length,
+               (unsigned long long)s->cfg.limit_request_body);
+        pw_send_error(s, c, 413);
+        log_reactor_answer(s, c, 1);
+        return -1;
+    }
     return 0;
+}
+
+/* A chunked body is over --limit-request-body once its data so far plus what the current
+ * chunk's size line still announces passes it: known before those bytes arrive. */
+static int chunked_over_limit(pw_server *s, uint64_t total, const pw_chunked *ch)
+{
+    return s->cfg.limit_request_body && total + ch->remaining > s->cfg.limit_request_body;
+}
+
+/* The 413 for a chunked body found over the limit: logged with the setting's name. */
+static void log_chunked_413(pw_server *s, pw_conn *c)
+{
+    pw_log(s, PW_LOG_INFO, "%s:%d: chunked request body over --limit-request-body (%llu): 413",
+           c->peer_host, c->peer_port, (unsigned long long)s->cfg.limit_request_body);
 }
 
 static int relay_async_start(pw_server *s, pw_conn *c);
@@ -753,31 +829,46 @@ static int conn_grow(pw_conn *c, size_t want)
 }
 
 /* Is the small body the reactor is collecting complete?  1 yes (or: stop waiting, let the
- * worker handle it, e.g. a malformed chunk), 0 not yet. */
+ * worker handle it, e.g. a malformed chunk), 0 not yet, PW_OVER_LIMIT: a chunked body is
+ * over --limit-request-body (answer 413 before any application runs). */
+#define PW_OVER_LIMIT 2
 static int prebuffer_complete(pw_server *s, pw_conn *c)
 {
     pw_request *r = &c->req;
     if (r->body_kind == PW_BODY_LENGTH)
         return c->len - r->head_len >= r->content_length;
-    if (c->len - r->head_len > s->cfg.body_buffer_size)
-        return 1;  /* larger than we buffer: the worker streams the rest */
     while (c->scan_pos < c->len) {
         size_t consumed = 0, off = 0, dlen = 0;
         int rc = pw_chunked_decode(&c->scan, c->buf + c->scan_pos, c->len - c->scan_pos,
                                    &consumed, &off, &dlen, &s->cfg.limits);
         c->scan_pos += consumed;
+        if (rc == PW_CHUNK_DATA)
+            c->scan_total += dlen;
+        if (rc != PW_ERROR && chunked_over_limit(s, c->scan_total, &c->scan))
+            return PW_OVER_LIMIT;
         if (rc == PW_DONE || rc == PW_ERROR)
             return 1;
         if (rc == PW_AGAIN)
-            return 0;
+            break;
     }
-    return 0;
+    /* larger than we buffer: the worker streams the rest */
+    return c->len - r->head_len > s->cfg.body_buffer_size;
+}
+
+/* The reactor found the body over the limit while buffering it: 413, then a lingering close. */
+static void prebuffer_refuse(pw_server *s, pw_conn *c)
+{
+    log_chunked_413(s, c);
+    pw_send_error(s, c, 413);
+    log_reactor_answer(s, c, 1);
+    conn_end(s, c);
 }
 
 /*
  * The head is complete.  A small body (up to body_buffer_size) is read here, in the reactor,
  * before any worker is involved: a client that trickles its body then holds no thread.
- * Returns 1 when the connection should be queued now, 0 when it waits for more body bytes.
+ * Returns 1 when the connection should be queued now, 0 when it waits for more body bytes,
+ * -1 when it was answered (413) and is no longer the caller's.
  */
 static int prebuffer_start(pw_server *s, pw_conn *c)
 {
@@ -792,10 +883,16 @@ static int prebuffer_start(pw_server *s, pw_conn *c)
     } else if (r->body_kind == PW_BODY_CHUNKED) {
         pw_chunked_init(&c->scan);
         c->scan_pos = r->head_len;
+        c->scan_total = 0;
     } else {
         return 1;
     }
-    if (prebuffer_complete(s, c))
+    int rc = prebuffer_complete(s, c);
+    if (rc == PW_OVER_LIMIT) {
+        prebuffer_refuse(s, c);
+        return -1;
+    }
+    if (rc)
         return 1;
     c->prebuffering = 1;
     c->deadline = pw_now() + s->cfg.body_timeout;
@@ -832,7 +929,13 @@ static void reactor_readable(pw_server *s, pw_conn *c)
         c->len += n;
         if (c->prebuffering) {
             c->deadline = now + s->cfg.body_timeout;
-            if (prebuffer_complete(s, c)) {
+            int done = prebuffer_complete(s, c);
+            if (done == PW_OVER_LIMIT) {
+                c->prebuffering = 0;
+                prebuffer_refuse(s, c);
+                return;
+            }
+            if (done) {
                 c->prebuffering = 0;
                 queue_push(s, c);
                 return;
@@ -904,10 +1007,13 @@ static void reactor_readable(pw_server *s, pw_conn *c)
                 return;
             if (rc == PW_DONE) {
                 if (conn_head_done(s, c) != 0) {
-                    conn_close(s, c);
+                    conn_end(s, c);  /* answered (413): the body may be on its way */
                     return;
                 }
-                if (prebuffer_start(s, c)) {
+                int ready = prebuffer_start(s, c);
+                if (ready < 0)
+                    return;
+                if (ready) {
                     queue_push(s, c);
                     return;
                 }
@@ -1223,6 +1329,10 @@ static void reactor_scan(pw_server *s, double now)
         pw_conn *c = s->conns[fd];
         if (c && atomic_load_int(&c->state) == PW_CONN_RELAYING && now >= c->deadline)
             late = 1;
+        if (c && atomic_load_int(&c->state) == PW_CONN_LINGERING && now >= c->deadline) {
+            conn_close(s, c);  /* the client paused, or lingered too long: enough */
+            continue;
+        }
         if (!c || atomic_load_int(&c->state) != PW_CONN_READING)
             continue;
         /* A connection that sends nothing soon stops counting as work, so idle or slow
@@ -1306,12 +1416,17 @@ static int reactor_turn(pw_server *s)
         if (fd < s->conns_cap && s->conns[fd]) {
             pw_conn *c = s->conns[fd];
             int state = atomic_load_int(&c->state);
-            if (state == PW_CONN_READING ||
-                (state != PW_CONN_FREE && conn_disarm(s, c, fd)))
+            if (state == PW_CONN_FREE)
+                goto not_a_client;
+            if (state == PW_CONN_BUSY || state == PW_CONN_RELAYING)
+                state = conn_disarm(s, c, fd);
+            if (state == PW_CONN_READING)
                 reactor_readable(s, c);
-            if (state != PW_CONN_FREE)
-                continue;
+            else if (state == PW_CONN_LINGERING)
+                conn_linger_read(s, c);
+            continue;
         }
+    not_a_client:
         if (s->cfg.relay_async)
             pw_relay_async_drop_idle(fd);  /* an idle daemon connection: its daemon closed it */
     }
@@ -1328,6 +1443,9 @@ static int reactor_turn(pw_server *s)
             if (c && atomic_load_int(&c->state) == PW_CONN_READING && c->idle &&
                 c->deadline > cap)
                 c->deadline = cap;
+            if (c && atomic_load_int(&c->state) == PW_CONN_LINGERING &&
+                c->linger_until > cap + PW_LINGER_PAUSE)
+                c->linger_until = cap + PW_LINGER_PAUSE;
         }
         pthread_mutex_unlock(&s->lock);
         if (!atomic_load_int(&s->accept_paused))
@@ -1396,7 +1514,8 @@ void pw_server_free(pw_server *s)
         if (!c)
             continue;
         int st = atomic_load_int(&c->state);
-        if (c->fd >= 0 && (st == PW_CONN_READING || st == PW_CONN_RELAYING))
+        if (c->fd >= 0 && (st == PW_CONN_READING || st == PW_CONN_RELAYING ||
+                           st == PW_CONN_LINGERING))
             close(c->fd);
         if (st == PW_CONN_RELAYING && c->relay_fd >= 0)
             close(c->relay_fd);
@@ -1593,15 +1712,15 @@ ssize_t pw_body_peek(pw_server *s, pw_conn *c, const char **ptr)
             c->chunk_off = base + off;
             c->chunk_len = dlen;
             c->body_total += dlen;
-            if (s->cfg.limit_request_body && c->body_total > s->cfg.limit_request_body) {
-                pw_log(s, PW_LOG_INFO, "%s:%d: chunked body over --limit-request-body: 413",
-                       c->peer_host, c->peer_port);
-                c->chunk_len = 0;
-                c->body_error = 413;
-                return -1;
-            }
-            continue;
         }
+        if (rc != PW_ERROR && chunked_over_limit(s, c->body_total, &c->chunked)) {
+            log_chunked_413(s, c);
+            c->chunk_len = 0;
+            c->body_error = 413;
+            return -1;
+        }
+        if (rc == PW_CHUNK_DATA)
+            continue;
         if (rc == PW_DONE) {
             c->body_done = 1;
             return 0;
@@ -1678,7 +1797,7 @@ static int conn_release(pw_server *s, pw_conn *c, int keep_alive)
         pw_access_log_write(s->cfg.access_log, c);
     if (!keep_alive || c->one_shot || c->broken || c->body_error || atomic_load_int(&s->stopping) ||
         body_drain(s, c) != 0) {
-        conn_close(s, c);
+        conn_end(s, c);
         return 0;
     }
     /* Keep the pipelined bytes that follow this request. */
@@ -1719,7 +1838,7 @@ static int conn_release(pw_server *s, pw_conn *c, int keep_alive)
         }
         if (rc == PW_DONE) {
             if (conn_head_done(s, c) != 0) {
-                conn_close(s, c);
+                conn_end(s, c);  /* answered (413): the body may be on its way */
                 return 0;
             }
             return 1;  /* serve the pipelined request on this thread, in order */

@@ -84,6 +84,8 @@ enum pw_conn_state {
     PW_CONN_READING,   /* reactor owns: waiting for (the rest of) a head */
     PW_CONN_BUSY,      /* queued or owned by a worker */
     PW_CONN_RELAYING,  /* reactor owns: its request is with a daemon (relay_fd) */
+    PW_CONN_LINGERING, /* reactor owns: answered and shut for writing; what the client still
+                          sends is read and dropped until it closes (conn_linger) */
 };
 
 typedef struct pw_conn {
@@ -112,8 +114,10 @@ typedef struct pw_conn {
     uint16_t log_rl_len;
     uint16_t log_hdr_off[PW_LOG_MAX_HEADERS], log_hdr_len[PW_LOG_MAX_HEADERS];
     int idle;                    /* READING with no byte of the next request yet */
+    double linger_until;         /* LINGERING: the latest close, whatever the client sends */
     int prebuffering;            /* READING: head done, reading a small body before dispatch */
     size_t scan_pos;             /* prebuffering a chunked body: bytes of buf checked so far */
+    uint64_t scan_total;         /* ... and its data bytes so far (against limit_request_body) */
     pw_chunked scan;
     /* body reading (worker) */
     size_t body_pos;             /* next unread byte in buf */

@@ -83,6 +83,46 @@ class ClientDisconnected(OSError):
     """The client went away (or stopped reading) while the response was being sent."""
 
 
+class RequestBodyError(OSError):
+    """wsgi.input could not deliver the request body.  `status` (also `code`, as web
+    frameworks name it) is the HTTP status the server answers with if the application lets
+    the exception through: 400 malformed or cut short, 408 too slow, 413 over
+    --limit-request-body."""
+    status = code = 400
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = self.code = status
+
+
+class RequestBodyTooLarge(RequestBodyError):
+    """The request body is over --limit-request-body (413)."""
+
+
+cdef object _too_large_with_werkzeug = None
+
+
+cdef object _body_error(int status, str message):
+    """The exception for a body that could not be read.  Over the limit, in an application
+    that uses Werkzeug (Flask...), it is also a werkzeug RequestEntityTooLarge, so the framework
+    answers 413 itself instead of turning an unknown exception into a 500."""
+    global _too_large_with_werkzeug
+    if status != 413:
+        return RequestBodyError(status, message)
+    cls = RequestBodyTooLarge
+    werkzeug = sys.modules.get('werkzeug.exceptions')
+    if werkzeug is not None and hasattr(werkzeug, 'RequestEntityTooLarge'):
+        if _too_large_with_werkzeug is None:
+            try:
+                _too_large_with_werkzeug = type(
+                    'RequestBodyTooLarge', (RequestBodyTooLarge, werkzeug.RequestEntityTooLarge),
+                    {'response': None, '__module__': __name__})
+            except TypeError:  # a Werkzeug whose class cannot be combined: ours alone
+                _too_large_with_werkzeug = RequestBodyTooLarge
+        cls = _too_large_with_werkzeug
+    return cls(status, message)
+
+
 cdef const char *CRLF = b"\r\n"
 
 
@@ -255,8 +295,10 @@ cdef class InputStream:
 
     def _fail(self):
         status = self.conn.body_error if self.conn != NULL else 400
-        raise OSError("request body could not be read (%d %s)"
-                      % (status, pw_status_reason(status).decode()))
+        reason = pw_status_reason(status).decode()
+        if status == 413:
+            reason += ': over --limit-request-body'
+        raise _body_error(status, "request body could not be read (%d %s)" % (status, reason))
 
     cdef Py_ssize_t _peek(self, const char **ptr) except -2:
         cdef ssize_t n
@@ -1137,7 +1179,7 @@ def serve(listen_fds, mounts, dict settings):
     cfg.body_timeout = float(settings.get('body_timeout', 60))
     cfg.body_buffer_size = int(settings.get('body_buffer_size', 65536))
     cfg.socket_timeout = float(settings.get('socket_timeout', 60))
-    cfg.limit_request_body = int(settings.get('limit_request_body', 10 * 1024 * 1024) or 0)
+    cfg.limit_request_body = int(settings.get('limit_request_body', 1024 * 1024 * 1024) or 0)
     cfg.max_clients = int(settings.get('max_clients', 0) or 0)
     global _queue_timeout
     cfg.daemon_role = 1 if settings.get('daemon_role') else 0

@@ -747,8 +747,11 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("limit_request_head", as_byte_size, 64 * KiB,
             "Largest request head (request line and all header fields) in bytes (larger: 431).",
             express=None, flag="--limit-request-head", metavar="BYTES"),
-    Setting("limit_request_body", as_byte_size, 10 * MiB,
-            "Largest request body in bytes (larger: 413); 0 means unlimited. Accepts 10M, 64k.",
+    Setting("limit_request_body", as_byte_size, 1024 * MiB,
+            "Largest request body in bytes (larger: 413, answered before the application runs "
+            "when the size is known, else raised from wsgi.input as an exception whose status "
+            "is 413); 0 means unlimited. Accepts 10M, 64k, 1G. Default: 1 GiB, as Apache "
+            "2.4.54+ and waitress.",
             express="--limit-request-body", flag="--limit-request-body", metavar="BYTES"),
     Setting("maximum_requests", as_non_negative_int, 0,
             "Recycle a process after it has served this many requests (with up to 10 % random "
