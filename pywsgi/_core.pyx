@@ -298,6 +298,8 @@ cdef class InputStream:
         reason = pw_status_reason(status).decode()
         if status == 413:
             reason += ': over --limit-request-body'
+        elif status == 400 and self.conn != NULL and self.conn.broken:
+            reason = 'the client closed the connection before the end of its body'
         raise _body_error(status, "request body could not be read (%d %s)" % (status, reason))
 
     cdef Py_ssize_t _peek(self, const char **ptr) except -2:

@@ -780,7 +780,7 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("error_log", as_optional_path, None,
             "Write the error log to this file (appended) instead of stderr: every line the "
             "server logs (the core's bad-request, limit and timeout lines included) and what "
-            "the application prints to sys.stderr. SIGUSR1 reopens it.",
+            "the application prints to sys.stdout or sys.stderr. SIGUSR1 reopens it.",
             express=None, flag="--error-log", metavar="PATH"),
     # -- what the application sees
     Setting("server_name", as_optional_str, None,

@@ -494,9 +494,11 @@ def _child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: 
             daemon.enter_group(group)
         operations.enter_child(settings, group)   # --user/--group (docs/operations.md)
         if settings["error_log"] is not None:
-            # As mod_wsgi does: what the application prints to sys.stderr is logged, so a
-            # service whose stderr is discarded loses nothing.
+            # As mod_wsgi does: what the application prints (sys.stderr, sys.stdout, a logging
+            # handler on the console) is logged, so a service whose output is discarded loses
+            # nothing.  (The access log's "-" is the C core's own descriptor, not sys.stdout.)
             sys.stderr = errorlog.ErrorStream()
+            sys.stdout = errorlog.ErrorStream()
 
         try:
             core_mounts = load_mounts(settings, mounts)

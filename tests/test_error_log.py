@@ -50,10 +50,11 @@ def test_the_cores_413_line_goes_to_the_error_log(logged_server):
     assert PREFIX.match(wait_logged(logged_server.error_log, '413')[0])
 
 
-def test_application_stderr_goes_to_the_error_log(logged_server):
+def test_application_stdout_and_stderr_go_to_the_error_log(logged_server):
     response, _ = logged_server.get('/errors?stderr=1')
     assert response.status == 200
     wait_logged(logged_server.error_log, 'printed-to-stderr')
+    wait_logged(logged_server.error_log, 'printed-to-stdout')
 
 
 def test_sigusr1_reopens_the_error_log_for_the_core_too(start_server, tmp_path):

@@ -204,6 +204,7 @@ def errors_app(environ, start_response):
     errors.flush()
     if query_args(environ).get('stderr') == '1':
         print('pywsgi-test printed-to-stderr %s' % token, file=sys.stderr)
+        print('pywsgi-test printed-to-stdout %s' % token)
     return respond(start_response, b'logged')
 
 
