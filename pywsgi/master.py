@@ -768,6 +768,12 @@ class Master:
             errorlog.info(f"pywsgi {__version__} listening on {_listen_urls(self.sockets)} "
                           f"(processes={self.settings['processes']} "
                           f"threads={self.settings['threads']}{groups})")
+            if _serves_only_the_welcome_page(self.mounts):
+                # `pywsgi` alone: say what it serves and how to serve something
+                errorlog.info("no application given: only the welcome page is served; mount a "
+                              "script with 'pywsgi myapp.wsgi', a module with 'pywsgi "
+                              "pkg.module:application', several with --script-alias /URL=PATH, "
+                              "files with --document-root DIR (pywsgi --help)")
         slot = self.slots[child.slot]
         errorlog.debug(f"server process {child.slot} (pid {pid}) is ready")
         if slot.current == pid and slot.previous is not None:
@@ -965,6 +971,11 @@ class Master:
             except ChildProcessError:
                 pass
             self.children.pop(pid, None)
+
+
+def _serves_only_the_welcome_page(mounts: List[Mount]) -> bool:
+    from pywsgi import welcome
+    return bool(mounts) and all(mount.target is welcome.application for mount in mounts)
 
 
 def _listen_urls(sockets: List[socket.socket]) -> str:

@@ -265,3 +265,18 @@ def test_pywsgis_own_spellings_still_work(start_server):
     server = start_server(EXAMPLE_APP, '--threads', '2', '--processes', '1',
                           '--graceful-timeout', '5')
     assert server.get('/')[1] == b'mod_wsgi works!'
+
+
+# ------------------------------------------------------------------ no application
+
+def test_without_an_application_the_startup_log_says_how_to_mount_one(start_server):
+    server = start_server()
+    line = server.wait_for_log(r'only the welcome page is served[^\n]*')
+    assert "'pywsgi myapp.wsgi'" in line and '--script-alias' in line, line
+    assert b'pywsgi is running' in server.get('/')[1]
+
+
+def test_with_an_application_there_is_no_welcome_page_line(start_server):
+    server = start_server(EXAMPLE_APP)
+    server.wait_for_log('listening on')
+    assert 'welcome page' not in server.stderr_text()
