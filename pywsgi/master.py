@@ -497,10 +497,13 @@ def _child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: 
         try:
             core_mounts = load_mounts(settings, mounts)
         except loader.LoadError as exc:
-            sys.stderr.write(f"pywsgi: error: cannot load application: {exc}\n")
+            # an exception raised by the application's code has a traceback worth seeing
+            more = ("" if exc.__cause__ is None or errorlog.is_enabled("debug")
+                    else " (--log-level debug prints the traceback)")
+            sys.stderr.write(f"pywsgi: error: cannot load application: {exc}{more}\n")
             sys.stderr.flush()
             if settings["error_log"] is not None:
-                errorlog.error(f"cannot load application: {exc}")
+                errorlog.error(f"cannot load application: {exc}{more}")
             if exc.__cause__ is not None and errorlog.is_enabled("debug"):
                 import traceback
                 errorlog.debug("".join(traceback.format_exception(

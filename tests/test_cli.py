@@ -280,3 +280,48 @@ def test_with_an_application_there_is_no_welcome_page_line(start_server):
     server = start_server(EXAMPLE_APP)
     server.wait_for_log('listening on')
     assert 'welcome page' not in server.stderr_text()
+
+
+# ------------------------------------------------------------------ startup error locations
+
+DJANGO_LIKE_WSGI = '''\
+import importlib
+import os
+os.environ.setdefault('SETTINGS_MODULE', 'mysite.settings')
+settings = importlib.import_module(os.environ['SETTINGS_MODULE'])  # as django.conf does
+
+
+def application(environ, start_response):
+    start_response('200 OK', [])
+    return [b'never']
+'''
+
+
+@pytest.fixture
+def django_like_site(tmp_path):
+    """mysite/wsgi.py importing mysite/settings.py through importlib, which fails in line 2."""
+    site = tmp_path / 'mysite'
+    site.mkdir()
+    (site / '__init__.py').write_text('')
+    (site / 'settings.py').write_text("import os\nSECRET_KEY = os.environ['PYWSGI_TEST_NO_SUCH_VAR']\n")
+    (site / 'wsgi.py').write_text(DJANGO_LIKE_WSGI)
+    (tmp_path / 'site.wsgi').write_text(DJANGO_LIKE_WSGI)
+    return tmp_path.resolve()
+
+
+@pytest.mark.parametrize('target', ['mysite.wsgi:application', 'site.wsgi'])
+def test_a_startup_error_names_the_users_file_and_line(django_like_site, target):
+    result = run_cli(target, '--port', free_port(), cwd=django_like_site)
+    settings_py = '%s:2' % (django_like_site / 'mysite' / 'settings.py')
+    assert_one_line_error(result, settings_py, "KeyError: 'PYWSGI_TEST_NO_SUCH_VAR'",
+                          '--log-level debug prints the traceback')
+    assert '<frozen' not in result.stderr
+
+
+def test_log_level_debug_prints_the_traceback(django_like_site):
+    result = run_cli('mysite.wsgi:application', '--port', free_port(), '--log-level', 'debug',
+                     cwd=django_like_site)
+    assert result.returncode == 2, result.stderr
+    assert 'Traceback (most recent call last)' in result.stderr
+    assert "SECRET_KEY = os.environ['PYWSGI_TEST_NO_SUCH_VAR']" in result.stderr
+    assert 'prints the traceback' not in result.stderr
