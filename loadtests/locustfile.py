@@ -26,8 +26,9 @@ application of its server, so the embedded rows and the daemon row cannot share 
     locust -f loadtests/locustfile.py --host http://127.0.0.1:8000 --headless -u 100 -r 100 \
         -t 30s --tags static
 
-(Not `-f loadtests/`: Locust would import every .py file under loadtests/, and
-loadtests/apps/hello_modpython.py imports mod_python, which exists only inside Apache.)
+`-f loadtests/` works too: Locust imports every .py file under the directory except those whose
+name starts with '_' -- loadtests/apps/_hello_modpython.py, which imports mod_python (it exists
+only inside Apache), is named so for that reason.
 
 Pick rows with --tags (e.g. `--tags static embedded`) or by class name (`... StaticUser`).
 DaemonUser talks to --daemon-host, by default --host with its port + 1 (serve.sh's arrangement).

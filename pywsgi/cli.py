@@ -8,7 +8,10 @@
     pywsgi --apache-config httpd.conf       read an Apache + mod_wsgi configuration
 
 Every startup error — a bad option value, a missing script, a script without the callable, a port
-in use — is one line on stderr and exit code 2.
+in use — is one line on stderr and exit code 2. Options are never abbreviated (--thread is an
+error, not --threads); an unknown one is answered with the pywsgi option to use: the nearest flag,
+or the counterpart of a gunicorn / uWSGI / waitress / mod_wsgi-express spelling (cli_hints.py).
+`--help` lists the options in the sections of config.HELP_SECTIONS.
 """
 from __future__ import annotations
 
@@ -17,16 +20,42 @@ import os
 import sys
 from typing import List, Optional
 
-from pywsgi import __version__, config, master, sources
+from pywsgi import __version__, cli_hints, config, master, sources
 
 __all__ = ["main", "build_parser"]
 
 PROG = "pywsgi"
 
 
+USAGE = f"{PROG} [OPTIONS] [SCRIPT | MODULE:APP]"
+_OTHER_OPTIONS = "other options"
+
+
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not argparse's usage + error
-        self.exit(master.EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+    def error(self, message: str, see_help: bool = True) -> None:
+        # one line, not argparse's usage + error
+        where = f" (see {self.prog} --help)" if see_help else ""
+        self.exit(master.EXIT_USAGE, f"{self.prog}: error: {message}{where}\n")
+
+    def parse_args(self, args=None, namespace=None):
+        """argparse's, but an unknown option is named with a hint (cli_hints.py) before argparse
+        reads the values, and a second SCRIPT says how to mount several."""
+        args = list(sys.argv[1:] if args is None else args)
+        known = set(self._option_string_actions)
+        for index, token in enumerate(args):
+            if token == "--":
+                break
+            if not cli_hints.looks_like_option(token) or token in known \
+                    or token.partition("=")[0] in known or token[:2] in known:
+                continue
+            following = args[index + 1] if index + 1 < len(args) else None
+            message, names_the_option = cli_hints.unknown_option_message(token, following, known)
+            self.error(message, see_help=not names_the_option)
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unexpected argument {extras[0]!r}: give one SCRIPT | MODULE:APP, and "
+                       f"mount more with --script-alias /URL=PATH")
+        return namespace
 
 
 def _argparse_type(setting: config.Setting):
@@ -51,45 +80,66 @@ def _help_text(setting: config.Setting) -> str:
     return text.replace("%", "%%")
 
 
+def _add_setting(group, setting: config.Setting) -> None:
+    if setting.const is not None:  # a switch: --follow-symlinks, --no-precompressed
+        group.add_argument(setting.flag, *setting.aliases, dest=setting.name,
+                           action="store_const", const=setting.const, help=_help_text(setting))
+        return
+    kwargs = dict(dest=setting.name, metavar=setting.metavar, help=_help_text(setting))
+    if setting.nargs is not None:
+        kwargs["nargs"] = setting.nargs  # the words reach config.build as a list
+    else:
+        kwargs["type"] = _argparse_type(setting)
+    if setting.repeatable:
+        kwargs["action"] = "append"
+    group.add_argument(setting.flag, *setting.aliases, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The options of the settings table, one --help section per topic (config.HELP_SECTIONS).
+    No abbreviations: --thread is not --threads (it is an error that suggests it)."""
     parser = _Parser(
-        prog=PROG,
+        prog=PROG, usage=USAGE, add_help=False, allow_abbrev=False,
+        formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=30),
         description="Serve Python WSGI applications the way Apache + mod_wsgi does.",
         epilog="Examples: pywsgi myapp.wsgi --port 8000 | pywsgi pkg.module:app --processes 4 "
-               "--threads 5 | pywsgi --script-alias /a=a.wsgi --script-alias /b=b.wsgi",
+               "--threads 5 | pywsgi --script-alias /a=a.wsgi --script-alias /b=b.wsgi. "
+               "Every setting can also come from a TOML file (--config) or a PYWSGI_* "
+               "environment variable: docs/configuration.md.",
         argument_default=argparse.SUPPRESS,
     )
-    parser.add_argument(
+    # "title (about):" on one line; argparse's description paragraph would add two per section
+    groups = {title: parser.add_argument_group(f"{title} ({about})")
+              for title, about, _ in config.HELP_SECTIONS}
+    section_of = {name: title for title, _, names in config.HELP_SECTIONS for name in names}
+    groups["serving"].add_argument(
         "target", nargs="?", metavar="SCRIPT | MODULE:APP",
         help="WSGI script file (any extension, e.g. myapp.wsgi or app.py) loaded the way mod_wsgi "
              "loads it, or pkg.module:app to import. Without one, a welcome page is served.")
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    parser.add_argument(
+    general = groups["configuration"]
+    general.add_argument("-h", "--help", action="help", help="Show this help and exit.")
+    general.add_argument("--version", action="version", version=f"{PROG} {__version__}",
+                         help="Show the version and exit.")
+    general.add_argument(
         "--config", metavar="FILE",
         help="Read settings from this TOML file (keys are the setting names, e.g. port = 8000; "
              "'application' is the SCRIPT | MODULE:APP; relative paths resolve against the "
              "file's directory). The command line wins over PYWSGI_* environment variables, "
              "which win over the file. Default: $PYWSGI_CONFIG. See docs/configuration.md.")
-    parser.add_argument(
+    general.add_argument(
         "--print-config", action="store_true",
         help="Print the resulting settings (from every source) as TOML that --config reads "
              "back, and exit without serving.")
-    for setting in config.SETTINGS:
+    listed = [config.SETTINGS_BY_NAME[name] for _, _, names in config.HELP_SECTIONS
+              for name in names if name in config.SETTINGS_BY_NAME]
+    unlisted = [setting for setting in config.SETTINGS if setting.name not in section_of]
+    for setting in listed + unlisted:  # a section lists its settings in HELP_SECTIONS' order
         if setting.flag is None:
             continue
-        if setting.const is not None:  # a switch: --follow-symlinks, --no-precompressed
-            parser.add_argument(setting.flag, *setting.aliases, dest=setting.name,
-                                action="store_const", const=setting.const,
-                                help=_help_text(setting))
-            continue
-        kwargs = dict(dest=setting.name, metavar=setting.metavar, help=_help_text(setting))
-        if setting.nargs is not None:
-            kwargs["nargs"] = setting.nargs  # the words reach config.build as a list
-        else:
-            kwargs["type"] = _argparse_type(setting)
-        if setting.repeatable:
-            kwargs["action"] = "append"
-        parser.add_argument(setting.flag, *setting.aliases, **kwargs)
+        title = section_of.get(setting.name, _OTHER_OPTIONS)
+        if title not in groups:
+            groups[title] = parser.add_argument_group(title)
+        _add_setting(groups[title], setting)
     return parser
 
 

@@ -22,8 +22,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from pywsgi import proxies as _proxies
 
 __all__ = [
-    "ConfigError", "Setting", "SETTINGS", "SETTINGS_BY_NAME", "LOG_LEVELS",
-    "defaults", "build", "application_group_for", "normalize_mount_point",
+    "ConfigError", "Setting", "SETTINGS", "SETTINGS_BY_NAME", "HELP_SECTIONS", "LOG_LEVELS",
+    "defaults", "build", "application_group_for", "normalize_mount_point", "close_match",
 ]
 
 KiB = 1024
@@ -895,6 +895,45 @@ SETTINGS: Tuple[Setting, ...] = (
 
 SETTINGS_BY_NAME: Dict[str, Setting] = {s.name: s for s in SETTINGS}
 
+# The sections of `pywsgi --help`, in order: (title, one line about it, setting names). Kept
+# beside the table rather than in it; a new setting's flag goes into one of them (a flag in none
+# is listed under "other options", which tests/test_cli.py refuses).
+HELP_SECTIONS: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = (
+    ("serving", "what to serve and where to listen",
+     ("host", "port", "unix_socket", "unix_socket_mode", "listen_backlog", "mount_point",
+      "script_alias", "callable_object")),
+    ("processes and threads", "how many run the application; docs/operations.md",
+     ("processes", "threads", "max_clients", "maximum_requests", "reload_on_changes")),
+    ("limits", "request sizes; over them: 413, 414 or 431, like Apache's LimitRequest*",
+     ("limit_request_line", "limit_request_fields", "limit_request_field_size",
+      "limit_request_head", "limit_request_body", "body_buffer_size")),
+    ("timeouts", "seconds; the header ones work like mod_reqtimeout",
+     ("header_timeout", "header_max_timeout", "header_min_rate", "body_timeout",
+      "socket_timeout", "keep_alive_timeout", "graceful_timeout")),
+    ("static files", "DocumentRoot and Alias; docs/static-files.md",
+     ("document_root", "url_alias", "directory_index", "follow_symlinks", "cache_control",
+      "precompressed", "access")),
+    ("handler scripts and CGI", "docs/static-cgi-handlers.md",
+     ("handler_scripts", "handler_extension", "cgi_alias", "cgi_script", "cgi_extension",
+      "cgi_timeout", "cgi_max_processes")),
+    ("mod_python handlers", "docs/mod_python.md",
+     ("python_handler", "python_path", "python_option", "mod_python_shim")),
+    ("daemon mode", "mod_wsgi's WSGIDaemonProcess, docs/daemon-mode.md; pywsgi never detaches "
+     "from the terminal",
+     ("daemon", "daemon_process", "process_group", "mount_process_group", "server_processes",
+      "server_threads")),
+    ("logs", "the error log goes to stderr unless --error-log",
+     ("log_level", "error_log", "access_log", "access_log_format", "log_to_terminal")),
+    ("proxies", "behind a reverse proxy or load balancer; docs/proxies.md",
+     ("trust_proxy", "trust_proxy_header", "proxy_protocol")),
+    ("what the application sees", "in the WSGI environ",
+     ("server_name", "url_scheme", "server_software", "application_group")),
+    ("operations", "docs/operations.md, docs/server-status.md",
+     ("pid_file", "user", "group", "server_status", "server_status_allow")),
+    ("configuration", "files and Apache configuration; docs/configuration.md",
+     ("apache_config", "apache_root")),
+)
+
 
 def defaults() -> Dict[str, Any]:
     """All settings at their defaults, derived values filled in."""
@@ -977,7 +1016,14 @@ def describe() -> Iterable[str]:
         yield f"{s.name:26} default={s.default!r:14} express={s.express or '-'}"
 
 
-def _did_you_mean(name: str) -> str:
+def close_match(word: str, candidates: Iterable[str]) -> Optional[str]:
+    """The candidate nearest to a mistyped word, or None: pywsgi's one "did you mean" (setting
+    names for the API and files here, command-line flags in cli.py)."""
     import difflib
-    close = difflib.get_close_matches(name, SETTINGS_BY_NAME, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    close = difflib.get_close_matches(word, list(candidates), n=1)
+    return close[0] if close else None
+
+
+def _did_you_mean(name: str) -> str:
+    close = close_match(name, SETTINGS_BY_NAME)
+    return f" (did you mean {close!r}?)" if close else ""

@@ -24,10 +24,10 @@ import os
 import sys
 import traceback
 import types
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Tuple
 
 __all__ = ["LoadError", "load_script", "load_module_spec", "load", "is_module_spec",
-           "module_name_for", "add_working_directory_to_path"]
+           "module_name_for", "add_working_directory_to_path", "import_hint"]
 
 
 class LoadError(Exception):
@@ -58,22 +58,56 @@ def is_module_spec(target: str) -> bool:
             and (not attr or all(part.isidentifier() for part in attr.split("."))))
 
 
+def _library_directories() -> Tuple[str, ...]:
+    """Where code that is not the user's lives: the standard library, site-packages, pywsgi."""
+    import sysconfig
+    paths = sysconfig.get_paths()
+    directories = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")
+                   if paths.get(key)}
+    try:
+        import site
+        directories.update(site.getsitepackages())
+        directories.add(site.getusersitepackages())
+    except (AttributeError, ImportError):  # a virtualenv's old site.py, -S
+        pass
+    directories.add(os.path.dirname(os.path.abspath(__file__)))
+    return tuple(os.path.join(os.path.realpath(d), "") for d in directories if d)
+
+
+def _is_library_file(filename: str, libraries: Tuple[str, ...]) -> bool:
+    return os.path.realpath(filename).startswith(libraries)
+
+
 def _where(exc: BaseException, prefer_file: Optional[str] = None) -> str:
-    """'file:line' of the frame that raised, preferring frames inside prefer_file."""
+    """'file:line' of the innermost frame in the user's code: the script itself (prefer_file)
+    or any file outside the standard library, site-packages and pywsgi -- so a KeyError in a
+    Django settings.py imported through importlib is reported there, not at
+    <frozen importlib._bootstrap> or <frozen os>. Failing that, the innermost frame in a real
+    file, then the innermost frame."""
     frames = traceback.extract_tb(exc.__traceback__)
-    if prefer_file is not None:
-        own = [f for f in frames if f.filename == prefer_file]
-        if own:
-            frames = own
     if not frames:
         return ""
-    frame = frames[-1]
+    libraries = _library_directories()
+    real = [f for f in frames if not f.filename.startswith("<")]
+    users = [f for f in real
+             if f.filename == prefer_file or not _is_library_file(f.filename, libraries)]
+    frame = (users or real or frames)[-1]
     return f"{frame.filename}:{frame.lineno}"
 
 
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip().replace("\n", " ")
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    described = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return described + import_hint(exc)
+
+
+def import_hint(exc: BaseException) -> str:
+    """What to do about a failed import pywsgi can answer: mod_python exists only inside Apache,
+    or, opt-in, as pywsgi's shim (pywsgi/compat)."""
+    if isinstance(exc, ModuleNotFoundError) and exc.name == "mod_python":
+        return (" (give --mod-python-shim to make pywsgi's mod_python.apache and "
+                "mod_python.util importable)")
+    return ""
 
 
 def _check_callable(app: Any, what: str, name: str) -> Callable:

@@ -503,10 +503,13 @@ def _child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: 
         try:
             core_mounts = load_mounts(settings, mounts)
         except loader.LoadError as exc:
-            sys.__stderr__.write(f"pywsgi: error: cannot load application: {exc}\n")
+            # an exception raised by the application's code has a traceback worth seeing
+            more = ("" if exc.__cause__ is None or errorlog.is_enabled("debug")
+                    else " (--log-level debug prints the traceback)")
+            sys.__stderr__.write(f"pywsgi: error: cannot load application: {exc}{more}\n")
             sys.__stderr__.flush()
             if settings["error_log"] is not None:
-                errorlog.error(f"cannot load application: {exc}")
+                errorlog.error(f"cannot load application: {exc}{more}")
             if exc.__cause__ is not None and errorlog.is_enabled("debug"):
                 import traceback
                 errorlog.debug("".join(traceback.format_exception(
@@ -774,6 +777,12 @@ class Master:
             errorlog.info(f"pywsgi {__version__} listening on {_listen_urls(self.sockets)} "
                           f"(processes={self.settings['processes']} "
                           f"threads={self.settings['threads']}{groups})")
+            if _serves_only_the_welcome_page(self.mounts):
+                # `pywsgi` alone: say what it serves and how to serve something
+                errorlog.info("no application given: only the welcome page is served; mount a "
+                              "script with 'pywsgi myapp.wsgi', a module with 'pywsgi "
+                              "pkg.module:application', several with --script-alias /URL=PATH, "
+                              "files with --document-root DIR (pywsgi --help)")
         slot = self.slots[child.slot]
         errorlog.debug(f"server process {child.slot} (pid {pid}) is ready")
         if slot.current == pid and slot.previous is not None:
@@ -971,6 +980,11 @@ class Master:
             except ChildProcessError:
                 pass
             self.children.pop(pid, None)
+
+
+def _serves_only_the_welcome_page(mounts: List[Mount]) -> bool:
+    from pywsgi import welcome
+    return bool(mounts) and all(mount.target is welcome.application for mount in mounts)
 
 
 def _listen_urls(sockets: List[socket.socket]) -> str:

@@ -273,6 +273,8 @@ def plan_mounts(settings: Dict[str, Any]) -> List[Any]:
     _config["python_option"] = list(settings.get("python_option") or ())
     _config["shim"] = bool(settings.get("mod_python_shim"))
     _config["limit_request_body"] = settings.get("limit_request_body") or 0
+    if _config["shim"]:
+        install_shim()  # now, so every process (forked later) has it: WSGI scripts use it too
     for directory in _config["python_path"]:
         if not os.path.isdir(directory):
             raise StartupError(f"--python-path {directory}: no such directory")
@@ -327,10 +329,7 @@ def load_handler(spec: str) -> "HandlerApplication":
     try:
         function = loader.load_module_spec(f"{module}:{handler}")
     except loader.LoadError as exc:
-        message = str(exc).replace(f"{module}:{handler}", spec, 1)
-        if "'mod_python'" in message and not _config["shim"]:
-            message += (" (give --mod-python-shim to make pywsgi's mod_python.apache and "
-                        "mod_python.util importable)")
+        message = str(exc).replace(f"{module}:{handler}", spec, 1)  # the loader names the shim
         raise loader.LoadError(message) from exc.__cause__
     app = _handler_apps.get(spec)
     if app is None or app.handler is not function:
@@ -865,11 +864,12 @@ class HandlerApplication:
                 raise
             # the core answers with the status the body read failed with (400, 408, 413)
             raise exc.__cause__ or exc
-        except Exception:
+        except Exception as exc:
             if req._write is not None or req._redirected:
                 raise  # the response started: the core logs it and closes the connection
+            from pywsgi.loader import import_hint  # an import inside the handler: the shim?
             errorlog.exception(f"mod_python handler {self.spec} failed "
-                               f"({req.method} {req.unparsed_uri})")
+                               f"({req.method} {req.unparsed_uri}){import_hint(exc)}")
             return req._error_response(HTTP_INTERNAL_SERVER_ERROR, sys.exc_info())
         finally:
             if req._cleanups:

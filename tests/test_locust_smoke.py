@@ -84,3 +84,20 @@ def test_tags_select_rows_with_locust_worker_processes(site_servers, tmp_path):
     assert int(stats['Aggregated']['Failure Count']) == 0, output
     names = set(stats) - {'Aggregated'}
     assert names == set(ROWS) - {'cgi /cgi-myapp/'}, output
+
+
+@pytest.mark.timeout(120)
+def test_locust_takes_the_whole_loadtests_directory(tmp_path):
+    # locustfile.py's docstring says `-f loadtests/` works: every module there imports cleanly
+    # outside Apache, and the User classes are found once each.
+    if importlib.util.find_spec('locust') is None:
+        pytest.skip('locust is not installed: pip install locust (it is in the `test` extra)')
+    result = subprocess.run(
+        [sys.executable, '-m', 'locust', '-f', str(LOCUSTFILE.parent), '--list'],
+        cwd=str(tmp_path), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=100)
+    assert result.returncode == 0, result.stdout + result.stderr
+    listed = result.stdout.split()
+    for user_class in ('StaticUser', 'EmbeddedUser', 'DaemonUser', 'HandlerScriptUser', 'CgiUser',
+                       'ModPythonUser', 'PageWithAssetsUser', 'UploadUser', 'SlowEndpointUser',
+                       'CgiBinUser'):
+        assert listed.count(user_class) == 1, (user_class, result.stdout)

@@ -374,6 +374,41 @@ def test_without_the_shim_mod_python_is_not_importable(tmp_path):
     code, stderr = start_expecting_failure(args, tmp_path)
     assert code == 2
     assert '--mod-python-shim' in stderr
+    assert stderr.count('--mod-python-shim') == 1 and len(stderr.strip().splitlines()) == 1
+
+
+USES_MOD_PYTHON_UTIL = '''\
+from mod_python import util
+
+
+def application(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [util.__name__.encode()]
+'''
+
+
+def test_a_wsgi_script_importing_mod_python_is_told_about_the_shim(tmp_path, start_server):
+    script = tmp_path / 'uses_util.wsgi'
+    script.write_text(USES_MOD_PYTHON_UTIL)
+    code, stderr = start_expecting_failure([script], tmp_path / 'run')
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "No module named 'mod_python'" in lines[0], stderr
+    assert '%s:1' % script in lines[0] and '--mod-python-shim' in lines[0], stderr
+    # ... and the flag it names makes it work (the shim serves WSGI scripts too)
+    server = start_server(script, '--mod-python-shim')
+    assert server.get('/')[1] == b'mod_python.util'
+
+
+def test_a_handler_importing_mod_python_per_request_is_told_about_the_shim(tmp_path,
+                                                                          start_server):
+    (tmp_path / 'lazy_handler.py').write_text(
+        'def handler(req):\n    from mod_python import apache\n    return apache.OK\n')
+    server = start_server('--python-path', tmp_path, '--python-handler', '/=lazy_handler')
+    mark = server.log_mark()
+    assert server.get('/')[0].status == 500
+    line = server.wait_for_log('lazy_handler::handler failed', since=mark)
+    assert '--mod-python-shim' in line, line
 
 
 def test_missing_python_path_exits_2(tmp_path):
