@@ -20,8 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/ioctl.h>
 #include <sys/time.h>
 #include <unistd.h>
+#ifdef __linux__
+#  include <linux/sockios.h>   /* SIOCOUTQ */
+#endif
 
 #if defined(__linux__)
 #  define PW_USE_EPOLL 1
@@ -236,35 +240,66 @@ static void poller_del(pw_server *s, int fd)
  * relay) has it, an event for it - a pipelined request, the body a worker reads itself, the
  * client closing - makes the reactor take it out of the poller (conn_disarm, under s->lock),
  * and the hand-back puts it in again.  Only first registration and that re-add cost a call.
+ * While the reactor sends output a slow client has not taken (WRITING), it watches for room
+ * to write instead of for input (which stays in the socket until the response is out).
  */
-static int conn_arm(pw_server *s, pw_conn *c, int first)
+enum { PW_WATCH_NONE = 0, PW_WATCH_IN, PW_WATCH_OUT };
+
+static int conn_watch(pw_server *s, pw_conn *c, int want)
 {
-    if (!first && !c->disarmed)
+    if (c->watch == want)
         return 0;
-    c->disarmed = 0;
+    int had = c->watch;
+    c->watch = want;
 #ifdef PW_USE_EPOLL
     struct epoll_event ev = {0};
-    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.events = want == PW_WATCH_OUT ? EPOLLOUT : (EPOLLIN | EPOLLRDHUP);
     ev.data.fd = c->fd;
-    return epoll_ctl(s->poll_fd, EPOLL_CTL_ADD, c->fd, &ev);
+    return epoll_ctl(s->poll_fd, had == PW_WATCH_NONE ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c->fd, &ev);
 #else
-    struct kevent kev;
-    EV_SET(&kev, c->fd, EVFILT_READ, EV_ADD, 0, 0, NULL);
-    return kevent(s->poll_fd, &kev, 1, NULL, 0, NULL);
+    struct kevent kev[2];
+    int n = 0;
+    if (had != PW_WATCH_NONE)
+        EV_SET(&kev[n++], c->fd, had == PW_WATCH_OUT ? EVFILT_WRITE : EVFILT_READ, EV_DELETE,
+               0, 0, NULL);
+    EV_SET(&kev[n++], c->fd, want == PW_WATCH_OUT ? EVFILT_WRITE : EVFILT_READ, EV_ADD, 0, 0,
+           NULL);
+    return kevent(s->poll_fd, kev, n, NULL, 0, NULL);
 #endif
 }
 
+static int conn_arm(pw_server *s, pw_conn *c, int first)
+{
+    if (first)
+        c->watch = PW_WATCH_NONE;  /* a new descriptor (the number may have been another's) */
+    return conn_watch(s, c, PW_WATCH_IN);
+}
+
+/* Take c out of the poller while a worker has it (the caller holds s->lock, or owns c). */
+static void conn_unwatch(pw_server *s, pw_conn *c)
+{
+    if (c->watch == PW_WATCH_NONE)
+        return;
+#ifdef PW_USE_EPOLL
+    poller_del(s, c->fd);
+#else
+    struct kevent kev;
+    EV_SET(&kev, c->fd, c->watch == PW_WATCH_OUT ? EVFILT_WRITE : EVFILT_READ, EV_DELETE, 0, 0,
+           NULL);
+    kevent(s->poll_fd, &kev, 1, NULL, 0, NULL);
+#endif
+    c->watch = PW_WATCH_NONE;
+}
+
 /* Reactor thread: an event for connection c at fd, which the reactor does not own now.
- * Returns its state under the lock: READING or LINGERING when it was handed back meanwhile
- * and should be read as usual. */
+ * Returns its state under the lock: READING, LINGERING or WRITING when it was handed back
+ * meanwhile and should be handled as usual. */
 static int conn_disarm(pw_server *s, pw_conn *c, int fd)
 {
     pthread_mutex_lock(&s->lock);
     int state = atomic_load_int(&c->state);
-    if ((state == PW_CONN_BUSY || state == PW_CONN_RELAYING) && !c->disarmed && c->fd == fd) {
-        poller_del(s, fd);
-        c->disarmed = 1;
-    }
+    if ((state == PW_CONN_BUSY || state == PW_CONN_RELAYING) && c->fd == fd)
+        conn_unwatch(s, c);
     pthread_mutex_unlock(&s->lock);
     return state;
 }
@@ -353,6 +388,16 @@ static void conn_close(pw_server *s, pw_conn *c)
         if (recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0)
             break;
     c->fd = -1;
+    c->watch = PW_WATCH_NONE;
+    free(c->out);
+    c->out = NULL;
+    c->out_off = c->out_len = c->out_cap = 0;
+    if (c->out_file_fd >= 0)
+        close(c->out_file_fd);
+    c->out_file_fd = -1;
+    c->out_file_left = 0;
+    c->after_output = 0;
+    c->resuming = 0;
     if (c->relay_pending) {
         free(c->relay_pending);
         c->relay_pending = NULL;
@@ -494,7 +539,7 @@ static pw_conn *conn_slot(pw_server *s, int fd)
             free(c);
             return NULL;
         }
-        c->fd = -1;
+        c->fd = c->out_file_fd = -1;
         s->conns[fd] = c;
     }
     return c;
@@ -1076,7 +1121,9 @@ static void reactor_accept(pw_server *s, int lfd, int index)
         }
         SB_ADD(s, connections, 1);
         c->fd = fd;
-        c->relay_fd = c->relay_file_fd = -1;
+        c->relay_fd = c->relay_file_fd = c->out_file_fd = -1;
+        c->out_off = c->out_len = c->out_file_left = 0;
+        c->after_output = c->resuming = 0;
         c->relay_counted = 0;
         c->relay_pending = NULL;
         c->relay_pending_len = c->relay_skip = 0;
@@ -1319,18 +1366,28 @@ static void relay_async_timeouts(pw_server *s, double now)
     }
 }
 
+static int out_too_slow(pw_server *s, pw_conn *c, double now);
+static void output_failed(pw_server *s, pw_conn *c);
+static void conn_write_ready(pw_server *s, pw_conn *c);
+
 static void reactor_scan(pw_server *s, double now)
 {
     if (s->cfg.access_log)
         pw_access_log_flush(s->cfg.access_log);
     pthread_mutex_lock(&s->lock);
-    int late = 0;
+    int late = 0, slow = 0;
     for (int fd = 0; fd < s->conns_cap; fd++) {
         pw_conn *c = s->conns[fd];
         if (c && atomic_load_int(&c->state) == PW_CONN_RELAYING && now >= c->deadline)
             late = 1;
         if (c && atomic_load_int(&c->state) == PW_CONN_LINGERING && now >= c->deadline) {
             conn_close(s, c);  /* the client paused, or lingered too long: enough */
+            continue;
+        }
+        if (c && atomic_load_int(&c->state) == PW_CONN_WRITING &&
+            (c->broken || out_too_slow(s, c, now))) {
+            c->broken = 1;  /* dropped below, without the lock (it may go back to a worker) */
+            slow = 1;
             continue;
         }
         if (!c || atomic_load_int(&c->state) != PW_CONN_READING)
@@ -1356,6 +1413,11 @@ static void reactor_scan(pw_server *s, double now)
     pthread_mutex_unlock(&s->lock);
     if (late)
         relay_async_timeouts(s, now);
+    for (int fd = 0; slow && fd < s->conns_cap; fd++) {
+        pw_conn *c = s->conns[fd];
+        if (c && atomic_load_int(&c->state) == PW_CONN_WRITING && c->broken)
+            output_failed(s, c);
+    }
 }
 
 /* One round of the reactor: wait for events (up to the next scan or lazy wake-up), handle them,
@@ -1424,6 +1486,8 @@ static int reactor_turn(pw_server *s)
                 reactor_readable(s, c);
             else if (state == PW_CONN_LINGERING)
                 conn_linger_read(s, c);
+            else if (state == PW_CONN_WRITING)
+                conn_write_ready(s, c);
             continue;
         }
     not_a_client:
@@ -1515,11 +1579,14 @@ void pw_server_free(pw_server *s)
             continue;
         int st = atomic_load_int(&c->state);
         if (c->fd >= 0 && (st == PW_CONN_READING || st == PW_CONN_RELAYING ||
-                           st == PW_CONN_LINGERING))
+                           st == PW_CONN_LINGERING || st == PW_CONN_WRITING))
             close(c->fd);
+        if (st != PW_CONN_BUSY && c->out_file_fd >= 0)
+            close(c->out_file_fd);
         if (st == PW_CONN_RELAYING && c->relay_fd >= 0)
             close(c->relay_fd);
         if (st != PW_CONN_BUSY) {
+            free(c->out);
             free(c->relay_pending);
             free(c->log_capture);
             free(c->buf);
@@ -1557,27 +1624,337 @@ static int wait_fd(int fd, short events, double timeout)
     }
 }
 
+static void busy_done(pw_server *s);
+static int conn_keep(pw_server *s, pw_conn *c);
+
+/* ---------------------------------------------------------------- response output
+ * A slow client holds no thread: what the socket does not take at once is kept on the
+ * connection and sent by its owner - the worker on its next write, or the reactor (WRITING).
+ * A client that takes nothing for socket_timeout, or less than send_min_rate on average over a
+ * socket_timeout window (a trickle that would hold the connection for hours), is dropped. */
+
+size_t pw_conn_out_pending(const pw_conn *c)
+{
+    return c->out_len - c->out_off + c->out_file_left;
+}
+
+/* Bytes the kernel holds for the client, not yet acknowledged by it (0 where unknown). */
+static int kernel_queued(int fd)
+{
+#ifdef SIOCOUTQ
+    int queued = 0;
+    if (ioctl(fd, SIOCOUTQ, &queued) == 0 && queued > 0)
+        return queued;
+#else
+    (void)fd;
+#endif
+    return 0;
+}
+
+/* The socket did not take everything: from now on the client's pace is measured. */
+static void out_slow_start(pw_conn *c)
+{
+    double now = pw_now();
+    c->out_progress_at = c->out_window_start = now;
+    c->out_window_bytes = c->out_sent = c->out_taken = 0;
+    c->out_base = kernel_queued(c->fd);
+}
+
+static void out_progress(pw_conn *c, size_t n)
+{
+    c->out_sent += n;
+}
+
+/* Update what the client has taken (and when it last took any). */
+static void out_measure(pw_conn *c, double now)
+{
+    int64_t taken = (int64_t)(c->out_sent + (uint64_t)c->out_base) - kernel_queued(c->fd);
+    if (taken > (int64_t)c->out_taken) {
+        c->out_window_bytes += (uint64_t)taken - c->out_taken;
+        c->out_taken = (uint64_t)taken;
+        c->out_progress_at = now;
+    }
+}
+
+/* A client dropped for being too slow: its connection is reset when closed, so what the
+ * kernel still holds for it (megabytes, on a fast link) is discarded, not trickled out. */
+static void out_drop(pw_conn *c)
+{
+    struct linger now = {1, 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &now, sizeof now);
+}
+
+/* Is the client too slow to keep?  1 yes (logged, and to be reset): nothing taken for
+ * socket_timeout, or less than send_min_rate on average over the window that just ended
+ * (then a new one starts). */
+static int out_too_slow(pw_server *s, pw_conn *c, double now)
+{
+    out_measure(c, now);
+    if (now - c->out_progress_at >= s->cfg.socket_timeout) {
+        pw_log(s, PW_LOG_INFO, "%s:%d: client did not read the response in time "
+               "(--socket-timeout %gs): connection closed", c->peer_host, c->peer_port,
+               s->cfg.socket_timeout);
+        out_drop(c);
+        return 1;
+    }
+    double span = now - c->out_window_start;
+    if (s->cfg.send_min_rate > 0 && span >= s->cfg.socket_timeout) {
+        if (c->out_window_bytes < s->cfg.send_min_rate * span) {
+            pw_log(s, PW_LOG_INFO, "%s:%d: client read the response at %.0f bytes/s, under "
+                   "--send-min-rate (%g): connection closed", c->peer_host, c->peer_port,
+                   c->out_window_bytes / span, s->cfg.send_min_rate);
+            out_drop(c);
+            return 1;
+        }
+        c->out_window_start = now;
+        c->out_window_bytes = 0;
+    }
+    return 0;
+}
+
+/* Block until the socket may take more (worker threads that cannot hand the output over);
+ * 0 ready, -1 the client is too slow or gone. */
+static int out_wait_writable(pw_server *s, pw_conn *c)
+{
+    for (;;) {
+        double now = pw_now();
+        if (out_too_slow(s, c, now))
+            return -1;
+        double t = c->out_progress_at + s->cfg.socket_timeout - now;
+        double w = c->out_window_start + s->cfg.socket_timeout - now;
+        if (s->cfg.send_min_rate > 0 && w < t)
+            t = w;
+        int rc = wait_fd(c->fd, POLLOUT, t > 0.001 ? t : 0.001);
+        if (rc == 1)
+            return 0;
+        if (rc < 0)
+            return -1;
+    }
+}
+
+/* Send without waiting: bytes sent, 0 when the socket is full, -1 failed. */
+static ssize_t send_now(pw_conn *c, struct iovec *iov, int iovcnt)
+{
+    struct msghdr m = {0};
+    m.msg_iov = iov;
+    m.msg_iovlen = iovcnt;
+    for (;;) {
+        ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+    }
+}
+
+/* Send file bytes without waiting: bytes sent, 0 when the socket is full, -1 failed (or the
+ * file shrank under us). */
+static ssize_t sendfile_now(pw_conn *c, int fd, off_t *off, size_t count)
+{
+    for (;;) {
+#ifdef __linux__
+        ssize_t n = sendfile(c->fd, fd, off, count > (1u << 30) ? (1u << 30) : count);
+#else
+        char chunk[65536];
+        ssize_t n = pread(fd, chunk, count < sizeof chunk ? count : sizeof chunk, *off);
+        if (n > 0) {
+            struct iovec v = {chunk, (size_t)n};
+            n = send_now(c, &v, 1);
+            if (n > 0)
+                *off += n;
+            return n;
+        }
+#endif
+        if (n > 0)
+            return n;
+        if (n == 0)
+            return -1;
+        if (errno == EINTR)
+            continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+    }
+}
+
+/* Send what is pending, as far as the socket takes it now.  0 ok (maybe not all), -1 failed. */
+static int out_flush_now(pw_conn *c)
+{
+    while (c->out_off < c->out_len) {
+        struct iovec v = {c->out + c->out_off, c->out_len - c->out_off};
+        ssize_t n = send_now(c, &v, 1);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            return 0;
+        c->out_off += (size_t)n;
+        out_progress(c, (size_t)n);
+    }
+    c->out_off = c->out_len = 0;
+    if (c->out_cap > PW_KEEP_BUF) {  /* a big response's buffer is not kept */
+        free(c->out);
+        c->out = NULL;
+        c->out_cap = 0;
+    }
+    while (c->out_file_left > 0) {
+        ssize_t n = sendfile_now(c, c->out_file_fd, &c->out_file_off, c->out_file_left);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            return 0;
+        c->out_file_left -= (size_t)n;
+        out_progress(c, (size_t)n);
+    }
+    if (c->out_file_fd >= 0) {
+        close(c->out_file_fd);
+        c->out_file_fd = -1;
+    }
+    return 0;
+}
+
+/* Keep iov's bytes from `skip` on, after what is pending.  0 ok, -1 out of memory. */
+static int out_append(pw_conn *c, const struct iovec *iov, int iovcnt, size_t skip)
+{
+    size_t more = 0;
+    for (int i = 0; i < iovcnt; i++)
+        more += iov[i].iov_len;
+    more -= skip;
+    if (c->out_off > 0 && c->out_len + more > c->out_cap) {
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
+    }
+    if (c->out_len + more > c->out_cap) {
+        size_t cap = c->out_cap ? c->out_cap : 16384;
+        while (cap < c->out_len + more)
+            cap *= 2;
+        char *b = realloc(c->out, cap);
+        if (!b)
+            return -1;
+        c->out = b;
+        c->out_cap = cap;
+    }
+    for (int i = 0; i < iovcnt; i++) {
+        size_t len = iov[i].iov_len;
+        const char *p = iov[i].iov_base;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        memcpy(c->out + c->out_len, p + skip, len - skip);
+        c->out_len += len - skip;
+        skip = 0;
+    }
+    return 0;
+}
+
+int pw_conn_out_wait(pw_server *s, pw_conn *c, size_t below)
+{
+    if (below == 0)
+        below = 1;
+    while (!c->broken) {
+        if (out_flush_now(c) != 0)
+            break;
+        if (pw_conn_out_pending(c) < below)
+            return 0;
+        if (out_wait_writable(s, c) != 0)
+            break;
+    }
+    c->broken = 1;
+    return -1;
+}
+
+int pw_conn_send(pw_server *s, pw_conn *c, struct iovec *iov, int iovcnt)
+{
+    if (c->broken)
+        return -1;
+    size_t sent = 0;
+    if (pw_conn_out_pending(c)) {
+        if (out_flush_now(c) != 0)
+            goto failed;
+        /* bytes cannot queue behind a file range (rare: a file is the end of a response) */
+        if (c->out_file_left && pw_conn_out_wait(s, c, 1) != 0)
+            return -1;
+    }
+    if (!pw_conn_out_pending(c)) {
+        ssize_t n = send_now(c, iov, iovcnt);
+        if (n < 0)
+            goto failed;
+        size_t total = 0;
+        for (int i = 0; i < iovcnt; i++)
+            total += iov[i].iov_len;
+        if ((size_t)n == total)
+            return 0;
+        sent = (size_t)n;
+        out_slow_start(c);
+    }
+    if (out_append(c, iov, iovcnt, sent) == 0)
+        return 0;
+    pw_log(s, PW_LOG_ERROR, "%s:%d: out of memory for the response: connection closed",
+           c->peer_host, c->peer_port);
+failed:
+    c->broken = 1;
+    return -1;
+}
+
+int pw_conn_sendfile(pw_server *s, pw_conn *c, int fd, off_t offset, size_t count)
+{
+    if (c->broken)
+        return -1;
+    if (pw_conn_out_pending(c)) {
+        if (out_flush_now(c) != 0)
+            goto failed;
+        if (c->out_file_left && pw_conn_out_wait(s, c, 1) != 0)
+            return -1;
+    }
+    if (!pw_conn_out_pending(c)) {
+        while (count > 0) {
+            ssize_t n = sendfile_now(c, fd, &offset, count);
+            if (n < 0)
+                goto failed;
+            if (n == 0)
+                break;
+            count -= (size_t)n;
+        }
+        if (count == 0)
+            return 0;
+        out_slow_start(c);
+    }
+    /* the rest goes out later, from a descriptor of our own: the caller may close its file */
+    c->out_file_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (c->out_file_fd < 0) {
+        pw_log(s, PW_LOG_ERROR, "%s:%d: cannot keep the file for a slow client (%s): "
+               "connection closed", c->peer_host, c->peer_port, strerror(errno));
+        goto failed;
+    }
+    c->out_file_off = offset;
+    c->out_file_left = count;
+    return 0;
+failed:
+    c->broken = 1;
+    return -1;
+}
+
+/* Blocking: everything pending, then iov. */
 int pw_conn_writev(pw_server *s, pw_conn *c, struct iovec *iov, int iovcnt)
 {
     if (c->broken)
         return -1;
+    if (pw_conn_out_pending(c) && pw_conn_out_wait(s, c, 1) != 0)
+        return -1;
+    int waited = 0;
     while (iovcnt > 0) {
-        struct msghdr m = {0};
-        m.msg_iov = iov;
-        m.msg_iovlen = iovcnt;
-        ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (wait_fd(c->fd, POLLOUT, s->cfg.socket_timeout) == 1)
-                    continue;
-                pw_log(s, PW_LOG_INFO, "%s:%d: client did not read the response in time",
-                       c->peer_host, c->peer_port);
-            }
-            c->broken = 1;
-            return -1;
+        ssize_t n = send_now(c, iov, iovcnt);
+        if (n < 0)
+            break;
+        if (n == 0) {
+            if (!waited++)
+                out_slow_start(c);
+            if (out_wait_writable(s, c) != 0)
+                break;
+            continue;
         }
+        if (waited)
+            out_progress(c, (size_t)n);
         while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
             n -= iov->iov_len;
             iov++;
@@ -1588,42 +1965,82 @@ int pw_conn_writev(pw_server *s, pw_conn *c, struct iovec *iov, int iovcnt)
             iov->iov_len -= n;
         }
     }
-    return 0;
+    if (iovcnt == 0)
+        return 0;
+    c->broken = 1;
+    return -1;
 }
 
-int pw_conn_sendfile(pw_server *s, pw_conn *c, int fd, off_t offset, size_t count)
+/* Hand c's pending output to the reactor (state WRITING; c->after_output says what then). */
+static void out_to_reactor(pw_server *s, pw_conn *c)
 {
-    if (c->broken)
-        return -1;
-    while (count > 0) {
-#ifdef __linux__
-        ssize_t n = sendfile(c->fd, fd, &offset, count > (1u << 30) ? (1u << 30) : count);
-#else
-        char chunk[65536];
-        ssize_t n = pread(fd, chunk, count < sizeof chunk ? count : sizeof chunk, offset);
-        if (n > 0) {
-            struct iovec iov = {chunk, (size_t)n};
-            if (pw_conn_writev(s, c, &iov, 1) != 0)
-                return -1;
-            offset += n;
-        }
-#endif
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if ((errno == EAGAIN || errno == EWOULDBLOCK) &&
-                wait_fd(c->fd, POLLOUT, s->cfg.socket_timeout) == 1)
-                continue;
-            c->broken = 1;
-            return -1;
-        }
-        if (n == 0) {  /* the file shrank under us */
-            c->broken = 1;
-            return -1;
-        }
-        count -= n;
+    pthread_mutex_lock(&s->lock);
+    atomic_store_int(&c->state, PW_CONN_WRITING);
+    if (conn_watch(s, c, PW_WATCH_OUT) != 0) {
+        c->broken = 1;
+        c->out_progress_at = 0;  /* the next scan drops it (output_failed) */
     }
-    return 0;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void pw_conn_suspend(pw_server *s, pw_conn *c)
+{
+    c->after_output = PW_AFTER_RESUME;
+    out_to_reactor(s, c);
+    busy_done(s);  /* c may belong to the reactor already: not touched here */
+}
+
+/* Reactor: the WRITING connection's output is sent (or, for a suspended response, down to
+ * out_low): resume the response, or do what the release decided. */
+static void output_done(pw_server *s, pw_conn *c)
+{
+    switch (c->after_output) {
+    case PW_AFTER_RESUME:
+        pthread_mutex_lock(&s->lock);
+        conn_unwatch(s, c);
+        pthread_mutex_unlock(&s->lock);
+        c->resuming = 1;
+        queue_to_worker(s, c);
+        break;
+    case PW_AFTER_KEEP:
+        if (conn_keep(s, c)) {  /* a pipelined request was complete already */
+            pthread_mutex_lock(&s->lock);
+            conn_unwatch(s, c);
+            pthread_mutex_unlock(&s->lock);
+            queue_push(s, c);
+        }
+        break;
+    default:
+        conn_end(s, c);
+    }
+}
+
+/* Reactor: the client failed (gone, or too slow): a suspended response goes back to a worker
+ * to be closed by its application; anything else is closed here. */
+static void output_failed(pw_server *s, pw_conn *c)
+{
+    c->broken = 1;
+    if (c->after_output != PW_AFTER_RESUME) {
+        conn_close(s, c);
+        return;
+    }
+    pthread_mutex_lock(&s->lock);
+    conn_unwatch(s, c);
+    pthread_mutex_unlock(&s->lock);
+    c->resuming = 1;
+    queue_to_worker(s, c);
+}
+
+/* Reactor: a WRITING connection's socket has room (or failed). */
+static void conn_write_ready(pw_server *s, pw_conn *c)
+{
+    if (out_flush_now(c) != 0) {
+        output_failed(s, c);
+        return;
+    }
+    size_t left = pw_conn_out_pending(c);
+    if (c->after_output == PW_AFTER_RESUME ? left < s->cfg.out_low : left == 0)
+        output_done(s, c);
 }
 
 /* Read more body bytes into buf (everything before body_pos is already consumed). */
@@ -1797,9 +2214,26 @@ static int conn_release(pw_server *s, pw_conn *c, int keep_alive)
         pw_access_log_write(s->cfg.access_log, c);
     if (!keep_alive || c->one_shot || c->broken || c->body_error || atomic_load_int(&s->stopping) ||
         body_drain(s, c) != 0) {
-        conn_end(s, c);
+        if (pw_conn_out_pending(c) && !c->broken) {
+            c->after_output = PW_AFTER_CLOSE;  /* the reactor sends the rest, then closes */
+            out_to_reactor(s, c);
+        } else {
+            conn_end(s, c);
+        }
         return 0;
     }
+    if (pw_conn_out_pending(c)) {
+        c->after_output = PW_AFTER_KEEP;  /* the reactor sends the rest, then conn_keep */
+        out_to_reactor(s, c);
+        return 0;
+    }
+    return conn_keep(s, c);
+}
+
+/* The response is out and the connection is kept: the pipelined bytes that follow it are the
+ * next request's.  1: that request is complete (serve it, in order), 0: back to READING. */
+static int conn_keep(pw_server *s, pw_conn *c)
+{
     /* Keep the pipelined bytes that follow this request. */
     size_t rest = c->len - c->body_pos;
     if (s->cfg.daemon_role) {

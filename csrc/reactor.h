@@ -37,6 +37,11 @@ typedef struct {
     double body_timeout;         /* longest wait for more request-body bytes */
     size_t body_buffer_size;     /* bodies up to this are read whole before a worker is used */
     double socket_timeout;       /* longest wait for the client to take response bytes */
+    double send_min_rate;        /* bytes/s a client must take of a response, averaged over
+                                    each socket_timeout; 0: only socket_timeout applies */
+    size_t out_high;             /* response bytes held per connection for a slow client: a
+                                    streamed response is pulled from the app only below it */
+    size_t out_low;              /* a suspended response resumes when fewer are left */
     uint64_t limit_request_body; /* 0 = unlimited */
     int max_clients;             /* open connections per process */
     int daemon_role;             /* a daemon process: each connection is one relayed request
@@ -85,7 +90,17 @@ enum pw_conn_state {
     PW_CONN_BUSY,      /* queued or owned by a worker */
     PW_CONN_RELAYING,  /* reactor owns: its request is with a daemon (relay_fd) */
     PW_CONN_LINGERING, /* reactor owns: answered and shut for writing; what the client still
-                          sends is read and dropped until it closes (conn_linger) */
+                          sends is read and dropped until it closes (conn_end) */
+    PW_CONN_WRITING,   /* reactor owns: sending the response output a slow client has not
+                          taken yet (c->out, c->out_file_*); then after_output says what next */
+};
+
+/* What the reactor does with a WRITING connection once its output is (nearly) sent. */
+enum pw_after_output {
+    PW_AFTER_RESUME = 1, /* give it back to a worker: the response is not finished (suspended
+                            with pw_conn_suspend); done below out_low */
+    PW_AFTER_KEEP,       /* the response is complete: keep the connection (keep-alive) */
+    PW_AFTER_CLOSE,      /* the response is complete: close (or linger) */
 };
 
 typedef struct pw_conn {
@@ -129,8 +144,27 @@ typedef struct pw_conn {
     int body_error;              /* HTTP status for a body error (400/408/413), 0 if none */
     int sent_continue;
     int broken;                  /* I/O failed: must close */
-    int disarmed;                /* out of the poller while a worker or the relay has it
-                                    (conn_arm in reactor.c); under the server's lock */
+    int watch;                   /* what the poller watches for it: 0 nothing (taken out
+                                    while a worker or the relay has it), PW_WATCH_IN, _OUT
+                                    (conn_watch in reactor.c); under the server's lock */
+    /* Response output the client has not taken yet: bytes out[out_off, out_len), then the file
+     * range out_file_* (a dup of the sender's descriptor).  Written by the owner: a worker
+     * (pw_conn_send, pw_conn_sendfile) or the reactor (state WRITING). */
+    char *out;
+    size_t out_off, out_len, out_cap;
+    int out_file_fd;             /* -1: none */
+    off_t out_file_off;
+    size_t out_file_left;
+    int after_output;            /* WRITING: enum pw_after_output */
+    int resuming;                /* queued to continue a suspended response */
+    /* The client's pace while output waits for it (out_too_slow): what it has taken is what
+     * we handed the kernel minus what the kernel still holds unsent (SIOCOUTQ). */
+    uint64_t out_sent;           /* handed to the kernel since the slow episode began */
+    uint64_t out_taken;          /* taken by the client, as last measured */
+    int out_base;                /* the kernel's queue when the episode began */
+    double out_window_start;     /* send_min_rate: the current window, and bytes taken in it */
+    uint64_t out_window_bytes;
+    double out_progress_at;      /* when the client was last seen taking bytes */
     char peer_host[64];          /* the client: the connection's peer, or what a trusted proxy
                                     said (X-Forwarded-For, Forwarded), for the current request */
     int peer_port;               /* 0 when a proxy gave no port */
@@ -181,9 +215,27 @@ int  pw_conn_release(pw_server *s, pw_conn *c, int keep_alive);
 ssize_t pw_body_peek(pw_server *s, pw_conn *c, const char **ptr);
 void pw_body_consume(pw_conn *c, size_t n);
 
-/* Response.  Blocking with socket_timeout; 0 ok, -1 on failure (c->broken set). */
-int pw_conn_writev(pw_server *s, pw_conn *c, struct iovec *iov, int iovcnt);
+/*
+ * Response output.  A slow client holds no thread: pw_conn_send and pw_conn_sendfile never
+ * wait - what the socket does not take at once is kept on the connection (bytes copied, a file
+ * range as a dup of the descriptor) and sent by whoever owns it next, in order.  The caller
+ * bounds what it hands over with pw_conn_out_pending (cfg.out_high).  0 ok, -1 the client is
+ * gone (c->broken set).
+ */
+int pw_conn_send(pw_server *s, pw_conn *c, struct iovec *iov, int iovcnt);
 int pw_conn_sendfile(pw_server *s, pw_conn *c, int fd, off_t offset, size_t count);
+size_t pw_conn_out_pending(const pw_conn *c);
+/* Wait (blocking, with socket_timeout and send_min_rate) until fewer than `below` bytes are
+ * pending; for callers that cannot suspend (the write() callable).  0 ok, -1 gone. */
+int pw_conn_out_wait(pw_server *s, pw_conn *c, size_t below);
+/* Blocking write of everything pending and then iov (error answers, 100 Continue, the relay
+ * threads); 0 ok, -1 on failure (c->broken set). */
+int pw_conn_writev(pw_server *s, pw_conn *c, struct iovec *iov, int iovcnt);
+/* A worker stops serving a response that is not finished because its output is over
+ * cfg.out_high: the reactor sends it, and below cfg.out_low queues c again with c->resuming
+ * set (or at once with c->broken set if the client fails).  The caller keeps the response's
+ * state and must not touch c until it is handed back. */
+void pw_conn_suspend(pw_server *s, pw_conn *c);
 
 /* Simple complete error response with Connection: close (used for parse errors and limits). */
 void pw_send_error(pw_server *s, pw_conn *c, int status);

@@ -765,7 +765,7 @@ static int send_buf(exchange *x, sbuf *head, const char *body, size_t body_len)
         iov[n++].iov_len = body_len;
         x->c->resp_bytes += (long long)body_len;
     }
-    return pw_conn_writev(x->s, x->c, iov, n);
+    return pw_conn_send(x->s, x->c, iov, n);  /* what a slow client leaves is sent later */
 }
 
 /* A small complete HTML response for an error or a redirect; extra: more header lines. */

@@ -112,6 +112,9 @@ cdef extern from "reactor.h" nogil:
         double body_timeout
         size_t body_buffer_size
         double socket_timeout
+        double send_min_rate
+        size_t out_high
+        size_t out_low
         uint64_t limit_request_body
         int max_clients
         int daemon_role
@@ -157,6 +160,7 @@ cdef extern from "reactor.h" nogil:
         int resp_status
         long long resp_bytes
         int status_page
+        int resuming
 
     pw_server *pw_server_new(const pw_config *cfg, char *err, size_t errlen)
     int pw_server_start(pw_server *s)
@@ -169,6 +173,10 @@ cdef extern from "reactor.h" nogil:
     int pw_conn_release(pw_server *s, pw_conn *c, int keep_alive)
     ssize_t pw_body_peek(pw_server *s, pw_conn *c, const char **ptr)
     void pw_body_consume(pw_conn *c, size_t n)
+    int pw_conn_send(pw_server *s, pw_conn *c, iovec *iov, int iovcnt)
+    size_t pw_conn_out_pending(const pw_conn *c)
+    int pw_conn_out_wait(pw_server *s, pw_conn *c, size_t below)
+    void pw_conn_suspend(pw_server *s, pw_conn *c)
     int pw_conn_writev(pw_server *s, pw_conn *c, iovec *iov, int iovcnt)
     int pw_conn_sendfile(pw_server *s, pw_conn *c, int fd, off_t offset, size_t count)
     void pw_send_error(pw_server *s, pw_conn *c, int status)

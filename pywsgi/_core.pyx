@@ -412,6 +412,11 @@ cdef class FileWrapper:
 # ------------------------------------------------------------------------ response
 
 cdef dict _head_cache = {}
+# Response bytes held per connection for a client that reads slowly (--send-buffer-size): a
+# response is pulled from the application only while less is pending, and a suspended one
+# resumes when less than a quarter is left (the reactor sends it meanwhile).
+cdef size_t _out_high = 262144
+cdef size_t _out_low = 65536
 
 
 cdef tuple _check_head(status, headers):
@@ -486,6 +491,12 @@ cdef class Request:
     cdef bint has_date
     cdef bint has_server
     cdef _Mount mount
+    # The application's side, kept while a slow client holds the response back (_pump).
+    cdef dict env
+    cdef object result
+    cdef object it                 # iterator over result; None until the app has answered
+    cdef bytes cur                 # the block being sent, from cur_off on
+    cdef Py_ssize_t cur_off
 
     def start_response(self, status, headers, exc_info=None):
         if exc_info is not None:
@@ -522,20 +533,73 @@ cdef class Request:
         self.no_body = self.is_head or self.status_code < 200 or self.status_code in (204, 304)
 
     def write(self, data):
-        """The write() callable returned by start_response (PEP 3333, for legacy apps)."""
+        """The write() callable returned by start_response (PEP 3333, for legacy apps).  It
+        cannot hand its data over and return later, so it waits while more than the
+        connection's output buffer is pending (a slow client holds this thread)."""
+        cdef Py_ssize_t off = 0, size
+        cdef int rc
         if self.status is None:
             raise AssertionError("write() called before start_response()")
-        self.send(data)
-
-    cdef send(self, data):
         if type(data) is not bytes:
             raise TypeError("response body must be bytes, not %s" % type(data).__name__)
+        size = PyBytes_GET_SIZE(data)
+        while off < size:
+            off = self._put(data, off)
+            if off < size:
+                with nogil:
+                    rc = pw_conn_out_wait(_srv, self.conn, _out_low)
+                if rc != 0:
+                    raise ClientDisconnected("client went away while the response was being sent")
+
+    cdef Py_ssize_t _put(self, bytes data, Py_ssize_t off) except -1:
+        """Hand data[off:] to the connection as far as its output buffer has room (all of it
+        when the client keeps up); return the offset reached.  The head goes with the first
+        non-empty block (PEP 3333: headers wait for the first body bytes)."""
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(data) - off
+        cdef size_t pending = pw_conn_out_pending(self.conn)
+        if self.conn.broken:  # e.g. dropped by the reactor as too slow while suspended
+            raise ClientDisconnected("client went away while the response was being sent")
+        if pending >= _out_high:
+            return off
+        if <size_t>n > _out_high - pending:
+            n = _out_high - pending
         if not self.headers_sent:
-            if not PyBytes_GET_SIZE(data):
-                return  # PEP 3333: headers wait for the first non-empty body block
-            self._send_head(data)
+            self._send_head(data, off, n)
         else:
-            self._send_body(data)
+            self._writev(None, NULL, 0, data, off, n)
+        return off + n
+
+    cdef bint _send_cur(self) except -1:
+        """Send the current block; False when the output buffer filled up first."""
+        cdef bytes cur = self.cur
+        cdef Py_ssize_t off = self.cur_off, size = PyBytes_GET_SIZE(cur), reached
+        while off < size:
+            reached = self._put(cur, off)
+            if reached == off:
+                self.cur_off = off
+                return False
+            off = reached
+        self.cur = None
+        return True
+
+    cdef bint _pump(self) except -1:
+        """Send the application's blocks.  True when the iterable is exhausted; False when
+        the client is not keeping up (more than out_high pending): the caller suspends the
+        response and a worker resumes it here once the reactor has sent it down."""
+        if self.cur is not None and not self._send_cur():
+            return False
+        for data in self.it:
+            if self.status is None:
+                raise AssertionError("application returned without calling start_response()")
+            if type(data) is not bytes:
+                raise TypeError("response body must be bytes, not %s" % type(data).__name__)
+            if PyBytes_GET_SIZE(data) == 0:
+                continue  # PEP 3333: an empty block sends nothing (and the headers wait)
+            self.cur = data
+            self.cur_off = 0
+            if not self._send_cur():
+                return False
+        return True
 
     cdef int _head_tail(self, char *out, int room):
         """The server's part of the head (framing, Date, Server, Connection, the empty line),
@@ -569,19 +633,21 @@ cdef class Request:
         self.headers_sent = True
         return n if n < room else room - 1
 
-    cdef _send_head(self, bytes body):
+    cdef _send_head(self, bytes body, Py_ssize_t off=0, Py_ssize_t n=-1):
         cdef char tail[512]
-        cdef int n = self._head_tail(tail, sizeof(tail))
-        self._writev(self.head_prefix, tail, n, body if body is not None else b'')
+        cdef int tail_len = self._head_tail(tail, sizeof(tail))
+        if body is None:
+            body = b''
+        if n < 0:
+            n = PyBytes_GET_SIZE(body) - off
+        self._writev(self.head_prefix, tail, tail_len, body, off, n)
 
-    cdef _send_body(self, bytes data):
-        self._writev(None, NULL, 0, data)
-
-    cdef _writev(self, bytes head, const char *tail, int tail_len, bytes data):
-        """Write the head (if any: prefix + tail) and one body block, framed, in one call."""
+    cdef _writev(self, bytes head, const char *tail, int tail_len, bytes data, Py_ssize_t off,
+                 Py_ssize_t n):
+        """Hand the head (if any: prefix + tail) and data[off:off+n], framed, to the
+        connection in one call; what the client does not take at once stays pending there."""
         cdef iovec iov[6]
         cdef int cnt = 0, rc
-        cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
         cdef char size_line[24]
         if head is not None:
             iov[cnt].iov_base = <void *>PyBytes_AS_STRING(head)
@@ -603,7 +669,7 @@ cdef class Request:
                 iov[cnt].iov_base = <void *>size_line
                 iov[cnt].iov_len = snprintf(size_line, sizeof(size_line), "%zx\r\n", <size_t>n)
                 cnt += 1
-            iov[cnt].iov_base = <void *>PyBytes_AS_STRING(data)
+            iov[cnt].iov_base = <void *>(PyBytes_AS_STRING(data) + off)
             iov[cnt].iov_len = n
             cnt += 1
             if self.chunked:
@@ -614,7 +680,7 @@ cdef class Request:
         if cnt == 0:
             return
         with nogil:
-            rc = pw_conn_writev(_srv, self.conn, iov, cnt)
+            rc = pw_conn_send(_srv, self.conn, iov, cnt)
         if rc != 0:
             raise ClientDisconnected("client went away while the response was being sent")
 
@@ -647,7 +713,7 @@ cdef class Request:
                 self.content_length = 0
             self._send_head(b'')
         elif self.chunked:
-            self._writev(None, "0\r\n\r\n", 5, b'')
+            self._writev(None, "0\r\n\r\n", 5, b'', 0, 0)
         if self.content_length >= 0 and not self.no_body and self.body_sent < self.content_length:
             _log().error("application sent %d bytes, less than its Content-Length of %d: "
                          "connection closed" % (self.body_sent, self.content_length))
@@ -774,82 +840,102 @@ cdef object _header_key(bytes name):
     return key
 
 
-cdef bint _serve_one(pw_conn *c, object errors):
-    """Serve the request whose head is in c; return whether the connection may be kept."""
-    cdef Request req = Request()
+# What _serve_one did with the connection's request.
+cdef enum:
+    _CLOSE = 0
+    _KEEP = 1
+    _SUSPENDED = 2   # the client is slow: the response waits, the connection is the reactor's
+
+# Responses held back by a slow client (pw_conn_suspend), by connection address: the reactor
+# sends their pending output and queues the connection again (c.resuming) to continue here.
+cdef dict _suspended = {}
+
+
+cdef int _serve_one(pw_conn *c, object errors):
+    """Serve the request whose head is in c, or continue its suspended response; return
+    _KEEP, _CLOSE or _SUSPENDED."""
+    cdef Request req
     cdef pw_request *r = &c.req
     cdef _Mount mount = None
-    req.conn = c
-    req.is_head = (r.method.len == 4 and (c.buf + r.method.off)[0] == b'H'
-                   and (c.buf + r.method.off)[1:4] == b'EAD')
-    req.http10 = r.version_minor == 0
-    req.keep_alive = r.keep_alive
-    if _daemon_role and not c.one_shot:
-        # A pooled relay connection outlives the client's: it is kept whenever the response
-        # is self-delimited, whatever the client asked for its own connection.
-        req.client_close = not r.keep_alive
-        req.keep_alive = True
-    req.content_length = -1
-    env = None
-    result = None
+    cdef bint suspended = False
+    if c.resuming:
+        c.resuming = 0
+        req = <Request>_suspended.pop(<Py_ssize_t>c)
+    else:
+        req = Request()
+        req.conn = c
+        req.is_head = (r.method.len == 4 and (c.buf + r.method.off)[0] == b'H'
+                       and (c.buf + r.method.off)[1:4] == b'EAD')
+        req.http10 = r.version_minor == 0
+        req.keep_alive = r.keep_alive
+        if _daemon_role and not c.one_shot:
+            # A pooled relay connection outlives the client's: it is kept whenever the
+            # response is self-delimited, whatever the client asked for its own connection.
+            req.client_close = not r.keep_alive
+            req.keep_alive = True
+        req.content_length = -1
     try:
-        path = _request_path(c)
-        if _status_url is not None and type(path) is str and (
-                path == _status_url or (<str>path).startswith(_status_url + '/')):
-            return _serve_status(c, req, <str>path)
-        if type(path) is not str:
-            mount = None
-        elif _vhost_mounts:  # Apache: no matching name -> the first virtual host
-            mount = _route_in(path, _vhost_mounts[_vhost_names.get(_request_host(c), 0)])
-        else:
-            mount = _route(path)
-        if mount is None:
-            status = path if type(path) is int else 404
-            _log().info("%s:%d: %d for %s" % (
-                _peer(c), c.peer_port, status,
-                (c.buf + r.target.off)[:r.target.len].decode('latin-1')))
-            _simple_response(c, req, status)
-            return req.keep_alive
-        req.mount = mount
-        if mount.access is not None and not mount.access.allows(_peer(c)):
-            _log().info("%s:%d: client denied by the access rules of %s: 403" % (
-                _peer(c), c.peer_port, mount.prefix or '/'))
-            _simple_response(c, req, 403)
-            return req.keep_alive
-        if mount.static is not None:
-            return _serve_static(c, req, mount.static, (<str>path)[mount.plen:].encode('latin-1'))
-        if mount.daemon is not None:
-            return _serve_daemon(c, mount)
-        if _queue_timeout > 0 and c.enqueued_at > 0 and \
-                time.monotonic() - c.enqueued_at > _queue_timeout:
-            _log().error("%s:%d: request waited longer than the queue timeout (%ss) for a free "
-                         "daemon thread: 503" % (_peer(c), c.peer_port, _queue_timeout))
-            req.keep_alive = False
-            _simple_response(c, req, 503)
-            return False
-        env = _environ(c, req, mount, <str>path)
-        env['wsgi.errors'] = errors
-        result = req.mount.app(env, req.start_response)
-        if type(result) is FileWrapper and _try_sendfile(req, <FileWrapper>result):
-            pass
-        else:
-            # A one-element list or tuple is the whole body - unless write() already sent
-            # part of it (PEP 3333: write() data, then every byte of the iterable).
-            if ((type(result) is list or type(result) is tuple) and len(result) == 1
-                    and req.status is not None and req.content_length < 0
-                    and not req.headers_sent and type(result[0]) is bytes):
-                req.content_length = PyBytes_GET_SIZE(result[0])
-            for data in result:
-                if req.status is None:
-                    raise AssertionError("application returned without calling start_response()")
-                req.send(data)
-            if req.status is None:
-                raise AssertionError("application returned without calling start_response()")
+        if req.it is None:
+            path = _request_path(c)
+            if _status_url is not None and type(path) is str and (
+                    path == _status_url or (<str>path).startswith(_status_url + '/')):
+                return _serve_status(c, req, <str>path)
+            if type(path) is not str:
+                mount = None
+            elif _vhost_mounts:  # Apache: no matching name -> the first virtual host
+                mount = _route_in(path, _vhost_mounts[_vhost_names.get(_request_host(c), 0)])
+            else:
+                mount = _route(path)
+            if mount is None:
+                status = path if type(path) is int else 404
+                _log().info("%s:%d: %d for %s" % (
+                    _peer(c), c.peer_port, status,
+                    (c.buf + r.target.off)[:r.target.len].decode('latin-1')))
+                _simple_response(c, req, status)
+                return req.keep_alive
+            req.mount = mount
+            if mount.access is not None and not mount.access.allows(_peer(c)):
+                _log().info("%s:%d: client denied by the access rules of %s: 403" % (
+                    _peer(c), c.peer_port, mount.prefix or '/'))
+                _simple_response(c, req, 403)
+                return req.keep_alive
+            if mount.static is not None:
+                return _serve_static(c, req, mount.static,
+                                     (<str>path)[mount.plen:].encode('latin-1'))
+            if mount.daemon is not None:
+                return _serve_daemon(c, mount)
+            if _queue_timeout > 0 and c.enqueued_at > 0 and \
+                    time.monotonic() - c.enqueued_at > _queue_timeout:
+                _log().error("%s:%d: request waited longer than the queue timeout (%ss) for a "
+                             "free daemon thread: 503" % (_peer(c), c.peer_port, _queue_timeout))
+                req.keep_alive = False
+                _simple_response(c, req, 503)
+                return False
+            req.env = _environ(c, req, mount, <str>path)
+            req.env['wsgi.errors'] = errors
+            result = req.result = req.mount.app(req.env, req.start_response)
+            if type(result) is FileWrapper and _try_sendfile(req, <FileWrapper>result):
+                req.it = ()
+            else:
+                # A one-element list or tuple is the whole body - unless write() already
+                # sent part of it (PEP 3333: write() data, then every byte of the iterable).
+                if ((type(result) is list or type(result) is tuple) and len(result) == 1
+                        and req.status is not None and req.content_length < 0
+                        and not req.headers_sent and type(result[0]) is bytes):
+                    req.content_length = PyBytes_GET_SIZE(result[0])
+                req.it = iter(result)
+        if not req._pump():
+            _suspended[<Py_ssize_t>c] = req
+            suspended = True
+            return _SUSPENDED
+        if req.status is None:
+            raise AssertionError("application returned without calling start_response()")
         req.finish()
     except ClientDisconnected as exc:
         _log().info("%s:%d: %s" % (_peer(c), c.peer_port, exc))
         req.keep_alive = False
     except BaseException as exc:
+        env = req.env
         if c.body_error and not req.headers_sent and c.body_error != 499 and c.body_error != 500:
             req.keep_alive = False
             try:
@@ -872,20 +958,22 @@ cdef bint _serve_one(pw_conn *c, object errors):
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             _log().error("application raised %s; ignored" % type(exc).__name__)
     finally:
-        if result is not None and type(result) is not list and type(result) is not tuple:
-            close = getattr(result, 'close', None)
-            if close is not None:
-                try:
-                    close()
-                except BaseException:
-                    _log().exception("exception in close() of the application's result")
-                    req.keep_alive = False
-        if env is not None:
-            (<InputStream>env['wsgi.input']).conn = NULL
-        if req.status_code:  # static files and relays record their own
-            c.resp_status = req.status_code
-            c.resp_bytes = req.body_sent
-    return req.keep_alive
+        if not suspended:
+            result = req.result
+            if result is not None and type(result) is not list and type(result) is not tuple:
+                close = getattr(result, 'close', None)
+                if close is not None:
+                    try:
+                        close()
+                    except BaseException:
+                        _log().exception("exception in close() of the application's result")
+                        req.keep_alive = False
+            if req.env is not None:
+                (<InputStream>req.env['wsgi.input']).conn = NULL
+            if req.status_code:  # static files and relays record their own
+                c.resp_status = req.status_code
+                c.resp_bytes = req.body_sent
+    return _KEEP if req.keep_alive else _CLOSE
 
 
 cdef double _queue_timeout = 0    # daemon role: longest wait between relay and dispatch
@@ -970,7 +1058,7 @@ cdef void _serve_conn(pw_conn *c, object errors, int worker):
     it back (pw_conn_release), after which c belongs to the reactor again."""
     global _served, _last_request, _recycling
     cdef int again = 1
-    cdef bint keep
+    cdef int keep
     while again:
         if worker < _busy_slots:
             _last_request = _busy_since[worker] = _now()
@@ -978,10 +1066,16 @@ cdef void _serve_conn(pw_conn *c, object errors, int worker):
             keep = _serve_one(c, errors)
         except BaseException:
             _log().exception("internal error while serving a request")
-            keep = False
+            keep = _CLOSE
         if worker < _busy_slots:
             _busy_since[worker] = 0
             _last_request = _now()
+        if keep == _SUSPENDED:
+            # The client is not keeping up: the reactor sends what is pending and gives the
+            # connection back (to any worker) to continue; this thread is free meanwhile.
+            with nogil:
+                pw_conn_suspend(_srv, c)
+            return
         _served += 1
         if _recycle_after and _served == _recycle_after:
             # Like mod_wsgi's maximum-requests: stop accepting, finish, exit; the master
@@ -1181,6 +1275,12 @@ def serve(listen_fds, mounts, dict settings):
     cfg.body_timeout = float(settings.get('body_timeout', 60))
     cfg.body_buffer_size = int(settings.get('body_buffer_size', 65536))
     cfg.socket_timeout = float(settings.get('socket_timeout', 60))
+    cfg.send_min_rate = float(settings.get('send_min_rate', 100) or 0)
+    global _out_high, _out_low
+    _out_high = max(4096, int(settings.get('send_buffer_size', 262144)))
+    _out_low = _out_high // 4
+    cfg.out_high = _out_high
+    cfg.out_low = _out_low
     cfg.limit_request_body = int(settings.get('limit_request_body', 1024 * 1024 * 1024) or 0)
     cfg.max_clients = int(settings.get('max_clients', 0) or 0)
     global _queue_timeout

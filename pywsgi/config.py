@@ -108,6 +108,17 @@ def as_seconds(value: Any) -> float:
     return seconds
 
 
+def as_non_negative_float(value: Any) -> float:
+    """A finite number >= 0 (a rate); ints and decimals both accepted."""
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number, got {value!r}") from None
+    if isinstance(value, bool) or not number >= 0 or number == float("inf"):
+        raise ValueError(f"must be a finite number >= 0, got {value!r}")
+    return number
+
+
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*([kKmMgG]?)(i?[bB])?\s*$")
 _SIZE_UNITS = {"": 1, "k": KiB, "m": MiB, "g": 1024 * MiB}
 
@@ -733,6 +744,17 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("socket_timeout", as_seconds, 60.0,
             "Time allowed for any other socket read or write to make progress.",
             express="--socket-timeout", flag="--socket-timeout", metavar="SECONDS"),
+    Setting("send_min_rate", as_non_negative_float, 100.0,
+            "The slowest a client may read a response, in bytes per second averaged over each "
+            "--socket-timeout; a slower one is dropped (a trickle would hold its connection "
+            "for hours). 0: only --socket-timeout applies.",
+            express=None, flag="--send-min-rate", metavar="BYTES/S"),
+    Setting("send_buffer_size", as_byte_size, 256 * KiB,
+            "Response bytes held per connection for a client that reads slowly: the reactor "
+            "sends them while the thread serves others, and a streamed response is pulled "
+            "from the application only while less than this is pending (resumed below a "
+            "quarter of it). Accepts 64k, 1M.",
+            express=None, flag="--send-buffer-size", metavar="BYTES"),
     # -- limits
     Setting("limit_request_line", as_positive_int, 8190,
             "Longest request line in bytes (longer: 414), like Apache's LimitRequestLine.",
@@ -906,10 +928,10 @@ HELP_SECTIONS: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = (
      ("processes", "threads", "max_clients", "maximum_requests", "reload_on_changes")),
     ("limits", "request sizes; over them: 413, 414 or 431, like Apache's LimitRequest*",
      ("limit_request_line", "limit_request_fields", "limit_request_field_size",
-      "limit_request_head", "limit_request_body", "body_buffer_size")),
+      "limit_request_head", "limit_request_body", "body_buffer_size", "send_buffer_size")),
     ("timeouts", "seconds; the header ones work like mod_reqtimeout",
      ("header_timeout", "header_max_timeout", "header_min_rate", "body_timeout",
-      "socket_timeout", "keep_alive_timeout", "graceful_timeout")),
+      "socket_timeout", "send_min_rate", "keep_alive_timeout", "graceful_timeout")),
     ("static files", "DocumentRoot and Alias; docs/static-files.md",
      ("document_root", "url_alias", "directory_index", "follow_symlinks", "cache_control",
       "precompressed", "access")),
