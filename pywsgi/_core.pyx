@@ -835,7 +835,10 @@ cdef bint _serve_one(pw_conn *c, object errors):
             vhost = _vhost_names.get(_request_host(c), 0)
             slashes = <int>_vhost_slashes[vhost]
         path = _request_path(c, slashes)
-        if _status_url is not None and type(path) is str and (
+        # The status URL as written (as the direct relay tests it, in C) and as decoded: so
+        # the same requests reach it whether or not this process relays without the GIL
+        # ('/server-status%2Fx' with --allow-encoded-slashes on is the application's).
+        if _status_url is not None and type(path) is str and _is_status_target(c) and (
                 path == _status_url or (<str>path).startswith(_status_url + '/')):
             return _serve_status(c, req, <str>path)
         if type(path) is not str:

@@ -217,6 +217,25 @@ def test_daemon_processes_decode_with_the_setting(start_server, mode):
         assert info['pywsgi.allow_encoded_slashes'] == mode
 
 
+# ------------------------------------------------------------------ the status URL
+
+@pytest.mark.parametrize('daemon', [False, True], ids=['embedded', 'daemon'])
+def test_status_url_is_the_same_requests_embedded_and_relayed(start_server, daemon):
+    # The status URL is matched as written and as decoded: in daemon mode the server process
+    # relays body-less requests in C, checking only the raw path, so a decoded '/server-status/'
+    # spelt with %2F goes to the application in both modes, never to the status page in one.
+    more = ['--daemon', '--processes', '1'] if daemon else []
+    server = start_server(APPS_DIR / 'daemon_app.py', '--threads', '2', *more,
+                          '--server-status', '/server-status', '--allow-encoded-slashes', 'on')
+    for method in ('GET', 'POST'):
+        body = b'x' if method == 'POST' else b''
+        response = raw(server, '/server-status/?json', method, body)
+        assert response.status == 200, response.raw
+        assert response.header('Content-Type').startswith('application/json')
+        response = raw(server, '/server-status%2F?json', method, body)
+        assert (response.status, response.body) == (404, b'no such test route')  # the app's
+
+
 # ------------------------------------------------------------------ bad values
 
 def test_bad_value_is_a_usage_error(tmp_path):
