@@ -32,6 +32,10 @@ cdef list _mounts = []          # [_Mount], longest prefix first
 # first, by host index; lower-case host name -> index. Empty: no virtual hosts, _mounts only.
 cdef list _vhost_mounts = []
 cdef dict _vhost_names = {}
+# --allow-encoded-slashes: the server's mode, and each virtual host's (AllowEncodedSlashes in a
+# <VirtualHost>; by host index, as _vhost_mounts).
+cdef int _slashes = 0
+cdef list _vhost_slashes = []
 cdef dict _base_environ = {}
 cdef object _errorlog = None
 cdef str _server_software = 'pywsgi'
@@ -154,11 +158,31 @@ cdef int _hexval(int ch):
     return -1
 
 
-cdef object _decode_path(bytes raw):
+# --allow-encoded-slashes (Apache's AllowEncodedSlashes), as the core numbers the modes
+cdef enum:
+    SLASHES_OFF = 0        # %2F: 404, the application never sees it (Apache's default)
+    SLASHES_ON = 1         # %2F: decoded like any other escape, a path separator
+    SLASHES_NODECODE = 2   # %2F: accepted, left as it was written; the other escapes decoded
+
+cdef dict _SLASH_MODES = {'off': SLASHES_OFF, 'on': SLASHES_ON, 'nodecode': SLASHES_NODECODE}
+
+
+cdef int _slash_mode(object name) except -1:
+    mode = _SLASH_MODES.get(str(name or 'off').lower())
+    if mode is None:
+        raise ValueError("allow_encoded_slashes must be off, on or nodecode, got %r" % (name,))
+    return mode
+
+
+cdef object _decode_path(bytes raw, int slashes):
     """Percent-decode and normalise a request path, as Apache does before mapping it.
 
     Returns the latin-1 str, or an int status: 400 for a NUL or an escape above the root,
-    404 for an encoded slash (Apache's AllowEncodedSlashes Off).
+    404 for an encoded slash when `slashes` is SLASHES_OFF (Apache's AllowEncodedSlashes Off).
+    With SLASHES_NODECODE an encoded slash stays the three characters it was ('%2F' or '%2f',
+    as Apache's NoDecode keeps it), so it is never a segment boundary: not for routing, not for
+    dot segments, not for static files. Dot segments are removed after decoding, so with
+    SLASHES_ON '..%2F' is a real '..' segment and climbing above the root is still 400.
     """
     cdef const char *p = raw
     cdef Py_ssize_t n = len(raw), i = 0, j = 0
@@ -175,7 +199,15 @@ cdef object _decode_path(bytes raw):
                     if ch == 0:
                         return 400
                     if ch == 47:  # '/'
-                        return 404
+                        if slashes == SLASHES_OFF:
+                            return 404
+                        if slashes == SLASHES_NODECODE:
+                            out[j] = 37
+                            out[j + 1] = <unsigned char>p[i + 1]
+                            out[j + 2] = <unsigned char>p[i + 2]
+                            i += 3
+                            j += 3
+                            continue
                     i += 3
                     out[j] = ch
                     j += 1
@@ -221,11 +253,15 @@ cdef class _Mount:
     cdef int pool_slot    # the relay's per-thread connection pool slot for the group; -1: none
     cdef int vhost         # index of its name-based virtual host, or -1
     cdef tuple vhost_names
+    cdef int slashes       # its --allow-encoded-slashes mode (its virtual host's), or -1: the server's
 
     def __init__(self, str prefix, app, dict extras):
         vhost = extras.pop('pywsgi.virtual_host', None)
         self.vhost = vhost[0] if vhost is not None else -1
         self.vhost_names = tuple(vhost[1]) if vhost is not None else ()
+        # kept in the environ: the application can tell whether PATH_INFO may hold '%2F'
+        slashes = extras.get('pywsgi.allow_encoded_slashes')
+        self.slashes = -1 if slashes is None else _slash_mode(slashes)
         self.prefix = prefix.rstrip('/')
         self.plen = len(self.prefix)
         self.app = app
@@ -735,12 +771,12 @@ cdef _simple_response(pw_conn *c, Request req, int status, str message=None):
     req._send_head(body)
 
 
-cdef object _request_path(pw_conn *c):
+cdef object _request_path(pw_conn *c, int slashes):
     """The decoded, normalised request path (str), or an int status when it is unusable."""
     cdef pw_request *r = &c.req
     if r.path.len == 0:
         return '/'  # absolute-form target without a path
-    return _decode_path(PyBytes_FromStringAndSize(c.buf + r.path.off, r.path.len))
+    return _decode_path(PyBytes_FromStringAndSize(c.buf + r.path.off, r.path.len), slashes)
 
 
 # Trusted proxies (docs/proxies.md): with --trust-proxy, the forwarding headers reach the
@@ -858,6 +894,8 @@ cdef int _serve_one(pw_conn *c, object errors):
     cdef pw_request *r = &c.req
     cdef _Mount mount = None
     cdef bint suspended = False
+    cdef int vhost = 0
+    cdef int slashes = _slashes
     if c.resuming:
         c.resuming = 0
         req = <Request>_suspended.pop(<Py_ssize_t>c)
@@ -876,21 +914,30 @@ cdef int _serve_one(pw_conn *c, object errors):
         req.content_length = -1
     try:
         if req.it is None:
-            path = _request_path(c)
-            if _status_url is not None and type(path) is str and (
+            if _vhost_mounts:  # Apache: no matching name -> the first virtual host
+                vhost = _vhost_names.get(_request_host(c), 0)
+                slashes = <int>_vhost_slashes[vhost]
+            path = _request_path(c, slashes)
+            # The status URL as written (as the direct relay tests it, in C) and as decoded:
+            # so the same requests reach it whether or not this process relays without the
+            # GIL ('/server-status%2Fx' with --allow-encoded-slashes on is the application's).
+            if _status_url is not None and type(path) is str and _is_status_target(c) and (
                     path == _status_url or (<str>path).startswith(_status_url + '/')):
                 return _serve_status(c, req, <str>path)
             if type(path) is not str:
                 mount = None
-            elif _vhost_mounts:  # Apache: no matching name -> the first virtual host
-                mount = _route_in(path, _vhost_mounts[_vhost_names.get(_request_host(c), 0)])
+            elif _vhost_mounts:
+                mount = _route_in(path, _vhost_mounts[vhost])
             else:
                 mount = _route(path)
             if mount is None:
                 status = path if type(path) is int else 404
-                _log().info("%s:%d: %d for %s" % (
+                _log().info("%s:%d: %d for %s%s" % (
                     _peer(c), c.peer_port, status,
-                    (c.buf + r.target.off)[:r.target.len].decode('latin-1')))
+                    (c.buf + r.target.off)[:r.target.len].decode('latin-1'),
+                    # _decode_path's only 404: Apache logs "found %2f (encoded '/') in URI path"
+                    ": an encoded slash (%2F) in the path (see --allow-encoded-slashes)"
+                    if type(path) is int and path == 404 else ''))
                 _simple_response(c, req, status)
                 return req.keep_alive
             req.mount = mount
@@ -1342,15 +1389,20 @@ def serve(listen_fds, mounts, dict settings):
         ms.append(_Mount(prefix, app, dict(extras or {})))
     ms.sort(key=lambda m: -(<_Mount>m).plen)
     _mounts = ms
-    global _vhost_mounts, _vhost_names
+    global _vhost_mounts, _vhost_names, _slashes, _vhost_slashes
+    _slashes = _slash_mode(settings.get('allow_encoded_slashes'))
     _vhost_mounts = []
     _vhost_names = {}
+    _vhost_slashes = []
     for m in ms:
         if (<_Mount>m).vhost < 0:
             continue
         while len(_vhost_mounts) <= (<_Mount>m).vhost:
             _vhost_mounts.append([])
+            _vhost_slashes.append(_slashes)
         _vhost_mounts[(<_Mount>m).vhost].append(m)
+        if (<_Mount>m).slashes >= 0:
+            _vhost_slashes[(<_Mount>m).vhost] = (<_Mount>m).slashes
         for name in (<_Mount>m).vhost_names:
             _vhost_names.setdefault(name, (<_Mount>m).vhost)
     global _direct_relay, _direct_socket

@@ -575,6 +575,17 @@ class _Translator:
     def d_limitrequestbody(self, d: Directive, scope: _Scope) -> None:
         self.main.settings["limit_request_body"] = self.need(d, 1, 1)[0]
 
+    def d_allowencodedslashes(self, d: Directive, scope: _Scope) -> None:
+        # Apache: "AllowEncodedSlashes On|Off|NoDecode", server config and <VirtualHost>; the
+        # value without case. A virtual host's own setting wins over the server's, which it
+        # inherits otherwise (as current Apache 2.4 does; older releases gave a virtual host
+        # Off unless it set its own).
+        value = self.need(d, 1, 1)[0]
+        mode = value.lower()
+        if mode not in ("on", "off", "nodecode"):
+            self.error(d, f"AllowEncodedSlashes {value}: must be On, Off or NoDecode")
+        scope.settings["allow_encoded_slashes"] = mode
+
     def d_limitrequestline(self, d: Directive, scope: _Scope) -> None:
         self.main.settings["limit_request_line"] = self.need(d, 1, 1)[0]
 
@@ -840,6 +851,10 @@ class _Translator:
                     self.warn(d, "AllowOverride: .htaccess files are not read, ignored")
             elif key == "directoryindex":
                 self.d_directoryindex(d, scope)
+            elif key == "allowencodedslashes":
+                # Apache refuses to start with it here ("not allowed here"): so does pywsgi
+                self.error(d, f"AllowEncodedSlashes is not allowed in <{block.kind.title()}>; "
+                              f"Apache takes it in the server config and <VirtualHost> only")
             elif key in _QUIET:
                 continue
             else:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import re
 import selectors
 import signal
 import stat as stat_module
@@ -31,7 +32,7 @@ import sys
 import threading
 import time
 from http import HTTPStatus
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 from urllib.parse import unquote
 
 from pywsgi import errorlog
@@ -101,9 +102,21 @@ def set_internal_router(mounts: Sequence[Tuple[str, Callable, Dict[str, Any]]]) 
     _router = _InternalRouter(mounts)
 
 
-def _normalize_path(path: str) -> Optional[str]:
-    """Percent-decoded, dot segments removed; None if it escapes the root or holds a NUL."""
-    decoded = unquote(path, encoding="latin-1")
+_ENCODED_SLASH = re.compile(r"(%2[fF])")
+
+
+def _normalize_path(path: str, encoded_slashes: str = "off") -> Union[str, int, None]:
+    """Percent-decoded, dot segments removed, as the core does with a request's path: None if
+    it escapes the root or holds a NUL; 404 for an encoded slash (%2F) with
+    --allow-encoded-slashes off; with nodecode each %2F stays as written."""
+    pieces = _ENCODED_SLASH.split(path)   # text, '%2F', text, ...
+    if len(pieces) > 1 and encoded_slashes == "off":
+        return 404
+    if encoded_slashes == "nodecode":
+        decoded = "".join(piece if index % 2 else unquote(piece, encoding="latin-1")
+                          for index, piece in enumerate(pieces))
+    else:
+        decoded = unquote(path, encoding="latin-1")
     if "\x00" in decoded or not decoded.startswith("/"):
         return None
     segments: List[str] = []
@@ -141,9 +154,13 @@ def _internal_redirect(environ, start_response, location: str):
                        f"{location}); check the CGI scripts' Location headers")
         return _simple(start_response, 500)
     raw_path, _, query = location.partition("?")
-    path = _normalize_path(raw_path)
+    path = _normalize_path(raw_path, environ.get("pywsgi.allow_encoded_slashes", "off"))
     if path is None:
         return _simple(start_response, 400)
+    if isinstance(path, int):
+        errorlog.info(f"internal redirect to {location}: an encoded slash (%2F) in the path "
+                      f"(see --allow-encoded-slashes): 404")
+        return _simple(start_response, 404)
     if _router is None:  # outside a server (tests of the app alone): let the client follow it
         return _simple(start_response, 302, [("Location", location)])
     found = _router.route(path)

@@ -141,6 +141,18 @@ def as_log_level(value: Any) -> str:
     return level
 
 
+# Apache's AllowEncodedSlashes values, in the order the core numbers them (_core.pyx).
+ENCODED_SLASHES = ("off", "on", "nodecode")
+
+
+def as_encoded_slashes(value: Any) -> str:
+    """AllowEncodedSlashes Off|On|NoDecode, without case as Apache takes it."""
+    mode = as_str(value).strip().lower()
+    if mode not in ENCODED_SLASHES:
+        raise ValueError(f"must be off, on or nodecode, got {value!r}")
+    return mode
+
+
 def as_url_scheme(value: Any) -> str:
     scheme = as_str(value).strip().lower()
     if scheme not in ("http", "https"):
@@ -491,7 +503,7 @@ def as_optional_extension_list(value: Any) -> List[str]:
 # What a name-based virtual host may set; every other setting is the server's.
 VIRTUAL_HOST_SETTINGS = ("server_name", "server_alias", "document_root", "url_alias",
                          "script_alias", "cgi_alias", "access", "python_handler",
-                         "process_group", "mount_process_group")
+                         "process_group", "mount_process_group", "allow_encoded_slashes")
 
 
 def as_virtual_host(value: Any) -> Dict[str, Any]:
@@ -812,6 +824,13 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("url_scheme", as_url_scheme, "http",
             "wsgi.url_scheme: http, or https behind a TLS-terminating proxy.",
             express=None, flag="--url-scheme", metavar="SCHEME"),
+    Setting("allow_encoded_slashes", as_encoded_slashes, "off",
+            "An encoded slash (%2F) in the request path, as Apache's AllowEncodedSlashes: "
+            "off answers 404 and the application never sees it; on decodes it like any other "
+            "escape (a path separator, also for routing); nodecode accepts it and leaves it "
+            "as %2F in PATH_INFO (the other escapes are decoded), so /api/a%2Fb reaches the "
+            "application as one segment.",
+            express=None, flag="--allow-encoded-slashes", metavar="off|on|nodecode"),
     Setting("server_software", as_optional_str, None,
             "SERVER_SOFTWARE and the Server response header. Default: pywsgi/VERSION.",
             express=None, flag="--server-software", metavar="TEXT"),
@@ -874,8 +893,9 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("virtual_host", as_virtual_host_list, (),
             "Name-based virtual hosts (<VirtualHost> with ServerName/ServerAlias): a list of "
             "tables of per-host settings (server_name, server_alias, document_root, url_alias, "
-            "script_alias, cgi_alias, access, python_handler); a request goes to the host its "
-            "Host header names, or to the first one. Python API / configuration files only.",
+            "script_alias, cgi_alias, access, python_handler, allow_encoded_slashes); a request "
+            "goes to the host its Host header names, or to the first one. Python API / "
+            "configuration files only.",
             express=None, flag=None),
     # -- trusted proxies (docs/proxies.md)
     Setting("trust_proxy", _proxies.as_trust_proxy_list, (),
@@ -949,7 +969,8 @@ HELP_SECTIONS: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = (
     ("proxies", "behind a reverse proxy or load balancer; docs/proxies.md",
      ("trust_proxy", "trust_proxy_header", "proxy_protocol")),
     ("what the application sees", "in the WSGI environ",
-     ("server_name", "url_scheme", "server_software", "application_group")),
+     ("server_name", "url_scheme", "server_software", "application_group",
+      "allow_encoded_slashes")),
     ("operations", "docs/operations.md, docs/server-status.md",
      ("pid_file", "user", "group", "server_status", "server_status_allow")),
     ("configuration", "files and Apache configuration; docs/configuration.md",

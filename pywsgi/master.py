@@ -187,6 +187,7 @@ def _plan_virtual_hosts(settings: Dict[str, Any], script: Optional[str],
                       + list(host.get("server_alias") or ()))
         for mount in plan_mounts(sub, script=script, app=app):
             mount.extras["pywsgi.virtual_host"] = (index, names)
+            mount.extras["pywsgi.allow_encoded_slashes"] = sub.get("allow_encoded_slashes") or "off"
             group = config.application_group_for(sub, mount.group_prefix)
             mount.extras["mod_wsgi.application_group"] = group
             mount.extras["pywsgi.application_group"] = group
@@ -337,6 +338,9 @@ def mount_extras(settings: Dict[str, Any], prefix: str) -> Dict[str, Any]:
         "mod_wsgi.process_group": process_group,
         "pywsgi.application_group": group,
         "pywsgi.process_group": process_group,
+        # how PATH_INFO treats %2F; a virtual host's mounts carry their host's (the core
+        # decodes a request's path with the mode of the host it is for)
+        "pywsgi.allow_encoded_slashes": settings.get("allow_encoded_slashes") or "off",
     }
 
 

@@ -267,6 +267,26 @@ def test_virtual_hosts_translate_to_the_virtual_host_setting(tmp_path):
     assert second['access'] == ['/app/admin=Require all denied']
 
 
+def test_allow_encoded_slashes_in_the_server_and_virtual_hosts(tmp_path):
+    from pywsgi import config
+    raw, _, warnings = read_conf(tmp_path, '''\
+        allowencodedslashes NoDecode
+        <VirtualHost *:80>
+            ServerName inherits.example
+        </VirtualHost>
+        <VirtualHost *:80>
+            ServerName own.example
+            AllowEncodedSlashes ON
+        </VirtualHost>
+        ''')
+    assert warnings == []
+    assert raw['allow_encoded_slashes'] == 'nodecode'
+    inherits, own = raw['virtual_host']
+    assert 'allow_encoded_slashes' not in inherits      # the server's, as Apache merges it
+    assert own['allow_encoded_slashes'] == 'on'
+    assert config.build(raw)['virtual_host'][1]['allow_encoded_slashes'] == 'on'
+
+
 # ------------------------------------------------------------------ real servers
 
 def seed_tree(root):
@@ -426,6 +446,13 @@ def run_pywsgi(args, cwd, timeout=60):
     ('WSGIDaemonProcess a\nWSGIDaemonProcess a\n', 'httpd.conf:2: WSGIDaemonProcess a is '
                                                    'already defined at'),
     ('WSGIScriptAlias /a /nowhere/a.wsgi\n', '--script-alias /a: /nowhere/a.wsgi: no such file'),
+    ('AllowEncodedSlashes Yes\n', 'httpd.conf:1: AllowEncodedSlashes Yes: must be On, Off or '
+                                  'NoDecode'),
+    ('AllowEncodedSlashes\n', 'httpd.conf:1: AllowEncodedSlashes takes 1 argument(s), got 0'),
+    ('<VirtualHost *:80>\nServerName a\nAllowEncodedSlashes maybe\n</VirtualHost>\n',
+     'httpd.conf:3: AllowEncodedSlashes maybe: must be On, Off or NoDecode'),
+    ('<Location />\nAllowEncodedSlashes On\n</Location>\n', 'httpd.conf:2: AllowEncodedSlashes '
+                                                          'is not allowed in <Location>'),
 ])
 def test_bad_config_is_one_error_line_and_exit_2(tmp_path, text, message):
     conf = write(tmp_path / 'httpd.conf', text)
@@ -486,7 +513,64 @@ def test_virtual_host_setting_from_the_python_api(start_server, tmp_path):
     assert response.status == 403
 
 
+@pytest.fixture(scope='module')
+def slashes_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp('slashes')
+    (root / 'srv/wsgi').mkdir(parents=True)
+    shutil.copy(APPS_DIR / 'daemon_app.py', root / 'srv/wsgi/daemon_app.py')
+    return root
+
+
+SLASHES_CONF = '''\
+    AllowEncodedSlashes NoDecode
+    %s
+    <VirtualHost *:80>
+        ServerName inherits.example
+        WSGIScriptAlias / /srv/wsgi/daemon_app.py
+    </VirtualHost>
+    <VirtualHost *:80>
+        ServerName off.example
+        AllowEncodedSlashes off
+        WSGIScriptAlias / /srv/wsgi/daemon_app.py
+    </VirtualHost>
+    <VirtualHost *:80>
+        ServerName on.example
+        AllowEncodedSlashes On
+        WSGIScriptAlias / /srv/wsgi/daemon_app.py
+    </VirtualHost>
+    '''
+
+
+@pytest.mark.parametrize('daemon', [False, True], ids=['embedded', 'daemon'])
+def test_allow_encoded_slashes_per_virtual_host(start_server, tmp_path, slashes_root, daemon):
+    # Each host decodes its requests' paths with its own AllowEncodedSlashes, or the server's;
+    # in daemon mode the reactor relays the raw request and the daemon decodes it, per host too.
+    group = 'WSGIDaemonProcess site processes=1 threads=2\n    WSGIProcessGroup site'
+    conf = write(tmp_path / 'httpd.conf', SLASHES_CONF % (group if daemon else ''))
+    server = serve(start_server, conf, slashes_root)
+    for host, status, path_info in [('inherits.example', 200, '/env/a%2Fb c'),
+                                    ('unknown.example', 200, '/env/a%2Fb c'),  # the first host
+                                    ('off.example', 404, None),
+                                    ('on.example', 200, '/env/a/b c')]:
+        for method in ('GET', 'POST'):
+            response, data = server.request(method, '/env/a%2Fb%20c', headers={'Host': host},
+                                            body=b'x' if method == 'POST' else None)
+            assert response.status == status, (host, method, data)
+            if path_info is not None:
+                info = json.loads(data)
+                assert info['PATH_INFO'] == path_info, (host, method)
+                assert info['REQUEST_URI'] == '/env/a%2Fb%20c'
+                daemon_title = b'(wsgi:site)' in Path('/proc/%d/cmdline' % info['pid']).read_bytes()
+                assert daemon_title == daemon
+    # a command-line flag overrides the server's value, not a virtual host's own
+    server = serve(start_server, conf, slashes_root, '--allow-encoded-slashes', 'off')
+    for host, status in [('inherits.example', 404), ('on.example', 200)]:
+        response, _ = server.get('/env/a%2Fb', headers={'Host': host})
+        assert response.status == status, host
+
+
 @pytest.mark.parametrize('value, message', [
+    ({'server_name': 'a', 'allow_encoded_slashes': 'sometimes'}, 'must be off, on or nodecode'),
     ({'server_name': 'a', 'server_alias': 'not a name'}, 'not a host name'),
     ({'server_name': 'a', 'threads': 4}, "'threads' cannot be set per virtual host"),
     ('a.example', 'a virtual host is a table of settings'),

@@ -41,8 +41,9 @@ def respond(start_response, body, status='200 OK', content_type='text/plain', ex
 
 def env_app(environ, start_response):
     keys = ('REMOTE_ADDR', 'REMOTE_PORT', 'SCRIPT_NAME', 'PATH_INFO', 'QUERY_STRING',
-            'REQUEST_METHOD', 'SERVER_PROTOCOL', 'mod_wsgi.process_group',
-            'mod_wsgi.application_group', 'wsgi.multiprocess', 'wsgi.multithread')
+            'REQUEST_METHOD', 'REQUEST_URI', 'SERVER_PROTOCOL', 'mod_wsgi.process_group',
+            'mod_wsgi.application_group', 'wsgi.multiprocess', 'wsgi.multithread',
+            'pywsgi.allow_encoded_slashes')
     info = {key: environ.get(key) for key in keys}
     info.update(pid=os.getpid(), ppid=os.getppid())
     return respond(start_response, json.dumps(info).encode(), content_type='application/json')
