@@ -62,6 +62,7 @@ struct pw_server {
     int relay_owner_cap;
     int relay_inflight;           /* relays the reactor follows (reactor thread only) */
     pw_conn *relay_wait_head, *relay_wait_tail;  /* waiting for one of them to finish */
+    pw_conn *handoff;             /* relays threads left to the reactor (under qlock) */
     int open_conns;               /* atomic */
     int stopping;                 /* atomic: no new connections, no keep-alive */
     int shutdown;                 /* atomic: reactor and workers end */
@@ -398,10 +399,7 @@ static void conn_close(pw_server *s, pw_conn *c)
     c->out_file_left = 0;
     c->after_output = 0;
     c->resuming = 0;
-    if (c->relay_pending) {
-        free(c->relay_pending);
-        c->relay_pending = NULL;
-    }
+    pw_relay_progress_free(c);
     if (c->cap > PW_KEEP_BUF) {
         free(c->buf);
         c->buf = NULL;
@@ -1121,12 +1119,10 @@ static void reactor_accept(pw_server *s, int lfd, int index)
         }
         SB_ADD(s, connections, 1);
         c->fd = fd;
-        c->relay_fd = c->relay_file_fd = c->out_file_fd = -1;
+        c->relay_fd = c->rp.file_fd = c->out_file_fd = -1;
         c->out_off = c->out_len = c->out_file_left = 0;
         c->after_output = c->resuming = 0;
-        c->relay_counted = 0;
-        c->relay_pending = NULL;
-        c->relay_pending_len = c->relay_skip = 0;
+        c->relay_counted = c->relay_paused = 0;
         c->listen_index = index;
         c->len = 0;
         c->requests = 0;
@@ -1197,6 +1193,10 @@ static void reactor_accept(pw_server *s, int lfd, int index)
 /* ---------------------------------------------------------------- the reactor's relay */
 
 static int conn_release(pw_server *s, pw_conn *c, int keep_alive);
+static int conn_keep(pw_server *s, pw_conn *c);
+static void busy_done(pw_server *s);
+static void out_slow_start(pw_conn *c);
+static void output_failed(pw_server *s, pw_conn *c);
 
 static int relay_owner_set(pw_server *s, int fd, pw_conn *c)
 {
@@ -1243,9 +1243,11 @@ static int relay_async_start(pw_server *s, pw_conn *c)
         return -1;
     }
     s->relay_inflight++;
+    c->relay_slot_freed = c->relay_paused = 0;
+    c->relay_timeout = s->cfg.relay_async->response_timeout;
     /* a pooled fd is still registered; a new one is added */
     if (relay_owner_set(s, fd, c) != 0 ||
-        (!c->relay_reused && poller_add_level(s, fd, 0) != 0)) {
+        (!c->rp.reused && poller_add_level(s, fd, 0) != 0)) {
         if (fd < s->relay_owner_cap)
             s->relay_owner[fd] = NULL;
         close(fd);
@@ -1297,44 +1299,144 @@ static void relay_async_finish(pw_server *s, pw_conn *c, int keep, int status)
         queue_push(s, c);  /* a pipelined request is already complete */
 }
 
+/* A relay the reactor followed no longer needs its in-flight slot (done, or only waiting
+ * for a slow client now: its daemon thread is free). */
+static void relay_slot_release(pw_server *s, pw_conn *c)
+{
+    if (!c->relay_slot_freed) {
+        c->relay_slot_freed = 1;
+        relay_async_slot_free(s);
+    }
+}
+
+/* While the reactor relays a response, the client is watched for room to write only when
+ * some of it is pending (state WRITING, after_output PW_AFTER_RELAY), else not at all. */
+static void relay_client_watch(pw_server *s, pw_conn *c)
+{
+    int pending = pw_conn_out_pending(c) > 0;
+    pthread_mutex_lock(&s->lock);
+    if (pending) {
+        if (atomic_load_int(&c->state) != PW_CONN_WRITING)
+            out_slow_start(c);
+        c->after_output = PW_AFTER_RELAY;
+        atomic_store_int(&c->state, PW_CONN_WRITING);
+        if (conn_watch(s, c, PW_WATCH_OUT) != 0) {
+            c->broken = 1;
+            c->out_progress_at = 0;  /* the next scan drops it */
+        }
+    } else {
+        atomic_store_int(&c->state, PW_CONN_RELAYING);
+        conn_unwatch(s, c);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* The relay of c is over with failure or success: the daemon fd is already closed or pooled. */
+static void relay_async_over(pw_server *s, pw_conn *c, int fd)
+{
+    s->relay_owner[fd] = NULL;
+    c->relay_fd = -1;
+    c->relay_paused = 0;
+    relay_slot_release(s, c);
+}
+
 static void relay_async_event(pw_server *s, int fd)
 {
     pw_conn *c = s->relay_owner[fd];
     int keep = 0, status = 0;
     int rc = pw_relay_async_read(s, c, fd, &keep, &status);
-    if (rc == PW_RA_AGAIN)
-        return;  /* still registered: the next event comes when the answer does */
-    s->relay_owner[fd] = NULL;
-    if (rc == PW_RA_HANDOFF)
-        poller_del(s, fd);  /* the relay thread reads it blocking, from here on */
-    else
-        c->relay_fd = -1;
-    relay_async_slot_free(s);
     switch (rc) {
+    case PW_RA_AGAIN:
+        c->deadline = pw_now() + c->relay_timeout;
+        relay_client_watch(s, c);  /* the fd stays registered: more comes with an event */
+        return;
+    case PW_RA_PAUSE:
+        /* the client has plenty to take: read on once it has taken most of it */
+        poller_del(s, fd);
+        c->relay_paused = 1;
+        relay_slot_release(s, c);
+        relay_client_watch(s, c);
+        return;
     case PW_RA_DONE:
+        relay_async_over(s, c, fd);
         relay_async_finish(s, c, keep, 0);
-        break;
+        return;
     case PW_RA_RETRY:
+        relay_async_over(s, c, fd);
         if (relay_async_start(s, c) != 0)
             queue_to_worker(s, c);
-        break;
-    case PW_RA_HANDOFF:
-        relay_async_uncount(s, c);
-        queue_to_worker(s, c);  /* pw_relay resumes from c->relay_* */
-        break;
+        return;
     default:
+        relay_async_over(s, c, fd);
         relay_async_finish(s, c, 0, status);
-        break;
+        return;
     }
 }
 
-/* The response timeout passed for relays the reactor follows: 504, as the relay threads give
- * it (nothing of the response has reached the client in this state). */
+/* A relay thread's relay of c whose client is slow: the reactor carries it on (relay_adopt). */
+void pw_relay_handoff(pw_server *s, pw_conn *c)
+{
+    pthread_mutex_lock(&s->qlock);
+    c->next = s->handoff;
+    s->handoff = c;
+    pthread_mutex_unlock(&s->qlock);
+    wake_reactor(s);
+    busy_done(s);  /* c may belong to the reactor already: not touched here */
+}
+
+/* Reactor: take over the relays threads handed over.  The client is behind (that is why), so
+ * the daemon fd waits out of the poller until the client has taken most of what is pending. */
+static void relay_adopt(pw_server *s)
+{
+    pthread_mutex_lock(&s->qlock);
+    pw_conn *c = s->handoff;
+    s->handoff = NULL;
+    pthread_mutex_unlock(&s->qlock);
+    while (c) {
+        pw_conn *next = c->next;
+        c->next = NULL;
+        c->relay_slot_freed = 1;  /* never counted: the thread's own relay */
+        c->relay_counted = 0;
+        c->relay_paused = 1;
+        c->deadline = pw_now() + c->relay_timeout;
+        if (relay_owner_set(s, c->relay_fd, c) != 0) {
+            close(c->relay_fd);
+            c->relay_fd = -1;
+            c->broken = 1;
+        }
+        relay_client_watch(s, c);
+        c = next;
+    }
+}
+
+/* Reactor: the client of a relay took output: read from the daemon again when it has taken
+ * most of it (the relay was paused), and stop watching it when it has taken all. */
+static void relay_client_took(pw_server *s, pw_conn *c)
+{
+    if (c->relay_paused && c->relay_fd >= 0 && pw_conn_out_pending(c) < s->cfg.out_low) {
+        if (poller_add_level(s, c->relay_fd, 0) != 0) {
+            output_failed(s, c);
+            return;
+        }
+        c->relay_paused = 0;
+        c->deadline = pw_now() + c->relay_timeout;
+    }
+    if (pw_conn_out_pending(c) == 0)
+        relay_client_watch(s, c);
+}
+
+/* The response timeout passed for relays the reactor follows (waiting for the daemon, not for
+ * a slow client): 504 when nothing of the response was read yet, as the relay threads give
+ * it, else the client connection is closed (the response stalled half-way). */
 static void relay_async_timeouts(pw_server *s, double now)
 {
     for (int fd = 0; fd < s->conns_cap; fd++) {
         pw_conn *c = s->conns[fd];
-        if (!c || atomic_load_int(&c->state) != PW_CONN_RELAYING || now < c->deadline)
+        if (!c || now < c->deadline)
+            continue;
+        int state = atomic_load_int(&c->state);
+        if (state != PW_CONN_RELAYING &&
+            !(state == PW_CONN_WRITING && c->after_output == PW_AFTER_RELAY && !c->relay_paused))
             continue;
         if (c->relay_fd < 0) {  /* still waiting for a relay slot: the group's queue-timeout */
             pw_conn **p = &s->relay_wait_head, *prev = NULL;
@@ -1354,15 +1456,21 @@ static void relay_async_timeouts(pw_server *s, double now)
             relay_async_finish(s, c, 0, 503);
             continue;
         }
-        pw_log(s, PW_LOG_ERROR, "%s:%d: the daemon process did not answer in time: 504",
-               c->peer_host, c->peer_port);
-        if (c->relay_fd < s->relay_owner_cap)
-            s->relay_owner[c->relay_fd] = NULL;
-        close(c->relay_fd);
-        c->relay_fd = -1;
-        pw_send_error(s, c, 504);
-        relay_async_slot_free(s);
-        relay_async_finish(s, c, 0, 504);
+        int fresh = c->rp.relayed == 0;
+        if (fresh)
+            pw_log(s, PW_LOG_ERROR, "%s:%d: the daemon process did not answer in time: 504",
+                   c->peer_host, c->peer_port);
+        else
+            pw_log(s, PW_LOG_ERROR, "%s:%d: the daemon process's response stalled: client "
+                   "connection closed", c->peer_host, c->peer_port);
+        int relay_fd = c->relay_fd;
+        close(relay_fd);
+        relay_async_over(s, c, relay_fd);
+        pw_relay_progress_free(c);
+        if (fresh)
+            pw_send_error(s, c, 504);
+        c->broken |= !fresh;
+        relay_async_finish(s, c, 0, fresh ? 504 : 0);
     }
 }
 
@@ -1517,6 +1625,8 @@ static int reactor_turn(pw_server *s)
                 poller_del(s, s->cfg.listen_fds[k]);
         s->listening = 0;
     }
+    if (__atomic_load_n(&s->handoff, __ATOMIC_ACQUIRE))
+        relay_adopt(s);
     accept_balance(s);
     double now = pw_now();
     due_us = __atomic_load_n(&s->lazy_due_us, __ATOMIC_RELAXED);
@@ -1583,11 +1693,11 @@ void pw_server_free(pw_server *s)
             close(c->fd);
         if (st != PW_CONN_BUSY && c->out_file_fd >= 0)
             close(c->out_file_fd);
-        if (st == PW_CONN_RELAYING && c->relay_fd >= 0)
+        if ((st == PW_CONN_RELAYING || st == PW_CONN_WRITING) && c->relay_fd >= 0)
             close(c->relay_fd);
         if (st != PW_CONN_BUSY) {
             free(c->out);
-            free(c->relay_pending);
+            pw_relay_progress_free(c);
             free(c->log_capture);
             free(c->buf);
             free(c->headers);
@@ -1623,9 +1733,6 @@ static int wait_fd(int fd, short events, double timeout)
         return n > 0 ? 1 : 0;
     }
 }
-
-static void busy_done(pw_server *s);
-static int conn_keep(pw_server *s, pw_conn *c);
 
 /* ---------------------------------------------------------------- response output
  * A slow client holds no thread: what the socket does not take at once is kept on the
@@ -2016,10 +2123,24 @@ static void output_done(pw_server *s, pw_conn *c)
 }
 
 /* Reactor: the client failed (gone, or too slow): a suspended response goes back to a worker
- * to be closed by its application; anything else is closed here. */
+ * to be closed by its application; a relay ends (the daemon connection is closed, the daemon
+ * sees its response cut); anything else is closed here. */
 static void output_failed(pw_server *s, pw_conn *c)
 {
     c->broken = 1;
+    if (c->after_output == PW_AFTER_RELAY) {
+        int relay_fd = c->relay_fd;
+        if (relay_fd >= 0) {
+            close(relay_fd);
+            relay_async_over(s, c, relay_fd);
+        }
+        if (c->relay_counted) {
+            pw_sb_relay_done(s->cfg.relay_counters, 0);
+            c->relay_counted = 0;
+        }
+        conn_close(s, c);
+        return;
+    }
     if (c->after_output != PW_AFTER_RESUME) {
         conn_close(s, c);
         return;
@@ -2036,6 +2157,10 @@ static void conn_write_ready(pw_server *s, pw_conn *c)
 {
     if (out_flush_now(c) != 0) {
         output_failed(s, c);
+        return;
+    }
+    if (c->after_output == PW_AFTER_RELAY) {
+        relay_client_took(s, c);
         return;
     }
     size_t left = pw_conn_out_pending(c);

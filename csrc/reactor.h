@@ -101,6 +101,7 @@ enum pw_after_output {
                             with pw_conn_suspend); done below out_low */
     PW_AFTER_KEEP,       /* the response is complete: keep the connection (keep-alive) */
     PW_AFTER_CLOSE,      /* the response is complete: close (or linger) */
+    PW_AFTER_RELAY,      /* the reactor is relaying a daemon's response to it (relay_fd) */
 };
 
 typedef struct pw_conn {
@@ -177,14 +178,26 @@ typedef struct pw_conn {
     int fwd_https;               /* current request: -1 nothing said, 0 http, 1 https */
     uint32_t fwd_host_off, fwd_host_len; /* current request: forwarded Host in buf (len 0: none) */
     int fwd_server_port;         /* current request: X-Forwarded-Port, or 0 */
-    /* the reactor's relay (relay.h): the daemon connection, and what a relay thread resumes */
+    /* daemon mode (relay.c): the daemon connection whose response is relayed to this client,
+     * and how far that response has come (shared by a relay thread's loop and the reactor's,
+     * so the reactor carries on when the client is too slow for a thread to wait for it) */
     int relay_fd;                /* -1: none */
-    int relay_reused;            /* relay_fd came from the pool */
     int relay_counted;           /* counted in the group's status counters by the reactor */
-    char *relay_pending;         /* response bytes read by the reactor (malloc'ed) */
-    size_t relay_pending_len, relay_skip;  /* ... and how many of them the client has */
-    int relay_file_fd;           /* a file passed by the daemon, or -1 */
-    long long relay_file_off, relay_file_count;
+    int relay_paused;            /* the client is behind: relay_fd is out of the poller */
+    int relay_slot_freed;        /* not (or no longer) counted in the reactor's in-flight relays */
+    double relay_timeout;        /* longest wait for the daemon's next byte */
+    struct pw_relay_progress {
+        int pooled;              /* relay_fd goes back to the pool when the response is whole */
+        int reused;              /* it came from the pool: a reset before any byte = unread */
+        int head_done, body, complete, close_after, is_head;
+        long long left;          /* body bytes still to come (Content-Length) */
+        long long relayed;       /* bytes read from the daemon, head included */
+        pw_chunked chunks;
+        char *head;              /* the head as it arrives, until complete (malloc'ed) */
+        size_t head_len;
+        int file_fd;             /* a file passed by the daemon, or -1 */
+        long long file_off, file_count;
+    } rp;
     unsigned long requests;      /* served on this connection */
     struct pw_conn *next;        /* queue link */
 } pw_conn;
@@ -236,6 +249,9 @@ int pw_conn_writev(pw_server *s, pw_conn *c, struct iovec *iov, int iovcnt);
  * set (or at once with c->broken set if the client fails).  The caller keeps the response's
  * state and must not touch c until it is handed back. */
 void pw_conn_suspend(pw_server *s, pw_conn *c);
+/* Daemon mode: a relay thread leaves the rest of c's response (c->relay_fd, c->rp) to the
+ * reactor because the client does not keep up; c is not the caller's any more. */
+void pw_relay_handoff(pw_server *s, pw_conn *c);
 
 /* Simple complete error response with Connection: close (used for parse errors and limits). */
 void pw_send_error(pw_server *s, pw_conn *c, int status);

@@ -139,32 +139,6 @@ static int send_body(pw_server *s, pw_conn *c, int fd, double timeout)
     return 0;
 }
 
-/* Follow the response body's framing over the bytes relayed: sets *complete at its end. */
-static void track_body(pw_chunked *chunks, const pw_limits *limits, const char *p, size_t n,
-                       int body, long long *left, int *complete)
-{
-    if (*complete || n == 0)
-        return;
-    if (body == 1) {  /* BODY_LENGTH */
-        *left -= (long long)n;
-        if (*left <= 0)
-            *complete = 1;
-    } else if (body == 2) {  /* BODY_CHUNKED */
-        while (n > 0) {
-            size_t used = 0, off = 0, dlen = 0;
-            int rc = pw_chunked_decode(chunks, p, n, &used, &off, &dlen, limits);
-            if (rc == PW_DONE) {
-                *complete = 1;
-                return;
-            }
-            if (rc == PW_ERROR || used == 0)
-                return;  /* not framed as we think: never complete, so the connection closes */
-            p += used;
-            n -= used;
-        }
-    }
-}
-
 /* The first read of a response: like recv(), but takes a descriptor passed with a file record.
  * Returns the bytes read into buf (0 when it was only the record: *file_fd is then set), -1 with
  * errno as recv(), -2 for a malformed record. */
@@ -284,8 +258,223 @@ static size_t build_preamble(pw_conn *c, int pooled, unsigned char *pre)
     return plen;
 }
 
+/* ---------------------------------------------------------------- relaying the response
+ * The daemon's response is copied to the client as it comes, following its framing: the
+ * client connection is kept only when the response arrived whole (a daemon that dies half-way
+ * must not leave a truncated response on a connection that looks reusable).  The progress
+ * lives in c->rp, so a relay thread (pw_relay) and the reactor (pw_relay_async_read) run the
+ * same steps, and the reactor carries on where a thread stopped: writes to the client never
+ * wait (pw_conn_send); past cfg.out_high pending, the reader stops until the client has
+ * taken most of it - and a thread hands the relay to the reactor rather than wait. */
+
+enum { RP_BODY_NONE, RP_BODY_LENGTH, RP_BODY_CHUNKED, RP_BODY_UNTIL_CLOSE };
+
+void pw_relay_progress_init(pw_conn *c, int pooled, int reused)
+{
+    struct pw_relay_progress *rp = &c->rp;
+    free(rp->head);
+    memset(rp, 0, sizeof *rp);
+    rp->pooled = pooled;
+    rp->reused = reused;
+    rp->body = RP_BODY_UNTIL_CLOSE;
+    rp->file_fd = -1;
+    rp->is_head = c->req.method.len == 4 && memcmp(c->buf + c->req.method.off, "HEAD", 4) == 0;
+    pw_chunked_init(&rp->chunks);
+}
+
+void pw_relay_progress_free(pw_conn *c)
+{
+    free(c->rp.head);
+    c->rp.head = NULL;
+    c->rp.head_len = 0;
+    if (c->rp.file_fd >= 0)
+        close(c->rp.file_fd);
+    c->rp.file_fd = -1;
+}
+
+#define RP_HEAD_MAX 65536
+
+/* The response head is whole (hlen bytes of rp->head): note its status, Connection: close and
+ * framing (the daemon is pywsgi's own core, so its framing headers have one spelling). */
+static void rp_head_done(pw_conn *c, size_t hlen)
+{
+    struct pw_relay_progress *rp = &c->rp;
+    const char *h = rp->head;
+    if (memmem(h, hlen, "\r\nConnection: close\r\n", 21))
+        rp->close_after = 1;
+    if (rp->head_len > 12 && memcmp(h, "HTTP/1.", 7) == 0)
+        c->resp_status = atoi(h + 9);
+    c->resp_bytes = -(long long)hlen;  /* the body's bytes are what follows the head */
+    rp->head_done = 1;
+    const char *cl = memmem(h, hlen, "\r\nContent-Length: ", 18);
+    int st = c->resp_status;
+    if (rp->is_head || (st >= 100 && st < 200) || st == 204 || st == 304) {
+        rp->body = RP_BODY_NONE;
+    } else if (cl) {
+        rp->body = RP_BODY_LENGTH;
+        rp->left = strtoll(cl + 18, NULL, 10);
+    } else if (memmem(h, hlen, "\r\nTransfer-Encoding: chunked\r\n", 30)) {
+        rp->body = RP_BODY_CHUNKED;
+    } else {
+        rp->close_after = 1;  /* close-delimited */
+    }
+    if (rp->body == RP_BODY_NONE || (rp->body == RP_BODY_LENGTH && rp->left == 0))
+        rp->complete = 1;
+}
+
+/* Follow the response body's framing over the bytes relayed: sets rp->complete at its end. */
+static void rp_track(struct pw_relay_progress *rp, const char *p, size_t n)
+{
+    if (rp->complete || n == 0)
+        return;
+    if (rp->body == RP_BODY_LENGTH) {
+        rp->left -= (long long)n;
+        if (rp->left <= 0)
+            rp->complete = 1;
+    } else if (rp->body == RP_BODY_CHUNKED) {
+        pw_limits limits;
+        pw_limits_default(&limits);
+        while (n > 0) {
+            size_t used = 0, off = 0, dlen = 0;
+            int rc = pw_chunked_decode(&rp->chunks, p, n, &used, &off, &dlen, &limits);
+            if (rc == PW_DONE) {
+                rp->complete = 1;
+                return;
+            }
+            if (rc == PW_ERROR || used == 0)
+                return;  /* not framed as we think: never complete, so the connection closes */
+            p += used;
+            n -= used;
+        }
+    }
+}
+
+/* n response bytes read from the daemon: the head is held until it is whole, then everything
+ * goes to the client as it comes (never waiting: what it does not take stays pending), and a
+ * passed file after the head.  0 ok, -1 the client failed. */
+static int rp_take(pw_server *s, pw_conn *c, const char *buf, size_t n)
+{
+    struct pw_relay_progress *rp = &c->rp;
+    rp->relayed += (long long)n;
+    if (!rp->head_done) {
+        size_t room = RP_HEAD_MAX - rp->head_len, take = n < room ? n : room;
+        char *h = realloc(rp->head, rp->head_len + take);
+        if (!h)
+            return -1;
+        rp->head = h;
+        memcpy(h + rp->head_len, buf, take);
+        rp->head_len += take;
+        buf += take;
+        n -= take;
+        char *end = memmem(h, rp->head_len, "\r\n\r\n", 4);
+        if (!end && rp->head_len < RP_HEAD_MAX)
+            return 0;  /* hold the bytes until the whole head is here */
+        size_t hlen = end ? (size_t)(end - h) + 4 : rp->head_len;
+        rp_head_done(c, hlen);
+        rp_track(rp, h + hlen, rp->head_len - hlen);
+        struct iovec out[2] = {{h, rp->head_len}, {(void *)buf, n}};
+        c->resp_bytes += (long long)rp->head_len;
+        rp_track(rp, buf, n);
+        int rc = pw_conn_send(s, c, out, n ? 2 : 1);
+        c->resp_bytes += (long long)n;
+        free(rp->head);
+        rp->head = NULL;
+        rp->head_len = 0;
+        if (rc != 0)
+            return -1;
+    } else if (n > 0) {
+        rp_track(rp, buf, n);
+        struct iovec out = {(void *)buf, n};
+        if (pw_conn_send(s, c, &out, 1) != 0)
+            return -1;
+        c->resp_bytes += (long long)n;
+    }
+    if (rp->head_done && rp->file_fd >= 0) {
+        int rc = rp->body == RP_BODY_LENGTH
+                     ? pw_conn_sendfile(s, c, rp->file_fd, (off_t)rp->file_off,
+                                        (size_t)rp->file_count) : -1;
+        close(rp->file_fd);
+        rp->file_fd = -1;
+        if (rc != 0)
+            return -1;
+        rp->relayed += rp->file_count;
+        c->resp_bytes += rp->file_count;
+        rp->left -= rp->file_count;
+        if (rp->left <= 0)
+            rp->complete = 1;
+    }
+    return 0;
+}
+
+/* The daemon closed its end: is that the response's end (close-delimited), or a failure?
+ * PW_RA_DONE or PW_RA_FAILED (a 502 answered when it sent nothing at all). */
+static int rp_eof(pw_server *s, pw_conn *c, int *keep, int *status_out)
+{
+    struct pw_relay_progress *rp = &c->rp;
+    *keep = 0;
+    if (rp->relayed == 0) {
+        pw_log(s, PW_LOG_ERROR, "%s:%d: the daemon process closed without a response "
+               "(it may have died): 502", c->peer_host, c->peer_port);
+        *status_out = 502;
+        pw_send_error(s, c, 502);
+        return PW_RA_FAILED;
+    }
+    if (rp->head_done && rp->body == RP_BODY_UNTIL_CLOSE)
+        return PW_RA_DONE;
+    pw_log(s, PW_LOG_ERROR, "%s:%d: the daemon process's response ended early (it may have "
+           "died): client connection closed", c->peer_host, c->peer_port);
+    return PW_RA_FAILED;
+}
+
+/* Read from the daemon without waiting: like recv() (>0 bytes, 0 end, -1 errno), but the
+ * first read may bring a file record with a descriptor: RP_FILE_ONLY when that was all,
+ * RP_MALFORMED for a bad one (502 answered). */
+#define RP_MALFORMED (-2)
+#define RP_FILE_ONLY (-3)
+static ssize_t rp_recv(pw_server *s, pw_conn *c, int fd, char *buf, size_t cap, int *status_out)
+{
+    struct pw_relay_progress *rp = &c->rp;
+    if (rp->relayed > 0 || rp->file_fd >= 0)
+        return recv(fd, buf, cap, MSG_DONTWAIT);
+    ssize_t n = recv_file_record(fd, buf, cap, &rp->file_fd, &rp->file_off, &rp->file_count);
+    if (n == -2) {
+        pw_log(s, PW_LOG_ERROR, "%s:%d: malformed file record from the daemon process: 502",
+               c->peer_host, c->peer_port);
+        *status_out = 502;
+        pw_send_error(s, c, 502);
+        return RP_MALFORMED;
+    }
+    if (n == 0 && rp->file_fd >= 0)
+        return RP_FILE_ONLY;  /* the record alone: the head follows */
+    return n;
+}
+
 /* This thread's idle pooled connection per group, as fd + 1 (0: none). */
 static __thread int pool_fds[PW_RELAY_POOL_SLOTS];
+
+/* Wait until the daemon has bytes for us, flushing the client's pending output meanwhile;
+ * 1 ready, 0 the deadline passed, -1 the client failed. */
+static int wait_daemon(pw_server *s, pw_conn *c, int fd, double deadline)
+{
+    for (;;) {
+        double left = deadline - now_mono();
+        if (left <= 0)
+            return 0;
+        struct pollfd p[2] = {{fd, POLLIN, 0}, {c->fd, POLLOUT, 0}};
+        int n = poll(p, pw_conn_out_pending(c) ? 2 : 1, (int)(left * 1000) + 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (p[0].revents)
+            return 1;
+        if (n > 0) {  /* the client took some: send it more (never waiting) */
+            struct iovec none = {NULL, 0};
+            if (pw_conn_send(s, c, &none, 0) != 0)
+                return -1;
+        }
+    }
+}
 
 int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out)
 {
@@ -296,23 +485,6 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
                  c->req.body_kind == PW_BODY_NONE;
     int reused = 0, fd = -1;
     int body_ok = 1;
-    /* Handed over by the reactor's asynchronous relay (pw_relay_async_read): the request is
-     * sent, and some of the response may already be here (relay_pending, of which relay_skip
-     * bytes already went to the client). */
-    char *pending = c->relay_pending;
-    size_t pending_len = c->relay_pending_len, skip = c->relay_skip;
-    int file_fd = c->relay_file_fd;
-    long long file_off = c->relay_file_off, file_count = c->relay_file_count;
-    if (c->relay_fd >= 0) {
-        fd = c->relay_fd;
-        c->relay_fd = c->relay_file_fd = -1;
-        c->relay_pending = NULL;
-        c->relay_pending_len = c->relay_skip = 0;
-        pooled = 1;
-        goto response;
-    }
-    pending = NULL;
-    file_fd = -1;
     if (pooled && pool_fds[t->pool_slot] > 0) {
         fd = pool_fds[t->pool_slot] - 1;
         pool_fds[t->pool_slot] = 0;
@@ -353,177 +525,87 @@ again:
     }
     if (!pooled)
         shutdown(fd, SHUT_WR);
-response:;
 
-    /* relay the response, following its framing: the client connection is kept only when the
-     * response arrived whole (a daemon that dies half-way must not leave a truncated response
-     * on a connection that looks reusable) */
-    char buf[65536];
-    size_t relayed = 0, head_seen = 0;
-    int close_after = !body_ok, head_done = 0;
-    enum { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_UNTIL_CLOSE } body = BODY_UNTIL_CLOSE;
-    long long body_left = 0;
-    int complete = 0;
-    pw_chunked chunks;
-    pw_limits limits;
-    pw_chunked_init(&chunks);
-    pw_limits_default(&limits);
-    int is_head = c->req.method.len == 4 && memcmp(c->buf + c->req.method.off, "HEAD", 4) == 0;
+    pw_relay_progress_init(c, pooled, reused);
+    c->rp.close_after = !body_ok;
     double deadline = now_mono() + t->response_timeout;
-    /* The daemon has only just been sent the request: wait before the first read rather than
-     * spend a recv() on EAGAIN. */
-    if (!pending && wait_ready(fd, POLLIN, deadline) < 0) {
-        close(fd);
-        if (file_fd >= 0)
-            close(file_fd);
-        *status_out = 502;
-        pw_send_error(s, c, 502);
-        return 0;
-    }
+    char buf[65536];
+    int keep = 0, rc;
     for (;;) {
-        ssize_t n;
-        if (pending) {  /* what the reactor already read (at most sizeof buf) */
-            memcpy(buf, pending, pending_len);
-            n = (ssize_t)pending_len;
-            free(pending);
-            pending = NULL;
-        } else if (relayed == 0 && head_seen == 0 && !head_done && file_fd < 0) {
-            /* The response's first bytes may be a file record with a descriptor attached. */
-            n = recv_file_record(fd, buf, sizeof buf, &file_fd, &file_off, &file_count);
-            if (n == -2) {
-                pw_log(s, PW_LOG_ERROR, "%s:%d: malformed file record from the daemon process: 502",
-                       c->peer_host, c->peer_port);
-                close(fd);
-                *status_out = 502;
-                pw_send_error(s, c, 502);
-                return 0;
-            }
-            if (n == 0 && file_fd >= 0)
-                continue;  /* the record alone: the head follows */
-        } else {
-            n = recv(fd, buf + head_seen, sizeof buf - head_seen, 0);
+        if (pw_conn_out_pending(c) >= pw_server_config(s)->out_high) {
+            /* the client is slow: the reactor relays the rest, this thread moves on */
+            c->rp.pooled = 0;  /* (the pool is this thread's) */
+            c->relay_fd = fd;
+            c->relay_timeout = t->response_timeout;
+            pw_relay_handoff(s, c);
+            return PW_RELAY_HANDED;
         }
+        int w = wait_daemon(s, c, fd, deadline);
+        if (w < 0) {
+            rc = PW_RA_FAILED;
+            break;
+        }
+        if (w == 0) {
+            if (c->rp.relayed == 0) {
+                pw_log(s, PW_LOG_ERROR, "%s:%d: the daemon process did not answer in time: 504",
+                       c->peer_host, c->peer_port);
+                *status_out = 504;
+                pw_send_error(s, c, 504);
+            } else {
+                pw_log(s, PW_LOG_ERROR, "%s:%d: the daemon process's response stalled: client "
+                       "connection closed", c->peer_host, c->peer_port);
+            }
+            rc = PW_RA_FAILED;
+            break;
+        }
+        ssize_t n = rp_recv(s, c, fd, buf, sizeof buf, status_out);
+        if (n == RP_MALFORMED) {
+            rc = PW_RA_FAILED;
+            break;
+        }
+        if (n == RP_FILE_ONLY)
+            continue;
         if (n < 0) {
-            if (errno == EINTR)
+            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
                 continue;
-            if (errno == ECONNRESET && reused && relayed == 0 && head_seen == 0) {
+            if (errno == ECONNRESET && reused && c->rp.relayed == 0 && c->rp.file_fd < 0) {
                 /* closed by the daemon with our request unread: it never saw it */
                 close(fd);
                 fd = -1;
                 reused = 0;
                 goto again;
             }
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                int w = wait_ready(fd, POLLIN, deadline);
-                if (w == 1)
-                    continue;
-                if (w == 0 && relayed == 0 && head_seen == 0) {
-                    pw_log(s, PW_LOG_ERROR, "%s:%d: the daemon process did not answer in "
-                           "time: 504", c->peer_host, c->peer_port);
-                    *status_out = 504;
-                    pw_send_error(s, c, 504);
-                    close(fd);
-                    if (file_fd >= 0)
-                        close(file_fd);
-                    return 0;
-                }
-            }
-            break;
+            n = 0;  /* a reset: as an end, which says whether it cut the response */
         }
-        if (n == 0)
-            break;
         deadline = now_mono() + t->response_timeout;
-        size_t avail = head_seen + (size_t)n;
-        if (!head_done) {
-            /* Hold the bytes until the whole head is here, to read its Connection header. */
-            void *end = memmem(buf, avail, "\r\n\r\n", 4);
-            if (!end && avail < sizeof buf) {
-                head_seen = avail;
-                continue;
-            }
-            size_t hlen = end ? (size_t)((char *)end - buf) + 4 : avail;
-            if (memmem(buf, hlen, "\r\nConnection: close\r\n", 21))
-                close_after = 1;
-            if (avail > 12 && memcmp(buf, "HTTP/1.", 7) == 0)
-                c->resp_status = atoi(buf + 9);
-            c->resp_bytes = -(long long)hlen;  /* the body's bytes are what follows the head */
-            head_done = 1;
-            head_seen = 0;
-            /* The daemon is pywsgi's own core, so its framing headers have one spelling. */
-            const char *cl = memmem(buf, hlen, "\r\nContent-Length: ", 18);
-            int st = c->resp_status;
-            if (is_head || (st >= 100 && st < 200) || st == 204 || st == 304) {
-                body = BODY_NONE;
-            } else if (cl) {
-                body = BODY_LENGTH;
-                body_left = strtoll(cl + 18, NULL, 10);
-            } else if (memmem(buf, hlen, "\r\nTransfer-Encoding: chunked\r\n", 30)) {
-                body = BODY_CHUNKED;
-            } else {
-                close_after = 1;  /* close-delimited */
-            }
-            if (body == BODY_NONE || (body == BODY_LENGTH && body_left == 0))
-                complete = 1;
-            track_body(&chunks, &limits, buf + hlen, avail - hlen, body, &body_left, &complete);
-        } else {
-            track_body(&chunks, &limits, buf, avail, body, &body_left, &complete);
+        if (n == 0) {
+            rc = rp_eof(s, c, &keep, status_out);
+            break;
         }
-        struct iovec out = {buf + skip, avail - skip};  /* skip: sent by the reactor already */
-        skip = 0;
-        if (out.iov_len > 0 && pw_conn_writev(s, c, &out, 1) != 0) {
-            close(fd);
-            if (file_fd >= 0)
-                close(file_fd);
-            return 0;
+        if (rp_take(s, c, buf, (size_t)n) != 0) {
+            rc = PW_RA_FAILED;
+            break;
         }
-        relayed += avail;
-        c->resp_bytes += avail;
-        head_seen = 0;
-        if (file_fd >= 0 && head_done) {
-            int rc = body == BODY_LENGTH ? pw_conn_sendfile(s, c, file_fd, (off_t)file_off,
-                                                            (size_t)file_count) : -1;
-            close(file_fd);
-            file_fd = -1;
-            if (rc != 0) {
-                close(fd);
-                return 0;
-            }
-            relayed += (size_t)file_count;
-            c->resp_bytes += file_count;
-            body_left -= file_count;
-            if (body_left <= 0)
-                complete = 1;
+        if (c->rp.complete) {
+            rc = PW_RA_DONE;
+            keep = !c->rp.close_after && c->req.keep_alive;
+            break;
         }
-        if (pooled && complete && body != BODY_UNTIL_CLOSE)
-            break;  /* the daemon keeps the connection for the next request */
     }
-    if (file_fd >= 0)
-        close(file_fd);
-    if (pooled && complete && body != BODY_UNTIL_CLOSE && relayed > 0)
-        pool_fds[t->pool_slot] = fd + 1;
+    int whole = rc == PW_RA_DONE && c->rp.complete && c->rp.body != RP_BODY_UNTIL_CLOSE;
+    if (pooled && whole && pool_fds[t->pool_slot] == 0)
+        pool_fds[t->pool_slot] = fd + 1;  /* the daemon keeps it for the next request */
     else
         close(fd);
-    if (relayed == 0) {
-        pw_log(s, PW_LOG_ERROR, "%s:%d: the daemon process closed without a response "
-               "(it may have died): 502", c->peer_host, c->peer_port);
-        *status_out = 502;
-        pw_send_error(s, c, 502);
-        return 0;
-    }
-    if (!complete && body != BODY_UNTIL_CLOSE) {
-        pw_log(s, PW_LOG_ERROR, "%s:%d: the daemon process's response ended early (it may have "
-               "died): client connection closed", c->peer_host, c->peer_port);
-        return 0;
-    }
-    return !close_after && c->req.keep_alive;
+    pw_relay_progress_free(c);
+    return rc == PW_RA_DONE ? keep : 0;
 }
 
 /* ---------------------------------------------------------------- the reactor's relay
  * The reactor thread relays a body-less request itself when it can: it writes the request on a
- * pooled connection without blocking, and when the daemon's answer arrives whole and the client
- * takes it in one non-blocking write, the request never touched a relay thread.  Anything else
- * (a response that is large, close-delimited, a file, or a client that cannot take it at once)
- * is handed to a relay thread, which resumes in pw_relay with what was read. */
+ * pooled connection without blocking and relays the response as it comes, as fast as the
+ * client takes it, without any thread; it also carries on the relays that threads hand it for
+ * slow clients. */
 
 static __thread int async_pool[256];   /* the reactor thread's idle daemon connections */
 static __thread int async_pool_n;
@@ -561,7 +643,7 @@ int pw_relay_async_send(pw_server *s, pw_conn *c, const pw_relay_target *t)
         m.msg_iovlen = 2;
         ssize_t n = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n == (ssize_t)(plen + c->req.head_len)) {
-            c->relay_reused = reused;
+            pw_relay_progress_init(c, 1, reused);
             return fd;
         }
         int err = errno;
@@ -592,92 +674,48 @@ int pw_relay_async_drop_idle(int fd)
     return 0;
 }
 
-/* Hand the relay to a thread: keep what was read (n bytes, skip of them already sent). */
-static int async_handoff(pw_conn *c, int fd, const char *buf, size_t n, size_t skip)
-{
-    c->relay_fd = fd;
-    c->relay_skip = skip;
-    c->relay_pending_len = 0;
-    c->relay_pending = NULL;
-    if (n > 0) {
-        c->relay_pending = malloc(n);
-        if (!c->relay_pending) {
-            c->relay_fd = -1;
-            close(fd);
-            return PW_RA_FAILED;
-        }
-        memcpy(c->relay_pending, buf, n);
-        c->relay_pending_len = n;
-    }
-    return PW_RA_HANDOFF;
-}
-
 int pw_relay_async_read(pw_server *s, pw_conn *c, int fd, int *keep, int *status_out)
 {
     *keep = 0;
     *status_out = 0;
-    char *buf = async_buf;
-    int file_fd = -1;
-    long long file_off = 0, file_count = 0;
-    ssize_t n = recv_file_record(fd, buf, sizeof async_buf, &file_fd, &file_off, &file_count);
-    if (n == -1) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-            return PW_RA_AGAIN;
-        if (errno == ECONNRESET && c->relay_reused) {
-            close(fd);  /* closed by its daemon with the request unread */
-            return PW_RA_RETRY;
+    for (int round = 0; round < 16; round++) {  /* then the other connections get their turn */
+        if (pw_conn_out_pending(c) >= pw_server_config(s)->out_high)
+            return PW_RA_PAUSE;
+        ssize_t n = rp_recv(s, c, fd, async_buf, sizeof async_buf, status_out);
+        int rc = -1;
+        if (n == RP_FILE_ONLY)
+            continue;
+        if (n == RP_MALFORMED) {
+            rc = PW_RA_FAILED;
+        } else if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return PW_RA_AGAIN;
+            if (errno == ECONNRESET && c->rp.reused && c->rp.relayed == 0 && c->rp.file_fd < 0) {
+                close(fd);  /* closed by its daemon with the request unread */
+                return PW_RA_RETRY;
+            }
+            rc = rp_eof(s, c, keep, status_out);
+        } else if (n == 0) {
+            rc = rp_eof(s, c, keep, status_out);
+        } else if (rp_take(s, c, async_buf, (size_t)n) != 0) {
+            rc = PW_RA_FAILED;
+        } else if (c->rp.complete) {
+            rc = PW_RA_DONE;
+            *keep = !c->rp.close_after && c->req.keep_alive;
         }
+        if (rc < 0)
+            continue;
+        if (rc == PW_RA_DONE && c->rp.pooled && c->rp.complete &&
+            c->rp.body != RP_BODY_UNTIL_CLOSE)
+            async_pool_put(fd);  /* the response is whole: the daemon keeps the connection */
+        else
+            close(fd);
+        pw_relay_progress_free(c);
+        return rc;
     }
-    if (file_fd >= 0) {
-        c->relay_file_fd = file_fd;
-        c->relay_file_off = file_off;
-        c->relay_file_count = file_count;
-        return async_handoff(c, fd, buf, 0, 0);
-    }
-    if (n <= 0) {
-        pw_log(s, PW_LOG_ERROR, n == -2 ? "%s:%d: malformed file record from the daemon process: 502"
-               : "%s:%d: the daemon process closed without a response (it may have died): 502",
-               c->peer_host, c->peer_port);
-        close(fd);
-        *status_out = 502;
-        pw_send_error(s, c, 502);
-        return PW_RA_FAILED;
-    }
-    size_t avail = (size_t)n;
-    char *end = memmem(buf, avail, "\r\n\r\n", 4);
-    if (!end || avail < 12 || memcmp(buf, "HTTP/1.", 7) != 0)
-        return async_handoff(c, fd, buf, avail, 0);
-    size_t hlen = (size_t)(end - buf) + 4;
-    int status = atoi(buf + 9);
-    int is_head = c->req.method.len == 4 && memcmp(c->buf + c->req.method.off, "HEAD", 4) == 0;
-    int close_after = memmem(buf, hlen, "\r\nConnection: close\r\n", 21) != NULL;
-    int complete = 0;
-    if (is_head || (status >= 100 && status < 200) || status == 204 || status == 304) {
-        complete = avail == hlen;
-    } else {
-        /* The daemon is pywsgi's own core, so its framing headers have one spelling. */
-        const char *cl = memmem(buf, hlen, "\r\nContent-Length: ", 18);
-        if (cl)
-            complete = (long long)(avail - hlen) == strtoll(cl + 18, NULL, 10);
-    }
-    if (!complete)  /* chunked, close-delimited, or more to come: a relay thread follows it */
-        return async_handoff(c, fd, buf, avail, 0);
-    ssize_t w = send(c->fd, buf, avail, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        w = 0;
-    if (w >= 0 && (size_t)w < avail) {  /* the client takes it slowly: a thread waits for it */
-        c->resp_status = status;
-        return async_handoff(c, fd, buf, avail, (size_t)w);
-    }
-    async_pool_put(fd);  /* the response is whole: the daemon keeps the connection */
-    c->resp_status = status;
-    if (w < 0) {
-        c->broken = 1;
-        return PW_RA_DONE;
-    }
-    c->resp_bytes = (long long)(avail - hlen);
-    *keep = !close_after && c->req.keep_alive;
-    return PW_RA_DONE;
+    return PW_RA_AGAIN;
 }
 
 int pw_preamble_parse(pw_conn *c)

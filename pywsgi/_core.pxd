@@ -194,6 +194,7 @@ cdef extern from "relay.h" nogil:
         int pool_slot
 
     int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out)
+    enum: PW_RELAY_HANDED
     int pw_daemon_send_file(pw_server *s, pw_conn *c, int fd, long long offset, long long count)
 
 

@@ -881,6 +881,7 @@ cdef enum:
     _CLOSE = 0
     _KEEP = 1
     _SUSPENDED = 2   # the client is slow: the response waits, the connection is the reactor's
+    _HANDED = 3      # daemon mode: the reactor relays the rest of the response (a slow client)
 
 # Responses held back by a slow client (pw_conn_suspend), by connection address: the reactor
 # sends their pending output and queues the connection again (c.resuming) to continue here.
@@ -1027,7 +1028,7 @@ cdef double _queue_timeout = 0    # daemon role: longest wait between relay and 
 cdef bint _daemon_role = False
 
 
-cdef bint _serve_daemon(pw_conn *c, _Mount mount) except -1:
+cdef int _serve_daemon(pw_conn *c, _Mount mount) except -1:
     """Daemon mode, server side: relay the request to the mount's process group in C."""
     cdef pw_relay_target t
     cdef int status = 0
@@ -1044,7 +1045,7 @@ cdef bint _serve_daemon(pw_conn *c, _Mount mount) except -1:
         keep = pw_relay(_srv, c, &t, &status)
         if counters != NULL:
             pw_sb_relay_done(counters, status)
-    return keep
+    return _HANDED if keep == PW_RELAY_HANDED else keep
 
 
 cdef str _app_name(_Mount mount):
@@ -1123,6 +1124,8 @@ cdef void _serve_conn(pw_conn *c, object errors, int worker):
             with nogil:
                 pw_conn_suspend(_srv, c)
             return
+        if keep == _HANDED:
+            return  # the reactor relays the rest and ends the request
         _served += 1
         if _recycle_after and _served == _recycle_after:
             # Like mod_wsgi's maximum-requests: stop accepting, finish, exit; the master
@@ -1160,6 +1163,8 @@ cdef pw_conn *_relay_conn(pw_conn *c) noexcept nogil:
         keep = pw_relay(_srv, c, &_direct_target, &status)
         if _direct_group != NULL:
             pw_sb_relay_done(_direct_group, status)
+        if keep == PW_RELAY_HANDED:
+            return NULL  # the reactor relays the rest (a slow client) and ends the request
         again = pw_conn_release(_srv, c, keep)
     return NULL
 

@@ -53,14 +53,16 @@ def slow_app(tmp_path):
     return app, {'SLOW_FILE': str(big)}
 
 
-def open_slow_readers(port, path, count):
+def open_slow_readers(port, path, count, method='GET'):
     readers = []
+    body = b'x' if method == 'POST' else b''
     for _ in range(count):
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # backpressure comes soon
         sock.settimeout(10)
         sock.connect(('127.0.0.1', port))
-        sock.sendall(b'GET %s HTTP/1.1\r\nHost: x\r\n\r\n' % path.encode())
+        sock.sendall(b'%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s'
+                     % (method.encode(), path.encode(), len(body), body))
         sock.setblocking(False)
         readers.append(sock)
     return readers
@@ -87,7 +89,9 @@ def answer_time(port):
 
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize('path', ['/list', '/stream', '/file'])
-@pytest.mark.parametrize('mode', [('--threads', '4'), ('--threads', '1')], ids=['threads4', 'inline'])
+@pytest.mark.parametrize('mode', [('--threads', '4'), ('--threads', '1'),
+                                  ('--daemon', '--processes', '1', '--threads', '4')],
+                         ids=['threads4', 'inline', 'daemon'])
 def test_200_slow_readers_leave_the_workers_free(start_server, slow_app, path, mode):
     app, env = slow_app
     server = start_server(app, *mode, '--max-clients', '1000', env=env)
@@ -99,6 +103,38 @@ def test_200_slow_readers_leave_the_workers_free(start_server, slow_app, path, m
             read_a_little(readers, received)
         before = list(received)
         assert answer_time(server.port) < 1.0  # a bound: served at once, not after the readers
+        for _ in range(3):
+            time.sleep(1)
+            read_a_little(readers, received)
+        starved = [i for i, (a, b) in enumerate(zip(before, received)) if b <= a]
+        assert not starved, '%d of 200 slow readers got nothing for 3 s' % len(starved)
+    finally:
+        for sock in readers:
+            sock.close()
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize('shape', ['post', 'mixed'])
+def test_200_slow_readers_in_daemon_mode_hold_no_relay_thread(start_server, slow_app, tmp_path,
+                                                                shape):
+    # A request with a body, and any request when a static mount sits beside the daemon
+    # group, is relayed by a thread (not the reactor alone): it hands a slow client's
+    # response to the reactor instead of waiting for it.
+    app, env = slow_app
+    flags = ['--daemon', '--processes', '1', '--threads', '4']
+    if shape == 'mixed':
+        (tmp_path / 'htdocs').mkdir()
+        flags += ['--url-alias', '/static', tmp_path / 'htdocs']
+    server = start_server(app, *flags, env=env)
+    readers = open_slow_readers(server.port, '/stream', 200,
+                                method='POST' if shape == 'post' else 'GET')
+    try:
+        received = [0] * len(readers)
+        for _ in range(3):
+            time.sleep(1)
+            read_a_little(readers, received)
+        before = list(received)
+        assert answer_time(server.port) < 1.0
         for _ in range(3):
             time.sleep(1)
             read_a_little(readers, received)
@@ -160,10 +196,14 @@ def test_a_reader_slower_than_the_minimum_rate_is_dropped(start_server, slow_app
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize('path', ['/list', '/stream', '/file', '/write'])
-def test_a_slow_but_steady_reader_gets_every_byte(start_server, slow_app, path):
+@pytest.mark.parametrize('mode', [(), ('--daemon', '--processes', '1'), ('--daemon', 'POST')],
+                         ids=['embedded', 'daemon', 'daemon-post'])
+def test_a_slow_but_steady_reader_gets_every_byte(start_server, slow_app, path, mode):
     app, env = slow_app
-    server = start_server(app, '--threads', '2', '--send-buffer-size', '64k', env=env)
-    reader, = open_slow_readers(server.port, path, 1)
+    method = 'POST' if 'POST' in mode else 'GET'
+    flags = [flag for flag in mode if flag != 'POST']
+    server = start_server(app, '--threads', '2', '--send-buffer-size', '64k', *flags, env=env)
+    reader, = open_slow_readers(server.port, path, 1, method=method)
     reader.setblocking(True)
     data = bytearray()
     try:
