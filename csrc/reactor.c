@@ -1796,6 +1796,10 @@ static void out_drop(pw_conn *c)
  * (then a new one starts). */
 static int out_too_slow(pw_server *s, pw_conn *c, double now)
 {
+    /* A daemon's reader is the server process, which reads only as fast as its client and
+     * applies these limits to that client itself (then closes this connection). */
+    if (s->cfg.daemon_role)
+        return 0;
     out_measure(c, now);
     if (now - c->out_progress_at >= s->cfg.socket_timeout) {
         pw_log(s, PW_LOG_INFO, "%s:%d: client did not read the response in time "
@@ -1831,6 +1835,8 @@ static int out_wait_writable(pw_server *s, pw_conn *c)
         double w = c->out_window_start + s->cfg.socket_timeout - now;
         if (s->cfg.send_min_rate > 0 && w < t)
             t = w;
+        if (s->cfg.daemon_role)
+            t = s->cfg.socket_timeout;  /* (see out_too_slow) */
         int rc = wait_fd(c->fd, POLLOUT, t > 0.001 ? t : 0.001);
         if (rc == 1)
             return 0;

@@ -231,3 +231,32 @@ def test_a_slow_but_steady_reader_gets_every_byte(start_server, slow_app, path, 
         body = bytes(decoded)
     expected = {'/list': 10 * MiB, '/stream': 10 * MiB, '/file': 10 * MiB, '/write': MiB + 3}[path]
     assert len(body) == expected
+
+
+@pytest.mark.timeout(60)
+def test_daemon_mode_a_reader_slower_than_the_daemons_socket_timeout_is_kept(start_server,
+                                                                             slow_app):
+    # The server process stops reading the daemon while its client is behind - here for
+    # seconds at a time, longer than --socket-timeout; the daemon must not take that for a
+    # stalled reader of its own (the server process applies the client limits itself).
+    app, env = slow_app
+    server = start_server(app, '--daemon', '--processes', '1', '--threads', '2',
+                          '--socket-timeout', '2', '--send-min-rate', '0',
+                          '--send-buffer-size', '64k', env=env)
+    reader, = open_slow_readers(server.port, '/list', 1)
+    received = []
+    try:
+        started = time.monotonic()
+        while time.monotonic() - started < 15:
+            time.sleep(0.1)
+            try:
+                piece = reader.recv(1000)  # 10 KB/s: the server process pauses ~5 s at a time
+            except BlockingIOError:
+                continue
+            assert piece, 'the connection was closed after %d bytes' % sum(received)
+            received.append(len(piece))
+    finally:
+        reader.close()
+    assert sum(received) > 100000
+    log = server.stderr_text()
+    assert 'ended early' not in log and 'did not read the response in time' not in log, log
