@@ -1,14 +1,15 @@
 """--request-timeout (issue 17, item 5): a request that overruns is interrupted with
 RequestTimeout and answered 504, its stack and request line logged; one the exception cannot
 reach (blocked in C) makes the process recycle, and the master's replacement serves at once.
-Real servers, real sockets; bounded waits.
+Daemon mode: --daemon maps both options to its group. Real servers, real sockets; bounded waits.
 """
 import http.client
+import time
 
 import pytest
 
 from serverproc import APPS_DIR, is_alive, wait_until
-from test_daemon import in_thread
+from test_daemon import in_thread, wait_for_processes
 
 TIMEOUT_APP = APPS_DIR / 'timeout_app.py'
 
@@ -110,3 +111,21 @@ def test_inline_a_stuck_request_is_replaced_and_waiting_requests_are_served(star
     assert 'error' in stuck[1], stuck[1]
     assert 'did not stop within 1s of RequestTimeout' in server.stderr_text()
 
+
+def test_daemon_mode_takes_request_timeout_and_interrupts_first(start_server):
+    """--daemon: --request-timeout and --interrupt-timeout become the group's options; the
+    interrupted request unwinds, so the daemon process is not recycled."""
+    server = start_server(TIMEOUT_APP, '--daemon', '--processes', '1', '--threads', '2',
+                          '--request-timeout', '2', '--interrupt-timeout', '5')
+    (daemon,), _ = wait_for_processes(server, daemons=1)
+    mark = server.log_mark()
+    started = time.monotonic()
+    response, body = server.get('/spin?mark=spin', timeout=30)
+    assert response.status == 504, body[:300]
+    assert time.monotonic() - started < 20
+    line = server.wait_for_log(r'"GET /spin\?mark=spin HTTP/1\.1" has run', since=mark)
+    assert 'longer than request-timeout= of daemon process group' in line
+    server.wait_for_log(r'GET /spin\?mark=spin: 504, interrupted', since=mark)
+    assert 'in spin_forever' in server.stderr_text()[mark:]
+    assert served_by(server) == daemon
+    assert 'recycling' not in server.stderr_text()
