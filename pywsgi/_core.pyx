@@ -15,6 +15,7 @@ import time
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeLatin1
 from cpython.exc cimport PyErr_CheckSignals
+from cpython.ref cimport PyObject
 from libc.string cimport memchr, memcpy, memset
 from libc.stdio cimport snprintf
 from libc.stdint cimport uint64_t
@@ -85,6 +86,15 @@ cdef frozenset _HOP_BY_HOP = frozenset([
 
 class ClientDisconnected(OSError):
     """The client went away (or stopped reading) while the response was being sent."""
+
+
+class RequestTimeout(BaseException):
+    """Raised inside the thread of a request that has run longer than --request-timeout (or a
+    daemon group's request-timeout= with interrupt-timeout=), so it unwinds and the client gets
+    504.  A BaseException, as mod_wsgi 6's mod_wsgi.RequestTimeout: the `except Exception:` of
+    an application or framework does not swallow it.  Catch it only to clean up, and re-raise.
+    It reaches the thread the next time the thread runs Python code: not while it waits in C
+    (time.sleep, a lock, a socket read without timeout) - then the process is recycled."""
 
 
 class RequestBodyError(OSError):
@@ -888,9 +898,10 @@ cdef enum:
 cdef dict _suspended = {}
 
 
-cdef int _serve_one(pw_conn *c, object errors):
+cdef int _serve_one(pw_conn *c, object errors, int worker):
     """Serve the request whose head is in c, or continue its suspended response; return
-    _KEEP, _CLOSE or _SUSPENDED."""
+    _KEEP, _CLOSE or _SUSPENDED.  worker: the caller's slot in _workers (>= _worker_slots:
+    none)."""
     cdef Request req
     cdef pw_request *r = &c.req
     cdef _Mount mount = None
@@ -961,6 +972,9 @@ cdef int _serve_one(pw_conn *c, object errors):
                 return False
             req.env = _environ(c, req, mount, <str>path)
             req.env['wsgi.errors'] = errors
+            if worker < _worker_slots:
+                # until the finally below, --request-timeout may interrupt this request
+                _workers[worker].environ = <PyObject *>req.env
             result = req.result = req.mount.app(req.env, req.start_response)
             if type(result) is FileWrapper and _try_sendfile(req, <FileWrapper>result):
                 req.it = ()
@@ -972,6 +986,8 @@ cdef int _serve_one(pw_conn *c, object errors):
                         and not req.headers_sent and type(result[0]) is bytes):
                     req.content_length = PyBytes_GET_SIZE(result[0])
                 req.it = iter(result)
+        elif req.env is not None and worker < _worker_slots:
+            _workers[worker].environ = <PyObject *>req.env  # resumed: the iterable runs again
         if not req._pump():
             _suspended[<Py_ssize_t>c] = req
             suspended = True
@@ -982,6 +998,23 @@ cdef int _serve_one(pw_conn *c, object errors):
     except ClientDisconnected as exc:
         _log().info("%s:%d: %s" % (_peer(c), c.peer_port, exc))
         req.keep_alive = False
+    except RequestTimeout:
+        # raised into this thread by serve()'s main loop, which logged the stack already
+        req.keep_alive = False
+        env = req.env
+        what = "%s:%d: %s %s" % (_peer(c), c.peer_port,
+                                 env.get('REQUEST_METHOD') if env else '?',
+                                 env.get('REQUEST_URI') if env else '?')
+        if not req.headers_sent:
+            _log().error("%s: 504, interrupted after running longer than %s"
+                         % (what, _timeout_setting))
+            try:
+                _simple_response(c, req, 504)
+            except ClientDisconnected:
+                pass
+        else:
+            _log().error("%s: interrupted after running longer than %s, after the response "
+                         "started: connection closed" % (what, _timeout_setting))
     except BaseException as exc:
         env = req.env
         if c.body_error and not req.headers_sent and c.body_error != 499 and c.body_error != 500:
@@ -1021,6 +1054,13 @@ cdef int _serve_one(pw_conn *c, object errors):
             if req.status_code:  # static files and relays record their own
                 c.resp_status = req.status_code
                 c.resp_bytes = req.body_sent
+        if worker < _worker_slots and _workers[worker].environ != NULL:
+            _workers[worker].environ = NULL
+            if _workers[worker].interrupted:
+                # RequestTimeout came too late to be raised (the thread ran no Python code
+                # since): drop it, or it would go off in whatever Python code runs next.
+                _workers[worker].interrupted = 0
+                PyThreadState_SetAsyncExc(_workers[worker].thread, NULL)
     return _KEEP if req.keep_alive else _CLOSE
 
 
@@ -1087,12 +1127,26 @@ include "_status.pxi"
 cdef long long _served = 0          # requests served by this process (the GIL guards it)
 cdef long long _recycle_after = 0   # --maximum-requests with jitter; 0 = never
 
-# Recycling bookkeeping (daemon groups: request-timeout, inactivity-timeout; docs/daemon-mode.md).
-# The per-request cost is a timestamp store per worker; serve()'s main loop reads them.
-cdef double *_busy_since = NULL     # per worker: when its current request started; 0: idle
-cdef int _busy_slots = 0
+# Recycling and request-timeout bookkeeping (--request-timeout; daemon groups: request-timeout,
+# inactivity-timeout; docs/daemon-mode.md).  The per-request cost is a timestamp store per
+# worker (and the environ's address while an application runs); serve()'s main loop, in the
+# main thread, reads them every 0.1 s (_RecycleLimits.check).  Every field is written and read
+# with the GIL held.
+cdef struct _Worker:
+    double since            # when its current request started; 0: idle
+    double interrupted      # the `since` of the request RequestTimeout was raised into; 0: none
+    unsigned long thread    # its thread's ident: for its stack and PyThreadState_SetAsyncExc
+    PyObject *environ       # while it runs an application: that request's environ (borrowed)
+
+cdef _Worker *_workers = NULL       # one per worker thread (inline mode: the reactor thread)
+cdef int _worker_slots = 0
 cdef double _last_request = 0       # when a request last started or ended; 0: none yet
+cdef str _timeout_setting = '--request-timeout'   # as the 504's log line names it
 cdef bint _recycling = False        # the stop under way is a recycle (settings['on_recycle'])
+
+cdef extern from "Python.h":
+    int PyThreadState_SetAsyncExc(unsigned long thread, PyObject *exc)
+    unsigned long PyThread_get_thread_ident() nogil
 
 
 cdef inline double _now() noexcept nogil:
@@ -1108,15 +1162,15 @@ cdef void _serve_conn(pw_conn *c, object errors, int worker):
     cdef int again = 1
     cdef int keep
     while again:
-        if worker < _busy_slots:
-            _last_request = _busy_since[worker] = _now()
+        if worker < _worker_slots:
+            _last_request = _workers[worker].since = _now()
         try:
-            keep = _serve_one(c, errors)
+            keep = _serve_one(c, errors, worker)
         except BaseException:
             _log().exception("internal error while serving a request")
             keep = _CLOSE
-        if worker < _busy_slots:
-            _busy_since[worker] = 0
+        if worker < _worker_slots:
+            _workers[worker].since = 0
             _last_request = _now()
         if keep == _SUSPENDED:
             # The client is not keeping up: the reactor sends what is pending and gives the
@@ -1172,6 +1226,8 @@ cdef pw_conn *_relay_conn(pw_conn *c) noexcept nogil:
 def _worker_main(int index):
     cdef pw_conn *c
     errors = _log().ErrorStream()
+    if index < _worker_slots:
+        _workers[index].thread = PyThread_get_thread_ident()
     while True:
         with nogil:
             c = pw_queue_pop(_srv)
@@ -1203,6 +1259,8 @@ cdef object _inline_errors = None
 cdef void _reactor_thread_start() noexcept nogil:
     global _reactor_gil_state, _reactor_tstate
     _reactor_gil_state = PyGILState_Ensure()
+    if _worker_slots > 0:
+        _workers[0].thread = PyThread_get_thread_ident()  # it runs the requests (worker 0)
     _reactor_tstate = PyEval_SaveThread()
 
 
@@ -1503,14 +1561,21 @@ def serve(listen_fds, mounts, dict settings):
             return
         pw_server_stop_accepting(srv)
         deadline = time.monotonic() + graceful_timeout
-        while pw_server_open_conns(srv) > 0 and time.monotonic() < deadline:
+        # (requests stuck past --request-timeout and their interrupt are not waited for)
+        while (pw_server_open_conns(srv) > recycling.stuck()
+               and time.monotonic() < deadline):
             if not _stop_graceful:
                 return
             time.sleep(0.02)
             PyErr_CheckSignals()  # e.g. SIGINT: stop at once (see above)
         if pw_server_open_conns(srv) > 0:
-            _log().warning("graceful timeout (%ss) passed with %d connection(s) still open"
-                           % (graceful_timeout, pw_server_open_conns(srv)))
+            stuck = recycling.stuck()
+            if 0 < pw_server_open_conns(srv) <= stuck:
+                _log().warning("leaving %d request(s) stuck past %s behind"
+                               % (stuck, _timeout_setting))
+            else:
+                _log().warning("graceful timeout (%ss) passed with %d connection(s) still open"
+                               % (graceful_timeout, pw_server_open_conns(srv)))
             if inline:
                 return  # the reactor thread is inside an application: leave it to exit
         with nogil:
@@ -1528,10 +1593,10 @@ def serve(listen_fds, mounts, dict settings):
 
 
 cdef class _RecycleLimits:
-    """A daemon process's recycling limits, checked by serve()'s main loop every 0.1 s
-    (request-timeout) or about once a second (the others)."""
+    """What serve()'s main loop checks: --request-timeout (any process) every 0.1 s, and a
+    daemon process's recycling limits about once a second."""
     cdef readonly bint active
-    cdef double started, request_timeout, restart_interval, inactivity_timeout
+    cdef double started, request_timeout, interrupt_timeout, restart_interval, inactivity_timeout
     cdef double graceful_timeout, shutdown_timeout
     cdef public double grace
     cdef readonly object watch
@@ -1539,48 +1604,59 @@ cdef class _RecycleLimits:
     cdef bint files_due
 
     def __init__(self, dict settings):
-        global _busy_since, _busy_slots, _last_request
+        global _workers, _worker_slots, _last_request, _timeout_setting
         self.started = _now()
+        daemon_role = bool(settings.get('daemon_role'))
         self.request_timeout = float(settings.get('request_timeout') or 0)
+        # How long a request interrupted with RequestTimeout may take to unwind before the
+        # process is recycled; 0: recycle at once, without interrupting (a daemon group's
+        # default, as mod_wsgi's interrupt-timeout).
+        self.interrupt_timeout = float(settings.get('interrupt_timeout') or 0)
         self.restart_interval = float(settings.get('restart_interval') or 0)
         self.inactivity_timeout = float(settings.get('inactivity_timeout') or 0)
-        self.graceful_timeout = float(settings.get('recycle_graceful_timeout') or 15)
+        graceful = settings.get('recycle_graceful_timeout')  # a daemon group's graceful-timeout=
+        if graceful is None:
+            graceful = settings.get('graceful_timeout')      # embedded: --graceful-timeout
+        self.graceful_timeout = 15.0 if graceful is None else float(graceful)
         self.shutdown_timeout = float(settings.get('recycle_shutdown_timeout') or 5)
         self.grace = self.graceful_timeout
         self.watch = settings.get('recycle_watch')
-        self.active = bool(settings.get('daemon_role')) and (
-            self.request_timeout > 0 or self.restart_interval > 0
-            or self.inactivity_timeout > 0 or self.watch is not None)
+        self.active = self.request_timeout > 0 or (daemon_role and (
+            self.restart_interval > 0 or self.inactivity_timeout > 0 or self.watch is not None))
+        _timeout_setting = ('request-timeout= of daemon process group %s'
+                            % settings.get('process_group') if daemon_role
+                            else '--request-timeout')
         _last_request = 0
         if self.active:
             if self.watch is not None:
                 self.watch.start([(<_Mount>m).app for m in _mounts])
             slots = max(1, int(settings.get('threads', 1)))
-            _busy_since = <double *>calloc(slots, sizeof(double))
-            if _busy_since == NULL:
+            _workers = <_Worker *>calloc(slots, sizeof(_Worker))
+            if _workers == NULL:
                 raise MemoryError()
-            _busy_slots = slots
+            _worker_slots = slots
 
     def close(self):
-        global _busy_since, _busy_slots
+        global _workers, _worker_slots
         if self.active and _srv == NULL:  # the workers are gone: nobody writes the slots
-            _busy_slots = 0
-            free(_busy_since)
-            _busy_since = NULL
+            _worker_slots = 0
+            free(_workers)
+            _workers = NULL
 
     def check(self):
         """Why this process should be recycled now, or None; sets grace for that reason."""
         cdef double now = _now(), since
         cdef int i
         cdef bint busy = False
-        for i in range(_busy_slots):
-            since = _busy_since[i]
+        for i in range(_worker_slots):
+            since = _workers[i].since
             if since > 0:
                 busy = True
-                if self.request_timeout > 0 and now - since > self.request_timeout:
-                    self.grace = self.shutdown_timeout
-                    return ("a request has run longer than request-timeout (%gs)"
-                            % self.request_timeout)
+                if (self.request_timeout > 0 and now - since > self.request_timeout
+                        and _workers[i].environ != NULL):
+                    reason = self._overran(i, now)
+                    if reason is not None:
+                        return reason
         self.ticks += 1
         if self.ticks % 10:
             return None
@@ -1595,8 +1671,79 @@ cdef class _RecycleLimits:
             return self.watch.check_memory()
         return None
 
+    cdef object _overran(self, int i, double now):
+        """Worker i's request has run longer than request-timeout: raise RequestTimeout in its
+        thread (once); or, when that did not end it within interrupt-timeout (or interrupting
+        is off), say why the process must be recycled.  Logs the request and its stack."""
+        cdef _Worker *w = &_workers[i]
+        cdef double since = w.since
+        cdef PyObject *environ = w.environ
+        cdef int found
+        if self.interrupt_timeout > 0 and w.interrupted != since:
+            where = _request_line(<dict><object>environ)
+            stack = _thread_stack(w.thread)  # Python code: the thread may go on meanwhile
+            if w.since != since or w.environ != environ:
+                return None  # it finished (or moved to another request) meanwhile
+            exc_type = RequestTimeout
+            found = PyThreadState_SetAsyncExc(w.thread, <PyObject *>exc_type)
+            w.interrupted = since
+            _log().error("%s has run %.2fs, longer than %s (%gs): raising RequestTimeout in "
+                         "its thread%s; it is at:\n%s" % (
+                             where, now - since, _timeout_setting, self.request_timeout,
+                             '' if found else ' (no such thread: it cannot be interrupted)', stack))
+            return None
+        if (self.interrupt_timeout > 0
+                and now - since <= self.request_timeout + self.interrupt_timeout):
+            return None  # interrupted: it still has time to unwind
+        where = _request_line(<dict><object>environ)
+        stack = _thread_stack(w.thread)
+        if self.interrupt_timeout > 0:
+            what = ("did not stop within %gs of RequestTimeout (interrupt-timeout)"
+                    % self.interrupt_timeout)
+            self.grace = self.graceful_timeout
+        else:
+            what = "has run %.2fs, longer than %s (%gs)" % (
+                now - since, _timeout_setting, self.request_timeout)
+            self.grace = self.shutdown_timeout
+        _log().error("%s %s; it is at:\n%s" % (where, what, stack))
+        return "a request %s" % what
+
+    def stuck(self):
+        """How many requests have run past request-timeout + interrupt-timeout: a stopping
+        process waits for its other requests only (as mod_wsgi 6 drains)."""
+        cdef double now = _now(), since
+        cdef int i, count = 0
+        if self.request_timeout <= 0:
+            return 0
+        for i in range(_worker_slots):
+            since = _workers[i].since
+            if (since > 0 and _workers[i].environ != NULL
+                    and now - since > self.request_timeout + self.interrupt_timeout):
+                count += 1
+        return count
+
     def files_check_due(self):
         """True about once a second: time for the watch to look at the script files."""
         due = self.files_due
         self.files_due = False
         return due
+
+
+cdef str _request_line(dict environ):
+    """The client and request line of a request, for the error log."""
+    return '%s:%s "%s %s %s"' % (
+        environ.get('REMOTE_ADDR'), environ.get('REMOTE_PORT', '-'),
+        environ.get('REQUEST_METHOD'), environ.get('REQUEST_URI'),
+        environ.get('SERVER_PROTOCOL'))
+
+
+cdef str _thread_stack(unsigned long thread):
+    """The Python stack of a thread, most recent call last, as a traceback shows it."""
+    import traceback
+    frame = sys._current_frames().get(thread)
+    if frame is None:
+        return '  (no Python frame: it runs C code)'
+    entries = traceback.extract_stack(frame)
+    while len(entries) > 1 and entries[0].filename == threading.__file__:
+        del entries[0]  # the worker thread's own start-up, the same for every request
+    return ''.join(traceback.format_list(entries)).rstrip('\n')

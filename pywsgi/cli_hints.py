@@ -112,10 +112,9 @@ def _group_option(option: str) -> Hint:
             f"NAME:{option}={{value}} --process-group NAME (docs/daemon-mode.md)")
 
 
-_TIMEOUT = ("pywsgi has no worker timeout: a daemon process group's request-timeout stops a "
-            "request running too long (--daemon-process NAME:request-timeout={value} "
-            "--process-group NAME); slow clients meet --socket-timeout, --header-timeout, "
-            "--body-timeout")
+_TIMEOUT = ("use --request-timeout {value}: a request running longer is interrupted (504) "
+            "or else its process recycled (docs/security.md); slow clients meet "
+            "--socket-timeout, --header-timeout, --body-timeout")
 _NO_DETACH = ("pywsgi does not detach from the terminal: run it under systemd or supervisord, "
               "with --pid-file PATH if a pid file is wanted (pywsgi's --daemon is mod_wsgi's "
               "daemon mode)")
@@ -238,8 +237,6 @@ FOREIGN_OPTIONS: Tuple[Foreign, ...] = (
     Foreign(("--https-port", "--ssl-certificate", "--ssl-certificate-file",
              "--ssl-certificate-key-file"), "mod_wsgi-express", _NO_TLS, "VALUE"),
     # -- mod_wsgi-express options that are daemon process group options here
-    Foreign(("--request-timeout",), "mod_wsgi-express", _group_option("request-timeout"),
-            "SECONDS"),
     Foreign(("--queue-timeout",), "mod_wsgi-express", _group_option("queue-timeout"),
             "SECONDS"),
     Foreign(("--inactivity-timeout",), "mod_wsgi-express", _group_option("inactivity-timeout"),

@@ -732,6 +732,15 @@ SETTINGS: Tuple[Setting, ...] = (
             "On SIGTERM or a graceful restart, how long in-flight requests may take to finish "
             "before the process is killed.",
             express="--graceful-timeout", flag="--graceful-timeout", metavar="SECONDS"),
+    Setting("request_timeout", as_seconds, 0.0,
+            "Interrupt a request whose application runs longer than this: RequestTimeout in its "
+            "thread, 504, its stack in the error log; if it goes on for --interrupt-timeout, "
+            "recycle the process. 0 = no limit. With --daemon: the group's request-timeout=.",
+            express="--request-timeout", flag="--request-timeout", metavar="SECONDS"),
+    Setting("interrupt_timeout", as_seconds, 10.0,
+            "How long an interrupted request may take to return before its process is "
+            "recycled; 0 = recycle at once. With --daemon: the group's interrupt-timeout=.",
+            express="--interrupt-timeout", flag="--interrupt-timeout", metavar="SECONDS"),
     Setting("keep_alive_timeout", as_seconds, 2.0,
             "How long an idle keep-alive connection is held open waiting for the next request.",
             express="--keep-alive-timeout", flag="--keep-alive-timeout", metavar="SECONDS"),
@@ -951,7 +960,8 @@ HELP_SECTIONS: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = (
       "limit_request_head", "limit_request_body", "body_buffer_size", "send_buffer_size")),
     ("timeouts", "seconds; the header ones work like mod_reqtimeout",
      ("header_timeout", "header_max_timeout", "header_min_rate", "body_timeout",
-      "socket_timeout", "send_min_rate", "keep_alive_timeout", "graceful_timeout")),
+      "socket_timeout", "send_min_rate", "keep_alive_timeout", "graceful_timeout",
+      "request_timeout", "interrupt_timeout")),
     ("static files", "DocumentRoot and Alias; docs/static-files.md",
      ("document_root", "url_alias", "directory_index", "follow_symlinks", "cache_control",
       "precompressed", "access")),

@@ -32,6 +32,7 @@ _OPTIONS = {
     "display-name": ("display_name", str),
     "queue-timeout": ("queue_timeout", float),
     "request-timeout": ("request_timeout", float),
+    "interrupt-timeout": ("interrupt_timeout", float),
     "maximum-requests": ("maximum_requests", int),
     "python-path": ("python_path", lambda v: [p for p in v.split(":") if p]),
     "python-home": ("python_home", str),
@@ -49,8 +50,9 @@ _OPTIONS = {
 }
 
 # options holding seconds or counts: checked to be finite and 0 or more
-_NON_NEGATIVE = ("queue-timeout", "request-timeout", "maximum-requests", "restart-interval",
-                 "inactivity-timeout", "memory-limit", "graceful-timeout", "shutdown-timeout")
+_NON_NEGATIVE = ("queue-timeout", "request-timeout", "interrupt-timeout", "maximum-requests",
+                 "restart-interval", "inactivity-timeout", "memory-limit", "graceful-timeout",
+                 "shutdown-timeout")
 
 
 def _byte_size(value: str) -> int:
@@ -76,6 +78,7 @@ class DaemonGroup:
     display_name: Optional[str] = None
     queue_timeout: float = 45.0
     request_timeout: float = 0.0          # 0: no limit beyond response_timeout
+    interrupt_timeout: float = 0.0        # >0: RequestTimeout first, recycle if not unwound by then
     maximum_requests: int = 0
     python_path: List[str] = field(default_factory=list)
     python_home: Optional[str] = None
@@ -227,7 +230,8 @@ def group_settings(settings: Dict, group: DaemonGroup, index: int,
                  process_group=group.name, maximum_requests=group.maximum_requests)
     # Read by the core's main loop (pywsgi/_core.pyx serve): the recycling limits, and the
     # once-a-second check of memory and script files.
-    child.update(request_timeout=group.request_timeout, restart_interval=group.restart_interval,
+    child.update(request_timeout=group.request_timeout, interrupt_timeout=group.interrupt_timeout,
+                 restart_interval=group.restart_interval,
                  inactivity_timeout=group.inactivity_timeout,
                  recycle_graceful_timeout=group.graceful_timeout,
                  recycle_shutdown_timeout=group.shutdown_timeout,

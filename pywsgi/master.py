@@ -1112,8 +1112,11 @@ def _plan_daemon_mode(settings: Dict[str, Any], mounts: List[Mount]):
         if not settings.get("daemon"):
             raise StartupError(f"--process-group {name}: no such daemon process group (define it "
                                f"with --daemon-process {name}:processes=N,threads=M)")
+        # mod_wsgi-express's group: --request-timeout and --interrupt-timeout are its options
         groups[name] = DaemonGroup(name, processes=settings["processes"],
-                                   threads=settings["threads"])
+                                   threads=settings["threads"],
+                                   request_timeout=settings.get("request_timeout") or 0.0,
+                                   interrupt_timeout=settings.get("interrupt_timeout") or 0.0)
     for url, group_name in per_url:
         if group_name != EMBEDDED_GROUP and group_name not in groups:
             raise StartupError(f"--mount-process-group {url or '/'}={group_name}: no such daemon "

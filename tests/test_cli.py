@@ -219,7 +219,7 @@ def test_a_mistyped_option_gets_the_nearest_flag(args, must_mention):
     (['-w', '2', 'app:app'], ['-w', '--processes 2']),
     (['-w4'], ['--processes 4']),
     ([EXAMPLE_APP, '--workers', '2'], ['--workers', '--processes 2']),
-    (['--timeout', '30'], ['request-timeout=30', '--daemon-process', '--socket-timeout']),
+    (['--timeout', '30'], ['--request-timeout 30', '--socket-timeout']),
     (['--chdir', '/srv/app'], ['--chdir', 'cd /srv/app', 'home=/srv/app']),
     (['--keep-alive', '5'], ['--keep-alive-timeout 5']),
     (['--access-logfile', '-'], ['--access-log -']),
@@ -242,7 +242,7 @@ def test_a_mistyped_option_gets_the_nearest_flag(args, must_mention):
     (['--url-prefix', '/app'], ['--mount-point /app']),
     # mod_wsgi-express (the table's express names, and daemon group options)
     (['--listener-backlog', '10'], ['--listen-backlog 10']),
-    (['--request-timeout', '60'], ['--daemon-process NAME:request-timeout=60']),
+    (['--queue-timeout', '60'], ['--daemon-process NAME:queue-timeout=60']),
 ])
 def test_another_servers_option_names_pywsgis(args, must_mention):
     result = run_cli(*args)

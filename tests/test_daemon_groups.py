@@ -212,7 +212,11 @@ def test_request_timeout_gives_504_and_recycles_the_process(start_server):
     response, body = server.get('/hello?n=next', timeout=30)
     assert (response.status, body) == (200, b'hello next')
     assert int(response.getheader('X-Pid')) != daemon
-    assert 'longer than request-timeout' in server.stderr_text()
+    log = server.stderr_text()
+    assert 'longer than request-timeout' in log
+    # the stuck request, and where it was stuck
+    assert '"GET /sleep?s=60&mark=stuck HTTP/1.1" has run' in log, log
+    assert 'daemon_app.py", line' in log and 'in sleep_app' in log, log
 
 
 # ------------------------------------------------------------------ reloading on a touched script
@@ -351,6 +355,7 @@ def test_script_reloading_off_keeps_the_process(start_server, tmp_path):
 @pytest.mark.parametrize('option', [
     'restart-interval=-1', 'inactivity-timeout=soon', 'memory-limit=lots', 'graceful-timeout=nan',
     'shutdown-timeout=-2', 'script-reloading=maybe', 'deadlock-timeout=60',
+    'interrupt-timeout=-1',
 ])
 def test_bad_recycling_option_exits_2_naming_group_and_option(tmp_path, option):
     code, stderr = start_expecting_failure(
