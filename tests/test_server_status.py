@@ -501,8 +501,8 @@ def test_status_page_in_headless_chromium(start_server, tmp_path):
     finally:
         stop.set()
         worker.join(30)
-    if os.environ.get('PYWSGI_STATUS_SCREENSHOT'):
-        shutil.copyfile(shot, os.environ['PYWSGI_STATUS_SCREENSHOT'])
+    if os.environ.get('PYWSGI_TEST_STATUS_SCREENSHOT'):
+        shutil.copyfile(shot, os.environ['PYWSGI_TEST_STATUS_SCREENSHOT'])
 
     png_width, png_height, channels, rows = decode_png(shot.read_bytes())
     assert (png_width, png_height) == (width, height)
