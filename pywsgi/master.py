@@ -642,6 +642,12 @@ class Master:
         self.saved_wakeup_fd = signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
         for sig in _MASTER_SIGNALS:
             signal.signal(sig, self._on_signal)
+        # A write past RLIMIT_FSIZE must fail with EFBIG, which the access log reports, not
+        # kill the process: the python command ignores SIGXFSZ, a program embedding Python
+        # may not.  The children inherit it.
+        if hasattr(signal, "SIGXFSZ"):
+            self.saved_handlers[signal.SIGXFSZ] = signal.getsignal(signal.SIGXFSZ)
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
     def _restore_signals(self) -> None:
         for sig, handler in self.saved_handlers.items():
