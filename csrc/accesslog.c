@@ -2,6 +2,7 @@
 #include "accesslog.h"
 #include "reactor.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BUF_SIZE 65536
+#define BUF_SIZE PW_ACCESS_LOG_BUFFER
 #define LINE_MAX_LEN 8192
 
 enum item_kind {
@@ -35,6 +36,16 @@ struct pw_access_log {
     pthread_mutex_t lock;
     char buf[BUF_SIZE];
     size_t len;
+    /* failed writes (accesslog.h); all under the lock */
+    int failing;                  /* errno of the write that failed; 0: writes work */
+    int midline;                  /* buf begins with the rest of a line begun in the file */
+    int reported;                 /* this spell of failures has been told to the error log */
+    double window_start;          /* monotonic: since when dropped_window counts */
+    unsigned long long dropped_window;   /* lines dropped and not yet reported */
+    unsigned long long dropped_spell;    /* lines dropped since writes began to fail */
+    pw_access_log_report_fn report;
+    void *report_arg;
+    uint64_t *dropped_counter;
 };
 
 static int add_item(pw_access_log *l, int kind, int arg, int len)
@@ -239,6 +250,53 @@ static void split_request_line(const char *rl, size_t n, const char **m, size_t 
     *vl = (size_t)(rl + n - *v);
 }
 
+/* Write the buffer out (lock held).  0 when all of it went, else the errno of the write that
+ * failed; what did not go stays in the buffer, in order.  After a short write (the disk had
+ * room for part of it) the buffer begins with the rest of a line whose start is in the file:
+ * it goes out first on the next try, completing that line.  (Another process appending to
+ * the same file in between would still land after the fragment: O_APPEND writes are atomic
+ * only as a whole.) */
+static int drain(pw_access_log *l)
+{
+    size_t off = 0;
+    int err = 0;
+    while (off < l->len) {
+        ssize_t n = write(l->fd, l->buf + off, l->len - off);
+        if (n > 0) {
+            off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        err = n < 0 ? errno : EIO;
+        break;
+    }
+    if (off > 0) {
+        l->midline = l->buf[off - 1] != '\n';
+        memmove(l->buf, l->buf + off, l->len - off);
+        l->len -= off;
+    }
+    return err;
+}
+
+static void note_failure(pw_access_log *l, int err, double now)
+{
+    if (!l->failing) {   /* a new spell of failures */
+        l->reported = 0;
+        l->dropped_window = l->dropped_spell = 0;
+        l->window_start = now;
+    }
+    l->failing = err;
+}
+
+static void drop_lines(pw_access_log *l, unsigned long long n)
+{
+    l->dropped_window += n;
+    l->dropped_spell += n;
+    if (l->dropped_counter)
+        __atomic_add_fetch(l->dropped_counter, n, __ATOMIC_RELAXED);
+}
+
 void pw_access_log_write(pw_access_log *l, const pw_conn *c)
 {
     char line[LINE_MAX_LEN];
@@ -334,38 +392,128 @@ void pw_access_log_write(pw_access_log *l, const pw_conn *c)
     }
     line[k++] = '\n';
     pthread_mutex_lock(&l->lock);
-    if (l->len + k > BUF_SIZE) {
-        ssize_t w = write(l->fd, l->buf, l->len);
-        (void)w;
-        l->len = 0;
+    /* While writes fail only the reactor's flush tries again: no system call per request. */
+    if (l->len + k > BUF_SIZE && !l->failing) {
+        int err = drain(l);
+        if (err)
+            note_failure(l, err, now.tv_sec + now.tv_nsec / 1e9);
     }
-    memcpy(l->buf + l->len, line, k);
-    l->len += k;
+    if (l->len + k <= BUF_SIZE) {
+        memcpy(l->buf + l->len, line, k);
+        l->len += k;
+    } else {
+        drop_lines(l, 1);
+    }
     pthread_mutex_unlock(&l->lock);
+}
+
+static double monotonic_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static const char *plural(unsigned long long n)
+{
+    return n == 1 ? "" : "s";
 }
 
 void pw_access_log_flush(pw_access_log *l)
 {
+    char lines[2][320];
+    int levels[2], n = 0;
+    double now = monotonic_now();
     pthread_mutex_lock(&l->lock);
+    int err = -1;   /* -1: nothing to write, so nothing learnt */
     if (l->len) {
-        ssize_t w = write(l->fd, l->buf, l->len);
-        (void)w;
-        l->len = 0;
+        err = drain(l);
+        if (err)
+            note_failure(l, err, now);
     }
+    if (l->failing && !l->reported) {
+        snprintf(lines[n], sizeof lines[n], "access log: write failed: %s; lines are kept in "
+                 "memory (up to %d KiB) until a write succeeds, and dropped beyond that",
+                 strerror(l->failing), BUF_SIZE / 1024);
+        levels[n++] = PW_LOG_ERROR;
+        l->reported = 1;
+    }
+    if (err == 0 && l->failing) {
+        snprintf(lines[n], sizeof lines[n], "access log: writing again; %llu line%s dropped "
+                 "while writes failed", l->dropped_spell, plural(l->dropped_spell));
+        levels[n++] = PW_LOG_WARNING;
+        l->failing = 0;
+        l->dropped_window = l->dropped_spell = 0;
+    } else if (l->failing && l->dropped_window &&
+               now - l->window_start >= PW_ACCESS_LOG_REPORT_INTERVAL) {
+        snprintf(lines[n], sizeof lines[n], "access log: %llu line%s dropped in the last %.0f s: "
+                 "%s", l->dropped_window, plural(l->dropped_window), now - l->window_start,
+                 strerror(l->failing));
+        levels[n++] = PW_LOG_ERROR;
+        l->dropped_window = 0;
+        l->window_start = now;
+    }
+    pw_access_log_report_fn report = l->report;
+    void *arg = l->report_arg;
     pthread_mutex_unlock(&l->lock);
+    for (int i = 0; i < n && report; i++)
+        report(arg, levels[i], lines[i]);
+}
+
+void pw_access_log_finish(pw_access_log *l)
+{
+    pw_access_log_flush(l);
+    char line[320];
+    pthread_mutex_lock(&l->lock);
+    unsigned long long lost = 0;
+    for (size_t i = 0; i < l->len; i++)
+        lost += l->buf[i] == '\n';
+    if (lost) {
+        drop_lines(l, lost);
+        snprintf(line, sizeof line, "access log: %llu line%s dropped as the server stops: %s",
+                 lost, plural(lost), strerror(l->failing ? l->failing : EIO));
+    }
+    l->len = 0;
+    l->midline = 0;
+    pw_access_log_report_fn report = l->report;
+    void *arg = l->report_arg;
+    pthread_mutex_unlock(&l->lock);
+    if (lost && report)
+        report(arg, PW_LOG_ERROR, line);
 }
 
 void pw_access_log_set_fd(pw_access_log *l, int fd)
 {
     pthread_mutex_lock(&l->lock);
     if (l->len) {
-        ssize_t w = write(l->fd, l->buf, l->len);
-        (void)w;
-        l->len = 0;
+        int err = drain(l);
+        if (err) {
+            note_failure(l, err, monotonic_now());
+            /* The rest of a line begun in the old file is no use in the new one; the whole
+             * lines after it go there. */
+            if (l->midline) {
+                char *end = memchr(l->buf, '\n', l->len);
+                size_t cut = end ? (size_t)(end - l->buf) + 1 : l->len;
+                memmove(l->buf, l->buf + cut, l->len - cut);
+                l->len -= cut;
+                l->midline = 0;
+                drop_lines(l, 1);
+            }
+        }
     }
     int old = l->fd;
     l->fd = fd;
     pthread_mutex_unlock(&l->lock);
     if (old > 2)
         close(old);
+}
+
+void pw_access_log_on_failure(pw_access_log *l, pw_access_log_report_fn report, void *arg,
+                              uint64_t *dropped)
+{
+    pthread_mutex_lock(&l->lock);
+    l->report = report;
+    l->report_arg = arg;
+    l->dropped_counter = dropped;
+    pthread_mutex_unlock(&l->lock);
 }

@@ -307,6 +307,12 @@ static int conn_disarm(pw_server *s, pw_conn *c, int fd)
 
 /* ---------------------------------------------------------------- server */
 
+/* The access log's failed writes (accesslog.h) go to the error log. */
+static void access_log_report(void *arg, int level, const char *line)
+{
+    pw_log(arg, level, "%s", line);
+}
+
 pw_server *pw_server_new(const pw_config *cfg, char *err, size_t errlen)
 {
     pw_server *s = calloc(1, sizeof *s);
@@ -348,6 +354,10 @@ pw_server *pw_server_new(const pw_config *cfg, char *err, size_t errlen)
         }
     }
     s->listening = 1;
+    if (s->cfg.access_log)
+        pw_access_log_on_failure(s->cfg.access_log, access_log_report, s,
+                                 s->cfg.scoreboard ? &s->cfg.scoreboard->access_log_dropped
+                                                   : NULL);
     return s;
 }
 
@@ -1676,13 +1686,15 @@ void pw_server_shutdown(pw_server *s)
         s->reactor_started = 0;
     }
     if (s->cfg.access_log)
-        pw_access_log_flush(s->cfg.access_log);
+        pw_access_log_finish(s->cfg.access_log);
 }
 
 void pw_server_free(pw_server *s)
 {
     if (!s)
         return;
+    if (s->cfg.access_log)  /* it may outlive this server: nothing to report to any more */
+        pw_access_log_on_failure(s->cfg.access_log, NULL, NULL, NULL);
     for (int fd = 0; fd < s->conns_cap; fd++) {
         pw_conn *c = s->conns[fd];
         if (!c)

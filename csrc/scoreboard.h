@@ -52,6 +52,7 @@ typedef struct pw_sb_slot {
     uint64_t status[6];       /* [1..5]: 1xx..5xx; [0]: anything else */
     uint64_t latency_us_sum;  /* total time from head complete to response done */
     uint64_t latency[PW_SB_BUCKETS];
+    uint64_t access_log_dropped;   /* access-log lines lost to failed writes (accesslog.h) */
 } __attribute__((aligned(64))) pw_sb_slot;
 
 typedef struct pw_sb_group {

@@ -66,6 +66,7 @@ cdef extern from "scoreboard.h" nogil:
         uint64_t status[6]
         uint64_t latency_us_sum
         uint64_t latency[20]
+        uint64_t access_log_dropped
 
     ctypedef struct pw_sb_group:
         char name[64]

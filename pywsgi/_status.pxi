@@ -170,6 +170,7 @@ def scoreboard_snapshot():
             'status': [slot.status[k] for k in range(6)],
             'latency_sum': slot.latency_us_sum / 1e6,
             'latency': [slot.latency[k] for k in range(PW_SB_BUCKETS)],
+            'access_log_dropped': slot.access_log_dropped,
         })
     groups = []
     for i in range(_scoreboard.ngroups):

@@ -153,6 +153,7 @@ def status_document(snapshot: Dict[str, Any], url: str = "") -> Dict[str, Any]:
             "rss_bytes": _rss(slot["pid"]) if live else None,
             "status": dict(zip(STATUS_CLASSES, slot["status"])),
             "latency": _latency(slot["latency"], slot["latency_sum"], bounds),
+            "access_log_dropped": slot["access_log_dropped"],
         })
     servers = [p for p in snapshot["slots"] if p["role"] == "server"]
     buckets = [sum(p["latency"][i] for p in servers) for i in range(len(bounds) + 1)]
@@ -166,6 +167,7 @@ def status_document(snapshot: Dict[str, Any], url: str = "") -> Dict[str, Any]:
         "status": {name: sum(p["status"][i] for p in servers)
                    for i, name in enumerate(STATUS_CLASSES)},
         "latency": _latency(buckets, sum(p["latency_sum"] for p in servers), bounds),
+        "access_log_dropped": sum(p["access_log_dropped"] for p in servers),
     }
     group_rows = []
     for index, group in enumerate(groups):
@@ -256,6 +258,9 @@ def prometheus_text(document: Dict[str, Any]) -> str:
            [("", who(p), float(p["started"] or 0)) for p in processes])
     family("pywsgi_process_resident_memory_bytes", "gauge", "Resident memory of the process.",
            [("", who(p), p["rss_bytes"]) for p in processes if p["rss_bytes"] is not None])
+    family("pywsgi_access_log_dropped_lines_total", "counter",
+           "Access-log lines lost because writing the access log failed (a full disk).",
+           [("", who(p), p["access_log_dropped"]) for p in processes if p["role"] == "server"])
     bounds = document["latency_bounds"]
     samples = []
     for p in processes:

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from serverproc import APPS_DIR, SUITE_APP, ServerProcess, is_alive, wait_until
+from serverproc import APPS_DIR, EXAMPLE_APP, SUITE_APP, ServerProcess, is_alive, wait_until
 
 DAEMON_APP = APPS_DIR / 'daemon_app.py'
 STATUS = '/server-status'
@@ -407,6 +407,35 @@ def test_bad_values_are_usage_errors(tmp_path, args, message):
 
 # ------------------------------------------------------------------ the page in a browser
 
+# ------------------------------------------------------------------ access-log lines dropped
+
+def full_disk_server(start_server):
+    """An access log on /dev/full (every write fails with ENOSPC), and 80 requests of 1 KiB
+    log lines: more than the 64 KiB a process keeps in memory, so some lines are dropped."""
+    server = start_server(EXAMPLE_APP, '--processes', '1', '--server-status', STATUS,
+                          '--access-log', '/dev/full')
+    for index in range(80):
+        response, body = server.get('/n/%05d/' % index + 'x' * 991)
+        assert (response.status, body) == (200, b'mod_wsgi works!')
+    return server
+
+
+def test_dropped_access_log_lines_in_json_and_prometheus(start_server):
+    server = full_disk_server(start_server)
+    document = status_json_when(server, lambda d: d['totals']['access_log_dropped'] > 0,
+                                'dropped access-log lines counted')
+    (row,) = live_rows(document, 'server')
+    assert row['access_log_dropped'] == document['totals']['access_log_dropped'] >= 15
+    families = parse_prometheus(server.get(STATUS + '?prometheus')[1].decode('utf-8'))
+    family = families['pywsgi_access_log_dropped_lines_total']
+    assert family['type'] == 'counter'
+    ((name, labels, value),) = family['samples']
+    assert labels == {'role': 'server', 'group': '', 'process': '0'}
+    # the status requests are logged too, and dropped: the count only grows
+    assert value >= row['access_log_dropped']
+    server.wait_for_log(r'access log: write failed: No space left on device')
+
+
 def _chromium():
     for name in ('chromium', 'chromium-browser', 'google-chrome'):
         path = shutil.which(name)
@@ -527,3 +556,27 @@ def test_status_page_in_headless_chromium(start_server, tmp_path):
     assert 'daemon · %s #1' % group['name'] in html
     assert re.search(r'id="updated">updated \d', html), 'the JSON polls should have succeeded'
     assert re.search(r'id="t-total">[\d,]+ requests in all<', html)
+    # no access-log line was dropped: no alert, no column
+    assert re.search(r'<div class="alert" id="log-alert" hidden=""></div>', html)
+    assert '<th id="th-log-dropped" hidden="">' in html
+
+
+def test_dropped_access_log_lines_in_the_html_page(start_server, tmp_path):
+    if _chromium() is None:
+        pytest.skip('Chromium is not installed (Debian: apt-get install chromium; CI installs '
+                    'it with loadtests/install_peers.sh --tools-only)')
+    server = full_disk_server(start_server)
+    status_json_when(server, lambda d: d['totals']['access_log_dropped'] > 0,
+                     'dropped access-log lines counted')
+    dom = _chromium_run(tmp_path, '--virtual-time-budget=3000', '--dump-dom',
+                        server.url + STATUS)
+    html = dom.stdout.decode('utf-8', errors='replace')
+    assert '<th id="th-log-dropped">Log dropped</th>' in html, dom.stderr[-2000:]
+    alert = re.search(r'<div class="alert" id="log-alert"( hidden="")?>([^<]*)</div>', html)
+    assert alert and not alert.group(1), html[:3000]
+    count = re.match(r'([\d,]+) access-log lines dropped: writing the access log failed',
+                     alert.group(2))
+    assert count and int(count.group(1).replace(',', '')) >= 15, alert.group(2)
+    row = re.search(r'<tr class="process-row" data-slot="0" data-pid="\d+">(.*?)</tr>', html)
+    cells = re.findall(r'<td[^>]*>(.*?)</td>', row.group(1))
+    assert int(cells[-1].replace(',', '')) >= 15, cells
