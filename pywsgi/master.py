@@ -570,7 +570,8 @@ def _child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: 
         exit_code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:
         try:
-            errorlog.exception("server process failed")
+            errorlog.exception("daemon process failed" if group is not None
+                               else "server process failed")
         except BaseException:
             pass
     finally:
@@ -606,6 +607,13 @@ class _Slot:
     previous: Optional[int] = None       # during a graceful restart: the old pid, until the new is ready
     backoff: float = BACKOFF_FIRST
     respawn_at: Optional[float] = None
+
+    def name(self) -> str:
+        """How the log names the slot's process: "server process 0", "daemon process 1 of
+        group NAME"."""
+        if self.group is None:
+            return f"server process {self.index}"
+        return f"daemon process {self.process_index} of group {self.group.name}"
 
 
 class Master:
@@ -692,7 +700,7 @@ class Master:
             pid = os.fork()
         except OSError as exc:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            errorlog.error(f"cannot start server process {slot.index}: {exc.strerror}")
+            errorlog.error(f"cannot start {slot.name()}: {exc.strerror}")
             self._schedule_respawn(slot, ran_for=0.0)
             return None
         if pid == 0:  # the child
@@ -709,7 +717,7 @@ class Master:
         if self.scoreboard is not None:
             self.scoreboard.scoreboard_forked(slot.index, pid)
         self.children[pid] = _Child(pid, slot.index, time.monotonic())
-        errorlog.debug(f"started server process {slot.index} (pid {pid})")
+        errorlog.debug(f"started {slot.name()} (pid {pid})")
         return pid
 
     def _schedule_respawn(self, slot: _Slot, ran_for: float) -> float:
@@ -750,7 +758,7 @@ class Master:
         slot = self.slots[child.slot]
         if slot.current != pid or slot.previous is not None:
             return  # a graceful restart already replaces it
-        errorlog.info(f"replacing server process {child.slot} (pid {pid}) at its request")
+        errorlog.info(f"replacing {slot.name()} (pid {pid}) at its request")
         slot.previous = pid
         slot.current = self._spawn(slot)
         if slot.current is None:
@@ -769,7 +777,7 @@ class Master:
         grace = max(self.settings["graceful_timeout"],
                     getattr(slot.group, "graceful_timeout", 0.0))
         child.kill_at = time.monotonic() + grace + 5.0
-        errorlog.debug(f"server process {child.slot} (pid {pid}) is being recycled; "
+        errorlog.debug(f"{slot.name()} (pid {pid}) is being recycled; "
                        f"starting its replacement")
         slot.current = self._spawn(slot)
 
@@ -794,7 +802,7 @@ class Master:
                               "pkg.module:application', several with --script-alias /URL=PATH, "
                               "files with --document-root DIR (pywsgi --help)")
         slot = self.slots[child.slot]
-        errorlog.debug(f"server process {child.slot} (pid {pid}) is ready")
+        errorlog.debug(f"{slot.name()} (pid {pid}) is ready")
         if slot.current == pid and slot.previous is not None:
             self._retire(slot.previous)
             slot.previous = None
@@ -836,7 +844,7 @@ class Master:
             self.scoreboard.scoreboard_exited(child.slot, child.pid, keeps)
         ran_for = time.monotonic() - child.started
         if child.retiring:
-            errorlog.debug(f"old server process {child.slot} (pid {child.pid}) {_status_text(status)}")
+            errorlog.debug(f"old {slot.name()} (pid {child.pid}) {_status_text(status)}")
             return
         if os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_LOAD_FAILED \
                 and not self.ever_ready:
@@ -844,29 +852,29 @@ class Master:
             return
         if child.pid == slot.previous:
             slot.previous = None
-            errorlog.error(f"server process {child.slot} (pid {child.pid}) "
+            errorlog.error(f"{slot.name()} (pid {child.pid}) "
                            f"{_status_text(status)} during a graceful restart")
             return
         if child.pid != slot.current:
             return
         if slot.previous is not None:
             # the replacement failed to start: keep the old process serving
-            errorlog.error(f"graceful restart of server process {child.slot} failed: new process "
+            errorlog.error(f"graceful restart of {slot.name()} failed: new process "
                            f"(pid {child.pid}) {_status_text(status)}; the old process "
                            f"(pid {slot.previous}) keeps serving")
             slot.current, slot.previous = slot.previous, None
             return
         slot.current = None
         if os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_OK:
-            errorlog.info(f"server process {child.slot} (pid {child.pid}) exited; starting a new one")
+            errorlog.info(f"{slot.name()} (pid {child.pid}) exited; starting a new one")
             slot.respawn_at = time.monotonic()
             return
         delay = self._schedule_respawn(slot, ran_for)
-        errorlog.error(f"server process {child.slot} (pid {child.pid}) {_status_text(status)}; "
+        errorlog.error(f"{slot.name()} (pid {child.pid}) {_status_text(status)}; "
                        f"restarting it in {delay:g} s")
 
     def _graceful_restart(self) -> None:
-        errorlog.info("graceful restart requested (SIGHUP): starting new server processes")
+        errorlog.info("graceful restart requested (SIGHUP): starting new processes")
         for slot in self.slots:
             if slot.current is None:
                 slot.backoff = BACKOFF_FIRST
@@ -951,8 +959,9 @@ class Master:
                         slot.current = self._spawn(slot)
                 for child in list(self.children.values()):
                     if child.kill_at is not None and child.kill_at <= now:
-                        errorlog.warning(f"old server process {child.slot} (pid {child.pid}) did "
-                                         f"not stop within the graceful timeout; killing it")
+                        errorlog.warning(f"old {self.slots[child.slot].name()} (pid "
+                                         f"{child.pid}) did not stop within the graceful "
+                                         f"timeout; killing it")
                         self._kill(child.pid, signal.SIGKILL)
                         child.kill_at = None
         except BaseException:
@@ -982,7 +991,8 @@ class Master:
                     self._kill(pid, signal.SIGINT)
                 deadline = min(deadline, time.monotonic() + QUICK_STOP_WAIT)
         for pid in list(self.children):
-            errorlog.warning(f"server process pid {pid} did not stop in time; killing it")
+            errorlog.warning(f"{self.slots[self.children[pid].slot].name()} (pid {pid}) did "
+                             f"not stop in time; killing it")
             self._kill(pid, signal.SIGKILL)
         for pid in list(self.children):
             try:

@@ -8,6 +8,7 @@ zero failures, startup errors, SIGTERM with a request in flight, static files be
 """
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -297,6 +298,35 @@ def test_sigkill_of_a_daemon_fails_only_its_in_flight_requests(start_server):
     for index in range(6):
         response, body = server.get('/hello?n=%d' % index, timeout=30)
         assert (response.status, body) == (200, b'hello %d' % index)
+
+
+def test_master_log_names_a_killed_daemon_process_as_such(start_server):
+    # issue 17 point 8: it was "server process 1" in the master's log
+    server = start_server(DAEMON_APP, '--daemon-process', 'example.com:processes=2,threads=2',
+                          '--process-group', 'example.com', '--server-status', '/status')
+    daemons, (server_child,) = wait_for_processes(server, daemons=2)
+
+    def daemon_rows():
+        response, body = server.get('/status?json')
+        rows = [p for p in json.loads(body)['processes']
+                if p['role'] == 'daemon' and p['state'] == 'ready']
+        return rows if len(rows) == 2 else None
+    rows = wait_until(daemon_rows, 20, message='both daemon processes ready')
+    (victim,) = [p['pid'] for p in rows if p['index'] == 1]
+    assert victim in daemons
+    mark = server.log_mark()
+    os.kill(victim, signal.SIGKILL)
+    line = server.wait_for_log(r'\(pid %d\)' % victim, since=mark, timeout=10)
+    assert re.search(r'\[pywsgi:error\] .*\] daemon process 1 of group example\.com \(pid %d\) '
+                     r'was killed by SIGKILL; restarting it in [\d.]+ s$' % victim, line), line
+    # and a server process is still called one
+    mark = server.log_mark()
+    os.kill(server_child, signal.SIGKILL)
+    line = server.wait_for_log(r'\(pid %d\)' % server_child, since=mark, timeout=10)
+    assert re.search(r'\] server process 0 \(pid %d\) was killed by SIGKILL; restarting it'
+                     % server_child, line), line
+    wait_for_processes(server, daemons=2)
+    assert server.get('/hello?n=1')[1] == b'hello 1'
 
 
 @pytest.mark.parametrize('mode', [('--daemon', '--processes', '1', '--threads', '2'),
