@@ -1033,8 +1033,10 @@ cdef int _serve_one(pw_conn *c, object errors, int worker):
             except ClientDisconnected:
                 pass
         else:
-            _log().exception("exception in WSGI application %s after the response started: "
-                             "connection closed" % _app_name(req.mount))
+            _log().exception("exception in WSGI application %s (%s %s) after the response "
+                             "started: connection closed" % (
+                                 _app_name(req.mount), env.get('REQUEST_METHOD') if env else '?',
+                                 env.get('REQUEST_URI') if env else '?'))
             req.keep_alive = False
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             _log().error("application raised %s; ignored" % type(exc).__name__)

@@ -3,6 +3,7 @@ the app hands over (500 + an error-log line, never bad bytes), write(), close() 
 wsgi.file_wrapper, and app exceptions before/after the headers went out."""
 import itertools
 import os
+import re
 
 import pytest
 
@@ -128,7 +129,10 @@ def test_exception_after_headers_chunked_has_no_terminating_chunk(suite_server):
     assert b'part0;' in body
     assert not body.endswith(b'0\r\n\r\n'), 'no terminating 0-chunk after an error: %r' % body
     assert suite_server.wait_state_file('closed-' + token) == '1'
-    suite_server.wait_for_log(ERROR_LINE.pattern, since=mark)
+    line = suite_server.wait_for_log(ERROR_LINE.pattern, since=mark)
+    # the request it was, as for an exception before the response (issue 17 point 8)
+    assert re.search(r'exception in WSGI application .* \(GET /closing\?fail=1&token=%s\) '
+                     r'after the response started: connection closed$' % re.escape(token), line), line
 
 
 def test_exception_after_headers_with_content_length_closes_short(suite_server):
