@@ -1988,18 +1988,27 @@ int pw_conn_out_wait(pw_server *s, pw_conn *c, size_t below)
     return -1;
 }
 
-int pw_conn_send(pw_server *s, pw_conn *c, struct iovec *iov, int iovcnt)
+/* Before more output: send what is pending as far as the socket takes it now, and all of a
+ * pending file range (nothing can queue behind one; rare: a file ends a response).
+ * 0 ok, -1 the client failed (c->broken set). */
+static int out_before_more(pw_server *s, pw_conn *c)
 {
     if (c->broken)
         return -1;
-    size_t sent = 0;
-    if (pw_conn_out_pending(c)) {
-        if (out_flush_now(c) != 0)
-            goto failed;
-        /* bytes cannot queue behind a file range (rare: a file is the end of a response) */
-        if (c->out_file_left && pw_conn_out_wait(s, c, 1) != 0)
-            return -1;
+    if (!pw_conn_out_pending(c))
+        return 0;
+    if (out_flush_now(c) != 0) {
+        c->broken = 1;
+        return -1;
     }
+    return c->out_file_left ? pw_conn_out_wait(s, c, 1) : 0;
+}
+
+int pw_conn_send(pw_server *s, pw_conn *c, struct iovec *iov, int iovcnt)
+{
+    size_t sent = 0;
+    if (out_before_more(s, c) != 0)
+        return -1;
     if (!pw_conn_out_pending(c)) {
         ssize_t n = send_now(c, iov, iovcnt);
         if (n < 0)
@@ -2023,14 +2032,8 @@ failed:
 
 int pw_conn_sendfile(pw_server *s, pw_conn *c, int fd, off_t offset, size_t count)
 {
-    if (c->broken)
+    if (out_before_more(s, c) != 0)
         return -1;
-    if (pw_conn_out_pending(c)) {
-        if (out_flush_now(c) != 0)
-            goto failed;
-        if (c->out_file_left && pw_conn_out_wait(s, c, 1) != 0)
-            return -1;
-    }
     if (!pw_conn_out_pending(c)) {
         while (count > 0) {
             ssize_t n = sendfile_now(c, fd, &offset, count);
