@@ -337,7 +337,6 @@ cdef _Mount _route_in(str path, list mounts):
 cdef class InputStream:
     """wsgi.input: the request body, read from the socket as the application asks for it."""
     cdef pw_conn *conn
-    cdef Request req
 
     def _fail(self):
         status = self.conn.body_error if self.conn != NULL else 400
@@ -862,7 +861,6 @@ cdef dict _environ(pw_conn *c, Request req, _Mount mount, str path):
         env['SERVER_PORT'] = str(c.fwd_server_port)
     stream = InputStream()
     stream.conn = c
-    stream.req = req
     env['wsgi.input'] = stream
     return env
 
@@ -1063,6 +1061,10 @@ cdef int _serve_one(pw_conn *c, object errors, int worker):
                 # since): drop it, or it would go off in whatever Python code runs next.
                 _workers[worker].interrupted = 0
                 PyThreadState_SetAsyncExc(_workers[worker].thread, NULL)
+        if not suspended:
+            # The application's objects may refer back to req (a generator's frame holding
+            # start_response): let go of them, so no reference cycle is left for the GC.
+            req.env = req.result = req.it = req.cur = None
     return _KEEP if req.keep_alive else _CLOSE
 
 
