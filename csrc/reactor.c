@@ -607,6 +607,8 @@ static int conn_head_done(pw_server *s, pw_conn *c)
     c->body_error = 0;
     c->sent_continue = c->expect_handled;
     c->idle = 0;
+    if (c->client_closes)
+        r->keep_alive = 0;  /* frames the response as for a client that asked to close */
     if (r->body_kind == PW_BODY_LENGTH && s->cfg.limit_request_body &&
         r->content_length > s->cfg.limit_request_body) {
         pw_log(s, PW_LOG_INFO, "%s:%d: request body of %llu bytes over --limit-request-body "
@@ -1035,6 +1037,7 @@ static void reactor_readable(pw_server *s, pw_conn *c)
                 c->conn_port = c->peer_port;
                 c->proxy_trusted = (c->buf[6] & PW_PREAMBLE_PROXY_TRUSTED) != 0;
                 c->proxy_https = (c->buf[6] & PW_PREAMBLE_HTTPS) ? 1 : -1;
+                c->client_closes = (c->buf[6] & PW_PREAMBLE_CLIENT_CLOSES) != 0;
                 memmove(c->buf, c->buf + plen, c->len - plen);
                 c->len -= plen;
                 c->need_preamble = 0;
@@ -1135,7 +1138,7 @@ static void reactor_accept(pw_server *s, int lfd, int index)
         c->prebuffering = 0;
         c->head_start = c->accepted_at = pw_now();
         c->need_preamble = c->one_shot = s->cfg.daemon_role;
-        c->expect_handled = 0;
+        c->expect_handled = c->client_closes = c->kept_while_stopping = 0;
         c->enqueued_at = 0;
         if (s->cfg.accept_busy_limit > 0) {
             c->pending = 1;  /* its request is about to come: count it as work here */
@@ -2212,7 +2215,18 @@ static int conn_release(pw_server *s, pw_conn *c, int keep_alive)
                            pw_now() - c->req_start);
     if (s->cfg.access_log && c->resp_status)
         pw_access_log_write(s->cfg.access_log, c);
-    if (!keep_alive || c->one_shot || c->broken || c->body_error || atomic_load_int(&s->stopping) ||
+    /* Stopping: a response framed before the stop began promised the client a persistent
+     * connection, and a close now would meet the client's next request (a reset, or an empty
+     * answer to it).  Such a connection is kept like an idle one (the keep-alive timeout at
+     * most) and its next request is answered with Connection: close - once, so a server that
+     * stops ends.  A daemon's connection is the relay's, which retries a request the daemon
+     * never read, so it closes at once. */
+    int stop_close = 0;
+    if (atomic_load_int(&s->stopping)) {
+        stop_close = s->cfg.daemon_role || c->kept_while_stopping;
+        c->kept_while_stopping = 1;
+    }
+    if (!keep_alive || c->one_shot || c->broken || c->body_error || stop_close ||
         body_drain(s, c) != 0) {
         if (pw_conn_out_pending(c) && !c->broken) {
             c->after_output = PW_AFTER_CLOSE;  /* the reactor sends the rest, then closes */

@@ -118,6 +118,9 @@ typedef struct pw_conn {
     int need_preamble;           /* daemon role: the relay preamble is not read yet */
     int one_shot;                /* daemon role: close after one request */
     int expect_handled;          /* the server process answers Expect: 100-continue */
+    int client_closes;           /* daemon role: the server process is stopping and closes the
+                                    client's connection after this request: the head says so */
+    int kept_while_stopping;     /* kept once while the server stops (conn_release) */
     double enqueued_at;          /* daemon role: when the server process sent the request */
     /* the access log's view of the current request */
     int resp_status;             /* set by whoever answered: Cython, static.c, relay.c, C errors */

@@ -264,7 +264,7 @@ int pw_daemon_send_file(pw_server *s, pw_conn *c, int fd, long long offset, long
     }
 }
 
-static size_t build_preamble(pw_conn *c, int pooled, unsigned char *pre)
+static size_t build_preamble(pw_server *s, pw_conn *c, int pooled, unsigned char *pre)
 {
     size_t alen = strlen(c->peer_host);
     if (alen > 63)
@@ -275,7 +275,10 @@ static size_t build_preamble(pw_conn *c, int pooled, unsigned char *pre)
     memcpy(pre + 4, &plen, 2);
     pre[6] = PW_PREAMBLE_EXPECT_HANDLED | (pooled ? PW_PREAMBLE_KEEP : 0) |
              (c->proxy_trusted ? PW_PREAMBLE_PROXY_TRUSTED : 0) |
-             (c->fwd_https == 1 ? PW_PREAMBLE_HTTPS : 0);
+             (c->fwd_https == 1 ? PW_PREAMBLE_HTTPS : 0) |
+             /* the daemon frames the client's response; a stopping server process closes the
+              * client's connection after it, so the head must say Connection: close */
+             (pw_server_stopping(s) ? PW_PREAMBLE_CLIENT_CLOSES : 0);
     pre[7] = (unsigned char)alen;
     memcpy(pre + 8, &port, 2);
     memcpy(pre + 10, &zero, 2);
@@ -330,7 +333,7 @@ again:
 
     /* preamble + head */
     unsigned char pre[PW_PREAMBLE_FIXED + 64];
-    size_t plen = build_preamble(c, pooled, pre);
+    size_t plen = build_preamble(s, c, pooled, pre);
     struct iovec iov[2] = {{pre, plen}, {c->buf, c->req.head_len}};
     if (daemon_writev(fd, iov, 2, t->response_timeout) != 0) {
         if (reused) {  /* the daemon closed its end while the connection was idle */
@@ -531,7 +534,6 @@ static __thread char async_buf[65536];
 
 int pw_relay_async_send(pw_server *s, pw_conn *c, const pw_relay_target *t)
 {
-    (void)s;
     for (int attempt = 0; attempt < 3; attempt++) {
         int fd, reused = 0;
         if (async_pool_n > 0) {
@@ -553,7 +555,7 @@ int pw_relay_async_send(pw_server *s, pw_conn *c, const pw_relay_target *t)
             }
         }
         unsigned char pre[PW_PREAMBLE_FIXED + 64];
-        size_t plen = build_preamble(c, 1, pre);
+        size_t plen = build_preamble(s, c, 1, pre);
         struct iovec iov[2] = {{pre, plen}, {c->buf, c->req.head_len}};
         struct msghdr m;
         memset(&m, 0, sizeof m);

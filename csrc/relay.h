@@ -27,6 +27,9 @@
 #define PW_PREAMBLE_KEEP 2             /* pooled connection: keep it after a self-delimited response */
 #define PW_PREAMBLE_PROXY_TRUSTED 4    /* came through a trusted proxy (docs/proxies.md) */
 #define PW_PREAMBLE_HTTPS 8            /* a trusted proxy said the client used https */
+#define PW_PREAMBLE_CLIENT_CLOSES 16   /* the server process is stopping and closes the client
+                                          connection after this response: frame it so
+                                          (Connection: close), as if the client had asked */
 
 /* wsgi.file_wrapper in a daemon: instead of copying the file through the UNIX socket, the
  * daemon sends, as the very first bytes of its response, a file record with the open file
