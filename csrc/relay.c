@@ -502,10 +502,15 @@ response:;
     }
     if (file_fd >= 0)
         close(file_fd);
-    if (pooled && complete && body != BODY_UNTIL_CLOSE && relayed > 0)
+    if (pooled && complete && body != BODY_UNTIL_CLOSE && relayed > 0 &&
+        t->pool_slot >= 0 && t->pool_slot < PW_RELAY_POOL_SLOTS) {
+        /* (the slot is taken when the reactor handed this one over: keep the newer) */
+        if (pool_fds[t->pool_slot] > 0)
+            close(pool_fds[t->pool_slot] - 1);
         pool_fds[t->pool_slot] = fd + 1;
-    else
+    } else {
         close(fd);
+    }
     if (relayed == 0) {
         pw_log(s, PW_LOG_ERROR, "%s:%d: the daemon process closed without a response "
                "(it may have died): 502", c->peer_host, c->peer_port);
