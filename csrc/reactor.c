@@ -1091,12 +1091,34 @@ static void accept_balance(pw_server *s)
     }
 }
 
+static int accept_batch(pw_server *s, int lfd, int index, int most);
+
+/* A new connection on a socket several processes wait on wakes the first of them in the
+ * socket's wait queue that is waiting (EPOLLEXCLUSIVE): the same process whenever it is idle,
+ * and in a burst whichever comes back to its poller first takes all that are queued.  A daemon
+ * process of a group of several therefore accepts one connection per turn and then goes to the
+ * back of the queue, so the relay's pooled connections, and with them its requests, spread
+ * over the group's processes instead of leaving all but one idle under a light load.  That is
+ * two epoll_ctl calls per accept, and a daemon accepts rarely: the relay keeps its connections
+ * (test_daemon_pool.py, test_idle_requests_spread_over_the_daemon_processes). */
 static void reactor_accept(pw_server *s, int lfd, int index)
 {
-    for (int i = 0; i < 64; i++) {
+    int take_turns = s->cfg.daemon_role && s->cfg.accept_busy_limit > 0;
+    if (accept_batch(s, lfd, index, take_turns ? 1 : 64) > 0 && take_turns && s->listening &&
+        !atomic_load_int(&s->accept_paused)) {
+        poller_del(s, lfd);
+        poller_add_level(s, lfd, 1);
+    }
+}
+
+/* Accept what is waiting, `most` at most (then other events get their turn); how many. */
+static int accept_batch(pw_server *s, int lfd, int index, int most)
+{
+    int accepted = 0;
+    for (int i = 0; i < most; i++) {
         if (s->cfg.accept_busy_limit > 0 &&
             atomic_load_int(&s->busy) + s->pending >= s->cfg.accept_busy_limit)
-            return;
+            return accepted;
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
 #ifdef __linux__
@@ -1113,8 +1135,9 @@ static void reactor_accept(pw_server *s, int lfd, int index)
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE)
                 pw_log(s, PW_LOG_ERROR, "accept: %s", strerror(errno));
-            return;  /* EAGAIN: another process took it, or nothing left */
+            return accepted;  /* EAGAIN: another process took it, or nothing left */
         }
+        accepted++;
         atomic_add_int(&s->open_conns, 1);
         pw_conn *c = conn_slot(s, fd);
         if (!c) {
@@ -1195,6 +1218,7 @@ static void reactor_accept(pw_server *s, int lfd, int index)
         if (conn_arm(s, c, 1) != 0)
             conn_close(s, c);
     }
+    return accepted;
 }
 
 /* ---------------------------------------------------------------- the reactor's relay */

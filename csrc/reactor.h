@@ -183,6 +183,7 @@ typedef struct pw_conn {
     /* the reactor's relay (relay.h): the daemon connection, and what a relay thread resumes */
     int relay_fd;                /* -1: none */
     int relay_reused;            /* relay_fd came from the pool */
+    double relay_since;          /* when relay_fd was opened (PW_RELAY_POOL_RENEW, relay.h) */
     int relay_counted;           /* counted in the group's status counters by the reactor */
     char *relay_pending;         /* response bytes read by the reactor (malloc'ed) */
     size_t relay_pending_len, relay_skip;  /* ... and how many of them the client has */

@@ -192,6 +192,7 @@ cdef extern from "relay.h" nogil:
         double queue_timeout
         double response_timeout
         int pool_slot
+        int processes
 
     int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out)
     int pw_daemon_send_file(pw_server *s, pw_conn *c, int fd, long long offset, long long count)
