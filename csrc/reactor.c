@@ -615,6 +615,8 @@ static int conn_head_done(pw_server *s, pw_conn *c)
     c->body_error = 0;
     c->sent_continue = c->expect_handled;
     c->idle = 0;
+    if (c->client_closes)
+        r->keep_alive = 0;  /* frames the response as for a client that asked to close */
     if (r->body_kind == PW_BODY_LENGTH && s->cfg.limit_request_body &&
         r->content_length > s->cfg.limit_request_body) {
         pw_log(s, PW_LOG_INFO, "%s:%d: request body of %llu bytes over --limit-request-body "
@@ -1043,6 +1045,7 @@ static void reactor_readable(pw_server *s, pw_conn *c)
                 c->conn_port = c->peer_port;
                 c->proxy_trusted = (c->buf[6] & PW_PREAMBLE_PROXY_TRUSTED) != 0;
                 c->proxy_https = (c->buf[6] & PW_PREAMBLE_HTTPS) ? 1 : -1;
+                c->client_closes = (c->buf[6] & PW_PREAMBLE_CLIENT_CLOSES) != 0;
                 memmove(c->buf, c->buf + plen, c->len - plen);
                 c->len -= plen;
                 c->need_preamble = 0;
@@ -1096,12 +1099,34 @@ static void accept_balance(pw_server *s)
     }
 }
 
+static int accept_batch(pw_server *s, int lfd, int index, int most);
+
+/* A new connection on a socket several processes wait on wakes the first of them in the
+ * socket's wait queue that is waiting (EPOLLEXCLUSIVE): the same process whenever it is idle,
+ * and in a burst whichever comes back to its poller first takes all that are queued.  A daemon
+ * process of a group of several therefore accepts one connection per turn and then goes to the
+ * back of the queue, so the relay's pooled connections, and with them its requests, spread
+ * over the group's processes instead of leaving all but one idle under a light load.  That is
+ * two epoll_ctl calls per accept, and a daemon accepts rarely: the relay keeps its connections
+ * (test_daemon_pool.py, test_idle_requests_spread_over_the_daemon_processes). */
 static void reactor_accept(pw_server *s, int lfd, int index)
 {
-    for (int i = 0; i < 64; i++) {
+    int take_turns = s->cfg.daemon_role && s->cfg.accept_busy_limit > 0;
+    if (accept_batch(s, lfd, index, take_turns ? 1 : 64) > 0 && take_turns && s->listening &&
+        !atomic_load_int(&s->accept_paused)) {
+        poller_del(s, lfd);
+        poller_add_level(s, lfd, 1);
+    }
+}
+
+/* Accept what is waiting, `most` at most (then other events get their turn); how many. */
+static int accept_batch(pw_server *s, int lfd, int index, int most)
+{
+    int accepted = 0;
+    for (int i = 0; i < most; i++) {
         if (s->cfg.accept_busy_limit > 0 &&
             atomic_load_int(&s->busy) + s->pending >= s->cfg.accept_busy_limit)
-            return;
+            return accepted;
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
 #ifdef __linux__
@@ -1118,8 +1143,9 @@ static void reactor_accept(pw_server *s, int lfd, int index)
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE)
                 pw_log(s, PW_LOG_ERROR, "accept: %s", strerror(errno));
-            return;  /* EAGAIN: another process took it, or nothing left */
+            return accepted;  /* EAGAIN: another process took it, or nothing left */
         }
+        accepted++;
         atomic_add_int(&s->open_conns, 1);
         pw_conn *c = conn_slot(s, fd);
         if (!c) {
@@ -1141,7 +1167,7 @@ static void reactor_accept(pw_server *s, int lfd, int index)
         c->prebuffering = 0;
         c->head_start = c->accepted_at = pw_now();
         c->need_preamble = c->one_shot = s->cfg.daemon_role;
-        c->expect_handled = 0;
+        c->expect_handled = c->client_closes = c->kept_while_stopping = 0;
         c->enqueued_at = 0;
         if (s->cfg.accept_busy_limit > 0) {
             c->pending = 1;  /* its request is about to come: count it as work here */
@@ -1198,6 +1224,7 @@ static void reactor_accept(pw_server *s, int lfd, int index)
         if (conn_arm(s, c, 1) != 0)
             conn_close(s, c);
     }
+    return accepted;
 }
 
 /* ---------------------------------------------------------------- the reactor's relay */
@@ -2358,7 +2385,18 @@ static int conn_release(pw_server *s, pw_conn *c, int keep_alive)
                            pw_now() - c->req_start);
     if (s->cfg.access_log && c->resp_status)
         pw_access_log_write(s->cfg.access_log, c);
-    if (!keep_alive || c->one_shot || c->broken || c->body_error || atomic_load_int(&s->stopping) ||
+    /* Stopping: a response framed before the stop began promised the client a persistent
+     * connection, and a close now would meet the client's next request (a reset, or an empty
+     * answer to it).  Such a connection is kept like an idle one (the keep-alive timeout at
+     * most) and its next request is answered with Connection: close - once, so a server that
+     * stops ends.  A daemon's connection is the relay's, which retries a request the daemon
+     * never read, so it closes at once. */
+    int stop_close = 0;
+    if (atomic_load_int(&s->stopping)) {
+        stop_close = s->cfg.daemon_role || c->kept_while_stopping;
+        c->kept_while_stopping = 1;
+    }
+    if (!keep_alive || c->one_shot || c->broken || c->body_error || stop_close ||
         body_drain(s, c) != 0) {
         if (pw_conn_out_pending(c) && !c->broken) {
             c->after_output = PW_AFTER_CLOSE;  /* the reactor sends the rest, then closes */

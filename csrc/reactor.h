@@ -119,6 +119,9 @@ typedef struct pw_conn {
     int need_preamble;           /* daemon role: the relay preamble is not read yet */
     int one_shot;                /* daemon role: close after one request */
     int expect_handled;          /* the server process answers Expect: 100-continue */
+    int client_closes;           /* daemon role: the server process is stopping and closes the
+                                    client's connection after this request: the head says so */
+    int kept_while_stopping;     /* kept once while the server stops (conn_release) */
     double enqueued_at;          /* daemon role: when the server process sent the request */
     /* the access log's view of the current request */
     int resp_status;             /* set by whoever answered: Cython, static.c, relay.c, C errors */
@@ -182,6 +185,7 @@ typedef struct pw_conn {
      * and how far that response has come (shared by a relay thread's loop and the reactor's,
      * so the reactor carries on when the client is too slow for a thread to wait for it) */
     int relay_fd;                /* -1: none */
+    double relay_since;          /* when relay_fd was opened (PW_RELAY_POOL_RENEW, relay.h) */
     int relay_counted;           /* counted in the group's status counters by the reactor */
     int relay_paused;            /* the client is behind: relay_fd is out of the poller */
     int relay_slot_freed;        /* not (or no longer) counted in the reactor's in-flight relays */

@@ -238,7 +238,7 @@ int pw_daemon_send_file(pw_server *s, pw_conn *c, int fd, long long offset, long
     }
 }
 
-static size_t build_preamble(pw_conn *c, int pooled, unsigned char *pre)
+static size_t build_preamble(pw_server *s, pw_conn *c, int pooled, unsigned char *pre)
 {
     size_t alen = strlen(c->peer_host);
     if (alen > 63)
@@ -249,7 +249,10 @@ static size_t build_preamble(pw_conn *c, int pooled, unsigned char *pre)
     memcpy(pre + 4, &plen, 2);
     pre[6] = PW_PREAMBLE_EXPECT_HANDLED | (pooled ? PW_PREAMBLE_KEEP : 0) |
              (c->proxy_trusted ? PW_PREAMBLE_PROXY_TRUSTED : 0) |
-             (c->fwd_https == 1 ? PW_PREAMBLE_HTTPS : 0);
+             (c->fwd_https == 1 ? PW_PREAMBLE_HTTPS : 0) |
+             /* the daemon frames the client's response; a stopping server process closes the
+              * client's connection after it, so the head must say Connection: close */
+             (pw_server_stopping(s) ? PW_PREAMBLE_CLIENT_CLOSES : 0);
     pre[7] = (unsigned char)alen;
     memcpy(pre + 8, &port, 2);
     memcpy(pre + 10, &zero, 2);
@@ -449,8 +452,9 @@ static ssize_t rp_recv(pw_server *s, pw_conn *c, int fd, char *buf, size_t cap, 
     return n;
 }
 
-/* This thread's idle pooled connection per group, as fd + 1 (0: none). */
+/* This thread's idle pooled connection per group, as fd + 1 (0: none), and when it was opened. */
 static __thread int pool_fds[PW_RELAY_POOL_SLOTS];
+static __thread double pool_since[PW_RELAY_POOL_SLOTS];
 
 /* Wait until the daemon has bytes for us, flushing the client's pending output meanwhile;
  * 1 ready, 0 the deadline passed, -1 the client failed. */
@@ -484,15 +488,24 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
     int pooled = t->pool_slot >= 0 && t->pool_slot < PW_RELAY_POOL_SLOTS &&
                  c->req.body_kind == PW_BODY_NONE;
     int reused = 0, fd = -1;
+    double since = 0;  /* when fd was opened (0: by this call) */
     int body_ok = 1;
     if (pooled && pool_fds[t->pool_slot] > 0) {
         fd = pool_fds[t->pool_slot] - 1;
         pool_fds[t->pool_slot] = 0;
+        since = pool_since[t->pool_slot];
         reused = 1;
+        if (now_mono() - since > PW_RELAY_POOL_RENEW) {
+            close(fd);  /* renewed: the next daemon in turn takes the new one */
+            fd = -1;
+            reused = 0;
+        }
     }
 again:
-    if (fd < 0)
+    if (fd < 0) {
         fd = daemon_connect(t, status_out);
+        since = 0;
+    }
     if (fd < 0) {
         pw_log(s, PW_LOG_ERROR, "%s:%d: no daemon process of %s accepted the request in time: %d",
                c->peer_host, c->peer_port, t->socket_path, *status_out);
@@ -502,7 +515,7 @@ again:
 
     /* preamble + head */
     unsigned char pre[PW_PREAMBLE_FIXED + 64];
-    size_t plen = build_preamble(c, pooled, pre);
+    size_t plen = build_preamble(s, c, pooled, pre);
     struct iovec iov[2] = {{pre, plen}, {c->buf, c->req.head_len}};
     if (daemon_writev(fd, iov, 2, t->response_timeout) != 0) {
         if (reused) {  /* the daemon closed its end while the connection was idle */
@@ -593,10 +606,12 @@ again:
         }
     }
     int whole = rc == PW_RA_DONE && c->rp.complete && c->rp.body != RP_BODY_UNTIL_CLOSE;
-    if (pooled && whole && pool_fds[t->pool_slot] == 0)
+    if (pooled && whole && pool_fds[t->pool_slot] == 0) {
         pool_fds[t->pool_slot] = fd + 1;  /* the daemon keeps it for the next request */
-    else
+        pool_since[t->pool_slot] = since ? since : now_mono();
+    } else {
         close(fd);
+    }
     pw_relay_progress_free(c);
     return rc == PW_RA_DONE ? keep : 0;
 }
@@ -607,35 +622,100 @@ again:
  * client takes it, without any thread; it also carries on the relays that threads hand it for
  * slow clients. */
 
-static __thread int async_pool[256];   /* the reactor thread's idle daemon connections */
-static __thread int async_pool_n;
+/* The reactor thread's idle daemon connections, a ring used first in, first out: each pooled
+ * connection reaches the daemon process that accepted it, so taking the one idle longest
+ * spreads requests over the daemons where always taking the last one back (a stack) kept a
+ * light load on one daemon while the others idled. */
+#define ASYNC_POOL_CAP 256
+typedef struct async_idle {
+    int fd;
+    double since;  /* when it was opened (PW_RELAY_POOL_RENEW) */
+} async_idle;
+static __thread async_idle async_pool[ASYNC_POOL_CAP];
+static __thread int async_pool_head, async_pool_n;
 static __thread char async_buf[65536];
+
+static async_idle async_pool_take(void)
+{
+    async_idle e = async_pool[async_pool_head];
+    async_pool_head = (async_pool_head + 1) % ASYNC_POOL_CAP;
+    async_pool_n--;
+    return e;
+}
+
+static void async_pool_put(int fd, double since)
+{
+    if (async_pool_n < ASYNC_POOL_CAP)
+        async_pool[(async_pool_head + async_pool_n++) % ASYNC_POOL_CAP] = (async_idle){fd, since};
+    else
+        close(fd);  /* (closing takes it out of the poller too) */
+}
+
+int pw_relay_async_drop_idle(int fd)
+{
+    for (int i = 0; i < async_pool_n; i++) {
+        int at = (async_pool_head + i) % ASYNC_POOL_CAP;
+        if (async_pool[at].fd == fd) {
+            /* the newest idle one takes its place: the order matters little, and it is rare */
+            async_pool[at] = async_pool[(async_pool_head + --async_pool_n) % ASYNC_POOL_CAP];
+            close(fd);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A new non-blocking connection to the group, or -1 (a full backlog or no group: the relay
+ * thread waits for it). */
+static int async_connect(const pw_relay_target *t)
+{
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (strlen(t->socket_path) >= sizeof sa.sun_path)
+        return -1;
+    strcpy(sa.sun_path, t->socket_path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
 
 int pw_relay_async_send(pw_server *s, pw_conn *c, const pw_relay_target *t)
 {
-    (void)s;
     for (int attempt = 0; attempt < 3; attempt++) {
-        int fd, reused = 0;
-        if (async_pool_n > 0) {
-            fd = async_pool[--async_pool_n];
+        int fd = -1, reused = 0;
+        double now = now_mono(), since = now;
+        /* Until as many connections as the group has processes are idle in the pool, a new one
+         * is opened rather than an idle one reused: the daemons take new connections in turn
+         * (reactor_accept), so even one client's sequential requests reach every daemon.  That
+         * is a connect per daemon process, once; the pool never holds more than the relays in
+         * flight at once plus that many. */
+        if (async_pool_n < t->processes)
+            fd = async_connect(t);
+        if (fd < 0 && async_pool_n > 0) {
+            async_idle e = async_pool_take();
+            fd = e.fd;
+            since = e.since;
             reused = 1;
-        } else {
-            struct sockaddr_un sa;
-            memset(&sa, 0, sizeof sa);
-            sa.sun_family = AF_UNIX;
-            if (strlen(t->socket_path) >= sizeof sa.sun_path)
-                return -1;
-            strcpy(sa.sun_path, t->socket_path);
-            fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-            if (fd < 0)
-                return -1;
-            if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-                close(fd);  /* a full backlog or no group: the relay thread waits for it */
-                return -1;
+            if (now - since > PW_RELAY_POOL_RENEW) {
+                int fresh = async_connect(t);  /* renewed: the next daemon in turn takes it */
+                if (fresh >= 0) {
+                    close(fd);
+                    fd = fresh;
+                    since = now;
+                    reused = 0;
+                }
             }
         }
+        if (fd < 0)
+            return -1;
         unsigned char pre[PW_PREAMBLE_FIXED + 64];
-        size_t plen = build_preamble(c, 1, pre);
+        size_t plen = build_preamble(s, c, 1, pre);
         struct iovec iov[2] = {{pre, plen}, {c->buf, c->req.head_len}};
         struct msghdr m;
         memset(&m, 0, sizeof m);
@@ -644,6 +724,7 @@ int pw_relay_async_send(pw_server *s, pw_conn *c, const pw_relay_target *t)
         ssize_t n = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n == (ssize_t)(plen + c->req.head_len)) {
             pw_relay_progress_init(c, 1, reused);
+            c->relay_since = since;
             return fd;
         }
         int err = errno;
@@ -653,25 +734,6 @@ int pw_relay_async_send(pw_server *s, pw_conn *c, const pw_relay_target *t)
         return -1;
     }
     return -1;
-}
-
-static void async_pool_put(int fd)
-{
-    if (async_pool_n < (int)(sizeof async_pool / sizeof async_pool[0]))
-        async_pool[async_pool_n++] = fd;
-    else
-        close(fd);  /* (closing takes it out of the poller too) */
-}
-
-int pw_relay_async_drop_idle(int fd)
-{
-    for (int i = 0; i < async_pool_n; i++)
-        if (async_pool[i] == fd) {
-            async_pool[i] = async_pool[--async_pool_n];
-            close(fd);
-            return 1;
-        }
-    return 0;
 }
 
 int pw_relay_async_read(pw_server *s, pw_conn *c, int fd, int *keep, int *status_out)
@@ -709,7 +771,7 @@ int pw_relay_async_read(pw_server *s, pw_conn *c, int fd, int *keep, int *status
             continue;
         if (rc == PW_RA_DONE && c->rp.pooled && c->rp.complete &&
             c->rp.body != RP_BODY_UNTIL_CLOSE)
-            async_pool_put(fd);  /* the response is whole: the daemon keeps the connection */
+            async_pool_put(fd, c->relay_since);  /* the response is whole: the daemon keeps it */
         else
             close(fd);
         pw_relay_progress_free(c);

@@ -27,6 +27,9 @@
 #define PW_PREAMBLE_KEEP 2             /* pooled connection: keep it after a self-delimited response */
 #define PW_PREAMBLE_PROXY_TRUSTED 4    /* came through a trusted proxy (docs/proxies.md) */
 #define PW_PREAMBLE_HTTPS 8            /* a trusted proxy said the client used https */
+#define PW_PREAMBLE_CLIENT_CLOSES 16   /* the server process is stopping and closes the client
+                                          connection after this response: frame it so
+                                          (Connection: close), as if the client had asked */
 
 /* wsgi.file_wrapper in a daemon: instead of copying the file through the UNIX socket, the
  * daemon sends, as the very first bytes of its response, a file record with the open file
@@ -42,11 +45,20 @@
  * the daemon never saw it.  An EOF after the daemon read it is a 502, as without pooling. */
 #define PW_RELAY_POOL_SLOTS 32
 
+/* A pooled connection reaches the daemon process that accepted it, for as long as it lives.  So
+ * that a light load keeps reaching every daemon of a group after one restarted (recycling,
+ * a crash, a reload: meanwhile the others took its connections), a pooled connection is replaced
+ * by a new one once it is this many seconds old; the daemons take new connections in turn
+ * (reactor_accept in reactor.c).  A connect per pooled connection every few seconds. */
+#define PW_RELAY_POOL_RENEW 5.0
+
 typedef struct pw_relay_target {
     const char *socket_path;   /* the group's listening UNIX socket */
     double queue_timeout;      /* how long the connect may wait for the group */
     double response_timeout;   /* longest wait for the next byte of the daemon's response */
     int pool_slot;             /* 0..PW_RELAY_POOL_SLOTS-1: pool idle connections; -1: never */
+    int processes;             /* the group's daemon processes: the reactor's pool spreads its
+                                  requests over that many connections at least */
 } pw_relay_target;
 
 /*

@@ -193,6 +193,7 @@ cdef extern from "relay.h" nogil:
         double queue_timeout
         double response_timeout
         int pool_slot
+        int processes
 
     int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out)
     enum: PW_RELAY_HANDED

@@ -1083,6 +1083,7 @@ cdef int _serve_daemon(pw_conn *c, _Mount mount) except -1:
     t.queue_timeout = float(getattr(group, 'queue_timeout', 0) or 0) or 45.0
     t.response_timeout = float(getattr(group, 'response_timeout', 0) or 0) or 300.0
     t.pool_slot = mount.pool_slot
+    t.processes = int(getattr(group, 'processes', 1) or 1)
     with nogil:
         if counters != NULL:
             pw_sb_relay_start(counters)
@@ -1484,6 +1485,7 @@ def serve(listen_fds, mounts, dict settings):
         _direct_target.queue_timeout = float(getattr(group, 'queue_timeout', 0) or 0) or 45.0
         _direct_target.response_timeout = float(getattr(group, 'response_timeout', 0) or 0) or 300.0
         _direct_target.pool_slot = (<_Mount>ms[0]).pool_slot
+        _direct_target.processes = int(getattr(group, 'processes', 1) or 1)
 
     global _direct_group
     cfg.scoreboard = _scoreboard_enter(settings, threads)
