@@ -22,6 +22,9 @@
 #include <time.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#ifdef __GLIBC__
+#  include <malloc.h>  /* malloc_trim */
+#endif
 #include <sys/time.h>
 #include <unistd.h>
 #ifdef __linux__
@@ -65,6 +68,22 @@
 /* Most connections closed by one eviction (nginx's ngx_drain_connections: 32, or an eighth
  * of the candidates): one walk makes room for a run of new connections. */
 #define PW_EVICT_BATCH 32
+/* An idle connection's read buffer, header table and access-log capture are freed after this
+ * long (conn_shed_memory), so thousands of idle keep-alive connections cost little; a busy one
+ * keeps them. */
+#define PW_IDLE_FREE 1.0
+
+/* Connection structures come in slabs of this many, apart from the buffers a connection
+ * allocates and frees: the pages an idle connection's freed buffers leave are then whole and go
+ * back to the system, instead of each staying resident around one small live structure. */
+#define PW_CONN_SLAB 64
+
+typedef struct pw_conn_slab {
+    struct pw_conn_slab *next;
+    int used;
+    pw_conn conns[PW_CONN_SLAB];
+} pw_conn_slab;
+
 /* A condition logged at most once per PW_LOG_EVERY (log_limited). */
 typedef struct {
     double last;                  /* when a line was last written; 0: never */
@@ -81,6 +100,7 @@ struct pw_server {
     int reactor_started;
     pw_conn **conns;              /* indexed by fd; reactor thread only */
     int conns_cap;
+    pw_conn_slab *slabs;          /* where the conns[] entries live (conn_slot) */
     pw_conn **relay_owner;        /* daemon connection fd -> the client it relays for */
     int relay_owner_cap;
     int relay_inflight;           /* relays the reactor follows (reactor thread only) */
@@ -122,6 +142,8 @@ struct pw_server {
     int evict_fruitless, evict_fruitless_at;  /* the last walk found nothing; handbacks then */
     double evict_ripe_at;         /* ... and when one it saw will have been idle long enough */
     pw_log_limit log_no_fds, log_evicted, log_refused;
+    size_t idle_freed;            /* bytes of idle buffers freed since the heap was trimmed */
+    double last_trim;
 };
 
 /* A worker thread counts in s->running from the connection it pops until its next pop. */
@@ -608,15 +630,14 @@ static pw_conn *conn_slot(pw_server *s, int fd)
         return NULL;
     pw_conn *c = s->conns[fd];
     if (!c) {
-        c = calloc(1, sizeof *c);
-        if (!c)
-            return NULL;
-        c->headers = calloc(s->cfg.limits.max_fields ? s->cfg.limits.max_fields : 1,
-                            sizeof(pw_header));
-        if (!c->headers) {
-            free(c);
-            return NULL;
+        if (!s->slabs || s->slabs->used == PW_CONN_SLAB) {
+            pw_conn_slab *slab = calloc(1, sizeof *slab);
+            if (!slab)
+                return NULL;
+            slab->next = s->slabs;
+            s->slabs = slab;
         }
+        c = &s->slabs->conns[s->slabs->used++];  /* buffer, header table: with its first byte */
         c->fd = c->out_file_fd = -1;
         s->conns[fd] = c;
     }
@@ -626,6 +647,20 @@ static pw_conn *conn_slot(pw_server *s, int fd)
 static void conn_reset_request(pw_server *s, pw_conn *c)
 {
     pw_request_init(&c->req, c->headers, s->cfg.limits.max_fields);
+}
+
+/* The header table (limit_request_fields entries) of a connection about to parse a head: an
+ * idle connection has none (conn_slot, reactor_scan), so a silent one costs ~1 KiB. */
+static int conn_headers(pw_server *s, pw_conn *c)
+{
+    if (c->headers)
+        return 0;
+    c->headers = calloc(s->cfg.limits.max_fields ? s->cfg.limits.max_fields : 1,
+                        sizeof(pw_header));
+    if (!c->headers)
+        return -1;
+    conn_reset_request(s, c);  /* nothing parsed yet: the connection was idle */
+    return 0;
 }
 
 /* The head is complete: set up body reading; 0 = hand to a worker, -1 = answered and closed. */
@@ -1037,7 +1072,7 @@ static void reactor_readable(pw_server *s, pw_conn *c)
         }
         room = c->len < PW_INITIAL_BUF ? 1024 : 4096;
     }
-    if (conn_grow(c, room) != 0) {
+    if (conn_grow(c, room) != 0 || conn_headers(s, c) != 0) {
         pw_send_error(s, c, 503);
         conn_close(s, c);
         return;
@@ -1715,6 +1750,31 @@ static int out_too_slow(pw_server *s, pw_conn *c, double now);
 static void output_failed(pw_server *s, pw_conn *c);
 static void conn_write_ready(pw_server *s, pw_conn *c);
 
+/* Reactor, under s->lock: c has been idle (READING, no byte of a next request) for a while.
+ * Free its read buffer, header table, access-log capture and (empty) output buffer - its next
+ * request, if any, gets new ones - so thousands of idle keep-alive connections cost ~0.9 KiB
+ * each (docs/security.md).  A busy keep-alive connection is never idle this long. */
+static void conn_shed_memory(pw_server *s, pw_conn *c)
+{
+    if (c->len != 0 || c->out_off != c->out_len || c->out_file_fd >= 0)
+        return;
+    if (!c->buf && !c->headers && !c->log_capture && !c->out)
+        return;
+    s->idle_freed += c->cap + c->out_cap + (c->log_capture ? PW_LOG_CAPTURE : 0) +
+                     (c->headers ? s->cfg.limits.max_fields * sizeof(pw_header) : 0);
+    free(c->buf);
+    c->buf = NULL;
+    c->cap = 0;
+    free(c->out);
+    c->out = NULL;
+    c->out_off = c->out_len = c->out_cap = 0;
+    free(c->log_capture);
+    c->log_capture = NULL;
+    free(c->headers);
+    c->headers = NULL;
+    conn_reset_request(s, c);
+}
+
 static void reactor_scan(pw_server *s, double now)
 {
     if (s->cfg.access_log)
@@ -1741,6 +1801,8 @@ static void reactor_scan(pw_server *s, double now)
          * clients cannot make every process refuse to accept. */
         if (c->pending && now - c->accepted_at > 0.5)
             clear_pending(s, c);
+        if (c->idle && now - c->head_start >= PW_IDLE_FREE && now < c->deadline)
+            conn_shed_memory(s, c);
         if (now >= c->deadline) {
             if (c->need_proxy_header && c->len > 0) {
                 /* a proxy, not a browser: no HTTP answer to a header it never finished */
@@ -1766,6 +1828,15 @@ static void reactor_scan(pw_server *s, double now)
     log_limited_flush(s, &s->log_no_fds, now);
     log_limited_flush(s, &s->log_evicted, now);
     log_limited_flush(s, &s->log_refused, now);
+#ifdef __GLIBC__
+    /* Freed buffers go back to malloc's free lists, not to the system: give the pages back
+     * once a good many were freed (at most once a second; trimming walks the heap). */
+    if (s->idle_freed >= (1u << 20) && now - s->last_trim >= 1.0) {
+        malloc_trim(0);
+        s->idle_freed = 0;
+        s->last_trim = now;
+    }
+#endif
 }
 
 /* One round of the reactor: wait for events (up to the next scan or lazy wake-up), handle them,
@@ -1929,6 +2000,7 @@ void pw_server_free(pw_server *s)
         return;
     if (s->cfg.access_log)  /* it may outlive this server: nothing to report to any more */
         pw_access_log_on_failure(s->cfg.access_log, NULL, NULL, NULL);
+    int busy = 0;
     for (int fd = 0; fd < s->conns_cap; fd++) {
         pw_conn *c = s->conns[fd];
         if (!c)
@@ -1947,10 +2019,16 @@ void pw_server_free(pw_server *s)
             free(c->log_capture);
             free(c->buf);
             free(c->headers);
-            free(c);
+        } else {
+            busy = 1;
         }
         /* a BUSY connection may still be in a worker that outlived the graceful timeout;
          * the process is about to exit, so it is left alone rather than freed under it. */
+    }
+    while (s->slabs && !busy) {
+        pw_conn_slab *next = s->slabs->next;
+        free(s->slabs);
+        s->slabs = next;
     }
     free(s->conns);
     free(s->relay_owner);
