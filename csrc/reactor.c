@@ -21,6 +21,10 @@
 #include <string.h>
 #include <time.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
+#ifdef __GLIBC__
+#  include <malloc.h>  /* malloc_trim */
+#endif
 #include <sys/time.h>
 #include <unistd.h>
 #ifdef __linux__
@@ -49,6 +53,44 @@
  * pauses this long, or the total passes - so closing never resets the answer away. */
 #define PW_LINGER_PAUSE 2.0
 #define PW_LINGER_MAX 30.0
+/* Out of descriptors (EMFILE/ENFILE) with no idle connection to close: stop accepting this
+ * long (nginx's accept_mutex_delay), instead of spinning on a listening socket that stays
+ * readable.  The clients wait in the listen backlog meanwhile. */
+#define PW_ACCEPT_PAUSE 0.5
+/* A condition that repeats (out of descriptors, refusals and evictions at --max-clients) is
+ * logged at once, then at most once per this interval with a count. */
+#define PW_LOG_EVERY 10.0
+/* A connection is idle enough to be closed to make room once it has sent nothing for this
+ * long: younger, its request is most likely on its way (a client writes right after connecting,
+ * and again right after reading a response), and closing it would only swap one client for
+ * another. */
+#define PW_EVICT_MIN_IDLE 0.1
+/* Most connections closed by one eviction (nginx's ngx_drain_connections: 32, or an eighth
+ * of the candidates): one walk makes room for a run of new connections. */
+#define PW_EVICT_BATCH 32
+/* An idle connection's read buffer, header table and access-log capture are freed after this
+ * long (conn_shed_memory), so thousands of idle keep-alive connections cost little; a busy one
+ * keeps them. */
+#define PW_IDLE_FREE 1.0
+
+/* Connection structures come in slabs of this many, apart from the buffers a connection
+ * allocates and frees: the pages an idle connection's freed buffers leave are then whole and go
+ * back to the system, instead of each staying resident around one small live structure. */
+#define PW_CONN_SLAB 64
+
+typedef struct pw_conn_slab {
+    struct pw_conn_slab *next;
+    int used;
+    pw_conn conns[PW_CONN_SLAB];
+} pw_conn_slab;
+
+/* A condition logged at most once per PW_LOG_EVERY (log_limited). */
+typedef struct {
+    double last;                  /* when a line was last written; 0: never */
+    unsigned suppressed;          /* occurrences since then, not written yet */
+    int level;
+    char text[320];               /* the latest of them */
+} pw_log_limit;
 
 struct pw_server {
     pw_config cfg;
@@ -58,6 +100,7 @@ struct pw_server {
     int reactor_started;
     pw_conn **conns;              /* indexed by fd; reactor thread only */
     int conns_cap;
+    pw_conn_slab *slabs;          /* where the conns[] entries live (conn_slot) */
     pw_conn **relay_owner;        /* daemon connection fd -> the client it relays for */
     int relay_owner_cap;
     int relay_inflight;           /* relays the reactor follows (reactor thread only) */
@@ -87,6 +130,20 @@ struct pw_server {
     double token_freed;
     long long lazy_due_us;        /* atomic: when the reactor checks the queue again, 0 never */
     double last_scan;
+    /* Connection limits.  Out of descriptors, accepting resumes at accept_resume_at (0: not
+     * paused for that).  An eviction walk that found nothing is not repeated until something
+     * may have become evictable (evict_idle): a connection handed back idle or lingering
+     * (handbacks, atomic: workers count it under s->lock) or one the reactor accepted.  The
+     * rest is the reactor's. */
+    double accept_resume_at;
+    int pause_handbacks;          /* handbacks when accepting paused: one more resumes it */
+    int fds_paused;               /* atomic: accept_resume_at is set (busy_done wakes us) */
+    int handbacks;
+    int evict_fruitless, evict_fruitless_at;  /* the last walk found nothing; handbacks then */
+    double evict_ripe_at;         /* ... and when one it saw will have been idle long enough */
+    pw_log_limit log_no_fds, log_evicted, log_refused;
+    size_t idle_freed;            /* bytes of idle buffers freed since the heap was trimmed */
+    double last_trim;
 };
 
 /* A worker thread counts in s->running from the connection it pops until its next pop. */
@@ -144,6 +201,40 @@ void pw_log(pw_server *s, int level, const char *fmt, ...)
     line[n++] = '\n';
     ssize_t w = write(__atomic_load_n(&log_fd, __ATOMIC_RELAXED), line, n);
     (void)w;
+}
+
+/* A condition that may repeat many times a second (a flood of connections, a process out of
+ * descriptors): the first occurrence is logged at once, the ones within PW_LOG_EVERY after it
+ * are counted and summed up by log_limited_flush as one line, "... (N times in the last 10 s)",
+ * written with the latest occurrence's text.  Reactor only (accept path and scan). */
+static void log_limited(pw_server *s, pw_log_limit *l, double now, int level,
+                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void log_limited(pw_server *s, pw_log_limit *l, double now, int level,
+                        const char *fmt, ...)
+{
+    if (level > s->cfg.log_level)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->text, sizeof l->text, fmt, ap);
+    va_end(ap);
+    l->level = level;
+    if (l->last > 0 && now - l->last < PW_LOG_EVERY) {
+        l->suppressed++;
+        return;
+    }
+    l->last = now;
+    pw_log(s, level, "%s", l->text);
+}
+
+static void log_limited_flush(pw_server *s, pw_log_limit *l, double now)
+{
+    if (l->suppressed == 0 || now - l->last < PW_LOG_EVERY)
+        return;
+    pw_log(s, l->level, "%s (%u times in the last %.0f s)", l->text, l->suppressed,
+           now - l->last);
+    l->suppressed = 0;
+    l->last = now;
 }
 
 void pw_http_date(char out[30])
@@ -454,6 +545,7 @@ static void conn_end(pw_server *s, pw_conn *c)
     c->linger_until = now + PW_LINGER_MAX;
     c->deadline = now + PW_LINGER_PAUSE;
     atomic_store_int(&c->state, PW_CONN_LINGERING);
+    __atomic_add_fetch(&s->handbacks, 1, __ATOMIC_RELAXED);  /* evictable (evict_idle) */
     int armed = conn_arm(s, c, 0);
     pthread_mutex_unlock(&s->lock);
     if (armed != 0)
@@ -538,15 +630,14 @@ static pw_conn *conn_slot(pw_server *s, int fd)
         return NULL;
     pw_conn *c = s->conns[fd];
     if (!c) {
-        c = calloc(1, sizeof *c);
-        if (!c)
-            return NULL;
-        c->headers = calloc(s->cfg.limits.max_fields ? s->cfg.limits.max_fields : 1,
-                            sizeof(pw_header));
-        if (!c->headers) {
-            free(c);
-            return NULL;
+        if (!s->slabs || s->slabs->used == PW_CONN_SLAB) {
+            pw_conn_slab *slab = calloc(1, sizeof *slab);
+            if (!slab)
+                return NULL;
+            slab->next = s->slabs;
+            s->slabs = slab;
         }
+        c = &s->slabs->conns[s->slabs->used++];  /* buffer, header table: with its first byte */
         c->fd = c->out_file_fd = -1;
         s->conns[fd] = c;
     }
@@ -556,6 +647,20 @@ static pw_conn *conn_slot(pw_server *s, int fd)
 static void conn_reset_request(pw_server *s, pw_conn *c)
 {
     pw_request_init(&c->req, c->headers, s->cfg.limits.max_fields);
+}
+
+/* The header table (limit_request_fields entries) of a connection about to parse a head: an
+ * idle connection has none (conn_slot, reactor_scan), so a silent one costs ~1 KiB. */
+static int conn_headers(pw_server *s, pw_conn *c)
+{
+    if (c->headers)
+        return 0;
+    c->headers = calloc(s->cfg.limits.max_fields ? s->cfg.limits.max_fields : 1,
+                        sizeof(pw_header));
+    if (!c->headers)
+        return -1;
+    conn_reset_request(s, c);  /* nothing parsed yet: the connection was idle */
+    return 0;
 }
 
 /* The head is complete: set up body reading; 0 = hand to a worker, -1 = answered and closed. */
@@ -969,7 +1074,7 @@ static void reactor_readable(pw_server *s, pw_conn *c)
         }
         room = c->len < PW_INITIAL_BUF ? 1024 : 4096;
     }
-    if (conn_grow(c, room) != 0) {
+    if (conn_grow(c, room) != 0 || conn_headers(s, c) != 0) {
         pw_send_error(s, c, 503);
         conn_close(s, c);
         return;
@@ -1081,13 +1186,26 @@ rearm:
         conn_close(s, c);
 }
 
-/* With several server processes, leave new connections to a sibling while every worker here
- * is busy: otherwise one process can take a burst of connections while the others idle. */
+/* Whether the listening sockets are in the poller.  Not while every worker here is busy with
+ * several server processes (a burst then goes to the siblings instead of queueing behind one),
+ * nor for a moment after accept ran out of descriptors (accept_resume_at). */
 static void accept_balance(pw_server *s)
 {
-    if (s->cfg.accept_busy_limit <= 0 || !s->listening)
+    if (!s->listening)
         return;
-    int over = atomic_load_int(&s->busy) + s->pending >= s->cfg.accept_busy_limit;
+    int over = s->cfg.accept_busy_limit > 0 &&
+               atomic_load_int(&s->busy) + s->pending >= s->cfg.accept_busy_limit;
+    if (s->accept_resume_at > 0) {
+        /* out of descriptors: try again after the pause, or as soon as a connection was
+         * handed back idle (it can be closed to make room) */
+        if (pw_now() < s->accept_resume_at &&
+            __atomic_load_n(&s->handbacks, __ATOMIC_RELAXED) == s->pause_handbacks) {
+            over = 1;
+        } else {
+            s->accept_resume_at = 0;
+            atomic_store_int(&s->fds_paused, 0);
+        }
+    }
     if (over && !atomic_load_int(&s->accept_paused)) {
         for (int k = 0; k < s->cfg.num_listen; k++)
             poller_del(s, s->cfg.listen_fds[k]);
@@ -1097,6 +1215,148 @@ static void accept_balance(pw_server *s)
         for (int k = 0; k < s->cfg.num_listen; k++)
             poller_add_level(s, s->cfg.listen_fds[k], 1);
     }
+}
+
+/* ---------------------------------------------------------------- connection limits */
+
+/*
+ * Make room (at --max-clients, or out of descriptors) by closing connections that cost nothing
+ * to drop, best first: idle keep-alive connections (least recently used first; a client that
+ * sends on one just as it closes retries, as for any keep-alive close), then lingering ones
+ * (answered already), then connections that have not sent a byte yet (longest silent first);
+ * an idle or silent one only once it has been so for PW_EVICT_MIN_IDLE.  A connection with a
+ * request under way (part of a head, a body being buffered, with a worker or a daemon, bytes
+ * waiting unread in its socket) is never chosen, nor `keep` (the connection just accepted).
+ * Closes an eighth of the candidates, at least 1 and at most PW_EVICT_BATCH (nginx's
+ * ngx_drain_connections), so under a flood one walk of the table makes room for a run of new
+ * connections.  Returns how many it closed.  Reactor only.
+ */
+static int evict_idle(pw_server *s, pw_conn *keep)
+{
+    double now = pw_now();
+    /* Under a flood at the cap with nothing to close, every refusal would walk the table:
+     * not again until a connection was handed back or one seen too young has aged. */
+    if (s->evict_fruitless && now < s->evict_ripe_at &&
+        __atomic_load_n(&s->handbacks, __ATOMIC_RELAXED) == s->evict_fruitless_at)
+        return 0;
+    struct { pw_conn *c; int rank; double since; } best[PW_EVICT_BATCH];
+    int found = 0, candidates = 0;
+    double ripe_at = now + 3600;
+    pthread_mutex_lock(&s->lock);  /* a worker may be handing a connection back (conn_release) */
+    int handbacks = __atomic_load_n(&s->handbacks, __ATOMIC_RELAXED);
+    for (int fd = 0; fd < s->conns_cap; fd++) {
+        pw_conn *c = s->conns[fd];
+        if (!c || c == keep)
+            continue;
+        int state = atomic_load_int(&c->state), rank;
+        double since;
+        if (state == PW_CONN_READING && c->idle && !c->prebuffering && c->len == 0) {
+            rank = c->requests > 0 ? 0 : 2;
+            since = c->head_start;  /* keep-alive: since the last response; else since accept */
+            if (now - since < PW_EVICT_MIN_IDLE) {
+                if (since + PW_EVICT_MIN_IDLE < ripe_at)
+                    ripe_at = since + PW_EVICT_MIN_IDLE;
+                continue;
+            }
+        } else if (state == PW_CONN_LINGERING) {
+            rank = 1;
+            since = c->linger_until;
+        } else {
+            continue;
+        }
+        candidates++;
+        /* keep the PW_EVICT_BATCH best, sorted by (rank, since) */
+        if (found == PW_EVICT_BATCH &&
+            (rank > best[found - 1].rank ||
+             (rank == best[found - 1].rank && since >= best[found - 1].since)))
+            continue;
+        int i = found < PW_EVICT_BATCH ? found++ : found - 1;
+        while (i > 0 && (best[i - 1].rank > rank ||
+                         (best[i - 1].rank == rank && best[i - 1].since > since))) {
+            best[i] = best[i - 1];
+            i--;
+        }
+        best[i].c = c;
+        best[i].rank = rank;
+        best[i].since = since;
+    }
+    int want = candidates / 8, closed = 0;
+    if (want < 1)
+        want = 1;
+    for (int i = 0; i < found && closed < want; i++) {
+        /* Bytes waiting in the socket (a request that came just now, not read yet): not idle
+         * after all, so not dropped. */
+        char peek;
+        if (best[i].rank != 1 &&
+            recv(best[i].c->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+            continue;
+        conn_close(s, best[i].c);
+        closed++;
+    }
+    pthread_mutex_unlock(&s->lock);
+    s->evict_fruitless = closed == 0;
+    s->evict_fruitless_at = handbacks;
+    s->evict_ripe_at = ripe_at;
+    return closed;
+}
+
+/* The open-file limit in force, for log lines. */
+static long open_file_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return -1;
+    return (long)rl.rlim_cur;
+}
+
+/*
+ * accept() failed for want of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM).  Close
+ * idle connections to make room (1: accept again now); with none to close, stop accepting for
+ * PW_ACCEPT_PAUSE (0) - the listening socket stays readable, so trying again at once would
+ * spin (and log) as fast as the CPU allows.
+ */
+static int accept_out_of_fds(pw_server *s, int err)
+{
+    double now = pw_now();
+    int closed = evict_idle(s, NULL);
+    if (closed > 0) {
+        log_limited(s, &s->log_no_fds, now, PW_LOG_WARNING,
+                    "accept: %s (open-file limit %ld, %d connections open): closed %d idle "
+                    "connection(s) to make room", strerror(err), open_file_limit(),
+                    atomic_load_int(&s->open_conns), closed);
+        return 1;
+    }
+    log_limited(s, &s->log_no_fds, now, PW_LOG_ERROR,
+                "accept: %s (open-file limit %ld, %d connections open, none idle): not "
+                "accepting for up to %.1f s", strerror(err), open_file_limit(),
+                atomic_load_int(&s->open_conns), PW_ACCEPT_PAUSE);
+    /* ... or until an idle connection the walk saw has been idle long enough to be closed */
+    s->accept_resume_at = now + PW_ACCEPT_PAUSE < s->evict_ripe_at ? now + PW_ACCEPT_PAUSE
+                                                                   : s->evict_ripe_at;
+    s->pause_handbacks = s->evict_fruitless_at;  /* as the walk just saw them */
+    atomic_store_int(&s->fds_paused, 1);
+    accept_balance(s);
+    return 0;
+}
+
+/* Over --max-clients with connection c just accepted: make room by closing idle connections
+ * (0), or refuse c with 503 when there is none (-1: c is closed). */
+static int accept_over_cap(pw_server *s, pw_conn *c)
+{
+    double now = pw_now();
+    int closed = evict_idle(s, c);
+    if (closed > 0) {
+        log_limited(s, &s->log_evicted, now, PW_LOG_WARNING,
+                    "at --max-clients (%d): closed %d idle connection(s) to make room for "
+                    "%s:%d", s->cfg.max_clients, closed, c->peer_host, c->peer_port);
+        return 0;
+    }
+    log_limited(s, &s->log_refused, now, PW_LOG_WARNING,
+                "%s:%d: over --max-clients (%d), no idle connection to close: 503",
+                c->peer_host, c->peer_port, s->cfg.max_clients);
+    pw_send_error(s, c, 503);
+    conn_close(s, c);
+    return -1;
 }
 
 static int accept_batch(pw_server *s, int lfd, int index, int most);
@@ -1141,8 +1401,12 @@ static int accept_batch(pw_server *s, int lfd, int index, int most)
         }
 #endif
         if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                pw_log(s, PW_LOG_ERROR, "accept: %s", strerror(errno));
+            int err = errno;
+            if ((err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) &&
+                accept_out_of_fds(s, err))
+                continue;  /* idle connections were closed: there is room now */
+            if (err == ECONNABORTED || err == EINTR)
+                continue;  /* that client is gone; the next may be there */
             return accepted;  /* EAGAIN: another process took it, or nothing left */
         }
         accepted++;
@@ -1212,17 +1476,15 @@ static int accept_batch(pw_server *s, int lfd, int index, int most)
         }
         conn_reset_request(s, c);
         atomic_store_int(&c->state, PW_CONN_READING);
-        if (s->cfg.max_clients > 0 && atomic_load_int(&s->open_conns) > s->cfg.max_clients) {
-            pw_log(s, PW_LOG_WARNING, "%s:%d: over --max-clients (%d): 503", c->peer_host,
-                   c->peer_port, s->cfg.max_clients);
-            pw_send_error(s, c, 503);
-            conn_close(s, c);
+        if (s->cfg.max_clients > 0 && atomic_load_int(&s->open_conns) > s->cfg.max_clients &&
+            accept_over_cap(s, c) != 0)
             continue;
-        }
         /* A fresh connection gets the header timeout (the client is about to send). */
         c->deadline = pw_now() + s->cfg.header_timeout;
         if (conn_arm(s, c, 1) != 0)
             conn_close(s, c);
+        else
+            s->evict_fruitless = 0;  /* while it sends nothing, it may be evicted */
     }
     return accepted;
 }
@@ -1515,6 +1777,31 @@ static int out_too_slow(pw_server *s, pw_conn *c, double now);
 static void output_failed(pw_server *s, pw_conn *c);
 static void conn_write_ready(pw_server *s, pw_conn *c);
 
+/* Reactor, under s->lock: c has been idle (READING, no byte of a next request) for a while.
+ * Free its read buffer, header table, access-log capture and (empty) output buffer - its next
+ * request, if any, gets new ones - so thousands of idle keep-alive connections cost ~0.9 KiB
+ * each (docs/security.md).  A busy keep-alive connection is never idle this long. */
+static void conn_shed_memory(pw_server *s, pw_conn *c)
+{
+    if (c->len != 0 || c->out_off != c->out_len || c->out_file_fd >= 0)
+        return;
+    if (!c->buf && !c->headers && !c->log_capture && !c->out)
+        return;
+    s->idle_freed += c->cap + c->out_cap + (c->log_capture ? PW_LOG_CAPTURE : 0) +
+                     (c->headers ? s->cfg.limits.max_fields * sizeof(pw_header) : 0);
+    free(c->buf);
+    c->buf = NULL;
+    c->cap = 0;
+    free(c->out);
+    c->out = NULL;
+    c->out_off = c->out_len = c->out_cap = 0;
+    free(c->log_capture);
+    c->log_capture = NULL;
+    free(c->headers);
+    c->headers = NULL;
+    conn_reset_request(s, c);
+}
+
 static void reactor_scan(pw_server *s, double now)
 {
     if (s->cfg.access_log)
@@ -1541,6 +1828,8 @@ static void reactor_scan(pw_server *s, double now)
          * clients cannot make every process refuse to accept. */
         if (c->pending && now - c->accepted_at > 0.5)
             clear_pending(s, c);
+        if (c->idle && now - c->head_start >= PW_IDLE_FREE && now < c->deadline)
+            conn_shed_memory(s, c);
         if (now >= c->deadline) {
             if (c->need_proxy_header && c->len > 0) {
                 /* a proxy, not a browser: no HTTP answer to a header it never finished */
@@ -1563,6 +1852,18 @@ static void reactor_scan(pw_server *s, double now)
         if (c && atomic_load_int(&c->state) == PW_CONN_WRITING && c->broken)
             output_failed(s, c);
     }
+    log_limited_flush(s, &s->log_no_fds, now);
+    log_limited_flush(s, &s->log_evicted, now);
+    log_limited_flush(s, &s->log_refused, now);
+#ifdef __GLIBC__
+    /* Freed buffers go back to malloc's free lists, not to the system: give the pages back
+     * once a good many were freed (at most once a second; trimming walks the heap). */
+    if (s->idle_freed >= (1u << 20) && now - s->last_trim >= 1.0) {
+        malloc_trim(0);
+        s->idle_freed = 0;
+        s->last_trim = now;
+    }
+#endif
 }
 
 /* One round of the reactor: wait for events (up to the next scan or lazy wake-up), handle them,
@@ -1583,6 +1884,10 @@ static int reactor_turn(pw_server *s)
     long long due_us = __atomic_load_n(&s->lazy_due_us, __ATOMIC_RELAXED);
     if (due_us) {
         double left = due_us / 1e6 - pw_now();
+        wait = left < 0 ? 0 : left < wait ? left : wait;
+    }
+    if (s->accept_resume_at > 0) {  /* out of descriptors: accept again then (accept_balance) */
+        double left = s->accept_resume_at - pw_now();
         wait = left < 0 ? 0 : left < wait ? left : wait;
     }
 #ifdef PW_USE_EPOLL
@@ -1722,6 +2027,7 @@ void pw_server_free(pw_server *s)
         return;
     if (s->cfg.access_log)  /* it may outlive this server: nothing to report to any more */
         pw_access_log_on_failure(s->cfg.access_log, NULL, NULL, NULL);
+    int busy = 0;
     for (int fd = 0; fd < s->conns_cap; fd++) {
         pw_conn *c = s->conns[fd];
         if (!c)
@@ -1740,10 +2046,16 @@ void pw_server_free(pw_server *s)
             free(c->log_capture);
             free(c->buf);
             free(c->headers);
-            free(c);
+        } else {
+            busy = 1;
         }
         /* a BUSY connection may still be in a worker that outlived the graceful timeout;
          * the process is about to exit, so it is left alone rather than freed under it. */
+    }
+    while (s->slabs && !busy) {
+        pw_conn_slab *next = s->slabs->next;
+        free(s->slabs);
+        s->slabs = next;
     }
     free(s->conns);
     free(s->relay_owner);
@@ -2366,8 +2678,8 @@ static int body_drain(pw_server *s, pw_conn *c)
 static void busy_done(pw_server *s)
 {
     SB_ADD(s, busy, -1);
-    if (atomic_add_int(&s->busy, -1) < s->cfg.accept_busy_limit &&
-        atomic_load_int(&s->accept_paused)) {
+    if ((atomic_add_int(&s->busy, -1) < s->cfg.accept_busy_limit &&
+         atomic_load_int(&s->accept_paused)) || atomic_load_int(&s->fds_paused)) {
         /* Accepting may resume.  In leader mode nobody needs waking while nobody polls: the
          * next poller re-balances before it waits (reactor_turn).  This load pairs with the
          * fence there, so one of the two sees the other's write. */
@@ -2464,6 +2776,8 @@ static int conn_keep(pw_server *s, pw_conn *c)
     }
     pthread_mutex_lock(&s->lock);
     c->idle = rest == 0;
+    if (c->idle)
+        __atomic_add_fetch(&s->handbacks, 1, __ATOMIC_RELAXED);  /* evictable (evict_idle) */
     c->prebuffering = 0;
     c->head_start = pw_now();
     c->deadline = pw_now() + (rest ? s->cfg.header_timeout : s->cfg.keep_alive_timeout);

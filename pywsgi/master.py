@@ -1007,6 +1007,79 @@ def _serves_only_the_welcome_page(mounts: List[Mount]) -> bool:
     return bool(mounts) and all(mount.target is welcome.application for mount in mounts)
 
 
+# ------------------------------------------------------------------ open-file limit
+
+# Descriptors a server process keeps for what is not a client connection: stdio, the listening
+# sockets (up to 16), the poller and its wake pipe, the pipe to the master, the error and access
+# logs, Python's imports, the application's own files and sockets.  docs/security.md.
+FD_RESERVE = 128
+STATIC_ROOT_FDS = 48   # files csrc/static.c keeps open per static-files root (CACHE_SLOTS)
+
+
+def raise_open_file_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit (the children inherit it): every client
+    connection is a descriptor, and a soft limit of 1024 is a common default far below what
+    the system allows.  Returns the soft limit now in force (-1: unlimited)."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    infinity = resource.RLIM_INFINITY
+    if soft == hard or soft == infinity:
+        return soft
+    # macOS refuses an unlimited soft value (OPEN_MAX): then the usual ceilings below it
+    wants = [] if hard == infinity else [hard]
+    wants += [n for n in (1 << 20, 65536, 10240) if hard == infinity or n < hard]
+    for want in wants:
+        if want <= soft:
+            break
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        except (ValueError, OSError):
+            continue
+        errorlog.debug(f"open-file limit raised from {soft} to {want}")
+        return want
+    return soft
+
+
+def descriptor_reserve(settings: Dict[str, Any], plan: Optional["_DaemonPlan"]) -> int:
+    """Descriptors kept out of --max-clients: FD_RESERVE, the open-file cache of each static
+    files root, and the connections to daemon process groups (the reactor relays up to 2 per
+    daemon thread at once; each relay thread keeps one per group)."""
+    reserve = FD_RESERVE
+    hosts = [settings] + list(settings.get("virtual_host") or ())
+    roots = sum((1 if host.get("document_root") else 0) + len(host.get("url_alias") or ())
+                for host in hosts)
+    reserve += STATIC_ROOT_FDS * roots
+    if plan is not None:
+        for group in plan.groups:
+            reserve += 2 * group.processes * group.threads + 2 * int(settings["threads"])
+    return reserve
+
+
+def settle_max_clients(settings: Dict[str, Any],
+                       plan: Optional["_DaemonPlan"]) -> Dict[str, Any]:
+    """--max-clients as the open-file limit allows: by default all it allows, less the reserve;
+    a larger explicit value is lowered to that, with a warning (the connections beyond it would
+    only meet EMFILE)."""
+    soft = raise_open_file_limit()
+    if soft < 0:
+        return settings  # no limit on descriptors: only an explicit --max-clients caps
+    reserve = descriptor_reserve(settings, plan)
+    allowed = max(soft - reserve, soft // 4, 1)
+    wanted = settings.get("max_clients")
+    if wanted is None:
+        errorlog.debug(f"--max-clients {allowed} (open-file limit {soft}, {reserve} "
+                       f"descriptors kept for other uses)")
+        return dict(settings, max_clients=allowed)
+    if wanted > allowed:
+        errorlog.warning(f"--max-clients {wanted} is more than the open-file limit allows "
+                         f"({soft} descriptors per process, {reserve} of them kept for "
+                         f"listening sockets, logs, files and daemon connections): using "
+                         f"{allowed}; raise the hard limit (ulimit -Hn, systemd LimitNOFILE=) "
+                         f"to allow more")
+        return dict(settings, max_clients=allowed)
+    return settings
+
+
 def _listen_urls(sockets: List[socket.socket]) -> str:
     return ", ".join(operations.describe_address(sock) for sock in sockets)
 
@@ -1037,6 +1110,7 @@ def run(settings: Dict[str, Any], mounts: List[Mount]) -> int:
             raise StartupError(f"cannot open the access log {settings['access_log']}: "
                                f"{exc.strerror or exc}") from None
     settings, mounts, plan = _plan_daemon_mode(settings, mounts)
+    settings = settle_max_clients(settings, plan)
     ops = operations.Startup(settings)   # --user/--group resolved, --pid-file checked
     sockets = ops.listen(bind_sockets)   # systemd's sockets, --unix-socket, or TCP
     try:
