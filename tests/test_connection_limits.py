@@ -42,7 +42,7 @@ def application(environ, start_response):
 
 IO_TIMEOUT = 5.0
 # A connection counts as idle (and may be closed to make room) once it has sent nothing for
-# 0.1 s (PW_EVICT_MIN_IDLE in csrc/reactor.c): younger, its request is likely on its way.
+# 0.1 s (PW_EVICT_MIN_IDLE in csrc/server.h): younger, its request is likely on its way.
 IDLE_AGE = 0.3
 CLOCK_TICKS = os.sysconf('SC_CLK_TCK')
 REQUEST = b'GET / HTTP/1.1\r\nHost: h\r\n\r\n'

@@ -243,7 +243,7 @@ def count_answers(conn, served, count, tag):
 @pytest.mark.parametrize('shape', ['direct-relay', 'beside-static'])
 def test_idle_requests_spread_over_the_daemon_processes(start_server, tmp_path, shape):
     """One client's sequential requests reach both daemon processes of a group, not one of them
-    (issue 17, item 8). The daemons take new connections in turn (reactor.c, reactor_accept);
+    (issue 17, item 8). The daemons take new connections in turn (accept.c, reactor_accept);
     the reactor's pool opens one connection per daemon process before it reuses any and then
     takes the one idle longest, and each relay thread's pooled connection lands on the next
     daemon in turn (relay.c). Before, one daemon served all 200."""
