@@ -441,16 +441,7 @@ void output_failed(pw_server *s, pw_conn *c)
 {
     c->broken = 1;
     if (c->after_output == PW_AFTER_RELAY) {
-        int relay_fd = c->relay_fd;
-        if (relay_fd >= 0) {
-            close(relay_fd);
-            relay_async_over(s, c, relay_fd);
-        }
-        if (c->relay_counted) {
-            pw_sb_relay_done(s->cfg.relay_counters, 0);
-            c->relay_counted = 0;
-        }
-        conn_close(s, c);
+        relay_client_failed(s, c);
         return;
     }
     if (c->after_output != PW_AFTER_RESUME) {

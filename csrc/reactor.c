@@ -659,7 +659,7 @@ int reactor_turn(pw_server *s)
         }
     not_a_client:
         if (s->cfg.relay_async)
-            pw_relay_async_drop_idle(fd);  /* an idle daemon connection: its daemon closed it */
+            relay_async_drop_idle(fd);  /* an idle daemon connection: its daemon closed it */
     }
     if (atomic_load_int(&s->stopping) && s->listening) {
         /* Stopping: an idle connection is not closed at once - its client may be sending

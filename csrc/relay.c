@@ -1,5 +1,6 @@
 /* relay.c -- see relay.h.  Daemon mode: server process -> daemon process group and back. */
 #include "relay.h"
+#include "server.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,17 +17,10 @@
 #  define MSG_NOSIGNAL 0
 #endif
 
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int wait_ready(int fd, short events, double deadline)
 {
     for (;;) {
-        double left = deadline - now_mono();
+        double left = deadline - pw_now();
         if (left <= 0)
             return 0;
         struct pollfd p = {fd, events, 0};
@@ -43,7 +37,7 @@ static int wait_ready(int fd, short events, double deadline)
 /* Write all of iov to the daemon socket; 0 ok, -1 failed (daemon gone or stuck). */
 static int daemon_writev(int fd, struct iovec *iov, int cnt, double timeout)
 {
-    double deadline = now_mono() + timeout;
+    double deadline = pw_now() + timeout;
     while (cnt > 0) {
         struct msghdr m = {0};
         m.msg_iov = iov;
@@ -81,7 +75,7 @@ static int daemon_connect(const pw_relay_target *t, int *status)
         return -1;
     }
     strcpy(sa.sun_path, t->socket_path);
-    double deadline = now_mono() + t->queue_timeout;
+    double deadline = pw_now() + t->queue_timeout;
     for (;;) {
         int fd = socket(AF_UNIX, SOCK_STREAM, 0);
         if (fd < 0) {
@@ -98,7 +92,7 @@ static int daemon_connect(const pw_relay_target *t, int *status)
             *status = 503;
             return -1;
         }
-        if (now_mono() >= deadline) {
+        if (pw_now() >= deadline) {
             *status = 503;
             return -1;
         }
@@ -222,7 +216,7 @@ int pw_daemon_send_file(pw_server *s, pw_conn *c, int fd, long long offset, long
     h->cmsg_type = SCM_RIGHTS;
     h->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(h), &fd, sizeof(int));
-    double deadline = now_mono() + 30.0;
+    double deadline = pw_now() + 30.0;
     for (;;) {
         /* 24 bytes into an empty socket buffer: one message, all or nothing in practice */
         ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
@@ -238,13 +232,13 @@ int pw_daemon_send_file(pw_server *s, pw_conn *c, int fd, long long offset, long
     }
 }
 
-static size_t build_preamble(pw_server *s, pw_conn *c, int pooled, unsigned char *pre)
+size_t build_preamble(pw_server *s, pw_conn *c, int pooled, unsigned char *pre)
 {
     size_t alen = strlen(c->peer_host);
     if (alen > 63)
         alen = 63;
     uint16_t plen = (uint16_t)(PW_PREAMBLE_FIXED + alen), port = (uint16_t)c->peer_port, zero = 0;
-    double enq = now_mono();
+    double enq = pw_now();
     memcpy(pre, PW_PREAMBLE_MAGIC, 4);
     memcpy(pre + 4, &plen, 2);
     pre[6] = PW_PREAMBLE_EXPECT_HANDLED | (pooled ? PW_PREAMBLE_KEEP : 0) |
@@ -265,12 +259,10 @@ static size_t build_preamble(pw_server *s, pw_conn *c, int pooled, unsigned char
  * The daemon's response is copied to the client as it comes, following its framing: the
  * client connection is kept only when the response arrived whole (a daemon that dies half-way
  * must not leave a truncated response on a connection that looks reusable).  The progress
- * lives in c->rp, so a relay thread (pw_relay) and the reactor (pw_relay_async_read) run the
+ * lives in c->rp, so a relay thread (pw_relay) and the reactor (relay_async.c) run the
  * same steps, and the reactor carries on where a thread stopped: writes to the client never
  * wait (pw_conn_send); past cfg.out_high pending, the reader stops until the client has
  * taken most of it - and a thread hands the relay to the reactor rather than wait. */
-
-enum { RP_BODY_NONE, RP_BODY_LENGTH, RP_BODY_CHUNKED, RP_BODY_UNTIL_CLOSE };
 
 void pw_relay_progress_init(pw_conn *c, int pooled, int reused)
 {
@@ -355,7 +347,7 @@ static void rp_track(struct pw_relay_progress *rp, const char *p, size_t n)
 /* n response bytes read from the daemon: the head is held until it is whole, then everything
  * goes to the client as it comes (never waiting: what it does not take stays pending), and a
  * passed file after the head.  0 ok, -1 the client failed. */
-static int rp_take(pw_server *s, pw_conn *c, const char *buf, size_t n)
+int rp_take(pw_server *s, pw_conn *c, const char *buf, size_t n)
 {
     struct pw_relay_progress *rp = &c->rp;
     rp->relayed += (long long)n;
@@ -411,7 +403,7 @@ static int rp_take(pw_server *s, pw_conn *c, const char *buf, size_t n)
 
 /* The daemon closed its end: is that the response's end (close-delimited), or a failure?
  * PW_RA_DONE or PW_RA_FAILED (a 502 answered when it sent nothing at all). */
-static int rp_eof(pw_server *s, pw_conn *c, int *keep, int *status_out)
+int rp_eof(pw_server *s, pw_conn *c, int *keep, int *status_out)
 {
     struct pw_relay_progress *rp = &c->rp;
     *keep = 0;
@@ -432,9 +424,7 @@ static int rp_eof(pw_server *s, pw_conn *c, int *keep, int *status_out)
 /* Read from the daemon without waiting: like recv() (>0 bytes, 0 end, -1 errno), but the
  * first read may bring a file record with a descriptor: RP_FILE_ONLY when that was all,
  * RP_MALFORMED for a bad one (502 answered). */
-#define RP_MALFORMED (-2)
-#define RP_FILE_ONLY (-3)
-static ssize_t rp_recv(pw_server *s, pw_conn *c, int fd, char *buf, size_t cap, int *status_out)
+ssize_t rp_recv(pw_server *s, pw_conn *c, int fd, char *buf, size_t cap, int *status_out)
 {
     struct pw_relay_progress *rp = &c->rp;
     if (rp->relayed > 0 || rp->file_fd >= 0)
@@ -461,7 +451,7 @@ static __thread double pool_since[PW_RELAY_POOL_SLOTS];
 static int wait_daemon(pw_server *s, pw_conn *c, int fd, double deadline)
 {
     for (;;) {
-        double left = deadline - now_mono();
+        double left = deadline - pw_now();
         if (left <= 0)
             return 0;
         struct pollfd p[2] = {{fd, POLLIN, 0}, {c->fd, POLLOUT, 0}};
@@ -495,7 +485,7 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
         pool_fds[t->pool_slot] = 0;
         since = pool_since[t->pool_slot];
         reused = 1;
-        if (now_mono() - since > PW_RELAY_POOL_RENEW) {
+        if (pw_now() - since > PW_RELAY_POOL_RENEW) {
             close(fd);  /* renewed: the next daemon in turn takes the new one */
             fd = -1;
             reused = 0;
@@ -541,7 +531,7 @@ again:
 
     pw_relay_progress_init(c, pooled, reused);
     c->rp.close_after = !body_ok;
-    double deadline = now_mono() + t->response_timeout;
+    double deadline = pw_now() + t->response_timeout;
     char buf[65536];
     int keep = 0, rc;
     for (;;) {
@@ -590,7 +580,7 @@ again:
             }
             n = 0;  /* a reset: as an end, which says whether it cut the response */
         }
-        deadline = now_mono() + t->response_timeout;
+        deadline = pw_now() + t->response_timeout;
         if (n == 0) {
             rc = rp_eof(s, c, &keep, status_out);
             break;
@@ -608,176 +598,12 @@ again:
     int whole = rc == PW_RA_DONE && c->rp.complete && c->rp.body != RP_BODY_UNTIL_CLOSE;
     if (pooled && whole && pool_fds[t->pool_slot] == 0) {
         pool_fds[t->pool_slot] = fd + 1;  /* the daemon keeps it for the next request */
-        pool_since[t->pool_slot] = since ? since : now_mono();
+        pool_since[t->pool_slot] = since ? since : pw_now();
     } else {
         close(fd);
     }
     pw_relay_progress_free(c);
     return rc == PW_RA_DONE ? keep : 0;
-}
-
-/* ---------------------------------------------------------------- the reactor's relay
- * The reactor thread relays a body-less request itself when it can: it writes the request on a
- * pooled connection without blocking and relays the response as it comes, as fast as the
- * client takes it, without any thread; it also carries on the relays that threads hand it for
- * slow clients. */
-
-/* The reactor thread's idle daemon connections, a ring used first in, first out: each pooled
- * connection reaches the daemon process that accepted it, so taking the one idle longest
- * spreads requests over the daemons where always taking the last one back (a stack) kept a
- * light load on one daemon while the others idled. */
-#define ASYNC_POOL_CAP 256
-typedef struct async_idle {
-    int fd;
-    double since;  /* when it was opened (PW_RELAY_POOL_RENEW) */
-} async_idle;
-static __thread async_idle async_pool[ASYNC_POOL_CAP];
-static __thread int async_pool_head, async_pool_n;
-static __thread char async_buf[65536];
-
-static async_idle async_pool_take(void)
-{
-    async_idle e = async_pool[async_pool_head];
-    async_pool_head = (async_pool_head + 1) % ASYNC_POOL_CAP;
-    async_pool_n--;
-    return e;
-}
-
-static void async_pool_put(int fd, double since)
-{
-    if (async_pool_n < ASYNC_POOL_CAP)
-        async_pool[(async_pool_head + async_pool_n++) % ASYNC_POOL_CAP] = (async_idle){fd, since};
-    else
-        close(fd);  /* (closing takes it out of the poller too) */
-}
-
-int pw_relay_async_drop_idle(int fd)
-{
-    for (int i = 0; i < async_pool_n; i++) {
-        int at = (async_pool_head + i) % ASYNC_POOL_CAP;
-        if (async_pool[at].fd == fd) {
-            /* the newest idle one takes its place: the order matters little, and it is rare */
-            async_pool[at] = async_pool[(async_pool_head + --async_pool_n) % ASYNC_POOL_CAP];
-            close(fd);
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* A new non-blocking connection to the group, or -1 (a full backlog or no group: the relay
- * thread waits for it). */
-static int async_connect(const pw_relay_target *t)
-{
-    struct sockaddr_un sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sun_family = AF_UNIX;
-    if (strlen(t->socket_path) >= sizeof sa.sun_path)
-        return -1;
-    strcpy(sa.sun_path, t->socket_path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-int pw_relay_async_send(pw_server *s, pw_conn *c, const pw_relay_target *t)
-{
-    for (int attempt = 0; attempt < 3; attempt++) {
-        int fd = -1, reused = 0;
-        double now = now_mono(), since = now;
-        /* Until as many connections as the group has processes are idle in the pool, a new one
-         * is opened rather than an idle one reused: the daemons take new connections in turn
-         * (reactor_accept), so even one client's sequential requests reach every daemon.  That
-         * is a connect per daemon process, once; the pool never holds more than the relays in
-         * flight at once plus that many. */
-        if (async_pool_n < t->processes)
-            fd = async_connect(t);
-        if (fd < 0 && async_pool_n > 0) {
-            async_idle e = async_pool_take();
-            fd = e.fd;
-            since = e.since;
-            reused = 1;
-            if (now - since > PW_RELAY_POOL_RENEW) {
-                int fresh = async_connect(t);  /* renewed: the next daemon in turn takes it */
-                if (fresh >= 0) {
-                    close(fd);
-                    fd = fresh;
-                    since = now;
-                    reused = 0;
-                }
-            }
-        }
-        if (fd < 0)
-            return -1;
-        unsigned char pre[PW_PREAMBLE_FIXED + 64];
-        size_t plen = build_preamble(s, c, 1, pre);
-        struct iovec iov[2] = {{pre, plen}, {c->buf, c->req.head_len}};
-        struct msghdr m;
-        memset(&m, 0, sizeof m);
-        m.msg_iov = iov;
-        m.msg_iovlen = 2;
-        ssize_t n = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n == (ssize_t)(plen + c->req.head_len)) {
-            pw_relay_progress_init(c, 1, reused);
-            c->relay_since = since;
-            return fd;
-        }
-        int err = errno;
-        close(fd);  /* (a partial request on it is dropped by the daemon with the connection) */
-        if (n < 0 && reused && (err == EPIPE || err == ECONNRESET))
-            continue;  /* closed by its daemon while idle: the daemon never saw this request */
-        return -1;
-    }
-    return -1;
-}
-
-int pw_relay_async_read(pw_server *s, pw_conn *c, int fd, int *keep, int *status_out)
-{
-    *keep = 0;
-    *status_out = 0;
-    for (int round = 0; round < 16; round++) {  /* then the other connections get their turn */
-        if (pw_conn_out_pending(c) >= pw_server_config(s)->out_high)
-            return PW_RA_PAUSE;
-        ssize_t n = rp_recv(s, c, fd, async_buf, sizeof async_buf, status_out);
-        int rc = -1;
-        if (n == RP_FILE_ONLY)
-            continue;
-        if (n == RP_MALFORMED) {
-            rc = PW_RA_FAILED;
-        } else if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return PW_RA_AGAIN;
-            if (errno == ECONNRESET && c->rp.reused && c->rp.relayed == 0 && c->rp.file_fd < 0) {
-                close(fd);  /* closed by its daemon with the request unread */
-                return PW_RA_RETRY;
-            }
-            rc = rp_eof(s, c, keep, status_out);
-        } else if (n == 0) {
-            rc = rp_eof(s, c, keep, status_out);
-        } else if (rp_take(s, c, async_buf, (size_t)n) != 0) {
-            rc = PW_RA_FAILED;
-        } else if (c->rp.complete) {
-            rc = PW_RA_DONE;
-            *keep = !c->rp.close_after && c->req.keep_alive;
-        }
-        if (rc < 0)
-            continue;
-        if (rc == PW_RA_DONE && c->rp.pooled && c->rp.complete &&
-            c->rp.body != RP_BODY_UNTIL_CLOSE)
-            async_pool_put(fd, c->relay_since);  /* the response is whole: the daemon keeps it */
-        else
-            close(fd);
-        pw_relay_progress_free(c);
-        return rc;
-    }
-    return PW_RA_AGAIN;
 }
 
 int pw_preamble_parse(pw_conn *c)

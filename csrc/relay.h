@@ -73,28 +73,8 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
  * (pw_relay_handoff); the connection is no longer the caller's. */
 #define PW_RELAY_HANDED 2
 
-/* The reactor's own relay (relay.c): pw_relay_async_send writes c's body-less request on a
- * pooled (or new) connection without blocking and returns its fd, or -1: let a relay thread do
- * it.  When that fd is readable, pw_relay_async_read: */
-enum {
-    PW_RA_DONE,      /* the response is relayed whole (maybe not all sent: c->out); *keep:
-                        keep the client connection; the daemon fd is pooled or closed */
-    PW_RA_AGAIN,     /* nothing more yet: wait for the fd again */
-    PW_RA_PAUSE,     /* the client has cfg.out_high pending: stop reading until it takes it */
-    PW_RA_RETRY,     /* the pooled connection was dead before the daemon read the request */
-    PW_RA_FAILED,    /* the relay failed (answered with *status_out if nothing was sent yet);
-                        close the client; the daemon fd is closed */
-};
-/* Start following a response on fd (after the request went out): c->rp from scratch. */
-void pw_relay_progress_init(pw_conn *c, int pooled, int reused);
-/* Free what c->rp holds (a partial head, a passed file) when a relay is abandoned. */
+/* Free what c->rp (a response's progress) holds: a partial head, a passed file. */
 void pw_relay_progress_free(pw_conn *c);
-int pw_relay_async_send(pw_server *s, pw_conn *c, const pw_relay_target *t);
-int pw_relay_async_read(pw_server *s, pw_conn *c, int fd, int *keep, int *status_out);
-/* The reactor's daemon connections stay in its poller, level-triggered, while idle in the pool:
- * an event on one no relay owns means its daemon closed it.  Returns 1 when fd was such an idle
- * connection (now dropped from the pool and closed), 0 when it is not in the pool. */
-int pw_relay_async_drop_idle(int fd);
 
 /* Daemon side: send the file record for fd (offset, count) on c, before the response head.
  * 0 when sent, -1 when the connection failed. */

@@ -4,6 +4,174 @@
  */
 #include "server.h"
 
+#include "relay.h"
+
+#include <sys/un.h>
+
+/* The reactor thread relays a body-less request itself when it can: it writes the request on a
+ * pooled connection without blocking and relays the response as it comes, as fast as the
+ * client takes it, without any thread; it also carries on the relays that threads hand it for
+ * slow clients. */
+
+/* The reactor thread's idle daemon connections, a ring used first in, first out: each pooled
+ * connection reaches the daemon process that accepted it, so taking the one idle longest
+ * spreads requests over the daemons where always taking the last one back (a stack) kept a
+ * light load on one daemon while the others idled. */
+#define ASYNC_POOL_CAP 256
+typedef struct async_idle {
+    int fd;
+    double since;  /* when it was opened (PW_RELAY_POOL_RENEW) */
+} async_idle;
+static __thread async_idle async_pool[ASYNC_POOL_CAP];
+static __thread int async_pool_head, async_pool_n;
+static __thread char async_buf[65536];
+
+static async_idle async_pool_take(void)
+{
+    async_idle e = async_pool[async_pool_head];
+    async_pool_head = (async_pool_head + 1) % ASYNC_POOL_CAP;
+    async_pool_n--;
+    return e;
+}
+
+static void async_pool_put(int fd, double since)
+{
+    if (async_pool_n < ASYNC_POOL_CAP)
+        async_pool[(async_pool_head + async_pool_n++) % ASYNC_POOL_CAP] = (async_idle){fd, since};
+    else
+        close(fd);  /* (closing takes it out of the poller too) */
+}
+
+int relay_async_drop_idle(int fd)
+{
+    for (int i = 0; i < async_pool_n; i++) {
+        int at = (async_pool_head + i) % ASYNC_POOL_CAP;
+        if (async_pool[at].fd == fd) {
+            /* the newest idle one takes its place: the order matters little, and it is rare */
+            async_pool[at] = async_pool[(async_pool_head + --async_pool_n) % ASYNC_POOL_CAP];
+            close(fd);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A new non-blocking connection to the group, or -1 (a full backlog or no group: the relay
+ * thread waits for it). */
+static int async_connect(const pw_relay_target *t)
+{
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (strlen(t->socket_path) >= sizeof sa.sun_path)
+        return -1;
+    strcpy(sa.sun_path, t->socket_path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int relay_async_send(pw_server *s, pw_conn *c, const pw_relay_target *t)
+{
+    for (int attempt = 0; attempt < 3; attempt++) {
+        int fd = -1, reused = 0;
+        double now = pw_now(), since = now;
+        /* Until as many connections as the group has processes are idle in the pool, a new one
+         * is opened rather than an idle one reused: the daemons take new connections in turn
+         * (reactor_accept), so even one client's sequential requests reach every daemon.  That
+         * is a connect per daemon process, once; the pool never holds more than the relays in
+         * flight at once plus that many. */
+        if (async_pool_n < t->processes)
+            fd = async_connect(t);
+        if (fd < 0 && async_pool_n > 0) {
+            async_idle e = async_pool_take();
+            fd = e.fd;
+            since = e.since;
+            reused = 1;
+            if (now - since > PW_RELAY_POOL_RENEW) {
+                int fresh = async_connect(t);  /* renewed: the next daemon in turn takes it */
+                if (fresh >= 0) {
+                    close(fd);
+                    fd = fresh;
+                    since = now;
+                    reused = 0;
+                }
+            }
+        }
+        if (fd < 0)
+            return -1;
+        unsigned char pre[PW_PREAMBLE_FIXED + 64];
+        size_t plen = build_preamble(s, c, 1, pre);
+        struct iovec iov[2] = {{pre, plen}, {c->buf, c->req.head_len}};
+        struct msghdr m;
+        memset(&m, 0, sizeof m);
+        m.msg_iov = iov;
+        m.msg_iovlen = 2;
+        ssize_t n = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n == (ssize_t)(plen + c->req.head_len)) {
+            pw_relay_progress_init(c, 1, reused);
+            c->relay_since = since;
+            return fd;
+        }
+        int err = errno;
+        close(fd);  /* (a partial request on it is dropped by the daemon with the connection) */
+        if (n < 0 && reused && (err == EPIPE || err == ECONNRESET))
+            continue;  /* closed by its daemon while idle: the daemon never saw this request */
+        return -1;
+    }
+    return -1;
+}
+
+static int relay_async_read(pw_server *s, pw_conn *c, int fd, int *keep, int *status_out)
+{
+    *keep = 0;
+    *status_out = 0;
+    for (int round = 0; round < 16; round++) {  /* then the other connections get their turn */
+        if (pw_conn_out_pending(c) >= pw_server_config(s)->out_high)
+            return PW_RA_PAUSE;
+        ssize_t n = rp_recv(s, c, fd, async_buf, sizeof async_buf, status_out);
+        int rc = -1;
+        if (n == RP_FILE_ONLY)
+            continue;
+        if (n == RP_MALFORMED) {
+            rc = PW_RA_FAILED;
+        } else if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return PW_RA_AGAIN;
+            if (errno == ECONNRESET && c->rp.reused && c->rp.relayed == 0 && c->rp.file_fd < 0) {
+                close(fd);  /* closed by its daemon with the request unread */
+                return PW_RA_RETRY;
+            }
+            rc = rp_eof(s, c, keep, status_out);
+        } else if (n == 0) {
+            rc = rp_eof(s, c, keep, status_out);
+        } else if (rp_take(s, c, async_buf, (size_t)n) != 0) {
+            rc = PW_RA_FAILED;
+        } else if (c->rp.complete) {
+            rc = PW_RA_DONE;
+            *keep = !c->rp.close_after && c->req.keep_alive;
+        }
+        if (rc < 0)
+            continue;
+        if (rc == PW_RA_DONE && c->rp.pooled && c->rp.complete &&
+            c->rp.body != RP_BODY_UNTIL_CLOSE)
+            async_pool_put(fd, c->relay_since);  /* the response is whole: the daemon keeps it */
+        else
+            close(fd);
+        pw_relay_progress_free(c);
+        return rc;
+    }
+    return PW_RA_AGAIN;
+}
+
+
 static int relay_owner_set(pw_server *s, int fd, pw_conn *c)
 {
     if (fd_table_fit(&s->relay_owner, &s->relay_owner_cap, fd) != 0)
@@ -43,7 +211,7 @@ int relay_async_start(pw_server *s, pw_conn *c)
         atomic_store_int(&c->state, PW_CONN_RELAYING);
         return 0;
     }
-    int fd = pw_relay_async_send(s, c, s->cfg.relay_async);
+    int fd = relay_async_send(s, c, s->cfg.relay_async);
     if (fd < 0) {
         relay_async_uncount(s, c);
         return -1;
@@ -136,7 +304,7 @@ static void relay_client_watch(pw_server *s, pw_conn *c)
 }
 
 /* The relay of c is over with failure or success: the daemon fd is already closed or pooled. */
-void relay_async_over(pw_server *s, pw_conn *c, int fd)
+static void relay_async_over(pw_server *s, pw_conn *c, int fd)
 {
     s->relay_owner[fd] = NULL;
     c->relay_fd = -1;
@@ -148,7 +316,7 @@ void relay_async_event(pw_server *s, int fd)
 {
     pw_conn *c = s->relay_owner[fd];
     int keep = 0, status = 0;
-    int rc = pw_relay_async_read(s, c, fd, &keep, &status);
+    int rc = relay_async_read(s, c, fd, &keep, &status);
     switch (rc) {
     case PW_RA_AGAIN:
         c->deadline = pw_now() + c->relay_timeout;
@@ -276,4 +444,18 @@ void relay_async_timeouts(pw_server *s, double now)
         c->broken |= !fresh;
         relay_async_finish(s, c, 0, fresh ? 504 : 0);
     }
+}
+
+void relay_client_failed(pw_server *s, pw_conn *c)
+{
+    int relay_fd = c->relay_fd;
+    if (relay_fd >= 0) {
+        close(relay_fd);  /* the daemon sees its response cut, closes its iterable, moves on */
+        relay_async_over(s, c, relay_fd);
+    }
+    if (c->relay_counted) {
+        pw_sb_relay_done(s->cfg.relay_counters, 0);
+        c->relay_counted = 0;
+    }
+    conn_close(s, c);
 }

@@ -232,13 +232,43 @@ int out_too_slow(pw_server *s, pw_conn *c, double now);
 void output_failed(pw_server *s, pw_conn *c);
 int wait_fd(int fd, short events, double timeout);
 
-/* relay_async.c */
-void relay_adopt(pw_server *s);
-void relay_async_event(pw_server *s, int fd);
-void relay_async_over(pw_server *s, pw_conn *c, int fd);
+/* Daemon mode.  relay.c: the wire and a response's progress (c->rp), shared by the relay
+ * threads' loop (pw_relay) and the reactor's relay (relay_async.c): */
+enum { RP_BODY_NONE, RP_BODY_LENGTH, RP_BODY_CHUNKED, RP_BODY_UNTIL_CLOSE };
+#define RP_MALFORMED (-2)   /* rp_recv: a malformed file record (502 answered) */
+#define RP_FILE_ONLY (-3)   /* rp_recv: a file record alone; the head follows */
+size_t build_preamble(pw_server *s, pw_conn *c, int pooled, unsigned char *pre);
+void pw_relay_progress_init(pw_conn *c, int pooled, int reused);
+ssize_t rp_recv(pw_server *s, pw_conn *c, int fd, char *buf, size_t cap, int *status_out);
+int rp_take(pw_server *s, pw_conn *c, const char *buf, size_t n);
+int rp_eof(pw_server *s, pw_conn *c, int *keep, int *status_out);
+/* ... how far a read of the daemon's response got (rp_eof; relay_async_read): */
+enum {
+    PW_RA_DONE,      /* the response is relayed whole (maybe not all sent: c->out); *keep:
+                        keep the client connection; the daemon fd is pooled or closed */
+    PW_RA_AGAIN,     /* nothing more yet: wait for the fd again */
+    PW_RA_PAUSE,     /* the client has cfg.out_high pending: stop reading until it takes it */
+    PW_RA_RETRY,     /* the pooled connection was dead before the daemon read the request */
+    PW_RA_FAILED,    /* the relay failed (answered with *status_out if nothing was sent yet);
+                        close the client; the daemon fd is closed */
+};
+
+/* relay_async.c: the relay the reactor runs itself - what the rest of the core calls.
+ *   relay_async_start     queue_push: relay this body-less request (0), or -1: a thread must
+ *   relay_async_event     reactor_turn: a daemon connection the reactor follows is readable
+ *   relay_async_drop_idle reactor_turn: an event on an idle pooled daemon connection (its
+ *                         daemon closed it): dropped and closed (1), or not one of them (0)
+ *   relay_adopt           reactor_turn: take over the relays threads handed over (handoff)
+ *   relay_async_timeouts  reactor_scan: daemons that did not answer in time
+ *   relay_client_took     output.c: a relay's slow client took some of its output
+ *   relay_client_failed   output.c: a relay's client failed: the relay ends */
 int relay_async_start(pw_server *s, pw_conn *c);
+void relay_async_event(pw_server *s, int fd);
+int relay_async_drop_idle(int fd);
+void relay_adopt(pw_server *s);
 void relay_async_timeouts(pw_server *s, double now);
 void relay_client_took(pw_server *s, pw_conn *c);
+void relay_client_failed(pw_server *s, pw_conn *c);
 
 /* errorlog.c */
 void log_limited(pw_server *s, pw_log_limit *l, double now, int level, const char *fmt, ...)
