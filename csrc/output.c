@@ -6,16 +6,14 @@
 
 void pw_send_error(pw_server *s, pw_conn *c, int status)
 {
-    char body[256], head[512], date[30];
-    const char *reason = pw_status_reason(status);
-    int blen = snprintf(body, sizeof body,
-                        "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>"
-                        "<body><h1>%s</h1></body></html>\n", status, reason, reason);
-    pw_http_date(date);
-    int hlen = snprintf(head, sizeof head,
-                        "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: pywsgi\r\n"
-                        "Content-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n"
-                        "Connection: close\r\n\r\n", status, reason, date, blen);
+    char body[256], head[512];
+    int blen = pw_error_page(status, NULL, body, sizeof body);
+    int hlen = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\n"
+                        "Content-Type: text/html; charset=utf-8\r\n", status,
+                        pw_status_reason(status));
+    pw_head h = {.status = status, .content_length = blen, .keep_alive = 0,
+                 .server_line = "Server: pywsgi\r\n"};
+    hlen += pw_head_finish(&h, head + hlen, (int)sizeof head - hlen);
     struct iovec iov[2] = {{head, (size_t)hlen}, {body, (size_t)blen}};
     c->resp_status = status;
     c->resp_bytes = blen;

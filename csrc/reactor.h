@@ -21,6 +21,7 @@
 #include "http_parser.h"
 #include "accesslog.h"
 #include "proxy_trust.h"
+#include "response.h"
 
 #define PW_MAX_LISTEN 16
 
@@ -64,7 +65,7 @@ typedef struct {
     int proxy_protocol;          /* every connection starts with a PROXY v1/v2 header */
     struct pw_sb_slot *scoreboard; /* NULL: no --server-status; else this process's slot */
     /* Daemon mode with every request for one group: the reactor relays body-less requests
-     * itself (relay.c, pw_relay_async_*); NULL: relay threads do it all. */
+     * itself (relay_async.c); NULL: relay threads do it all. */
     const struct pw_relay_target *relay_async;
     struct pw_sb_group *relay_counters;  /* that group's status counters, or NULL */
     const char *status_url;      /* --server-status path: the reactor leaves it to a worker */
@@ -259,10 +260,6 @@ void pw_relay_handoff(pw_server *s, pw_conn *c);
 
 /* Simple complete error response with Connection: close (used for parse errors and limits). */
 void pw_send_error(pw_server *s, pw_conn *c, int status);
-const char *pw_status_reason(int status);
-
-/* IMF-fixdate of now, cached per second: writes 29 bytes + NUL into out[30]. */
-void pw_http_date(char out[30]);
 
 void pw_log(pw_server *s, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -113,7 +113,13 @@ pw_static_root *pw_static_root_new(const pw_static_options *o, char *err, size_t
     r->follow_symlinks = o->follow_symlinks;
     r->precompressed = o->precompressed;
     r->cache_control = dup_or_null(o->cache_control);
-    r->server = strdup(o->server && *o->server ? o->server : "pywsgi");
+    {   /* the whole header line, as pw_head_finish adds it */
+        const char *name = o->server && *o->server ? o->server : "pywsgi";
+        size_t len = strlen(name) + sizeof "Server: \r\n";
+        r->server = malloc(len);
+        if (r->server)
+            snprintf(r->server, len, "Server: %s\r\n", name);
+    }
     r->default_type = strdup(o->default_type && *o->default_type ? o->default_type
                                                                    : "application/octet-stream");
     for (const char *p = o->index; p && *p; p += strlen(p) + 1)
@@ -704,24 +710,6 @@ static void sb_free(sbuf *b)
         free(b->p);
 }
 
-static const char *reason(int status)
-{
-    switch (status) {
-    case 200: return "OK";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 412: return "Precondition Failed";
-    case 416: return "Range Not Satisfiable";
-    case 500: return "Internal Server Error";
-    default: return pw_status_reason(status);
-    }
-}
-
 typedef struct {
     pw_server *s;
     pw_conn *c;
@@ -732,21 +720,20 @@ typedef struct {
 
 static void head_start(exchange *x, sbuf *b, int status)
 {
-    char date[30];
     x->c->resp_status = status;
-    pw_http_date(date);
-    sb_fmt(b, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: ", status, reason(status), date);
-    sb_str(b, x->r->server);
-    sb_str(b, "\r\n");
+    sb_fmt(b, "HTTP/1.1 %d %s\r\n", status, pw_status_reason(status));
 }
 
-static void head_end(exchange *x, sbuf *b)
+/* The head's end - Content-Length (-1: none, a 304), Date, Server, Connection - as every
+ * response of the server frames it (pw_head_finish). */
+static void head_end(exchange *x, sbuf *b, long long content_length)
 {
-    if (!x->keep)
-        sb_str(b, "Connection: close\r\n");
-    else if (x->c->req.version_minor == 0)
-        sb_str(b, "Connection: keep-alive\r\n");
-    sb_str(b, "\r\n");
+    char tail[512];
+    pw_head h = {.status = x->c->resp_status, .http10 = x->c->req.version_minor == 0,
+                 .no_body = x->is_head || x->c->resp_status == 304,
+                 .content_length = content_length, .keep_alive = x->keep,
+                 .server_line = x->r->server};
+    sb_add(b, tail, (size_t)pw_head_finish(&h, tail, sizeof tail));
 }
 
 static int send_buf(exchange *x, sbuf *head, const char *body, size_t body_len)
@@ -772,19 +759,16 @@ static int send_buf(exchange *x, sbuf *head, const char *body, size_t body_len)
 static void send_status(exchange *x, int status, const char *extra)
 {
     char body[256];
-    const char *why = reason(status);
-    int blen = snprintf(body, sizeof body,
-                        "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>"
-                        "<body><h1>%s</h1></body></html>\n", status, why, why);
+    int blen = pw_error_page(status, NULL, body, sizeof body);
     if (status == 400)
         x->keep = 0;
     sbuf b;
     sb_init(&b);
     head_start(x, &b, status);
-    sb_fmt(&b, "Content-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n", blen);
+    sb_str(&b, "Content-Type: text/html; charset=utf-8\r\n");
     if (extra)
         sb_str(&b, extra);
-    head_end(x, &b);
+    head_end(x, &b, blen);
     send_buf(x, &b, body, blen);
     sb_free(&b);
 }
@@ -970,8 +954,7 @@ static void serve_file(exchange *x, const char *name, open_file *f)
     }
     head_start(x, &b, status);
     if (status != 304) {
-        sb_fmt(&b, "Content-Type: %s\r\nContent-Length: %lld\r\n", content_type(r, name),
-               last - first + 1);
+        sb_fmt(&b, "Content-Type: %s\r\n", content_type(r, name));
         if (status == 206)
             sb_fmt(&b, "Content-Range: bytes %lld-%lld/%lld\r\n", first, last, size);
         if (encoding)
@@ -984,7 +967,7 @@ static void serve_file(exchange *x, const char *name, open_file *f)
         sb_str(&b, "Vary: Accept-Encoding\r\n");
     if (r->cache_control)
         sb_fmt(&b, "Cache-Control: %s\r\n", r->cache_control);
-    head_end(x, &b);
+    head_end(x, &b, status == 304 ? -1 : last - first + 1);
     long long count = status == 304 || x->is_head ? 0 : last - first + 1;
     if (count > 0 && count <= SMALL_FILE) {
         char body[SMALL_FILE];

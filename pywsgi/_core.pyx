@@ -648,35 +648,26 @@ cdef class Request:
 
     cdef int _head_tail(self, char *out, int room):
         """The server's part of the head (framing, Date, Server, Connection, the empty line),
-        formatted into out; decides the framing.  Returns its length."""
-        cdef int n = 0
-        cdef char date[30]
-        if self.no_body:
-            self.chunked = False
-        elif self.content_length < 0:
-            if self.http10:
-                self.keep_alive = False   # close-delimited body
-            else:
-                self.chunked = True
+        formatted into out as every response of the server frames it (pw_head_finish);
+        decides the framing.  Returns its length."""
+        cdef pw_head h
+        cdef int n
         if pw_server_stopping(_srv) and not _daemon_role:
             # (a daemon's connection is the relay's; the client's stays the client's choice)
             self.keep_alive = False
-        if self.content_length >= 0 and self.status_code != 204 and self.status_code >= 200:
-            n += snprintf(out + n, room - n, "Content-Length: %lld\r\n", self.content_length)
-        if self.chunked:
-            n += snprintf(out + n, room - n, "Transfer-Encoding: chunked\r\n")
-        if not self.has_date:
-            pw_http_date(date)
-            n += snprintf(out + n, room - n, "Date: %s\r\n", date)
-        if not self.has_server:
-            n += snprintf(out + n, room - n, "%s", <const char *>_server_line)
-        if not self.keep_alive or self.client_close:
-            n += snprintf(out + n, room - n, "Connection: close\r\n")
-        elif self.http10:
-            n += snprintf(out + n, room - n, "Connection: keep-alive\r\n")
-        n += snprintf(out + n, room - n, "\r\n")
+        h.status = self.status_code
+        h.http10 = self.http10
+        h.no_body = self.no_body
+        h.content_length = self.content_length
+        h.keep_alive = self.keep_alive
+        h.announce_close = self.client_close
+        h.has_date = self.has_date
+        h.server_line = NULL if self.has_server else <const char *>_server_line
+        n = pw_head_finish(&h, out, room)
+        self.chunked = h.chunked
+        self.keep_alive = h.keep_alive
         self.headers_sent = True
-        return n if n < room else room - 1
+        return n
 
     cdef _send_head(self, bytes body, Py_ssize_t off=0, Py_ssize_t n=-1):
         cdef char tail[512]
@@ -769,10 +760,12 @@ cdef class Request:
 
 cdef _simple_response(pw_conn *c, Request req, int status, str message=None):
     """A complete small HTML response from the server itself (404, 500, 413, ...)."""
+    cdef bytes text = message.encode('latin-1', 'replace') if message else None
+    cdef bytes page = PyBytes_FromStringAndSize(NULL, 512 + (len(text) if text else 0))
+    cdef int n = pw_error_page(status, <const char *>text if text else NULL,
+                               PyBytes_AS_STRING(page), PyBytes_GET_SIZE(page))
+    body = page[:n]
     reason = pw_status_reason(status).decode('latin-1')
-    body = ('<!DOCTYPE html>\n<html><head><title>%d %s</title></head><body><h1>%s</h1>'
-            '%s</body></html>\n' % (status, reason, reason,
-                                    '<p>%s</p>' % message if message else '')).encode('latin-1')
     req.status = None
     req._check('%d %s' % (status, reason),
                [('Content-Type', 'text/html; charset=utf-8')])
