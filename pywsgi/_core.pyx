@@ -1193,7 +1193,72 @@ cdef void _serve_conn(pw_conn *c, object errors, int worker):
 
 # How long queued requests wait for a serving worker to come back before sleeping workers are
 # woken for them (when every worker is busy in the app for that long: a slow request, I/O).
-LAZY_WAKE = 0.001
+cdef double LAZY_WAKE = 0.001
+
+
+# ------------------------------------------------------------------------ modes
+# How a server (or daemon) process runs its requests: one mode, chosen once from --threads and
+# what the mounts are (_choose_mode), and set up in one place (_apply_mode).  The table in
+# docs/ARCHITECTURE.md ("Modes") is this one:
+#
+#   mode      when                              threads                     the reactor
+#   INLINE    --threads 1                       none: the reactor thread    its own thread, which
+#                                               runs each request itself     also runs the app
+#                                               (cfg.dispatch)
+#   LEADER    --threads > 1, no daemon mount    Python workers, woken       no thread: the idle
+#             (every daemon process too)        lazily (cfg.lazy_wake)      workers take turns
+#                                                                           polling (leader_pop)
+#   RELAY     every mount is one daemon group   relay threads (no GIL) for  its own thread; relays
+#             (the server process of --daemon)  requests with a body        body-less requests
+#                                                                           itself (relay_async.c)
+#   WORKERS   daemon groups beside other        workers woken at once (one  its own thread
+#             mounts                            may wait on a daemon)
+cdef enum:
+    MODE_INLINE = 0
+    MODE_LEADER = 1
+    MODE_RELAY = 2
+    MODE_WORKERS = 3
+
+
+cdef int _choose_mode(int threads, list mounts):
+    if threads == 1:
+        return MODE_INLINE
+    if all((<_Mount>m).daemon is None for m in mounts):
+        return MODE_LEADER
+    if _direct_relay:
+        return MODE_RELAY
+    return MODE_WORKERS
+
+
+cdef _apply_mode(pw_config *cfg, int mode, list mounts):
+    global _inline_errors
+    cfg.dispatch = NULL
+    cfg.thread_start = NULL
+    cfg.thread_stop = NULL
+    cfg.relay_async = NULL
+    cfg.relay_counters = NULL
+    cfg.lazy_wake = 0.0
+    cfg.leader_follower = 0
+    if mode == MODE_INLINE:
+        _inline_errors = _log().ErrorStream()
+        cfg.dispatch = _inline_dispatch
+        cfg.thread_start = _reactor_thread_start
+        cfg.thread_stop = _reactor_thread_stop
+    elif mode == MODE_LEADER:
+        # One GIL runs one request at a time anyway: a worker is woken for a queued request
+        # only when none is serving or the queue stalls (reactor.h, lazy_wake); and with no
+        # reactor thread a request reaching an idle process wakes one thread, not two.
+        cfg.lazy_wake = LAZY_WAKE
+        cfg.leader_follower = 1
+    elif mode == MODE_RELAY:
+        # The reactor relays body-less requests itself, without a relay thread (the status URL
+        # is left to a worker: it is answered here, with the GIL); at most two per daemon
+        # thread in flight, the rest wait in the reactor.
+        group = (<_Mount>mounts[0]).daemon
+        cfg.relay_async = &_direct_target
+        cfg.relay_counters = _direct_group
+        cfg.relay_async_limit = max(1, 2 * int(getattr(group, 'processes', 1) or 1)
+                                    * int(getattr(group, 'threads', 1) or 1))
 
 
 # Daemon mode with nothing but one group's mounts (the usual shape): a server process relays
@@ -1402,16 +1467,6 @@ def serve(listen_fds, mounts, dict settings):
     # With sibling processes, a child whose workers are all busy leaves new connections to them.
     cfg.accept_busy_limit = threads if int(settings.get('processes', 1)) > 1 else 0
     cfg.log_level = _level(settings.get('log_level', 'info'))
-    cfg.dispatch = NULL
-    cfg.thread_start = NULL
-    cfg.thread_stop = NULL
-    inline = threads == 1 and settings.get('inline', True)
-    if inline:
-        global _inline_errors
-        _inline_errors = _log().ErrorStream()
-        cfg.dispatch = _inline_dispatch
-        cfg.thread_start = _reactor_thread_start
-        cfg.thread_stop = _reactor_thread_stop
     _configure_proxies(&cfg, settings)
     pw_limits_default(&cfg.limits)
     cfg.limits.max_request_line = int(settings.get('limit_request_line', 8190))
@@ -1483,27 +1538,11 @@ def serve(listen_fds, mounts, dict settings):
     global _direct_group
     cfg.scoreboard = _scoreboard_enter(settings, threads)
     _direct_group = _sb_group_of((<_Mount>ms[0]).daemon) if _direct_relay else NULL
-    # The reactor relays body-less requests itself, without a relay thread (the status URL is
-    # left to a worker: it is answered here, with the GIL).
-    cfg.relay_async = NULL
-    cfg.relay_counters = NULL
     cfg.status_url = _status_url_c if _status_url_n else NULL
     cfg.status_url_len = _status_url_n
-    if _direct_relay and cfg.dispatch == NULL:
-        cfg.relay_async = &_direct_target
-        cfg.relay_counters = _direct_group
-        group = (<_Mount>ms[0]).daemon
-        cfg.relay_async_limit = max(1, 2 * int(getattr(group, 'processes', 1) or 1)
-                                    * int(getattr(group, 'threads', 1) or 1))
-    # Workers that run Python wake each other lazily (reactor.h, lazy_wake): one GIL runs one
-    # request at a time anyway.  Not when a worker may relay to a daemon group: it waits
-    # for the daemon without the GIL, so another should start at once.
-    cfg.lazy_wake = 0.0
-    if cfg.dispatch == NULL and all((<_Mount>m).daemon is None for m in ms):
-        cfg.lazy_wake = float(settings.get('lazy_wake', LAZY_WAKE))
-        # ... and there is no reactor thread: the workers take turns polling and serve what
-        # they read (reactor.c, leader_pop), so a request wakes one thread, not two.
-        cfg.leader_follower = 1 if cfg.lazy_wake > 0 else 0
+    mode = _choose_mode(threads, ms)
+    inline = mode == MODE_INLINE
+    _apply_mode(&cfg, mode, ms)
     # before the first request can arrive: the workers record into its slots
     recycling = _RecycleLimits(settings)
     cfg.access_log = NULL
