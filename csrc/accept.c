@@ -34,7 +34,7 @@ pw_conn *conn_slot(pw_server *s, int fd)
             slab->next = s->slabs;
             s->slabs = slab;
         }
-        c = &s->slabs->conns[s->slabs->used++];  /* buffer, header table: with its first byte */
+        c = &s->slabs->conns[s->slabs->used++]; /* buffer, header table: with its first byte */
         c->fd = c->out_file_fd = -1;
         s->conns[fd] = c;
     }
@@ -49,7 +49,7 @@ void accept_balance(pw_server *s)
     if (!s->listening)
         return;
     int over = s->cfg.accept_busy_limit > 0 &&
-               atomic_load_int(&s->busy) + s->pending >= s->cfg.accept_busy_limit;
+        atomic_load_int(&s->busy) + s->pending >= s->cfg.accept_busy_limit;
     if (s->accept_resume_at > 0) {
         /* out of descriptors: try again after the pause, or as soon as a connection was
          * handed back idle (it can be closed to make room) */
@@ -92,10 +92,14 @@ int evict_idle(pw_server *s, pw_conn *keep)
     if (s->evict_fruitless && now < s->evict_ripe_at &&
         __atomic_load_n(&s->handbacks, __ATOMIC_RELAXED) == s->evict_fruitless_at)
         return 0;
-    struct { pw_conn *c; int rank; double since; } best[PW_EVICT_BATCH];
+    struct {
+        pw_conn *c;
+        int rank;
+        double since;
+    } best[PW_EVICT_BATCH];
     int found = 0, candidates = 0;
     double ripe_at = now + 3600;
-    pthread_mutex_lock(&s->lock);  /* a worker may be handing a connection back (conn_release) */
+    pthread_mutex_lock(&s->lock); /* a worker may be handing a connection back (conn_release) */
     int handbacks = __atomic_load_n(&s->handbacks, __ATOMIC_RELAXED);
     for (int fd = 0; fd < s->conns_cap; fd++) {
         pw_conn *c = s->conns[fd];
@@ -105,7 +109,7 @@ int evict_idle(pw_server *s, pw_conn *keep)
         double since;
         if (state == PW_CONN_READING && c->idle && !c->prebuffering && c->len == 0) {
             rank = c->requests > 0 ? 0 : 2;
-            since = c->head_start;  /* keep-alive: since the last response; else since accept */
+            since = c->head_start; /* keep-alive: since the last response; else since accept */
             if (now - since < PW_EVICT_MIN_IDLE) {
                 if (since + PW_EVICT_MIN_IDLE < ripe_at)
                     ripe_at = since + PW_EVICT_MIN_IDLE;
@@ -124,8 +128,9 @@ int evict_idle(pw_server *s, pw_conn *keep)
              (rank == best[found - 1].rank && since >= best[found - 1].since)))
             continue;
         int i = found < PW_EVICT_BATCH ? found++ : found - 1;
-        while (i > 0 && (best[i - 1].rank > rank ||
-                         (best[i - 1].rank == rank && best[i - 1].since > since))) {
+        while (
+            i > 0 &&
+            (best[i - 1].rank > rank || (best[i - 1].rank == rank && best[i - 1].since > since))) {
             best[i] = best[i - 1];
             i--;
         }
@@ -140,8 +145,7 @@ int evict_idle(pw_server *s, pw_conn *keep)
         /* Bytes waiting in the socket (a request that came just now, not read yet): not idle
          * after all, so not dropped. */
         char peek;
-        if (best[i].rank != 1 &&
-            recv(best[i].c->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+        if (best[i].rank != 1 && recv(best[i].c->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
             continue;
         conn_close(s, best[i].c);
         closed++;
@@ -175,18 +179,18 @@ static int accept_out_of_fds(pw_server *s, int err)
     if (closed > 0) {
         log_limited(s, &s->log_no_fds, now, PW_LOG_WARNING,
                     "accept: %s (open-file limit %ld, %d connections open): closed %d idle "
-                    "connection(s) to make room", strerror(err), open_file_limit(),
-                    atomic_load_int(&s->open_conns), closed);
+                    "connection(s) to make room",
+                    strerror(err), open_file_limit(), atomic_load_int(&s->open_conns), closed);
         return 1;
     }
     log_limited(s, &s->log_no_fds, now, PW_LOG_ERROR,
                 "accept: %s (open-file limit %ld, %d connections open, none idle): not "
-                "accepting for up to %.1f s", strerror(err), open_file_limit(),
-                atomic_load_int(&s->open_conns), PW_ACCEPT_PAUSE);
+                "accepting for up to %.1f s",
+                strerror(err), open_file_limit(), atomic_load_int(&s->open_conns), PW_ACCEPT_PAUSE);
     /* ... or until an idle connection the walk saw has been idle long enough to be closed */
-    s->accept_resume_at = now + PW_ACCEPT_PAUSE < s->evict_ripe_at ? now + PW_ACCEPT_PAUSE
-                                                                   : s->evict_ripe_at;
-    s->pause_handbacks = s->evict_fruitless_at;  /* as the walk just saw them */
+    s->accept_resume_at =
+        now + PW_ACCEPT_PAUSE < s->evict_ripe_at ? now + PW_ACCEPT_PAUSE : s->evict_ripe_at;
+    s->pause_handbacks = s->evict_fruitless_at; /* as the walk just saw them */
     atomic_store_int(&s->fds_paused, 1);
     accept_balance(s);
     return 0;
@@ -201,12 +205,13 @@ static int accept_over_cap(pw_server *s, pw_conn *c)
     if (closed > 0) {
         log_limited(s, &s->log_evicted, now, PW_LOG_WARNING,
                     "at --max-clients (%d): closed %d idle connection(s) to make room for "
-                    "%s:%d", s->cfg.max_clients, closed, c->peer_host, c->peer_port);
+                    "%s:%d",
+                    s->cfg.max_clients, closed, c->peer_host, c->peer_port);
         return 0;
     }
     log_limited(s, &s->log_refused, now, PW_LOG_WARNING,
-                "%s:%d: over --max-clients (%d), no idle connection to close: 503",
-                c->peer_host, c->peer_port, s->cfg.max_clients);
+                "%s:%d: over --max-clients (%d), no idle connection to close: 503", c->peer_host,
+                c->peer_port, s->cfg.max_clients);
     pw_send_error(s, c, 503);
     conn_close(s, c);
     return -1;
@@ -257,10 +262,10 @@ static int accept_batch(pw_server *s, int lfd, int index, int most)
             int err = errno;
             if ((err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) &&
                 accept_out_of_fds(s, err))
-                continue;  /* idle connections were closed: there is room now */
+                continue; /* idle connections were closed: there is room now */
             if (err == ECONNABORTED || err == EINTR)
-                continue;  /* that client is gone; the next may be there */
-            return accepted;  /* EAGAIN: another process took it, or nothing left */
+                continue;    /* that client is gone; the next may be there */
+            return accepted; /* EAGAIN: another process took it, or nothing left */
         }
         accepted++;
         atomic_add_int(&s->open_conns, 1);
@@ -287,7 +292,7 @@ static int accept_batch(pw_server *s, int lfd, int index, int most)
         c->expect_handled = c->client_closes = c->kept_while_stopping = 0;
         c->enqueued_at = 0;
         if (s->cfg.accept_busy_limit > 0) {
-            c->pending = 1;  /* its request is about to come: count it as work here */
+            c->pending = 1; /* its request is about to come: count it as work here */
             s->pending++;
         }
         c->peer_port = 0;
@@ -318,7 +323,8 @@ static int accept_batch(pw_server *s, int lfd, int index, int most)
                                                        : pw_trust_host(&s->cfg.trust, c->peer_host);
             if (s->cfg.proxy_protocol) {
                 if (!c->proxy_trusted) {
-                    pw_log(s, PW_LOG_WARNING, "%s:%d: connection from a peer that is not a "
+                    pw_log(s, PW_LOG_WARNING,
+                           "%s:%d: connection from a peer that is not a "
                            "trusted proxy (--proxy-protocol, --trust-proxy): closed",
                            c->peer_host[0] ? c->peer_host : "unix", c->peer_port);
                     conn_close(s, c);
@@ -337,7 +343,7 @@ static int accept_batch(pw_server *s, int lfd, int index, int most)
         if (conn_arm(s, c, 1) != 0)
             conn_close(s, c);
         else
-            s->evict_fruitless = 0;  /* while it sends nothing, it may be evicted */
+            s->evict_fruitless = 0; /* while it sends nothing, it may be evicted */
     }
     return accepted;
 }

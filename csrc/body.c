@@ -40,7 +40,7 @@ static int body_fill(pw_server *s, pw_conn *c)
         }
     }
     if (c->body_pos == c->len) {
-        c->body_pos = c->len = 0;  /* the head was copied into the environ already */
+        c->body_pos = c->len = 0; /* the head was copied into the environ already */
     } else if (c->body_pos > 0) {
         memmove(c->buf, c->buf + c->body_pos, c->len - c->body_pos);
         c->len -= c->body_pos;
@@ -57,7 +57,7 @@ static int body_fill(pw_server *s, pw_conn *c)
             return 0;
         }
         if (n == 0) {
-            c->body_error = 400;  /* the client closed before the end of its body */
+            c->body_error = 400; /* the client closed before the end of its body */
             c->broken = 1;
             return -1;
         }

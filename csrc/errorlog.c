@@ -47,8 +47,7 @@ void pw_log(pw_server *s, int level, const char *fmt, ...)
  * descriptors): the first occurrence is logged at once, the ones within PW_LOG_EVERY after it
  * are counted and summed up by log_limited_flush as one line, "... (N times in the last 10 s)",
  * written with the latest occurrence's text.  Reactor only (accept path and scan). */
-void log_limited(pw_server *s, pw_log_limit *l, double now, int level,
-                        const char *fmt, ...)
+void log_limited(pw_server *s, pw_log_limit *l, double now, int level, const char *fmt, ...)
 {
     if (level > s->cfg.log_level)
         return;
@@ -69,8 +68,7 @@ void log_limited_flush(pw_server *s, pw_log_limit *l, double now)
 {
     if (l->suppressed == 0 || now - l->last < PW_LOG_EVERY)
         return;
-    pw_log(s, l->level, "%s (%u times in the last %.0f s)", l->text, l->suppressed,
-           now - l->last);
+    pw_log(s, l->level, "%s (%u times in the last %.0f s)", l->text, l->suppressed, now - l->last);
     l->suppressed = 0;
     l->last = now;
 }

@@ -8,10 +8,13 @@ void pw_send_error(pw_server *s, pw_conn *c, int status)
 {
     char body[256], head[512];
     int blen = pw_error_page(status, NULL, body, sizeof body);
-    int hlen = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\n"
-                        "Content-Type: text/html; charset=utf-8\r\n", status,
-                        pw_status_reason(status));
-    pw_head h = {.status = status, .content_length = blen, .keep_alive = 0,
+    int hlen = snprintf(head, sizeof head,
+                        "HTTP/1.1 %d %s\r\n"
+                        "Content-Type: text/html; charset=utf-8\r\n",
+                        status, pw_status_reason(status));
+    pw_head h = {.status = status,
+                 .content_length = blen,
+                 .keep_alive = 0,
                  .server_line = "Server: pywsgi\r\n"};
     hlen += pw_head_finish(&h, head + hlen, (int)sizeof head - hlen);
     struct iovec iov[2] = {{head, (size_t)hlen}, {body, (size_t)blen}};
@@ -103,18 +106,20 @@ int out_too_slow(pw_server *s, pw_conn *c, double now)
         return 0;
     out_measure(c, now);
     if (now - c->out_progress_at >= s->cfg.socket_timeout) {
-        pw_log(s, PW_LOG_INFO, "%s:%d: client did not read the response in time "
-               "(--socket-timeout %gs): connection closed", c->peer_host, c->peer_port,
-               s->cfg.socket_timeout);
+        pw_log(s, PW_LOG_INFO,
+               "%s:%d: client did not read the response in time "
+               "(--socket-timeout %gs): connection closed",
+               c->peer_host, c->peer_port, s->cfg.socket_timeout);
         out_drop(c);
         return 1;
     }
     double span = now - c->out_window_start;
     if (s->cfg.send_min_rate > 0 && span >= s->cfg.socket_timeout) {
         if (c->out_window_bytes < s->cfg.send_min_rate * span) {
-            pw_log(s, PW_LOG_INFO, "%s:%d: client read the response at %.0f bytes/s, under "
-                   "--send-min-rate (%g): connection closed", c->peer_host, c->peer_port,
-                   c->out_window_bytes / span, s->cfg.send_min_rate);
+            pw_log(s, PW_LOG_INFO,
+                   "%s:%d: client read the response at %.0f bytes/s, under "
+                   "--send-min-rate (%g): connection closed",
+                   c->peer_host, c->peer_port, c->out_window_bytes / span, s->cfg.send_min_rate);
             out_drop(c);
             return 1;
         }
@@ -137,7 +142,7 @@ static int out_wait_writable(pw_server *s, pw_conn *c)
         if (s->cfg.send_min_rate > 0 && w < t)
             t = w;
         if (s->cfg.daemon_role)
-            t = s->cfg.socket_timeout;  /* (see out_too_slow) */
+            t = s->cfg.socket_timeout; /* (see out_too_slow) */
         int rc = wait_fd(c->fd, POLLOUT, t > 0.001 ? t : 0.001);
         if (rc == 1)
             return 0;
@@ -204,7 +209,7 @@ static int out_flush_now(pw_conn *c)
         out_progress(c, (size_t)n);
     }
     c->out_off = c->out_len = 0;
-    if (c->out_cap > PW_KEEP_BUF) {  /* a big response's buffer is not kept */
+    if (c->out_cap > PW_KEEP_BUF) { /* a big response's buffer is not kept */
         free(c->out);
         c->out = NULL;
         c->out_cap = 0;
@@ -339,8 +344,10 @@ int pw_conn_sendfile(pw_server *s, pw_conn *c, int fd, off_t offset, size_t coun
     /* the rest goes out later, from a descriptor of our own: the caller may close its file */
     c->out_file_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (c->out_file_fd < 0) {
-        pw_log(s, PW_LOG_ERROR, "%s:%d: cannot keep the file for a slow client (%s): "
-               "connection closed", c->peer_host, c->peer_port, strerror(errno));
+        pw_log(s, PW_LOG_ERROR,
+               "%s:%d: cannot keep the file for a slow client (%s): "
+               "connection closed",
+               c->peer_host, c->peer_port, strerror(errno));
         goto failed;
     }
     c->out_file_off = offset;
@@ -395,7 +402,7 @@ void out_to_reactor(pw_server *s, pw_conn *c)
     atomic_store_int(&c->state, PW_CONN_WRITING);
     if (conn_watch(s, c, PW_WATCH_OUT) != 0) {
         c->broken = 1;
-        c->out_progress_at = 0;  /* the next scan drops it (output_failed) */
+        c->out_progress_at = 0; /* the next scan drops it (output_failed) */
     }
     pthread_mutex_unlock(&s->lock);
 }
@@ -404,7 +411,7 @@ void pw_conn_suspend(pw_server *s, pw_conn *c)
 {
     c->after_output = PW_AFTER_RESUME;
     out_to_reactor(s, c);
-    busy_done(s);  /* c may belong to the reactor already: not touched here */
+    busy_done(s); /* c may belong to the reactor already: not touched here */
 }
 
 /* Reactor: the WRITING connection's output is sent (or, for a suspended response, down to
@@ -420,15 +427,14 @@ static void output_done(pw_server *s, pw_conn *c)
         queue_to_worker(s, c);
         break;
     case PW_AFTER_KEEP:
-        if (conn_keep(s, c)) {  /* a pipelined request was complete already */
+        if (conn_keep(s, c)) { /* a pipelined request was complete already */
             pthread_mutex_lock(&s->lock);
             conn_unwatch(s, c);
             pthread_mutex_unlock(&s->lock);
             queue_push(s, c);
         }
         break;
-    default:
-        conn_end(s, c);
+    default: conn_end(s, c);
     }
 }
 

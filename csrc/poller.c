@@ -22,11 +22,11 @@ int poller_add_level(pw_server *s, int fd, int exclusive)
 #ifdef PW_USE_EPOLL
     struct epoll_event ev = {0};
     ev.events = EPOLLIN;
-#ifdef EPOLLEXCLUSIVE
+#  ifdef EPOLLEXCLUSIVE
     /* Several server processes wait on one listening socket: wake one, not all. */
     if (exclusive)
         ev.events |= EPOLLEXCLUSIVE;
-#endif
+#  endif
     ev.data.fd = fd;
     return epoll_ctl(s->poll_fd, EPOLL_CTL_ADD, fd, &ev);
 #else
@@ -74,10 +74,9 @@ int conn_watch(pw_server *s, pw_conn *c, int want)
     struct kevent kev[2];
     int n = 0;
     if (had != PW_WATCH_NONE)
-        EV_SET(&kev[n++], c->fd, had == PW_WATCH_OUT ? EVFILT_WRITE : EVFILT_READ, EV_DELETE,
-               0, 0, NULL);
-    EV_SET(&kev[n++], c->fd, want == PW_WATCH_OUT ? EVFILT_WRITE : EVFILT_READ, EV_ADD, 0, 0,
-           NULL);
+        EV_SET(&kev[n++], c->fd, had == PW_WATCH_OUT ? EVFILT_WRITE : EVFILT_READ, EV_DELETE, 0, 0,
+               NULL);
+    EV_SET(&kev[n++], c->fd, want == PW_WATCH_OUT ? EVFILT_WRITE : EVFILT_READ, EV_ADD, 0, 0, NULL);
     return kevent(s->poll_fd, kev, n, NULL, 0, NULL);
 #endif
 }
@@ -85,7 +84,7 @@ int conn_watch(pw_server *s, pw_conn *c, int want)
 int conn_arm(pw_server *s, pw_conn *c, int first)
 {
     if (first)
-        c->watch = PW_WATCH_NONE;  /* a new descriptor (the number may have been another's) */
+        c->watch = PW_WATCH_NONE; /* a new descriptor (the number may have been another's) */
     return conn_watch(s, c, PW_WATCH_IN);
 }
 

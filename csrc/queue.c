@@ -32,7 +32,7 @@ void queue_to_worker(pw_server *s, pw_conn *c)
     SB_ADD(s, busy, 1);
     atomic_store_int(&c->state, PW_CONN_BUSY);
     if (s->cfg.dispatch) {
-        s->cfg.dispatch(s, c);  /* inline mode: served (and released) right here */
+        s->cfg.dispatch(s, c); /* inline mode: served (and released) right here */
         return;
     }
     c->next = NULL;
@@ -113,8 +113,9 @@ pw_conn *leader_pop(pw_server *s)
     }
     while (!atomic_load_int(&s->shutdown)) {
         double now = patient ? pw_now() : 0;
-        if (s->qhead && (!patient || now - s->queue_moved >= s->cfg.lazy_wake ||
-                         (s->running == 0 && !s->token))) {
+        if (s->qhead &&
+            (!patient || now - s->queue_moved >= s->cfg.lazy_wake ||
+             (s->running == 0 && !s->token))) {
             c = s->qhead;
             s->qhead = c->next;
             if (!s->qhead)
@@ -132,7 +133,7 @@ pw_conn *leader_pop(pw_server *s)
                 am_watcher = 0;
                 s->watcher = 0;
             }
-            __atomic_store_n(&s->token, 1, __ATOMIC_SEQ_CST);  /* read unlocked by busy_done */
+            __atomic_store_n(&s->token, 1, __ATOMIC_SEQ_CST); /* read unlocked by busy_done */
             pthread_mutex_unlock(&s->qlock);
             int rc = reactor_turn(s);
             pthread_mutex_lock(&s->qlock);
@@ -152,7 +153,7 @@ pw_conn *leader_pop(pw_server *s)
             am_watcher = 1;
             s->watcher = 1;
         } else if (am_watcher && s->running == 0 && !s->qhead) {
-            am_watcher = 0;  /* nobody serves: nothing can stall, sleep for good */
+            am_watcher = 0; /* nobody serves: nothing can stall, sleep for good */
             s->watcher = 0;
         }
         s->waiting++;
@@ -215,7 +216,8 @@ void busy_done(pw_server *s)
 {
     SB_ADD(s, busy, -1);
     if ((atomic_add_int(&s->busy, -1) < s->cfg.accept_busy_limit &&
-         atomic_load_int(&s->accept_paused)) || atomic_load_int(&s->fds_paused)) {
+         atomic_load_int(&s->accept_paused)) ||
+        atomic_load_int(&s->fds_paused)) {
         /* Accepting may resume.  In leader mode nobody needs waking while nobody polls: the
          * next poller re-balances before it waits (reactor_turn).  This load pairs with the
          * fence there, so one of the two sees the other's write. */

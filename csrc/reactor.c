@@ -53,8 +53,7 @@ pw_server *pw_server_new(const pw_config *cfg, char *err, size_t errlen)
     s->listening = 1;
     if (s->cfg.access_log)
         pw_access_log_on_failure(s->cfg.access_log, access_log_report, s,
-                                 s->cfg.scoreboard ? &s->cfg.scoreboard->access_log_dropped
-                                                   : NULL);
+                                 s->cfg.scoreboard ? &s->cfg.scoreboard->access_log_dropped : NULL);
     return s;
 }
 
@@ -64,9 +63,18 @@ void pw_server_stop_accepting(pw_server *s)
     wake_reactor(s);
 }
 
-int pw_server_stopping(pw_server *s) { return atomic_load_int(&s->stopping); }
-int pw_server_open_conns(pw_server *s) { return atomic_load_int(&s->open_conns); }
-const pw_config *pw_server_config(pw_server *s) { return &s->cfg; }
+int pw_server_stopping(pw_server *s)
+{
+    return atomic_load_int(&s->stopping);
+}
+int pw_server_open_conns(pw_server *s)
+{
+    return atomic_load_int(&s->open_conns);
+}
+const pw_config *pw_server_config(pw_server *s)
+{
+    return &s->cfg;
+}
 
 void clear_pending(pw_server *s, pw_conn *c)
 {
@@ -107,7 +115,7 @@ void conn_close(pw_server *s, pw_conn *c)
     }
     c->len = 0;
     atomic_store_int(&c->state, PW_CONN_FREE);
-    close(fd);  /* after FREE: the fd number (and so this slot) may be reused at once */
+    close(fd); /* after FREE: the fd number (and so this slot) may be reused at once */
     atomic_add_int(&s->open_conns, -1);
     SB_ADD(s, connections, -1);
 }
@@ -134,7 +142,7 @@ void conn_end(pw_server *s, pw_conn *c)
     c->linger_until = now + PW_LINGER_MAX;
     c->deadline = now + PW_LINGER_PAUSE;
     atomic_store_int(&c->state, PW_CONN_LINGERING);
-    __atomic_add_fetch(&s->handbacks, 1, __ATOMIC_RELAXED);  /* evictable (evict_idle) */
+    __atomic_add_fetch(&s->handbacks, 1, __ATOMIC_RELAXED); /* evictable (evict_idle) */
     int armed = conn_arm(s, c, 0);
     pthread_mutex_unlock(&s->lock);
     if (armed != 0)
@@ -145,13 +153,13 @@ void conn_end(pw_server *s, pw_conn *c)
 static void conn_linger_read(pw_server *s, pw_conn *c)
 {
     char sink[16384];
-    for (int i = 0; i < 64; i++) {  /* up to 1 MiB per event: other connections get their turn */
+    for (int i = 0; i < 64; i++) { /* up to 1 MiB per event: other connections get their turn */
         ssize_t n = recv(c->fd, sink, sizeof sink, MSG_DONTWAIT);
         if (n > 0)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
             break;
-        conn_close(s, c);  /* the client closed (or reset): done */
+        conn_close(s, c); /* the client closed (or reset): done */
         return;
     }
     double next = pw_now() + PW_LINGER_PAUSE;
@@ -188,11 +196,10 @@ static int conn_headers(pw_server *s, pw_conn *c)
 {
     if (c->headers)
         return 0;
-    c->headers = calloc(s->cfg.limits.max_fields ? s->cfg.limits.max_fields : 1,
-                        sizeof(pw_header));
+    c->headers = calloc(s->cfg.limits.max_fields ? s->cfg.limits.max_fields : 1, sizeof(pw_header));
     if (!c->headers)
         return -1;
-    conn_reset_request(s, c);  /* nothing parsed yet: the connection was idle */
+    conn_reset_request(s, c); /* nothing parsed yet: the connection was idle */
     return 0;
 }
 
@@ -253,11 +260,13 @@ static int conn_head_done(pw_server *s, pw_conn *c)
     c->sent_continue = c->expect_handled;
     c->idle = 0;
     if (c->client_closes)
-        r->keep_alive = 0;  /* frames the response as for a client that asked to close */
+        r->keep_alive = 0; /* frames the response as for a client that asked to close */
     if (r->body_kind == PW_BODY_LENGTH && s->cfg.limit_request_body &&
         r->content_length > s->cfg.limit_request_body) {
-        pw_log(s, PW_LOG_INFO, "%s:%d: request body of %llu bytes over --limit-request-body "
-               "(%llu): 413", c->peer_host, c->peer_port, (unsigned long long)r->content_length,
+        pw_log(s, PW_LOG_INFO,
+               "%s:%d: request body of %llu bytes over --limit-request-body "
+               "(%llu): 413",
+               c->peer_host, c->peer_port, (unsigned long long)r->content_length,
                (unsigned long long)s->cfg.limit_request_body);
         pw_send_error(s, c, 413);
         log_reactor_answer(s, c, 1);
@@ -307,8 +316,8 @@ static int prebuffer_complete(pw_server *s, pw_conn *c)
         return c->len - r->head_len >= r->content_length;
     while (c->scan_pos < c->len) {
         size_t consumed = 0, off = 0, dlen = 0;
-        int rc = pw_chunked_decode(&c->scan, c->buf + c->scan_pos, c->len - c->scan_pos,
-                                   &consumed, &off, &dlen, &s->cfg.limits);
+        int rc = pw_chunked_decode(&c->scan, c->buf + c->scan_pos, c->len - c->scan_pos, &consumed,
+                                   &off, &dlen, &s->cfg.limits);
         c->scan_pos += consumed;
         if (rc == PW_CHUNK_DATA)
             c->scan_total += dlen;
@@ -372,8 +381,8 @@ static void reactor_readable(pw_server *s, pw_conn *c)
     size_t room;
     if (c->prebuffering) {
         pw_request *r = &c->req;
-        room = r->body_kind == PW_BODY_LENGTH
-                   ? (size_t)(r->head_len + r->content_length - c->len) : 4096;
+        room = r->body_kind == PW_BODY_LENGTH ? (size_t)(r->head_len + r->content_length - c->len)
+                                              : 4096;
     } else {
         if (c->len >= (size_t)s->cfg.limits.max_head_size + 1024) {
             pw_send_error(s, c, 431);
@@ -476,7 +485,7 @@ static void reactor_readable(pw_server *s, pw_conn *c)
                 return;
             if (rc == PW_DONE) {
                 if (conn_head_done(s, c) != 0) {
-                    conn_end(s, c);  /* answered (413): the body may be on its way */
+                    conn_end(s, c); /* answered (413): the body may be on its way */
                     return;
                 }
                 int ready = prebuffer_start(s, c);
@@ -505,7 +514,7 @@ static void conn_shed_memory(pw_server *s, pw_conn *c)
     if (!c->buf && !c->headers && !c->log_capture && !c->out)
         return;
     s->idle_freed += c->cap + c->out_cap + (c->log_capture ? PW_LOG_CAPTURE : 0) +
-                     (c->headers ? s->cfg.limits.max_fields * sizeof(pw_header) : 0);
+        (c->headers ? s->cfg.limits.max_fields * sizeof(pw_header) : 0);
     free(c->buf);
     c->buf = NULL;
     c->cap = 0;
@@ -530,12 +539,12 @@ static void reactor_scan(pw_server *s, double now)
         if (c && atomic_load_int(&c->state) == PW_CONN_RELAYING && now >= c->deadline)
             late = 1;
         if (c && atomic_load_int(&c->state) == PW_CONN_LINGERING && now >= c->deadline) {
-            conn_close(s, c);  /* the client paused, or lingered too long: enough */
+            conn_close(s, c); /* the client paused, or lingered too long: enough */
             continue;
         }
         if (c && atomic_load_int(&c->state) == PW_CONN_WRITING &&
             (c->broken || out_too_slow(s, c, now))) {
-            c->broken = 1;  /* dropped below, without the lock (it may go back to a worker) */
+            c->broken = 1; /* dropped below, without the lock (it may go back to a worker) */
             slow = 1;
             continue;
         }
@@ -550,11 +559,13 @@ static void reactor_scan(pw_server *s, double now)
         if (now >= c->deadline) {
             if (c->need_proxy_header && c->len > 0) {
                 /* a proxy, not a browser: no HTTP answer to a header it never finished */
-                pw_log(s, PW_LOG_WARNING, "%s:%d: PROXY header not complete in time "
-                       "(--proxy-protocol): connection closed", c->conn_host, c->conn_port);
+                pw_log(s, PW_LOG_WARNING,
+                       "%s:%d: PROXY header not complete in time "
+                       "(--proxy-protocol): connection closed",
+                       c->conn_host, c->conn_port);
             } else if (!c->idle && c->len > 0) {
-                pw_log(s, PW_LOG_INFO, "%s:%d: request %s not complete in time: 408",
-                       c->peer_host, c->peer_port, c->prebuffering ? "body" : "head");
+                pw_log(s, PW_LOG_INFO, "%s:%d: request %s not complete in time: 408", c->peer_host,
+                       c->peer_port, c->prebuffering ? "body" : "head");
                 pw_send_error(s, c, 408);
                 log_reactor_answer(s, c, 0);
             }
@@ -595,7 +606,7 @@ int reactor_turn(pw_server *s)
 #endif
     double wait = PW_SCAN_INTERVAL;
     if (s->cfg.leader_follower) {
-        __atomic_thread_fence(__ATOMIC_SEQ_CST);  /* token taken, then busy read (busy_done) */
+        __atomic_thread_fence(__ATOMIC_SEQ_CST); /* token taken, then busy read (busy_done) */
         accept_balance(s);
     }
     long long due_us = __atomic_load_n(&s->lazy_due_us, __ATOMIC_RELAXED);
@@ -603,7 +614,7 @@ int reactor_turn(pw_server *s)
         double left = due_us / 1e6 - pw_now();
         wait = left < 0 ? 0 : left < wait ? left : wait;
     }
-    if (s->accept_resume_at > 0) {  /* out of descriptors: accept again then (accept_balance) */
+    if (s->accept_resume_at > 0) { /* out of descriptors: accept again then (accept_balance) */
         double left = s->accept_resume_at - pw_now();
         wait = left < 0 ? 0 : left < wait ? left : wait;
     }
@@ -626,7 +637,8 @@ int reactor_turn(pw_server *s)
 #endif
         if (fd == s->wake_rd) {
             char sink[64];
-            while (read(s->wake_rd, sink, sizeof sink) > 0) {}
+            while (read(s->wake_rd, sink, sizeof sink) > 0) {
+            }
             continue;
         }
         int li = -1;
@@ -659,7 +671,7 @@ int reactor_turn(pw_server *s)
         }
     not_a_client:
         if (s->cfg.relay_async)
-            relay_async_drop_idle(fd);  /* an idle daemon connection: its daemon closed it */
+            relay_async_drop_idle(fd); /* an idle daemon connection: its daemon closed it */
     }
     if (atomic_load_int(&s->stopping) && s->listening) {
         /* Stopping: an idle connection is not closed at once - its client may be sending
@@ -671,8 +683,7 @@ int reactor_turn(pw_server *s)
         pthread_mutex_lock(&s->lock);
         for (int fd = 0; fd < s->conns_cap; fd++) {
             pw_conn *c = s->conns[fd];
-            if (c && atomic_load_int(&c->state) == PW_CONN_READING && c->idle &&
-                c->deadline > cap)
+            if (c && atomic_load_int(&c->state) == PW_CONN_READING && c->idle && c->deadline > cap)
                 c->deadline = cap;
             if (c && atomic_load_int(&c->state) == PW_CONN_LINGERING &&
                 c->linger_until > cap + PW_LINGER_PAUSE)
@@ -715,7 +726,7 @@ int pw_server_start(pw_server *s)
 {
     s->last_scan = pw_now();
     if (s->cfg.leader_follower)
-        return 0;  /* the workers run the reactor (leader_pop) */
+        return 0; /* the workers run the reactor (leader_pop) */
     if (pthread_create(&s->reactor, NULL, reactor_main, s) != 0)
         return -1;
     s->reactor_started = 1;
@@ -742,7 +753,7 @@ void pw_server_free(pw_server *s)
 {
     if (!s)
         return;
-    if (s->cfg.access_log)  /* it may outlive this server: nothing to report to any more */
+    if (s->cfg.access_log) /* it may outlive this server: nothing to report to any more */
         pw_access_log_on_failure(s->cfg.access_log, NULL, NULL, NULL);
     int busy = 0;
     for (int fd = 0; fd < s->conns_cap; fd++) {
@@ -750,8 +761,9 @@ void pw_server_free(pw_server *s)
         if (!c)
             continue;
         int st = atomic_load_int(&c->state);
-        if (c->fd >= 0 && (st == PW_CONN_READING || st == PW_CONN_RELAYING ||
-                           st == PW_CONN_LINGERING || st == PW_CONN_WRITING))
+        if (c->fd >= 0 &&
+            (st == PW_CONN_READING || st == PW_CONN_RELAYING || st == PW_CONN_LINGERING ||
+             st == PW_CONN_WRITING))
             close(c->fd);
         if (st != PW_CONN_BUSY && c->out_file_fd >= 0)
             close(c->out_file_fd);
@@ -807,7 +819,7 @@ int conn_release(pw_server *s, pw_conn *c, int keep_alive)
     if (!keep_alive || c->one_shot || c->broken || c->body_error || stop_close ||
         body_drain(s, c) != 0) {
         if (pw_conn_out_pending(c) && !c->broken) {
-            c->after_output = PW_AFTER_CLOSE;  /* the reactor sends the rest, then closes */
+            c->after_output = PW_AFTER_CLOSE; /* the reactor sends the rest, then closes */
             out_to_reactor(s, c);
         } else {
             conn_end(s, c);
@@ -815,7 +827,7 @@ int conn_release(pw_server *s, pw_conn *c, int keep_alive)
         return 0;
     }
     if (pw_conn_out_pending(c)) {
-        c->after_output = PW_AFTER_KEEP;  /* the reactor sends the rest, then conn_keep */
+        c->after_output = PW_AFTER_KEEP; /* the reactor sends the rest, then conn_keep */
         out_to_reactor(s, c);
         return 0;
     }
@@ -864,16 +876,16 @@ int conn_keep(pw_server *s, pw_conn *c)
         }
         if (rc == PW_DONE) {
             if (conn_head_done(s, c) != 0) {
-                conn_end(s, c);  /* answered (413): the body may be on its way */
+                conn_end(s, c); /* answered (413): the body may be on its way */
                 return 0;
             }
-            return 1;  /* serve the pipelined request on this thread, in order */
+            return 1; /* serve the pipelined request on this thread, in order */
         }
     }
     pthread_mutex_lock(&s->lock);
     c->idle = rest == 0;
     if (c->idle)
-        __atomic_add_fetch(&s->handbacks, 1, __ATOMIC_RELAXED);  /* evictable (evict_idle) */
+        __atomic_add_fetch(&s->handbacks, 1, __ATOMIC_RELAXED); /* evictable (evict_idle) */
     c->prebuffering = 0;
     c->head_start = pw_now();
     c->deadline = pw_now() + (rest ? s->cfg.header_timeout : s->cfg.keep_alive_timeout);
@@ -889,6 +901,6 @@ int pw_conn_release(pw_server *s, pw_conn *c, int keep_alive)
 {
     int again = conn_release(s, c, keep_alive);
     if (!again)
-        busy_done(s);  /* c may belong to the reactor already: not touched here */
+        busy_done(s); /* c may belong to the reactor already: not touched here */
     return again;
 }

@@ -175,7 +175,7 @@ static ssize_t recv_file_record(int fd, char *buf, size_t cap, int *file_fd, lon
     }
     int is_record = n >= PW_FILE_RECORD && memcmp(buf, PW_FILE_MAGIC, 4) == 0;
     if (got < 0 && !is_record)
-        return n;  /* the usual case: the head's first bytes */
+        return n; /* the usual case: the head's first bytes */
     if (got < 0 || !is_record || extra || (m.msg_flags & MSG_CTRUNC) || n != PW_FILE_RECORD) {
         if (got >= 0)
             close(got);
@@ -242,11 +242,11 @@ size_t build_preamble(pw_server *s, pw_conn *c, int pooled, unsigned char *pre)
     memcpy(pre, PW_PREAMBLE_MAGIC, 4);
     memcpy(pre + 4, &plen, 2);
     pre[6] = PW_PREAMBLE_EXPECT_HANDLED | (pooled ? PW_PREAMBLE_KEEP : 0) |
-             (c->proxy_trusted ? PW_PREAMBLE_PROXY_TRUSTED : 0) |
-             (c->fwd_https == 1 ? PW_PREAMBLE_HTTPS : 0) |
-             /* the daemon frames the client's response; a stopping server process closes the
+        (c->proxy_trusted ? PW_PREAMBLE_PROXY_TRUSTED : 0) |
+        (c->fwd_https == 1 ? PW_PREAMBLE_HTTPS : 0) |
+        /* the daemon frames the client's response; a stopping server process closes the
               * client's connection after it, so the head must say Connection: close */
-             (pw_server_stopping(s) ? PW_PREAMBLE_CLIENT_CLOSES : 0);
+        (pw_server_stopping(s) ? PW_PREAMBLE_CLIENT_CLOSES : 0);
     pre[7] = (unsigned char)alen;
     memcpy(pre + 8, &port, 2);
     memcpy(pre + 10, &zero, 2);
@@ -299,7 +299,7 @@ static void rp_head_done(pw_conn *c, size_t hlen)
         rp->close_after = 1;
     if (rp->head_len > 12 && memcmp(h, "HTTP/1.", 7) == 0)
         c->resp_status = atoi(h + 9);
-    c->resp_bytes = -(long long)hlen;  /* the body's bytes are what follows the head */
+    c->resp_bytes = -(long long)hlen; /* the body's bytes are what follows the head */
     rp->head_done = 1;
     const char *cl = memmem(h, hlen, "\r\nContent-Length: ", 18);
     int st = c->resp_status;
@@ -311,7 +311,7 @@ static void rp_head_done(pw_conn *c, size_t hlen)
     } else if (memmem(h, hlen, "\r\nTransfer-Encoding: chunked\r\n", 30)) {
         rp->body = RP_BODY_CHUNKED;
     } else {
-        rp->close_after = 1;  /* close-delimited */
+        rp->close_after = 1; /* close-delimited */
     }
     if (rp->body == RP_BODY_NONE || (rp->body == RP_BODY_LENGTH && rp->left == 0))
         rp->complete = 1;
@@ -337,7 +337,7 @@ static void rp_track(struct pw_relay_progress *rp, const char *p, size_t n)
                 return;
             }
             if (rc == PW_ERROR || used == 0)
-                return;  /* not framed as we think: never complete, so the connection closes */
+                return; /* not framed as we think: never complete, so the connection closes */
             p += used;
             n -= used;
         }
@@ -363,7 +363,7 @@ int rp_take(pw_server *s, pw_conn *c, const char *buf, size_t n)
         n -= take;
         char *end = memmem(h, rp->head_len, "\r\n\r\n", 4);
         if (!end && rp->head_len < RP_HEAD_MAX)
-            return 0;  /* hold the bytes until the whole head is here */
+            return 0; /* hold the bytes until the whole head is here */
         size_t hlen = end ? (size_t)(end - h) + 4 : rp->head_len;
         rp_head_done(c, hlen);
         rp_track(rp, h + hlen, rp->head_len - hlen);
@@ -386,8 +386,8 @@ int rp_take(pw_server *s, pw_conn *c, const char *buf, size_t n)
     }
     if (rp->head_done && rp->file_fd >= 0) {
         int rc = rp->body == RP_BODY_LENGTH
-                     ? pw_conn_sendfile(s, c, rp->file_fd, (off_t)rp->file_off,
-                                        (size_t)rp->file_count) : -1;
+            ? pw_conn_sendfile(s, c, rp->file_fd, (off_t)rp->file_off, (size_t)rp->file_count)
+            : -1;
         close(rp->file_fd);
         rp->file_fd = -1;
         if (rc != 0)
@@ -408,16 +408,20 @@ int rp_eof(pw_server *s, pw_conn *c, int *keep, int *status_out)
     struct pw_relay_progress *rp = &c->rp;
     *keep = 0;
     if (rp->relayed == 0) {
-        pw_log(s, PW_LOG_ERROR, "%s:%d: the daemon process closed without a response "
-               "(it may have died): 502", c->peer_host, c->peer_port);
+        pw_log(s, PW_LOG_ERROR,
+               "%s:%d: the daemon process closed without a response "
+               "(it may have died): 502",
+               c->peer_host, c->peer_port);
         *status_out = 502;
         pw_send_error(s, c, 502);
         return PW_RA_FAILED;
     }
     if (rp->head_done && rp->body == RP_BODY_UNTIL_CLOSE)
         return PW_RA_DONE;
-    pw_log(s, PW_LOG_ERROR, "%s:%d: the daemon process's response ended early (it may have "
-           "died): client connection closed", c->peer_host, c->peer_port);
+    pw_log(s, PW_LOG_ERROR,
+           "%s:%d: the daemon process's response ended early (it may have "
+           "died): client connection closed",
+           c->peer_host, c->peer_port);
     return PW_RA_FAILED;
 }
 
@@ -438,7 +442,7 @@ ssize_t rp_recv(pw_server *s, pw_conn *c, int fd, char *buf, size_t cap, int *st
         return RP_MALFORMED;
     }
     if (n == 0 && rp->file_fd >= 0)
-        return RP_FILE_ONLY;  /* the record alone: the head follows */
+        return RP_FILE_ONLY; /* the record alone: the head follows */
     return n;
 }
 
@@ -462,7 +466,7 @@ static int wait_daemon(pw_server *s, pw_conn *c, int fd, double deadline)
             return -1;
         if (p[0].revents)
             return 1;
-        if (n > 0) {  /* the client took some: send it more (never waiting) */
+        if (n > 0) { /* the client took some: send it more (never waiting) */
             struct iovec none = {NULL, 0};
             if (pw_conn_send(s, c, &none, 0) != 0)
                 return -1;
@@ -475,10 +479,10 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
     *status_out = 0;
     /* Only body-less requests use pooled connections: a body may be streamed from the client
      * and could not be sent again if a reused connection turned out dead. */
-    int pooled = t->pool_slot >= 0 && t->pool_slot < PW_RELAY_POOL_SLOTS &&
-                 c->req.body_kind == PW_BODY_NONE;
+    int pooled =
+        t->pool_slot >= 0 && t->pool_slot < PW_RELAY_POOL_SLOTS && c->req.body_kind == PW_BODY_NONE;
     int reused = 0, fd = -1;
-    double since = 0;  /* when fd was opened (0: by this call) */
+    double since = 0; /* when fd was opened (0: by this call) */
     int body_ok = 1;
     if (pooled && pool_fds[t->pool_slot] > 0) {
         fd = pool_fds[t->pool_slot] - 1;
@@ -486,7 +490,7 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
         since = pool_since[t->pool_slot];
         reused = 1;
         if (pw_now() - since > PW_RELAY_POOL_RENEW) {
-            close(fd);  /* renewed: the next daemon in turn takes the new one */
+            close(fd); /* renewed: the next daemon in turn takes the new one */
             fd = -1;
             reused = 0;
         }
@@ -508,7 +512,7 @@ again:
     size_t plen = build_preamble(s, c, pooled, pre);
     struct iovec iov[2] = {{pre, plen}, {c->buf, c->req.head_len}};
     if (daemon_writev(fd, iov, 2, t->response_timeout) != 0) {
-        if (reused) {  /* the daemon closed its end while the connection was idle */
+        if (reused) { /* the daemon closed its end while the connection was idle */
             close(fd);
             fd = -1;
             reused = 0;
@@ -517,14 +521,14 @@ again:
         body_ok = 0;
     } else if (!pooled) {
         int rc = send_body(s, c, fd, t->response_timeout);
-        if (rc == -1) {  /* the client failed us (bad chunk, timeout, gone) */
+        if (rc == -1) { /* the client failed us (bad chunk, timeout, gone) */
             close(fd);
             int st = c->body_error;
             if (st && st != 499 && !c->broken)
                 pw_send_error(s, c, st);
             return 0;
         }
-        body_ok = rc == 0;  /* -2: the daemon stopped reading; its answer still counts */
+        body_ok = rc == 0; /* -2: the daemon stopped reading; its answer still counts */
     }
     if (!pooled)
         shutdown(fd, SHUT_WR);
@@ -537,7 +541,7 @@ again:
     for (;;) {
         if (pw_conn_out_pending(c) >= pw_server_config(s)->out_high) {
             /* the client is slow: the reactor relays the rest, this thread moves on */
-            c->rp.pooled = 0;  /* (the pool is this thread's) */
+            c->rp.pooled = 0; /* (the pool is this thread's) */
             c->relay_fd = fd;
             c->relay_timeout = t->response_timeout;
             pw_relay_handoff(s, c);
@@ -555,8 +559,10 @@ again:
                 *status_out = 504;
                 pw_send_error(s, c, 504);
             } else {
-                pw_log(s, PW_LOG_ERROR, "%s:%d: the daemon process's response stalled: client "
-                       "connection closed", c->peer_host, c->peer_port);
+                pw_log(s, PW_LOG_ERROR,
+                       "%s:%d: the daemon process's response stalled: client "
+                       "connection closed",
+                       c->peer_host, c->peer_port);
             }
             rc = PW_RA_FAILED;
             break;
@@ -578,7 +584,7 @@ again:
                 reused = 0;
                 goto again;
             }
-            n = 0;  /* a reset: as an end, which says whether it cut the response */
+            n = 0; /* a reset: as an end, which says whether it cut the response */
         }
         deadline = pw_now() + t->response_timeout;
         if (n == 0) {
@@ -597,7 +603,7 @@ again:
     }
     int whole = rc == PW_RA_DONE && c->rp.complete && c->rp.body != RP_BODY_UNTIL_CLOSE;
     if (pooled && whole && pool_fds[t->pool_slot] == 0) {
-        pool_fds[t->pool_slot] = fd + 1;  /* the daemon keeps it for the next request */
+        pool_fds[t->pool_slot] = fd + 1; /* the daemon keeps it for the next request */
         pool_since[t->pool_slot] = since ? since : pw_now();
     } else {
         close(fd);

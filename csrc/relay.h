@@ -23,11 +23,12 @@
 
 #define PW_PREAMBLE_MAGIC "PWD1"
 #define PW_PREAMBLE_FIXED 20
-#define PW_PREAMBLE_EXPECT_HANDLED 1  /* the server process answers Expect: 100-continue */
-#define PW_PREAMBLE_KEEP 2             /* pooled connection: keep it after a self-delimited response */
-#define PW_PREAMBLE_PROXY_TRUSTED 4    /* came through a trusted proxy (docs/proxies.md) */
-#define PW_PREAMBLE_HTTPS 8            /* a trusted proxy said the client used https */
-#define PW_PREAMBLE_CLIENT_CLOSES 16   /* the server process is stopping and closes the client
+#define PW_PREAMBLE_EXPECT_HANDLED 1 /* the server process answers Expect: 100-continue */
+#define PW_PREAMBLE_KEEP 2          /* pooled connection: keep it after a self-delimited response */
+#define PW_PREAMBLE_PROXY_TRUSTED 4 /* came through a trusted proxy (docs/proxies.md) */
+#define PW_PREAMBLE_HTTPS 8         /* a trusted proxy said the client used https */
+#define PW_PREAMBLE_CLIENT_CLOSES \
+    16 /* the server process is stopping and closes the client
                                           connection after this response: frame it so
                                           (Connection: close), as if the client had asked */
 
@@ -53,11 +54,11 @@
 #define PW_RELAY_POOL_RENEW 5.0
 
 typedef struct pw_relay_target {
-    const char *socket_path;   /* the group's listening UNIX socket */
-    double queue_timeout;      /* how long the connect may wait for the group */
-    double response_timeout;   /* longest wait for the next byte of the daemon's response */
-    int pool_slot;             /* 0..PW_RELAY_POOL_SLOTS-1: pool idle connections; -1: never */
-    int processes;             /* the group's daemon processes: the reactor's pool spreads its
+    const char *socket_path; /* the group's listening UNIX socket */
+    double queue_timeout;    /* how long the connect may wait for the group */
+    double response_timeout; /* longest wait for the next byte of the daemon's response */
+    int pool_slot;           /* 0..PW_RELAY_POOL_SLOTS-1: pool idle connections; -1: never */
+    int processes;           /* the group's daemon processes: the reactor's pool spreads its
                                   requests over that many connections at least */
 } pw_relay_target;
 

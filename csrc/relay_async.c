@@ -20,7 +20,7 @@
 #define ASYNC_POOL_CAP 256
 typedef struct async_idle {
     int fd;
-    double since;  /* when it was opened (PW_RELAY_POOL_RENEW) */
+    double since; /* when it was opened (PW_RELAY_POOL_RENEW) */
 } async_idle;
 static __thread async_idle async_pool[ASYNC_POOL_CAP];
 static __thread int async_pool_head, async_pool_n;
@@ -39,7 +39,7 @@ static void async_pool_put(int fd, double since)
     if (async_pool_n < ASYNC_POOL_CAP)
         async_pool[(async_pool_head + async_pool_n++) % ASYNC_POOL_CAP] = (async_idle){fd, since};
     else
-        close(fd);  /* (closing takes it out of the poller too) */
+        close(fd); /* (closing takes it out of the poller too) */
 }
 
 int relay_async_drop_idle(int fd)
@@ -94,7 +94,7 @@ static int relay_async_send(pw_server *s, pw_conn *c, const pw_relay_target *t)
             since = e.since;
             reused = 1;
             if (now - since > PW_RELAY_POOL_RENEW) {
-                int fresh = async_connect(t);  /* renewed: the next daemon in turn takes it */
+                int fresh = async_connect(t); /* renewed: the next daemon in turn takes it */
                 if (fresh >= 0) {
                     close(fd);
                     fd = fresh;
@@ -119,9 +119,9 @@ static int relay_async_send(pw_server *s, pw_conn *c, const pw_relay_target *t)
             return fd;
         }
         int err = errno;
-        close(fd);  /* (a partial request on it is dropped by the daemon with the connection) */
+        close(fd); /* (a partial request on it is dropped by the daemon with the connection) */
         if (n < 0 && reused && (err == EPIPE || err == ECONNRESET))
-            continue;  /* closed by its daemon while idle: the daemon never saw this request */
+            continue; /* closed by its daemon while idle: the daemon never saw this request */
         return -1;
     }
     return -1;
@@ -131,7 +131,7 @@ static int relay_async_read(pw_server *s, pw_conn *c, int fd, int *keep, int *st
 {
     *keep = 0;
     *status_out = 0;
-    for (int round = 0; round < 16; round++) {  /* then the other connections get their turn */
+    for (int round = 0; round < 16; round++) { /* then the other connections get their turn */
         if (pw_conn_out_pending(c) >= pw_server_config(s)->out_high)
             return PW_RA_PAUSE;
         ssize_t n = rp_recv(s, c, fd, async_buf, sizeof async_buf, status_out);
@@ -146,7 +146,7 @@ static int relay_async_read(pw_server *s, pw_conn *c, int fd, int *keep, int *st
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return PW_RA_AGAIN;
             if (errno == ECONNRESET && c->rp.reused && c->rp.relayed == 0 && c->rp.file_fd < 0) {
-                close(fd);  /* closed by its daemon with the request unread */
+                close(fd); /* closed by its daemon with the request unread */
                 return PW_RA_RETRY;
             }
             rc = rp_eof(s, c, keep, status_out);
@@ -160,9 +160,8 @@ static int relay_async_read(pw_server *s, pw_conn *c, int fd, int *keep, int *st
         }
         if (rc < 0)
             continue;
-        if (rc == PW_RA_DONE && c->rp.pooled && c->rp.complete &&
-            c->rp.body != RP_BODY_UNTIL_CLOSE)
-            async_pool_put(fd, c->relay_since);  /* the response is whole: the daemon keeps it */
+        if (rc == PW_RA_DONE && c->rp.pooled && c->rp.complete && c->rp.body != RP_BODY_UNTIL_CLOSE)
+            async_pool_put(fd, c->relay_since); /* the response is whole: the daemon keeps it */
         else
             close(fd);
         pw_relay_progress_free(c);
@@ -170,7 +169,6 @@ static int relay_async_read(pw_server *s, pw_conn *c, int fd, int *keep, int *st
     }
     return PW_RA_AGAIN;
 }
-
 
 static int relay_owner_set(pw_server *s, int fd, pw_conn *c)
 {
@@ -195,7 +193,7 @@ static void relay_async_uncount(pw_server *s, pw_conn *c)
 int relay_async_start(pw_server *s, pw_conn *c)
 {
     if (s->cfg.relay_counters && !c->relay_counted) {
-        pw_sb_relay_start(s->cfg.relay_counters);  /* waiting counts as queued, as in a daemon */
+        pw_sb_relay_start(s->cfg.relay_counters); /* waiting counts as queued, as in a daemon */
         c->relay_counted = 1;
     }
     if (s->cfg.relay_async_limit > 0 && s->relay_inflight >= s->cfg.relay_async_limit) {
@@ -220,8 +218,7 @@ int relay_async_start(pw_server *s, pw_conn *c)
     c->relay_slot_freed = c->relay_paused = 0;
     c->relay_timeout = s->cfg.relay_async->response_timeout;
     /* a pooled fd is still registered; a new one is added */
-    if (relay_owner_set(s, fd, c) != 0 ||
-        (!c->rp.reused && poller_add_level(s, fd, 0) != 0)) {
+    if (relay_owner_set(s, fd, c) != 0 || (!c->rp.reused && poller_add_level(s, fd, 0) != 0)) {
         if (fd < s->relay_owner_cap)
             s->relay_owner[fd] = NULL;
         close(fd);
@@ -268,7 +265,7 @@ static void relay_async_finish(pw_server *s, pw_conn *c, int keep, int status)
     }
     atomic_store_int(&c->state, PW_CONN_BUSY);
     if (conn_release(s, c, keep))
-        queue_push(s, c);  /* a pipelined request is already complete */
+        queue_push(s, c); /* a pipelined request is already complete */
 }
 
 /* A relay the reactor followed no longer needs its in-flight slot (done, or only waiting
@@ -294,7 +291,7 @@ static void relay_client_watch(pw_server *s, pw_conn *c)
         atomic_store_int(&c->state, PW_CONN_WRITING);
         if (conn_watch(s, c, PW_WATCH_OUT) != 0) {
             c->broken = 1;
-            c->out_progress_at = 0;  /* the next scan drops it */
+            c->out_progress_at = 0; /* the next scan drops it */
         }
     } else {
         atomic_store_int(&c->state, PW_CONN_RELAYING);
@@ -320,7 +317,7 @@ void relay_async_event(pw_server *s, int fd)
     switch (rc) {
     case PW_RA_AGAIN:
         c->deadline = pw_now() + c->relay_timeout;
-        relay_client_watch(s, c);  /* the fd stays registered: more comes with an event */
+        relay_client_watch(s, c); /* the fd stays registered: more comes with an event */
         return;
     case PW_RA_PAUSE:
         /* the client has plenty to take: read on once it has taken most of it */
@@ -353,7 +350,7 @@ void pw_relay_handoff(pw_server *s, pw_conn *c)
     s->handoff = c;
     pthread_mutex_unlock(&s->qlock);
     wake_reactor(s);
-    busy_done(s);  /* c may belong to the reactor already: not touched here */
+    busy_done(s); /* c may belong to the reactor already: not touched here */
 }
 
 /* Reactor: take over the relays threads handed over.  The client is behind (that is why), so
@@ -367,7 +364,7 @@ void relay_adopt(pw_server *s)
     while (c) {
         pw_conn *next = c->next;
         c->next = NULL;
-        c->relay_slot_freed = 1;  /* never counted: the thread's own relay */
+        c->relay_slot_freed = 1; /* never counted: the thread's own relay */
         c->relay_counted = 0;
         c->relay_paused = 1;
         c->deadline = pw_now() + c->relay_timeout;
@@ -410,7 +407,7 @@ void relay_async_timeouts(pw_server *s, double now)
         if (state != PW_CONN_RELAYING &&
             !(state == PW_CONN_WRITING && c->after_output == PW_AFTER_RELAY && !c->relay_paused))
             continue;
-        if (c->relay_fd < 0) {  /* still waiting for a relay slot: the group's queue-timeout */
+        if (c->relay_fd < 0) { /* still waiting for a relay slot: the group's queue-timeout */
             pw_conn **p = &s->relay_wait_head, *prev = NULL;
             while (*p && *p != c) {
                 prev = *p;
@@ -422,8 +419,10 @@ void relay_async_timeouts(pw_server *s, double now)
                     s->relay_wait_tail = prev;
             }
             c->next = NULL;
-            pw_log(s, PW_LOG_ERROR, "%s:%d: no daemon process of the group was free within its "
-                   "queue timeout: 503", c->peer_host, c->peer_port);
+            pw_log(s, PW_LOG_ERROR,
+                   "%s:%d: no daemon process of the group was free within its "
+                   "queue timeout: 503",
+                   c->peer_host, c->peer_port);
             pw_send_error(s, c, 503);
             relay_async_finish(s, c, 0, 503);
             continue;
@@ -433,8 +432,10 @@ void relay_async_timeouts(pw_server *s, double now)
             pw_log(s, PW_LOG_ERROR, "%s:%d: the daemon process did not answer in time: 504",
                    c->peer_host, c->peer_port);
         else
-            pw_log(s, PW_LOG_ERROR, "%s:%d: the daemon process's response stalled: client "
-                   "connection closed", c->peer_host, c->peer_port);
+            pw_log(s, PW_LOG_ERROR,
+                   "%s:%d: the daemon process's response stalled: client "
+                   "connection closed",
+                   c->peer_host, c->peer_port);
         int relay_fd = c->relay_fd;
         close(relay_fd);
         relay_async_over(s, c, relay_fd);
@@ -450,7 +451,7 @@ void relay_client_failed(pw_server *s, pw_conn *c)
 {
     int relay_fd = c->relay_fd;
     if (relay_fd >= 0) {
-        close(relay_fd);  /* the daemon sees its response cut, closes its iterable, moves on */
+        close(relay_fd); /* the daemon sees its response cut, closes its iterable, moves on */
         relay_async_over(s, c, relay_fd);
     }
     if (c->relay_counted) {

@@ -58,7 +58,7 @@ int pw_head_finish(pw_head *h, char *out, int room)
     h->chunked = 0;
     if (!h->no_body && h->content_length < 0) {
         if (h->http10)
-            h->keep_alive = 0;  /* close-delimited */
+            h->keep_alive = 0; /* close-delimited */
         else
             h->chunked = 1;
     }
@@ -83,8 +83,10 @@ int pw_head_finish(pw_head *h, char *out, int room)
 int pw_error_page(int status, const char *message, char *out, int room)
 {
     const char *reason = pw_status_reason(status);
-    int n = snprintf(out, room, "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>"
-                     "<body><h1>%s</h1>%s%s%s</body></html>\n", status, reason, reason,
-                     message ? "<p>" : "", message ? message : "", message ? "</p>" : "");
+    int n = snprintf(out, room,
+                     "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>"
+                     "<body><h1>%s</h1>%s%s%s</body></html>\n",
+                     status, reason, reason, message ? "<p>" : "", message ? message : "",
+                     message ? "</p>" : "");
     return n < room ? n : room - 1;
 }

@@ -27,15 +27,15 @@ void pw_http_date(char out[30]);
  */
 typedef struct pw_head {
     int status;
-    int http10;                /* the request was HTTP/1.0 */
-    int no_body;               /* HEAD, 1xx, 204, 304: no body bytes follow the head */
-    long long content_length;  /* -1: not known */
-    int keep_alive;            /* in: the connection may stay; out: it does */
-    int announce_close;        /* say Connection: close although keep_alive (the client's
+    int http10;               /* the request was HTTP/1.0 */
+    int no_body;              /* HEAD, 1xx, 204, 304: no body bytes follow the head */
+    long long content_length; /* -1: not known */
+    int keep_alive;           /* in: the connection may stay; out: it does */
+    int announce_close;       /* say Connection: close although keep_alive (the client's
                                   connection closes, not this one: a daemon's relay) */
-    int has_date;              /* the head has a Date field already */
-    const char *server_line;   /* "Server: ...\r\n" to add, or NULL: the head has one */
-    int chunked;               /* out: the body goes in chunks */
+    int has_date;             /* the head has a Date field already */
+    const char *server_line;  /* "Server: ...\r\n" to add, or NULL: the head has one */
+    int chunked;              /* out: the body goes in chunks */
 } pw_head;
 
 /* The small HTML page of an answer the server gives itself (an error, a refusal): written into

@@ -38,12 +38,12 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #ifdef __GLIBC__
-#  include <malloc.h>  /* malloc_trim */
+#  include <malloc.h> /* malloc_trim */
 #endif
 #include <sys/time.h>
 #include <unistd.h>
 #ifdef __linux__
-#  include <linux/sockios.h>   /* SIOCOUTQ */
+#  include <linux/sockios.h> /* SIOCOUTQ */
 #endif
 
 #if defined(__linux__)
@@ -56,11 +56,11 @@
 #endif
 
 #ifndef MSG_NOSIGNAL
-#  define MSG_NOSIGNAL 0  /* macOS: SO_NOSIGPIPE is set on each socket instead */
+#  define MSG_NOSIGNAL 0 /* macOS: SO_NOSIGPIPE is set on each socket instead */
 #endif
 
 #define PW_INITIAL_BUF 8192
-#define PW_KEEP_BUF 65536          /* a buffer grown past this is shrunk back between requests */
+#define PW_KEEP_BUF 65536           /* a buffer grown past this is shrunk back between requests */
 #define PW_DRAIN_LIMIT (256 * 1024) /* unread body we still read and discard to keep a connection */
 #define PW_SCAN_INTERVAL 0.25
 /* Lingering close (Apache's SECONDS_TO_LINGER and MAX_SECS_TO_LINGER): after answering a
@@ -101,10 +101,10 @@ typedef struct pw_conn_slab {
 
 /* A condition logged at most once per PW_LOG_EVERY (log_limited). */
 typedef struct {
-    double last;                  /* when a line was last written; 0: never */
-    unsigned suppressed;          /* occurrences since then, not written yet */
+    double last;         /* when a line was last written; 0: never */
+    unsigned suppressed; /* occurrences since then, not written yet */
     int level;
-    char text[320];               /* the latest of them */
+    char text[320]; /* the latest of them */
 } pw_log_limit;
 
 struct pw_server {
@@ -113,22 +113,22 @@ struct pw_server {
     int wake_rd, wake_wr;
     pthread_t reactor;
     int reactor_started;
-    pw_conn **conns;              /* indexed by fd; reactor thread only */
+    pw_conn **conns; /* indexed by fd; reactor thread only */
     int conns_cap;
-    pw_conn_slab *slabs;          /* where the conns[] entries live (conn_slot) */
-    pw_conn **relay_owner;        /* daemon connection fd -> the client it relays for */
+    pw_conn_slab *slabs;   /* where the conns[] entries live (conn_slot) */
+    pw_conn **relay_owner; /* daemon connection fd -> the client it relays for */
     int relay_owner_cap;
-    int relay_inflight;           /* relays the reactor follows (reactor thread only) */
-    pw_conn *relay_wait_head, *relay_wait_tail;  /* waiting for one of them to finish */
-    pw_conn *handoff;             /* relays threads left to the reactor (under qlock) */
-    int open_conns;               /* atomic */
-    int stopping;                 /* atomic: no new connections, no keep-alive */
-    int shutdown;                 /* atomic: reactor and workers end */
-    int listening;                /* reactor: listen fds registered */
-    int busy;                     /* atomic: connections queued or with a worker */
-    int accept_paused;            /* atomic: listen fds left out while busy */
-    int pending;                  /* reactor only: fresh connections not yet dispatched */
-    pthread_mutex_t lock;         /* hand-back vs. deadline scan */
+    int relay_inflight; /* relays the reactor follows (reactor thread only) */
+    pw_conn *relay_wait_head, *relay_wait_tail; /* waiting for one of them to finish */
+    pw_conn *handoff;     /* relays threads left to the reactor (under qlock) */
+    int open_conns;       /* atomic */
+    int stopping;         /* atomic: no new connections, no keep-alive */
+    int shutdown;         /* atomic: reactor and workers end */
+    int listening;        /* reactor: listen fds registered */
+    int busy;             /* atomic: connections queued or with a worker */
+    int accept_paused;    /* atomic: listen fds left out while busy */
+    int pending;          /* reactor only: fresh connections not yet dispatched */
+    pthread_mutex_t lock; /* hand-back vs. deadline scan */
     pthread_mutex_t qlock;
     pthread_cond_t qcond;
     pw_conn *qhead, *qtail;
@@ -143,7 +143,7 @@ struct pw_server {
      * with a timeout (watcher) and whether one was asked to (recruit). */
     int token, watcher, recruit, poller_failed;
     double token_freed;
-    long long lazy_due_us;        /* atomic: when the reactor checks the queue again, 0 never */
+    long long lazy_due_us; /* atomic: when the reactor checks the queue again, 0 never */
     double last_scan;
     /* Connection limits.  Out of descriptors, accepting resumes at accept_resume_at (0: not
      * paused for that).  An eviction walk that found nothing is not repeated until something
@@ -151,13 +151,13 @@ struct pw_server {
      * (handbacks, atomic: workers count it under s->lock) or one the reactor accepted.  The
      * rest is the reactor's. */
     double accept_resume_at;
-    int pause_handbacks;          /* handbacks when accepting paused: one more resumes it */
-    int fds_paused;               /* atomic: accept_resume_at is set (busy_done wakes us) */
+    int pause_handbacks; /* handbacks when accepting paused: one more resumes it */
+    int fds_paused;      /* atomic: accept_resume_at is set (busy_done wakes us) */
     int handbacks;
-    int evict_fruitless, evict_fruitless_at;  /* the last walk found nothing; handbacks then */
-    double evict_ripe_at;         /* ... and when one it saw will have been idle long enough */
+    int evict_fruitless, evict_fruitless_at; /* the last walk found nothing; handbacks then */
+    double evict_ripe_at; /* ... and when one it saw will have been idle long enough */
     pw_log_limit log_no_fds, log_evicted, log_refused;
-    size_t idle_freed;            /* bytes of idle buffers freed since the heap was trimmed */
+    size_t idle_freed; /* bytes of idle buffers freed since the heap was trimmed */
     double last_trim;
 };
 
@@ -170,11 +170,24 @@ static inline double pw_now(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static inline int atomic_load_int(int *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static inline void atomic_store_int(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-static inline int atomic_add_int(int *p, int v) { return __atomic_add_fetch(p, v, __ATOMIC_ACQ_REL); }
+static inline int atomic_load_int(int *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+static inline void atomic_store_int(int *p, int v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+static inline int atomic_add_int(int *p, int v)
+{
+    return __atomic_add_fetch(p, v, __ATOMIC_ACQ_REL);
+}
 /* --server-status counters of this process (csrc/scoreboard.h); nothing when it is off */
-#define SB_ADD(s, field, v) do { if ((s)->cfg.scoreboard) PW_SB_ADD((s)->cfg.scoreboard->field, (v)); } while (0)
+#define SB_ADD(s, field, v)                             \
+    do {                                                \
+        if ((s)->cfg.scoreboard)                        \
+            PW_SB_ADD((s)->cfg.scoreboard->field, (v)); \
+    } while (0)
 
 /* What the poller watches for a connection (conn_watch in poller.c). */
 enum { PW_WATCH_NONE = 0, PW_WATCH_IN, PW_WATCH_OUT };
@@ -235,8 +248,8 @@ int wait_fd(int fd, short events, double timeout);
 /* Daemon mode.  relay.c: the wire and a response's progress (c->rp), shared by the relay
  * threads' loop (pw_relay) and the reactor's relay (relay_async.c): */
 enum { RP_BODY_NONE, RP_BODY_LENGTH, RP_BODY_CHUNKED, RP_BODY_UNTIL_CLOSE };
-#define RP_MALFORMED (-2)   /* rp_recv: a malformed file record (502 answered) */
-#define RP_FILE_ONLY (-3)   /* rp_recv: a file record alone; the head follows */
+#define RP_MALFORMED (-2) /* rp_recv: a malformed file record (502 answered) */
+#define RP_FILE_ONLY (-3) /* rp_recv: a file record alone; the head follows */
 size_t build_preamble(pw_server *s, pw_conn *c, int pooled, unsigned char *pre);
 void pw_relay_progress_init(pw_conn *c, int pooled, int reused);
 ssize_t rp_recv(pw_server *s, pw_conn *c, int fd, char *buf, size_t cap, int *status_out);
@@ -244,12 +257,12 @@ int rp_take(pw_server *s, pw_conn *c, const char *buf, size_t n);
 int rp_eof(pw_server *s, pw_conn *c, int *keep, int *status_out);
 /* ... how far a read of the daemon's response got (rp_eof; relay_async_read): */
 enum {
-    PW_RA_DONE,      /* the response is relayed whole (maybe not all sent: c->out); *keep:
+    PW_RA_DONE,   /* the response is relayed whole (maybe not all sent: c->out); *keep:
                         keep the client connection; the daemon fd is pooled or closed */
-    PW_RA_AGAIN,     /* nothing more yet: wait for the fd again */
-    PW_RA_PAUSE,     /* the client has cfg.out_high pending: stop reading until it takes it */
-    PW_RA_RETRY,     /* the pooled connection was dead before the daemon read the request */
-    PW_RA_FAILED,    /* the relay failed (answered with *status_out if nothing was sent yet);
+    PW_RA_AGAIN,  /* nothing more yet: wait for the fd again */
+    PW_RA_PAUSE,  /* the client has cfg.out_high pending: stop reading until it takes it */
+    PW_RA_RETRY,  /* the pooled connection was dead before the daemon read the request */
+    PW_RA_FAILED, /* the relay failed (answered with *status_out if nothing was sent yet);
                         close the client; the daemon fd is closed */
 };
 
