@@ -51,10 +51,39 @@ const char *pw_status_reason(int status)
     }
 }
 
+/* The head's end, appended piece by piece: this runs for every response, and snprintf's
+ * format parsing cost about as much as the rest of it together. */
+typedef struct {
+    char *p;
+    int n, room;
+} head_out;
+
+static void put(head_out *o, const char *text, int len)
+{
+    if (len > o->room - 1 - o->n)
+        len = o->room - 1 - o->n; /* never past room - 1 (the caller's buffers are ample) */
+    if (len > 0) {
+        memcpy(o->p + o->n, text, (size_t)len);
+        o->n += len;
+    }
+}
+
+#define PUT(o, literal) put((o), literal, (int)sizeof literal - 1)
+
+static void put_decimal(head_out *o, long long v)
+{
+    char digits[24];
+    int i = sizeof digits;
+    do {
+        digits[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    put(o, digits + i, (int)sizeof digits - i);
+}
+
 int pw_head_finish(pw_head *h, char *out, int room)
 {
-    int n = 0;
-    char date[30];
+    head_out o = {out, 0, room};
     h->chunked = 0;
     if (!h->no_body && h->content_length < 0) {
         if (h->http10)
@@ -62,22 +91,28 @@ int pw_head_finish(pw_head *h, char *out, int room)
         else
             h->chunked = 1;
     }
-    if (h->content_length >= 0 && h->status != 204 && h->status >= 200)
-        n += snprintf(out + n, room - n, "Content-Length: %lld\r\n", h->content_length);
+    if (h->content_length >= 0 && h->status != 204 && h->status >= 200) {
+        PUT(&o, "Content-Length: ");
+        put_decimal(&o, h->content_length);
+        PUT(&o, "\r\n");
+    }
     if (h->chunked)
-        n += snprintf(out + n, room - n, "Transfer-Encoding: chunked\r\n");
+        PUT(&o, "Transfer-Encoding: chunked\r\n");
     if (!h->has_date) {
+        char date[30];
         pw_http_date(date);
-        n += snprintf(out + n, room - n, "Date: %s\r\n", date);
+        PUT(&o, "Date: ");
+        put(&o, date, 29);
+        PUT(&o, "\r\n");
     }
     if (h->server_line)
-        n += snprintf(out + n, room - n, "%s", h->server_line);
+        put(&o, h->server_line, (int)strlen(h->server_line));
     if (!h->keep_alive || h->announce_close)
-        n += snprintf(out + n, room - n, "Connection: close\r\n");
+        PUT(&o, "Connection: close\r\n");
     else if (h->http10)
-        n += snprintf(out + n, room - n, "Connection: keep-alive\r\n");
-    n += snprintf(out + n, room - n, "\r\n");
-    return n < room ? n : room - 1;
+        PUT(&o, "Connection: keep-alive\r\n");
+    PUT(&o, "\r\n");
+    return o.n;
 }
 
 int pw_error_page(int status, const char *message, char *out, int room)
