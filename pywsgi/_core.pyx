@@ -538,6 +538,7 @@ cdef class Request:
     cdef _Mount mount
     # The application's side, kept while a slow client holds the response back (_pump).
     cdef dict env
+    cdef InputStream input         # the environ's wsgi.input (which the application may replace)
     cdef object result
     cdef object it                 # iterator over result; None until the app has answered
     cdef bytes cur                 # the block being sent, from cur_off on
@@ -854,6 +855,7 @@ cdef dict _environ(pw_conn *c, Request req, _Mount mount, str path):
         env['SERVER_PORT'] = str(c.fwd_server_port)
     stream = InputStream()
     stream.conn = c
+    req.input = stream
     env['wsgi.input'] = stream
     return env
 
@@ -1042,8 +1044,8 @@ cdef int _serve_one(pw_conn *c, object errors, int worker):
                     except BaseException:
                         _log().exception("exception in close() of the application's result")
                         req.keep_alive = False
-            if req.env is not None:
-                (<InputStream>req.env['wsgi.input']).conn = NULL
+            if req.input is not None:
+                req.input.conn = NULL
             if req.status_code:  # static files and relays record their own
                 c.resp_status = req.status_code
                 c.resp_bytes = req.body_sent
@@ -1057,7 +1059,7 @@ cdef int _serve_one(pw_conn *c, object errors, int worker):
         if not suspended:
             # The application's objects may refer back to req (a generator's frame holding
             # start_response): let go of them, so no reference cycle is left for the GC.
-            req.env = req.result = req.it = req.cur = None
+            req.env = req.result = req.it = req.cur = req.input = None
     return _KEEP if req.keep_alive else _CLOSE
 
 

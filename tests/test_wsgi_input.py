@@ -121,3 +121,12 @@ def test_no_100_continue_without_expect(suite_server):
         connection.send(b'abc')
         response = connection.read_response()
         assert (response.status, response.body, response.informational) == (200, b'abc', [])
+
+
+def test_an_application_may_replace_wsgi_input(suite_server):
+    """Middleware replaces environ['wsgi.input'] (wsgiref's validator wraps it); the server lets
+    go of its own stream, never of whatever object the application put there."""
+    with RawConnection(suite_server.port) as connection:
+        assert connection.request('GET', '/swap_input').status == 200
+        response = connection.request('GET', '/swap_input')
+    assert (response.status, response.body) == (200, b'5:kept past its request')

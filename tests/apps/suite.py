@@ -374,6 +374,20 @@ def body_with_204_app(environ, start_response):
     return [b'oops, a body on a 204']
 
 
+KEPT_INPUT = []
+
+
+def swap_input_app(environ, start_response):
+    """As some middleware does: replace wsgi.input (here with a buffer, read halfway and kept
+    past the request).  Answers with where the previous request's buffer stands now."""
+    previous = b'%d:%s' % (KEPT_INPUT[0].tell(), KEPT_INPUT[0].getvalue()) if KEPT_INPUT else b''
+    environ['wsgi.input'] = io.BytesIO(b'kept past its request')
+    environ['wsgi.input'].read(5)
+    KEPT_INPUT[:] = [environ['wsgi.input']]
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [previous]
+
+
 VALIDATED = {
     '': env_app,
     'env': env_app,
@@ -403,6 +417,7 @@ UNVALIDATED = {
     'raise_before': raise_before_app,
     'body_with_204': body_with_204_app,
     'write_then': write_then_app,
+    'swap_input': swap_input_app,
 }
 
 ROUTES = {name: validator(app) for name, app in VALIDATED.items()}
