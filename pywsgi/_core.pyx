@@ -16,7 +16,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes
 from cpython.unicode cimport PyUnicode_DecodeLatin1
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.ref cimport PyObject
-from libc.string cimport memchr, memcpy, memset
+from libc.string cimport memchr, memcmp, memcpy, memset, strcmp, strlen
 from libc.stdio cimport snprintf
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport calloc, free
@@ -57,11 +57,16 @@ for _c in range(256):
 for _c in _TCHAR:
     _name_ok[_c] = 1
 
+cdef extern from "<string.h>" nogil:
+    void *memmem(const void *haystack, size_t haystacklen, const void *needle, size_t needlelen)
+
 cdef extern from "Python.h":
     int PyUnicode_KIND(object)
     void *PyUnicode_DATA(object)
     Py_ssize_t PyUnicode_GET_LENGTH(object)
     int PyUnicode_1BYTE_KIND
+    Py_ssize_t PyUnicode_Tailmatch(object, object, Py_ssize_t, Py_ssize_t, int) except -1
+    Py_UCS4 PyUnicode_READ_CHAR(object, Py_ssize_t)
 
 
 cdef bint _chars_ok(str text, const unsigned char *table):
@@ -184,7 +189,7 @@ cdef int _slash_mode(object name) except -1:
     return mode
 
 
-cdef object _decode_path(bytes raw, int slashes):
+cdef object _decode_path(const char *p, Py_ssize_t n, int slashes):
     """Percent-decode and normalise a request path, as Apache does before mapping it.
 
     Returns the latin-1 str, or an int status: 400 for a NUL or an escape above the root,
@@ -194,8 +199,7 @@ cdef object _decode_path(bytes raw, int slashes):
     dot segments, not for static files. Dot segments are removed after decoding, so with
     SLASHES_ON '..%2F' is a real '..' segment and climbing above the root is still 400.
     """
-    cdef const char *p = raw
-    cdef Py_ssize_t n = len(raw), i = 0, j = 0
+    cdef Py_ssize_t i = 0, j = 0
     cdef int hi, lo, ch
     if memchr(p, b'%', n) != NULL:
         out = bytearray(n)
@@ -226,6 +230,8 @@ cdef object _decode_path(bytes raw, int slashes):
             j += 1
             i += 1
         path = out[:j].decode('latin-1')
+    elif memmem(p, n, b"/.", 2) == NULL:
+        return _latin1(p, n)  # nothing to decode or normalise (most requests)
     else:
         path = _latin1(p, n)
     if '/.' in path:
@@ -323,10 +329,13 @@ cdef str _request_host(pw_conn *c):
 
 cdef _Mount _route_in(str path, list mounts):
     cdef _Mount m
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(path)
     for m in mounts:
         if m.plen == 0:
             return m
-        if path.startswith(m.prefix) and (len(path) == m.plen or path[m.plen] == '/'):
+        # path.startswith(m.prefix), in C (str.startswith parses its arguments per call)
+        if (n >= m.plen and PyUnicode_Tailmatch(path, m.prefix, 0, m.plen, -1) == 1
+                and (n == m.plen or PyUnicode_READ_CHAR(path, m.plen) == 47)):  # '/'
             return m
     return None
 
@@ -779,7 +788,7 @@ cdef object _request_path(pw_conn *c, int slashes):
     cdef pw_request *r = &c.req
     if r.path.len == 0:
         return '/'  # absolute-form target without a path
-    return _decode_path(PyBytes_FromStringAndSize(c.buf + r.path.off, r.path.len), slashes)
+    return _decode_path(c.buf + r.path.off, r.path.len, slashes)
 
 
 # Trusted proxies (docs/proxies.md): with --trust-proxy, the forwarding headers reach the
