@@ -44,7 +44,6 @@ cdef bytes _server_line = b'Server: pywsgi\r\n'
 cdef bytes _server_header = b'pywsgi'
 cdef object _default_port = '8000'
 cdef object _default_server_name = 'localhost'
-cdef dict _header_keys = {}     # raw header name -> environ key (None: dropped)
 
 # RFC 9110 5.6.2: token = 1*tchar
 cdef bytes _TCHAR = (b"!#$%&'*+-.^_`|~0123456789"
@@ -260,6 +259,7 @@ cdef object _decode_path(const char *p, Py_ssize_t n, int slashes):
 cdef class _Mount:
     cdef str prefix
     cdef Py_ssize_t plen
+    cdef dict template    # its requests' environ before the request's values: _environ_template
     cdef object app
     cdef dict environ     # base environ merged with the mount's extras
     cdef object access    # None, or an object whose allows(remote_addr) says yes or no
@@ -799,59 +799,313 @@ cdef frozenset _PROXY_KEYS = frozenset([
     'HTTP_X_FORWARDED_PORT', 'HTTP_FORWARDED'])
 
 
+# The environ is a copy of its mount's template (_environ_template): the base environ, the
+# mount's extras and a placeholder for every key a request always sets, so filling it in
+# replaces values in a dict that is already big enough (no rehash), by keys that are the
+# module's interned constants (pointer compares). Request headers find their environ key in a
+# table keyed by the name's bytes in any case (_HName, C only, no bytes object per header), and
+# a header value that repeats from one request to the next (Host, User-Agent, Accept...) is
+# the same str object again instead of a new one.
+
+cdef enum:
+    _HN_SLOTS = 512        # open addressing, a power of two
+    _HN_MAX_NAMES = 256    # names kept (the table at most half full); others: _hn_scratch
+    _HN_MAX_LEN = 64       # longer names take the slow path
+    _HV_MAX_LEN = 256      # values up to this length are kept for reuse
+
+    HN_PROXY = 1           # a forwarding header: from a trusted proxy only, with --trust-proxy
+    HN_SINGLE = 2          # CONTENT_TYPE / CONTENT_LENGTH: a repeat replaces, never joins
+    HN_COOKIE = 4          # repeats joined with '; ' (RFC 6265 5.4), others with ', '
+
+cdef struct _HName:
+    uint32_t hash
+    uint32_t len           # 0: a free slot
+    char lower[64]         # the name in lower case (_HN_MAX_LEN)
+    PyObject *key          # its environ key (an interned str, referenced); NULL: dropped
+    PyObject *value        # the last value seen (referenced), or NULL
+    int flags
+
+cdef _HName _hnames[512]   # _HN_SLOTS
+cdef int _hnames_count = 0
+cdef _HName _hn_scratch    # a name not kept in the table, filled at each use
+
+cdef extern from "Python.h":
+    void Py_INCREF(object)
+    void Py_XDECREF(PyObject *)
+    PyObject *PyDict_SetDefault(object, object, object) except NULL   # borrowed
+    Py_ssize_t PyDict_GET_SIZE(object)
+    dict PyDict_Copy(object)
+
+
+cdef int _hn_fill(_HName *e, const char *name, uint32_t n) except -1:
+    """Fill e with the environ key and flags of a request header name.  Names with '_' are
+    dropped, as Apache 2.4 does, so that `X_Forwarded_For` cannot pose as `X-Forwarded-For`
+    in the environ."""
+    raw = PyBytes_FromStringAndSize(name, n)
+    key = None
+    if b'_' not in raw:
+        up = raw.decode('latin-1').upper().replace('-', '_')
+        key = sys.intern(up if up in ('CONTENT_TYPE', 'CONTENT_LENGTH') else 'HTTP_' + up)
+    e.flags = ((HN_PROXY if key in _PROXY_KEYS else 0)
+               | (HN_SINGLE if key in ('CONTENT_TYPE', 'CONTENT_LENGTH') else 0)
+               | (HN_COOKIE if key == 'HTTP_COOKIE' else 0))
+    Py_XDECREF(e.key)
+    Py_XDECREF(e.value)
+    e.key = e.value = NULL
+    if key is not None:
+        Py_INCREF(key)
+        e.key = <PyObject *>key
+    return 0
+
+
+cdef _HName *_header_name(const char *name, uint32_t n) except NULL:
+    """The table entry of a request header name (ASCII, as the parser admits only tokens)."""
+    global _hnames_count
+    cdef uint32_t h = 2166136261u, i, slot
+    cdef unsigned char ch
+    cdef char low[64]
+    cdef _HName *e
+    if 0 < n <= _HN_MAX_LEN:
+        for i in range(n):  # FNV-1a over the lower-cased name
+            ch = <unsigned char>name[i]
+            if 65 <= ch <= 90:
+                ch += 32
+            low[i] = <char>ch
+            h = (h ^ ch) * 16777619u
+        slot = h & (_HN_SLOTS - 1)
+        while True:
+            e = &_hnames[slot]
+            if e.len == 0:
+                break
+            if e.hash == h and e.len == n and memcmp(e.lower, low, n) == 0:
+                return e
+            slot = (slot + 1) & (_HN_SLOTS - 1)
+        if _hnames_count < _HN_MAX_NAMES:
+            _hn_fill(e, low, n)
+            memcpy(e.lower, low, n)
+            e.hash = h
+            e.len = n
+            _hnames_count += 1
+            return e
+    _hn_fill(&_hn_scratch, name, n)
+    return &_hn_scratch
+
+
+cdef inline object _header_value(_HName *e, const char *p, Py_ssize_t n):
+    """The value as latin-1 str: the entry's last one when the bytes are the same."""
+    cdef PyObject *last = e.value
+    if (last != NULL and PyUnicode_GET_LENGTH(<object>last) == n
+            and memcmp(PyUnicode_DATA(<object>last), p, n) == 0):
+        return <object>last
+    value = _latin1(p, n)
+    if n <= _HV_MAX_LEN and e != &_hn_scratch:
+        Py_INCREF(value)
+        Py_XDECREF(last)
+        e.value = <PyObject *>value
+    return value
+
+
+# REMOTE_ADDR and REMOTE_PORT: the str of the last client address, and of recent ports.
+cdef char _last_peer[64]
+cdef str _last_peer_str = None
+cdef PyObject *_port_strs[256]
+cdef int _port_nums[256]
+
+
+cdef str _remote_addr(pw_conn *c):
+    global _last_peer_str
+    if _last_peer_str is not None and strcmp(c.peer_host, _last_peer) == 0:
+        return _last_peer_str
+    text = _peer(c)
+    memcpy(_last_peer, c.peer_host, sizeof(_last_peer))
+    _last_peer_str = text
+    return text
+
+
+cdef str _port_str(int port):
+    """str(port), without formatting a Python int (ports repeat: a cache by the low bits)."""
+    cdef int slot = port & 255, n = 0
+    cdef char digits[16]
+    cdef unsigned int v = <unsigned int>port if port >= 0 else 0
+    if port < 0:
+        return str(port)
+    if _port_strs[slot] != NULL and _port_nums[slot] == port:
+        return <str>_port_strs[slot]
+    while True:
+        digits[15 - n] = <char>(48 + v % 10)
+        n += 1
+        v //= 10
+        if v == 0:
+            break
+    text = _latin1(digits + 16 - n, n)
+    Py_INCREF(text)
+    Py_XDECREF(_port_strs[slot])
+    _port_strs[slot] = <PyObject *>text
+    _port_nums[slot] = port
+    return text
+
+
+cdef inline bint _latin1_digit(Py_UCS4 ch) noexcept:
+    # str.isdigit() over latin-1: the ASCII digits and the superscripts two, three and one
+    return 48 <= ch <= 57 or ch == 0xB2 or ch == 0xB3 or ch == 0xB9
+
+
+cdef str _last_server_name = None   # the last SERVER_NAME / SERVER_PORT cut out of a host
+cdef str _last_server_port = None
+
+
+cdef inline str _reuse(str last, str text, Py_ssize_t start, Py_ssize_t end):
+    """text[start:end], or last when that is the same characters (no new object)."""
+    cdef Py_ssize_t n = end - start
+    if (last is not None and PyUnicode_GET_LENGTH(last) == n
+            and PyUnicode_KIND(last) == PyUnicode_1BYTE_KIND
+            and memcmp(PyUnicode_DATA(last), <char *>PyUnicode_DATA(text) + start, n) == 0):
+        return last
+    return text[start:end]
+
+
+cdef int _server_name_port(dict env, str host) except -1:
+    """SERVER_NAME and SERVER_PORT from a host[:port] (a bracketed IPv6 literal, or the rest
+    before ':'); the port only when it is all digits."""
+    global _last_server_name, _last_server_port
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(host), name_end, rest, i
+    cdef const unsigned char *p
+    if PyUnicode_KIND(host) != PyUnicode_1BYTE_KIND:  # not from a request: a mount's extras
+        return _server_name_port_str(env, host)
+    p = <const unsigned char *>PyUnicode_DATA(host)
+    if p[0] == 91:  # '['
+        name_end = 0
+        for i in range(n):
+            if p[i] == 93:  # ']'
+                name_end = i + 1
+                break
+        rest = name_end
+    else:
+        name_end = n
+        for i in range(n):
+            if p[i] == 58:  # ':'
+                name_end = i
+                break
+        rest = name_end
+    if name_end == n:
+        env['SERVER_NAME'] = host
+    else:
+        _last_server_name = _reuse(_last_server_name, host, 0, name_end)
+        env['SERVER_NAME'] = _last_server_name
+    if rest + 1 < n and p[rest] == 58:
+        for i in range(rest + 1, n):
+            if not _latin1_digit(p[i]):
+                return 0
+        _last_server_port = _reuse(_last_server_port, host, rest + 1, n)
+        env['SERVER_PORT'] = _last_server_port
+    return 0
+
+
+cdef int _server_name_port_str(dict env, str host) except -1:
+    if host.startswith('['):
+        end = host.find(']')
+        env['SERVER_NAME'] = host[:end + 1]
+        rest = host[end + 1:]
+    else:
+        name_, sep, rest = host.partition(':')
+        env['SERVER_NAME'] = name_
+        rest = sep + rest
+    if rest.startswith(':') and rest[1:].isdigit():
+        env['SERVER_PORT'] = rest[1:]
+    return 0
+
+
 cdef bint _host_has_port(host):
     return bool(host) and ':' in host.rpartition(']')[2]
 
 
-cdef dict _environ(pw_conn *c, Request req, _Mount mount, str path):
+# The keys every request sets, in the order the environ lists them (after the mount's).
+cdef tuple _REQUEST_KEYS = ('REQUEST_METHOD', 'SCRIPT_NAME', 'PATH_INFO', 'QUERY_STRING',
+                            'REQUEST_URI', 'SERVER_PROTOCOL', 'REMOTE_ADDR', 'REMOTE_PORT',
+                            'wsgi.input', 'wsgi.errors')
+
+
+cdef dict _environ_template(_Mount mount):
+    """The mount's environ with the request keys in place, holding what most requests give
+    them (SCRIPT_NAME is the mount's, GET, HTTP/1.1, no query)."""
+    cdef dict template = {}
+    for key, value in mount.environ.items():
+        template[key] = value
+    for key in _REQUEST_KEYS:
+        template[key] = None
+    template['REQUEST_METHOD'] = 'GET'
+    template['SCRIPT_NAME'] = mount.prefix
+    template['QUERY_STRING'] = ''
+    template['SERVER_PROTOCOL'] = 'HTTP/1.1'
+    return template
+
+
+cdef dict _environ(pw_conn *c, Request req, _Mount mount, str path, object errors):
     cdef pw_request *r = &c.req
     cdef const char *buf = c.buf
+    cdef const char *method = buf + r.method.off
     cdef pw_header *h
     cdef uint32_t i
-    cdef dict env
-    env = mount.environ.copy()
-    env['REQUEST_METHOD'] = _latin1(buf + r.method.off, r.method.len)
-    env['SCRIPT_NAME'] = mount.prefix
-    env['PATH_INFO'] = path[mount.plen:]
-    env['QUERY_STRING'] = _latin1(buf + r.query.off, r.query.len) if r.has_query else ''
-    env['REQUEST_URI'] = _latin1(buf + r.target.off, r.target.len)
-    env['SERVER_PROTOCOL'] = 'HTTP/1.1' if r.version_minor >= 1 else 'HTTP/1.0'
-    env['REMOTE_ADDR'] = _peer(c)   # '' for a UNIX-socket client, as gunicorn gives it
+    cdef _HName *e
+    cdef Py_ssize_t size
+    cdef PyObject *existing
+    cdef dict template = mount.template
+    if template is None:
+        template = mount.template = _environ_template(mount)
+    cdef dict env = PyDict_Copy(template)
+    if not (r.method.len == 3 and method[0] == b'G' and method[1] == b'E' and method[2] == b'T'):
+        env['REQUEST_METHOD'] = _method_str(method, r.method.len)
+    env['PATH_INFO'] = path if mount.plen == 0 else path[mount.plen:]
+    if r.has_query:
+        env['QUERY_STRING'] = _latin1(buf + r.query.off, r.query.len)
+    if (r.target.off == r.path.off and r.target.len == r.path.len
+            and PyUnicode_GET_LENGTH(path) == r.path.len):
+        # the target is the path, and decoding it changed nothing (each escape decoded and
+        # each dot segment removed would have made it shorter): the same text
+        env['REQUEST_URI'] = path
+    else:
+        env['REQUEST_URI'] = _latin1(buf + r.target.off, r.target.len)
+    if r.version_minor < 1:
+        env['SERVER_PROTOCOL'] = 'HTTP/1.0'
+    env['REMOTE_ADDR'] = _remote_addr(c)   # '' for a UNIX-socket client, as gunicorn gives it
     # none for a UNIX-socket client, nor when a trusted proxy named the client without a port
     if c.peer_host[0] and (c.peer_port or not c.proxy_trusted):
-        env['REMOTE_PORT'] = str(c.peer_port)
+        env['REMOTE_PORT'] = _port_str(c.peer_port)
+    elif 'REMOTE_PORT' in mount.environ:
+        env['REMOTE_PORT'] = mount.environ['REMOTE_PORT']
+    else:
+        del env['REMOTE_PORT']
+    stream = InputStream()
+    stream.conn = c
+    req.input = stream
+    env['wsgi.input'] = stream
+    env['wsgi.errors'] = errors
     for i in range(r.num_headers):
         h = &r.headers[i]
-        name = PyBytes_FromStringAndSize(buf + h.name.off, h.name.len)
-        key = _header_keys.get(name, False)
-        if key is False:
-            key = _header_key(name)
-        if key is None:
+        e = _header_name(buf + h.name.off, h.name.len)
+        if e.key == NULL:
             continue
-        if _proxy_on and not c.proxy_trusted and key in _PROXY_KEYS:
+        if _proxy_on and not c.proxy_trusted and (e.flags & HN_PROXY):
             continue
-        value = _latin1(buf + h.value.off, h.value.len)
-        if key in env and key not in ('CONTENT_TYPE', 'CONTENT_LENGTH'):
-            env[key] = env[key] + ('; ' if key == 'HTTP_COOKIE' else ', ') + value
-        else:
-            env[key] = value
+        value = _header_value(e, buf + h.value.off, h.value.len)
+        size = PyDict_GET_SIZE(env)
+        existing = PyDict_SetDefault(env, <object>e.key, value)
+        if PyDict_GET_SIZE(env) == size:  # a repeated header (or a key of the mount's)
+            if e.flags & HN_SINGLE:
+                env[<object>e.key] = value
+            else:
+                env[<object>e.key] = (<object>existing + ('; ' if e.flags & HN_COOKIE else ', ')
+                                      + value)
+    host = None
     if r.authority.len:
         # RFC 9112 3.2.2: with an absolute-form target the host comes from the target.
-        env['HTTP_HOST'] = _latin1(buf + r.authority.off, r.authority.len)
+        host = env['HTTP_HOST'] = _latin1(buf + r.authority.off, r.authority.len)
     if c.fwd_host_len:  # X-Forwarded-Host / Forwarded host= from a trusted proxy
-        env['HTTP_HOST'] = _latin1(buf + c.fwd_host_off, c.fwd_host_len)
-    host = env.get('HTTP_HOST')
+        host = env['HTTP_HOST'] = _latin1(buf + c.fwd_host_off, c.fwd_host_len)
+    if host is None:
+        host = env.get('HTTP_HOST')
     if host:
-        if host.startswith('['):
-            end = host.find(']')
-            env['SERVER_NAME'] = host[:end + 1]
-            rest = host[end + 1:]
-        else:
-            name_, sep, rest = host.partition(':')
-            env['SERVER_NAME'] = name_
-            rest = sep + rest
-        if rest.startswith(':') and rest[1:].isdigit():
-            env['SERVER_PORT'] = rest[1:]
+        _server_name_port(env, host)
     if c.fwd_https >= 0:  # X-Forwarded-Proto / Forwarded proto= / PROXY v2 SSL, trusted
         env['wsgi.url_scheme'] = 'https' if c.fwd_https else 'http'
         if c.fwd_https:
@@ -861,31 +1115,25 @@ cdef dict _environ(pw_conn *c, Request req, _Mount mount, str path):
         if not _host_has_port(host):
             env['SERVER_PORT'] = '443' if c.fwd_https else '80'
     if c.fwd_server_port:
-        env['SERVER_PORT'] = str(c.fwd_server_port)
-    stream = InputStream()
-    stream.conn = c
-    req.input = stream
-    env['wsgi.input'] = stream
+        env['SERVER_PORT'] = _port_str(c.fwd_server_port)
     return env
 
 
-cdef object _header_key(bytes name):
-    """Environ key for a request header name; None drops it.
-
-    Names with '_' are dropped, as Apache 2.4 does, so that `X_Forwarded_For` cannot pose as
-    `X-Forwarded-For` in the environ.
-    """
-    if b'_' in name:
-        key = None
-    else:
-        up = name.decode('latin-1').upper().replace('-', '_')
-        if up in ('CONTENT_TYPE', 'CONTENT_LENGTH'):
-            key = up
-        else:
-            key = 'HTTP_' + up
-    if len(_header_keys) < 4096:
-        _header_keys[name] = key
-    return key
+cdef str _method_str(const char *p, uint32_t n):
+    """REQUEST_METHOD: the usual methods as constants, others decoded."""
+    if n == 4 and memcmp(p, b"POST", 4) == 0:
+        return 'POST'
+    if n == 4 and memcmp(p, b"HEAD", 4) == 0:
+        return 'HEAD'
+    if n == 3 and memcmp(p, b"PUT", 3) == 0:
+        return 'PUT'
+    if n == 6 and memcmp(p, b"DELETE", 6) == 0:
+        return 'DELETE'
+    if n == 7 and memcmp(p, b"OPTIONS", 7) == 0:
+        return 'OPTIONS'
+    if n == 5 and memcmp(p, b"PATCH", 5) == 0:
+        return 'PATCH'
+    return _latin1(p, n)
 
 
 # What _serve_one did with the connection's request.
@@ -972,8 +1220,7 @@ cdef int _serve_one(pw_conn *c, object errors, int worker):
                 req.keep_alive = False
                 _simple_response(c, req, 503)
                 return False
-            req.env = _environ(c, req, mount, <str>path)
-            req.env['wsgi.errors'] = errors
+            req.env = _environ(c, req, mount, <str>path, errors)
             if worker < _worker_slots:
                 # until the finally below, --request-timeout may interrupt this request
                 _workers[worker].environ = <PyObject *>req.env

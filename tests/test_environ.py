@@ -129,3 +129,62 @@ def test_environ_is_fresh_per_request(suite_server):
     assert 'HTTP_X_ONLY_FIRST' not in second
     assert (first['QUERY_STRING'], second['QUERY_STRING']) == ('one', 'two')
 
+
+
+def test_repeated_headers_join_even_when_their_values_are_equal(suite_server):
+    environ, _ = environ_via(suite_server, headers=[
+        ('X-Same', 'a'), ('X-Same', 'a'), ('Cookie', 'k=1'), ('Cookie', 'k=1')])
+    assert environ['HTTP_X_SAME'] == 'a, a'
+    assert environ['HTTP_COOKIE'] == 'k=1; k=1'
+
+
+def test_header_values_are_each_requests_own(suite_server):
+    """Over one connection, a header whose value changes (or goes) is seen as each request
+    sent it."""
+    sent = [[('X-Value', '1'), ('User-Agent', 'one')], [('X-Value', '2'), ('User-Agent', 'one')],
+            [('x-value', '2'), ('User-Agent', 'two')], [('User-Agent', 'two')],
+            [('X-VALUE', '1' * 300)], [('X-Value', '1' * 300)]]
+    with RawConnection(suite_server.port) as connection:
+        seen = [connection.request('GET', '/env', headers).json() for headers in sent]
+    assert [environ.get('HTTP_X_VALUE') for environ in seen] == ['1', '2', '2', None, '1' * 300,
+                                                                 '1' * 300]
+    assert [environ.get('HTTP_USER_AGENT') for environ in seen] == ['one', 'one', 'two', 'two',
+                                                                    None, None]
+
+
+@pytest.mark.parametrize('host, server_name, server_port', [
+    ('example.org:8080', 'example.org', '8080'),
+    ('example.org', 'example.org', None),
+    ('[::1]:9000', '[::1]', '9000'),
+    ('[::1]', '[::1]', None),
+    ('example.org:', 'example.org', None),
+    (':8081', '', '8081'),
+])
+def test_server_name_and_port_come_from_the_host_header(suite_server, host, server_name,
+                                                        server_port):
+    with RawConnection(suite_server.port) as connection:
+        for _ in range(2):  # the same Host twice on one connection
+            environ = connection.request('GET', '/env', [('Host', host)]).json()
+            assert environ['HTTP_HOST'] == host
+            assert environ['SERVER_NAME'] == server_name
+            assert environ['SERVER_PORT'] == server_port or str(suite_server.port)
+
+
+def test_request_uri_and_path_info_when_the_path_is_decoded(suite_server):
+    with RawConnection(suite_server.port) as connection:
+        plain = connection.request('GET', '/env/a/b').json()
+        dotted = connection.request('GET', '/env/a/./b/../c').json()
+        escaped = connection.request('GET', '/env/a%20b?q=1').json()
+        absolute = connection.request('GET', 'http://example.org/env/x').json()
+    assert (plain['REQUEST_URI'], plain['PATH_INFO']) == ('/env/a/b', '/env/a/b')
+    assert (dotted['REQUEST_URI'], dotted['PATH_INFO']) == ('/env/a/./b/../c', '/env/a/c')
+    assert (escaped['REQUEST_URI'], escaped['PATH_INFO']) == ('/env/a%20b?q=1', '/env/a b')
+    assert (absolute['REQUEST_URI'], absolute['PATH_INFO']) == ('http://example.org/env/x',
+                                                                 '/env/x')
+    assert (absolute['HTTP_HOST'], absolute['SERVER_NAME']) == ('example.org', 'example.org')
+
+
+@pytest.mark.parametrize('method', ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE'])
+def test_request_method(suite_server, method):
+    environ, _ = environ_via(suite_server, method, headers=[('Content-Length', '0')])
+    assert environ['REQUEST_METHOD'] == method
