@@ -1,16 +1,22 @@
 """Instructions per request of a pywsgi server process, counted by callgrind (valgrind).
 
-    python loadtests/callgrind_per_request.py [--python PY] [--requests N] [--app APP] -- [pywsgi flags]
+    python loadtests/callgrind_per_request.py [--python PY] [--requests N] [--app APP]
+                                              [--functions N] -- [pywsgi flags]
 
 Runs the server twice under callgrind - serving 200 and then 200 + N keep-alive GETs from one
 sequential client - and prints (Ir of the second child - Ir of the first) / N: the user-space
 instructions one request costs the server process, startup excluded. Unlike req/s this does not
 depend on what else the machine is doing, so it compares two builds (or two commits: run it with
 each one's Python) on a shared, noisy machine. Needs valgrind (Debian's package).
+
+--functions N also prints the N functions that cost the most per request, inclusive of what
+they call (callgrind_annotate --inclusive=yes on both runs, subtracted): where the time goes.
 """
 import argparse
+import collections
 import glob
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -29,7 +35,8 @@ def free_port():
 
 
 def child_instructions(python, app, flags, requests, scratch):
-    """Ir of the server child after `requests` keep-alive GETs (then a SIGTERM)."""
+    """Ir of the server child after `requests` keep-alive GETs (then a SIGTERM), and the
+    callgrind files counted."""
     port = free_port()
     out = os.path.join(scratch, 'callgrind.%d' % requests)
     master = subprocess.Popen(
@@ -61,7 +68,7 @@ def child_instructions(python, app, flags, requests, scratch):
     finally:
         master.send_signal(signal.SIGTERM)
         master.wait(300)
-    total = None
+    total, counted = None, []
     for path in glob.glob(out + '.*'):
         pid, _, thread = path.rsplit('.', 1)[1].partition('-')
         # Not the master, nor the child's main thread: it wakes every 0.1 s, so what it spends
@@ -73,10 +80,45 @@ def child_instructions(python, app, flags, requests, scratch):
             for line in f:
                 if line.startswith(('summary:', 'totals:')):
                     total = (total or 0) + int(line.split()[1])
+                    counted.append(path)
                     break
     if total is None:
         raise SystemExit('no callgrind output for the server child')
-    return total
+    return total, counted
+
+
+def readable(function):
+    """A Cython function's C name as its Python name: __pyx_f_6pywsgi_5_core_7Request__check
+    -> Request._check."""
+    match = re.match(r'__pyx_(?:f|pw|pf)_6pywsgi_5_core_(.*)', function)
+    if not match:
+        return function
+    rest = match.group(1)
+    cls = re.match(r'(\d+)', rest)
+    if cls:
+        n = int(cls.group(1))
+        start = len(cls.group(1))
+        name = rest[start:start + n]
+        rest = rest[start + n:]
+        return name + '.' + re.sub(r'^_\d*', '', rest, count=1) if rest else name
+    return rest
+
+
+def inclusive(paths):
+    """Instructions per function, inclusive, summed over the files (threads)."""
+    costs = collections.Counter()
+    for path in paths:
+        listing = subprocess.run(['callgrind_annotate', '--inclusive=yes', '--threshold=100',
+                                  path], capture_output=True, text=True, check=True).stdout
+        for line in listing.splitlines():
+            match = re.match(r'\s*([\d,]+) \([^)]*\)\s+(\S.*?)(?: \[.*\])?$', line)
+            if not match or 'PROGRAM TOTALS' in line:
+                continue
+            where, _, function = match.group(2).rpartition(':')
+            if where.endswith('.h'):
+                continue  # an inlined header's share, already in its caller's line
+            costs[readable(function)] += int(match.group(1).replace(',', ''))
+    return costs
 
 
 def main():
@@ -86,14 +128,23 @@ def main():
     parser.add_argument('--requests', type=int, default=2000)
     parser.add_argument('--app', default=EXAMPLE,
                         help='a script whose body ends with "!" (default: examples/myapp.wsgi)')
+    parser.add_argument('--functions', type=int, default=0, metavar='N',
+                        help='also list the N costliest functions per request (inclusive)')
     parser.add_argument('flags', nargs='*', help='pywsgi flags, after --; default --threads 1')
     args = parser.parse_args()
     flags = args.flags or ['--threads', '1']
     with tempfile.TemporaryDirectory() as scratch:
-        base = child_instructions(args.python, os.path.abspath(args.app), flags, 200, scratch)
-        more = child_instructions(args.python, os.path.abspath(args.app), flags,
-                                  200 + args.requests, scratch)
-    print('%.0f instructions per request (%s)' % ((more - base) / args.requests, ' '.join(flags)))
+        base, base_files = child_instructions(args.python, os.path.abspath(args.app), flags, 200,
+                                              scratch)
+        more, more_files = child_instructions(args.python, os.path.abspath(args.app), flags,
+                                              200 + args.requests, scratch)
+        print('%.0f instructions per request (%s)' % ((more - base) / args.requests,
+                                                      ' '.join(flags)))
+        if args.functions:
+            before, after = inclusive(base_files), inclusive(more_files)
+            rows = sorted(((after[f] - before[f]) / args.requests, f) for f in after)
+            for cost, function in reversed(rows[-args.functions:]):
+                print('%8.0f  %s' % (cost, function))
 
 
 if __name__ == '__main__':
