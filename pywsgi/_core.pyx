@@ -15,6 +15,8 @@ import time
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeLatin1
 from cpython.exc cimport PyErr_CheckSignals
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.ref cimport PyObject
 from libc.string cimport memchr, memcmp, memcpy, memset, strcmp, strlen
 from libc.stdio cimport snprintf
@@ -465,7 +467,6 @@ cdef class FileWrapper:
 
 # ------------------------------------------------------------------------ response
 
-cdef dict _head_cache = {}
 # Response bytes held per connection for a client that reads slowly (--send-buffer-size): a
 # response is pulled from the application only while less is pending, and a suspended one
 # resumes when less than a quarter is left (the reactor sends it meanwhile).
@@ -526,6 +527,124 @@ cdef tuple _check_head(status, headers):
     return (code, ''.join(parts).encode('latin-1'), clen, has_date, has_server, close)
 
 
+cdef inline bint _same_str(str a, str b) except -1:
+    return a is b or (PyUnicode_GET_LENGTH(a) == PyUnicode_GET_LENGTH(b) and a == b)
+
+
+cdef class _Head:
+    """A validated start_response: the status and headers as given (to compare the next call's
+    with) and what they make, but for the Content-Length value, which may differ per call."""
+    cdef str status
+    cdef tuple items            # the (name, value) tuples
+    cdef uint64_t length_at     # bit i: items[i] is a Content-Length (its value not compared)
+    cdef int code
+    cdef bytes prefix           # status line and headers, serialised (no Content-Length)
+    cdef bint has_date, has_server, close
+
+    cdef bint _matches(self, str status, list headers, long long *content_length):
+        """Whether start_response got the same arguments, but for Content-Length's value
+        (set in *content_length, -1 when none)."""
+        cdef Py_ssize_t n = PyTuple_GET_SIZE(self.items), i, k, digits
+        cdef long long length = -1, v
+        cdef const unsigned char *p
+        cdef object item, mine
+        if PyList_GET_SIZE(headers) != n or not _same_str(status, self.status):
+            return False
+        for i in range(n):
+            item = <object>PyList_GET_ITEM(headers, i)
+            if type(item) is not tuple or PyTuple_GET_SIZE(item) != 2:
+                return False
+            mine = <object>PyTuple_GET_ITEM(self.items, i)
+            name = <object>PyTuple_GET_ITEM(item, 0)
+            value = <object>PyTuple_GET_ITEM(item, 1)
+            if type(name) is not str or type(value) is not str:
+                return False
+            if not _same_str(<str>name, <str>PyTuple_GET_ITEM(mine, 0)):
+                return False
+            if self.length_at >> i & 1:
+                # Content-Length: plain digits (anything else: _check_head says what is wrong)
+                digits = PyUnicode_GET_LENGTH(value)
+                if digits == 0 or digits > 18 or PyUnicode_KIND(value) != PyUnicode_1BYTE_KIND:
+                    return False
+                p = <const unsigned char *>PyUnicode_DATA(value)
+                v = 0
+                for k in range(digits):
+                    if not 48 <= p[k] <= 57:
+                        return False
+                    v = v * 10 + (p[k] - 48)
+                if length >= 0 and v != length:
+                    return False
+                length = v
+            elif not _same_str(<str>value, <str>PyTuple_GET_ITEM(mine, 1)):
+                return False
+        content_length[0] = length
+        return True
+
+
+cdef enum:
+    _HEAD_SETS = 16              # a power of two
+    _HEAD_WAYS = 4
+
+
+cdef class _HeadCache:
+    """The heads of recent responses (16 sets of 4; a new one replaces the set's oldest), so
+    the same status and headers - most responses of an application - are validated and
+    serialised once.  Looking one up compares strings (by identity first): no tuple is built
+    or hashed."""
+    cdef list entries
+    cdef unsigned char turn[16]  # _HEAD_SETS: the way a new entry of the set takes
+
+    def __cinit__(self):
+        self.clear()
+
+    def clear(self):
+        self.entries = [None] * (_HEAD_SETS * _HEAD_WAYS)
+        memset(self.turn, 0, sizeof(self.turn))
+
+    cdef inline Py_ssize_t _set(self, str status, list headers) except -1:
+        cdef Py_hash_t h = hash(status) + PyList_GET_SIZE(headers)
+        cdef object first
+        if PyList_GET_SIZE(headers):
+            first = <object>PyList_GET_ITEM(headers, 0)
+            if type(first) is tuple and PyTuple_GET_SIZE(first) == 2:
+                name = <object>PyTuple_GET_ITEM(first, 0)
+                if type(name) is str:
+                    h = h * 31 + hash(name)
+        return (h & (_HEAD_SETS - 1)) * _HEAD_WAYS
+
+    cdef _Head find(self, str status, list headers, long long *content_length):
+        """The entry for these arguments, or None; sets *content_length (-1: none given)."""
+        cdef Py_ssize_t base = self._set(status, headers), way
+        cdef object entry
+        for way in range(_HEAD_WAYS):
+            entry = <object>PyList_GET_ITEM(self.entries, base + way)
+            if entry is not None and (<_Head>entry)._matches(status, headers, content_length):
+                return <_Head>entry
+        return None
+
+    cdef _Head add(self, str status, list headers, tuple checked):
+        """Keep the arguments that _check_head found valid (with its result)."""
+        cdef _Head entry = _Head()
+        cdef Py_ssize_t base = self._set(status, headers), i
+        cdef unsigned char way
+        entry.status = status
+        entry.items = tuple(headers)
+        entry.length_at = 0
+        if PyTuple_GET_SIZE(entry.items) > 64:
+            return entry  # not kept: a bit per header
+        for i, (name, value) in enumerate(entry.items):
+            if name.lower() == 'content-length':
+                entry.length_at |= (<uint64_t>1) << i
+        (entry.code, entry.prefix, _, entry.has_date, entry.has_server, entry.close) = checked
+        way = self.turn[base // _HEAD_WAYS]
+        self.turn[base // _HEAD_WAYS] = (way + 1) % _HEAD_WAYS
+        self.entries[base + way] = entry
+        return entry
+
+
+cdef _HeadCache _head_cache = _HeadCache()
+
+
 @cython.freelist(32)
 cdef class Request:
     """One request/response exchange: start_response, write and the framing decisions."""
@@ -567,23 +686,23 @@ cdef class Request:
 
     cdef _check(self, status, headers):
         # The same status and headers (most responses of an application) are validated and
-        # serialised once: the cache maps them to the head's bytes up to the server's lines.
-        cdef tuple entry = None
-        cdef object key = None
+        # serialised once (_HeadCache): up to the server's lines, Content-Length aside.
+        cdef _Head head = None
+        cdef long long length = -1
+        cdef tuple checked
         if type(status) is str and type(headers) is list:
-            try:
-                key = (status, tuple(headers))
-                entry = _head_cache.get(key)
-            except TypeError:  # an unhashable item: the checks below say what is wrong
-                key = None
-        if entry is None:
-            entry = _check_head(status, headers)
-            if key is not None and len(_head_cache) < 1024:
-                _head_cache[key] = entry
+            head = _head_cache.find(<str>status, <list>headers, &length)
+        if head is None:
+            checked = _check_head(status, headers)
+            length = checked[2]
+            head = _head_cache.add(<str>status, <list>headers, checked)
         self.status = status
-        (self.status_code, self.head_prefix, self.content_length, self.has_date,
-         self.has_server, close) = entry
-        if close:
+        self.status_code = head.code
+        self.head_prefix = head.prefix
+        self.content_length = length
+        self.has_date = head.has_date
+        self.has_server = head.has_server
+        if head.close:
             self.keep_alive = False
         self.no_body = self.is_head or self.status_code < 200 or self.status_code in (204, 304)
 

@@ -4,6 +4,7 @@ wsgi.file_wrapper, and app exceptions before/after the headers went out."""
 import itertools
 import os
 import re
+from urllib.parse import quote
 
 import pytest
 
@@ -51,6 +52,38 @@ def test_bad_status_gives_500_and_error_log(suite_server, variant):
 def test_bad_header_gives_500_and_error_log(suite_server, variant):
     mark = suite_server.log_mark()
     assert_500_and_error_logged(suite_server, '/bad_header?v=%s' % variant, mark)
+
+
+def test_each_response_has_its_own_content_length_and_headers(suite_server):
+    """The same status and headers are checked once and their head reused; what differs from
+    one response to the next (here Content-Length, X-Extra) is still each response's own."""
+    sent = [('3', '3', 'a'), ('5', '5', 'a'), ('05', '5', 'a'), (' 4', '4', 'b'), ('2,2', '2', 'b'),
+            ('', '0', 'b'), ('7', '7', 'b')]
+    with RawConnection(suite_server.port) as connection:
+        for length, body, extra in sent:
+            response = connection.request(
+                'GET', '/headers?length=%s&body=%s&extra=%s' % (length.replace(' ', '+'), body,
+                                                                extra))
+            assert response.status == 200, response.raw
+            assert response.header('Content-Length') == body
+            assert response.body == b'x' * int(body)
+            assert response.header('X-Extra') == extra
+
+
+@pytest.mark.parametrize('length', ['3x', '3,4', '-3', '\u00b2'])
+def test_a_bad_content_length_is_refused_after_good_ones(suite_server, length):
+    with RawConnection(suite_server.port) as connection:
+        assert connection.request('GET', '/headers?length=3&body=3').status == 200
+    mark = suite_server.log_mark()
+    assert_500_and_error_logged(suite_server, '/headers?length=%s&body=3' % quote(length), mark)
+    suite_server.wait_for_log('invalid Content-Length response header', since=mark)
+
+
+def test_start_response_by_keyword(suite_server):
+    with RawConnection(suite_server.port) as connection:
+        for _ in range(2):
+            response = connection.request('GET', '/headers?keywords=1&length=2&body=2')
+            assert (response.status, response.body) == (200, b'xx')
 
 
 def test_str_body_gives_500_and_close_is_called(suite_server):

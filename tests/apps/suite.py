@@ -374,6 +374,22 @@ def body_with_204_app(environ, start_response):
     return [b'oops, a body on a 204']
 
 
+def headers_app(environ, start_response):
+    """start_response as the query says: ?length= Content-Length values (comma-separated, as
+    given), body= its size, extra= an X-Extra value, keywords=1 to pass the arguments by name."""
+    args = query_args(environ)
+    headers = [('Content-Type', 'text/plain')]
+    if 'extra' in args:
+        headers.append(('X-Extra', args['extra']))
+    for value in args['length'].split(',') if args.get('length') else ():
+        headers.append(('Content-Length', value))
+    if args.get('keywords'):
+        start_response(status='200 OK', headers=headers, exc_info=None)
+    else:
+        start_response('200 OK', headers)
+    return [b'x' * int(args.get('body', '0'))]
+
+
 KEPT_INPUT = []
 
 
@@ -418,6 +434,7 @@ UNVALIDATED = {
     'body_with_204': body_with_204_app,
     'write_then': write_then_app,
     'swap_input': swap_input_app,
+    'headers': headers_app,
 }
 
 ROUTES = {name: validator(app) for name, app in VALIDATED.items()}
