@@ -645,9 +645,25 @@ cdef class _HeadCache:
 cdef _HeadCache _head_cache = _HeadCache()
 
 
+# start_response without a bound method: the Request object is called by vectorcall (CPython
+# reads the function from the object, at tp_vectorcall_offset; _enable_vectorcall sets the type
+# up once), so the application's call reaches Request._start with no argument tuple either.
+cdef extern from "Python.h":
+    ctypedef PyObject *(*vectorcallfunc)(PyObject *, PyObject **, size_t, PyObject *)
+    Py_ssize_t PyVectorcall_NARGS(size_t)
+    unsigned long Py_TPFLAGS_HAVE_VECTORCALL
+    object PyMethod_New(object function, object self)
+    ctypedef struct _TypeSlots "PyTypeObject":
+        Py_ssize_t tp_vectorcall_offset
+        unsigned long tp_flags
+
+cdef object _write_function = None   # Request.write, bound per request by PyMethod_New
+
+
 @cython.freelist(32)
 cdef class Request:
     """One request/response exchange: start_response, write and the framing decisions."""
+    cdef vectorcallfunc vectorcall  # _start_response_call: the object is start_response
     cdef pw_conn *conn
     cdef object status             # str from start_response
     cdef int status_code
@@ -673,6 +689,15 @@ cdef class Request:
     cdef Py_ssize_t cur_off
 
     def start_response(self, status, headers, exc_info=None):
+        """PEP 3333's start_response.  The application is given the request itself as its
+        start_response (a vectorcall object: no bound method per request, see
+        _start_response_call); calls with keywords or an unusual argument count come here."""
+        return self._start(status, headers, exc_info)
+
+    def __call__(self, *args, **kwargs):
+        return self.start_response(*args, **kwargs)
+
+    cdef object _start(self, status, headers, exc_info):
         if exc_info is not None:
             try:
                 if self.headers_sent:
@@ -682,7 +707,7 @@ cdef class Request:
         elif self.status is not None:
             raise AssertionError("start_response() called a second time without exc_info")
         self._check(status, headers)
-        return self.write
+        return PyMethod_New(_write_function, self)  # self.write, without the attribute lookup
 
     cdef _check(self, status, headers):
         # The same status and headers (most responses of an application) are validated and
@@ -883,6 +908,36 @@ cdef class Request:
             _log().error("application sent %d bytes, less than its Content-Length of %d: "
                          "connection closed" % (self.body_sent, self.content_length))
             self.keep_alive = False
+
+
+_write_function = Request.write
+
+
+cdef object _start_response_call(PyObject *callable, PyObject **args, size_t nargsf,
+                                 PyObject *kwnames):
+    """start_response(status, headers[, exc_info]) by vectorcall."""
+    cdef Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), i
+    if kwnames == NULL and 2 <= nargs <= 3:
+        return (<Request><object>callable)._start(<object>args[0], <object>args[1],
+                                                   <object>args[2] if nargs == 3 else None)
+    # keywords, or a wrong count: the method's own argument handling (and messages)
+    positional = [<object>args[i] for i in range(nargs)]
+    keywords = {}
+    if kwnames != NULL:
+        for i in range(PyTuple_GET_SIZE(<object>kwnames)):
+            keywords[<object>PyTuple_GET_ITEM(<object>kwnames, i)] = <object>args[nargs + i]
+    return (<object>callable).start_response(*positional, **keywords)
+
+
+cdef int _enable_vectorcall() except -1:
+    cdef Request probe = Request.__new__(Request)
+    (<_TypeSlots *><PyObject *>Request).tp_vectorcall_offset = (
+        <char *>&probe.vectorcall - <char *><PyObject *>probe)
+    (<_TypeSlots *><PyObject *>Request).tp_flags |= Py_TPFLAGS_HAVE_VECTORCALL
+    return 0
+
+
+_enable_vectorcall()
 
 
 # ------------------------------------------------------------------------ one request
@@ -1282,6 +1337,7 @@ cdef int _serve_one(pw_conn *c, object errors, int worker):
         req = <Request>_suspended.pop(<Py_ssize_t>c)
     else:
         req = Request()
+        req.vectorcall = <vectorcallfunc>_start_response_call
         req.conn = c
         req.is_head = (r.method.len == 4 and (c.buf + r.method.off)[0] == b'H'
                        and (c.buf + r.method.off)[1:4] == b'EAD')
@@ -1343,7 +1399,7 @@ cdef int _serve_one(pw_conn *c, object errors, int worker):
             if worker < _worker_slots:
                 # until the finally below, --request-timeout may interrupt this request
                 _workers[worker].environ = <PyObject *>req.env
-            result = req.result = req.mount.app(req.env, req.start_response)
+            result = req.result = req.mount.app(req.env, req)
             if type(result) is FileWrapper and _try_sendfile(req, <FileWrapper>result):
                 req.it = ()
             else:

@@ -86,6 +86,13 @@ def test_start_response_by_keyword(suite_server):
             assert (response.status, response.body) == (200, b'xx')
 
 
+@pytest.mark.parametrize('wrong', ['too_few', 'too_many'])
+def test_start_response_with_a_wrong_argument_count_gives_500(suite_server, wrong):
+    mark = suite_server.log_mark()
+    assert_500_and_error_logged(suite_server, '/headers?%s=1' % wrong, mark)
+    suite_server.wait_for_log(r'TypeError: .*start_response\(\) takes', since=mark)
+
+
 def test_str_body_gives_500_and_close_is_called(suite_server):
     token = new_token('str')
     mark = suite_server.log_mark()

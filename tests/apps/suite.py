@@ -376,7 +376,8 @@ def body_with_204_app(environ, start_response):
 
 def headers_app(environ, start_response):
     """start_response as the query says: ?length= Content-Length values (comma-separated, as
-    given), body= its size, extra= an X-Extra value, keywords=1 to pass the arguments by name."""
+    given), body= its size, extra= an X-Extra value, keywords=1 to pass the arguments by name,
+    too_few=1 / too_many=1 to pass one argument / four."""
     args = query_args(environ)
     headers = [('Content-Type', 'text/plain')]
     if 'extra' in args:
@@ -385,6 +386,10 @@ def headers_app(environ, start_response):
         headers.append(('Content-Length', value))
     if args.get('keywords'):
         start_response(status='200 OK', headers=headers, exc_info=None)
+    elif args.get('too_few'):
+        start_response('200 OK')
+    elif args.get('too_many'):
+        start_response('200 OK', headers, None, 'one too many')
     else:
         start_response('200 OK', headers)
     return [b'x' * int(args.get('body', '0'))]
