@@ -13,6 +13,14 @@ int body_unread(const pw_conn *c)
     }
 }
 
+int pw_conn_release_may_wait(const pw_conn *c)
+{
+    if (!body_unread(c))
+        return 0;
+    /* a Content-Length body whose rest is in the buffer already is drained without a read */
+    return !(c->req.body_kind == PW_BODY_LENGTH && c->body_left <= c->len - c->body_pos);
+}
+
 /* A chunked body is over --limit-request-body once its data so far plus what the current
  * chunk's size line still announces passes it: known before those bytes arrive. */
 int chunked_over_limit(pw_server *s, uint64_t total, const pw_chunked *ch)

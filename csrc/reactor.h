@@ -226,6 +226,10 @@ pw_conn *pw_queue_pop(pw_server *s);
  * back with the reactor (or closed); the caller must not touch it again.
  */
 int pw_conn_release(pw_server *s, pw_conn *c, int keep_alive);
+/* Whether pw_conn_release may wait for the client: only to drain a request body whose rest is
+ * not received yet.  Otherwise it makes no blocking call, and the Cython caller keeps the GIL
+ * over it (a GIL hand-over costs more than the release). */
+int pw_conn_release_may_wait(const pw_conn *c);
 
 /* Request body.  peek: >0 contiguous body bytes at *ptr, 0 end of body, -1 error (c->body_error
  * set: 400 malformed chunked, 408 timeout, 413 too large, 499 client went away). */

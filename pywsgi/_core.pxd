@@ -189,6 +189,7 @@ cdef extern from "reactor.h" nogil:
     int pw_server_stopping(pw_server *s)
     pw_conn *pw_queue_pop(pw_server *s)
     int pw_conn_release(pw_server *s, pw_conn *c, int keep_alive)
+    int pw_conn_release_may_wait(const pw_conn *c)
     ssize_t pw_body_peek(pw_server *s, pw_conn *c, const char **ptr)
     void pw_body_consume(pw_conn *c, size_t n)
     int pw_conn_send(pw_server *s, pw_conn *c, iovec *iov, int iovcnt)

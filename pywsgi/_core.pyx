@@ -869,8 +869,13 @@ cdef class Request:
             self.body_sent += n
         if cnt == 0:
             return
-        with nogil:
+        if pw_conn_out_pending(self.conn) == 0:
+            # Nothing pending: one non-blocking sendmsg, what it does not take is copied.  A
+            # GIL hand-over around it would cost more than the call.
             rc = pw_conn_send(_srv, self.conn, iov, cnt)
+        else:
+            with nogil:  # a pending file may have to go first, waiting for the client
+                rc = pw_conn_send(_srv, self.conn, iov, cnt)
         if rc != 0:
             raise ClientDisconnected("client went away while the response was being sent")
 
@@ -1620,8 +1625,11 @@ cdef void _serve_conn(pw_conn *c, object errors, int worker):
             keep = False
             _recycling = True
             stop(True)
-        with nogil:
-            again = pw_conn_release(_srv, c, keep)
+        if pw_conn_release_may_wait(c):
+            with nogil:
+                again = pw_conn_release(_srv, c, keep)
+        else:
+            again = pw_conn_release(_srv, c, keep)  # no blocking call: the GIL stays
 
 
 # How long queued requests wait for a serving worker to come back before sleeping workers are
