@@ -1204,6 +1204,9 @@ cdef tuple _REQUEST_KEYS = ('REQUEST_METHOD', 'SCRIPT_NAME', 'PATH_INFO', 'QUERY
                             'wsgi.input', 'wsgi.errors')
 
 
+cdef object _errors = None   # wsgi.errors (pywsgi.errorlog.ErrorStream), made by _apply_mode
+
+
 cdef dict _environ_template(_Mount mount):
     """The mount's environ with the request keys in place, holding what most requests give
     them (SCRIPT_NAME is the mount's, GET, HTTP/1.1, no query)."""
@@ -1216,10 +1219,11 @@ cdef dict _environ_template(_Mount mount):
     template['SCRIPT_NAME'] = mount.prefix
     template['QUERY_STRING'] = ''
     template['SERVER_PROTOCOL'] = 'HTTP/1.1'
+    template['wsgi.errors'] = _errors
     return template
 
 
-cdef dict _environ(pw_conn *c, Request req, _Mount mount, str path, object errors):
+cdef dict _environ(pw_conn *c, Request req, _Mount mount, str path):
     cdef pw_request *r = &c.req
     cdef const char *buf = c.buf
     cdef const char *method = buf + r.method.off
@@ -1258,7 +1262,6 @@ cdef dict _environ(pw_conn *c, Request req, _Mount mount, str path, object error
     stream.conn = c
     req.input = stream
     env['wsgi.input'] = stream
-    env['wsgi.errors'] = errors
     for i in range(r.num_headers):
         h = &r.headers[i]
         e = _header_name(buf + h.name.off, h.name.len)
@@ -1327,7 +1330,7 @@ cdef enum:
 cdef dict _suspended = {}
 
 
-cdef int _serve_one(pw_conn *c, object errors, int worker):
+cdef int _serve_one(pw_conn *c, int worker):
     """Serve the request whose head is in c, or continue its suspended response; return
     _KEEP, _CLOSE or _SUSPENDED.  worker: the caller's slot in _workers (>= _worker_slots:
     none)."""
@@ -1400,7 +1403,7 @@ cdef int _serve_one(pw_conn *c, object errors, int worker):
                 req.keep_alive = False
                 _simple_response(c, req, 503)
                 return False
-            req.env = _environ(c, req, mount, <str>path, errors)
+            req.env = _environ(c, req, mount, <str>path)
             if worker < _worker_slots:
                 # until the finally below, --request-timeout may interrupt this request
                 _workers[worker].environ = <PyObject *>req.env
@@ -1591,7 +1594,7 @@ cdef inline double _now() noexcept nogil:
     return ts.tv_sec + ts.tv_nsec * 1e-9
 
 
-cdef void _serve_conn(pw_conn *c, object errors, int worker):
+cdef void _serve_conn(pw_conn *c, int worker):
     """Serve the connection's request(s) - more than one when they were pipelined - and hand
     it back (pw_conn_release), after which c belongs to the reactor again."""
     global _served, _last_request, _recycling
@@ -1601,7 +1604,7 @@ cdef void _serve_conn(pw_conn *c, object errors, int worker):
         if worker < _worker_slots:
             _last_request = _workers[worker].since = _now()
         try:
-            keep = _serve_one(c, errors, worker)
+            keep = _serve_one(c, worker)
         except BaseException:
             _log().exception("internal error while serving a request")
             keep = _CLOSE
@@ -1672,7 +1675,7 @@ cdef int _choose_mode(int threads, list mounts):
 
 
 cdef _apply_mode(pw_config *cfg, int mode, list mounts):
-    global _inline_errors
+    global _errors
     cfg.dispatch = NULL
     cfg.thread_start = NULL
     cfg.thread_stop = NULL
@@ -1680,8 +1683,10 @@ cdef _apply_mode(pw_config *cfg, int mode, list mounts):
     cfg.relay_counters = NULL
     cfg.lazy_wake = 0.0
     cfg.leader_follower = 0
+    # wsgi.errors: one stream for every thread (it keeps a partial line per thread), so the
+    # environ template holds it
+    _errors = _log().ErrorStream()
     if mode == MODE_INLINE:
-        _inline_errors = _log().ErrorStream()
         cfg.dispatch = _inline_dispatch
         cfg.thread_start = _reactor_thread_start
         cfg.thread_stop = _reactor_thread_stop
@@ -1729,7 +1734,6 @@ cdef pw_conn *_relay_conn(pw_conn *c) noexcept nogil:
 
 def _worker_main(int index):
     cdef pw_conn *c
-    errors = _log().ErrorStream()
     if index < _worker_slots:
         _workers[index].thread = PyThread_get_thread_ident()
     while True:
@@ -1741,7 +1745,7 @@ def _worker_main(int index):
                 c = pw_queue_pop(_srv)
         if c == NULL:
             return
-        _serve_conn(c, errors, index)
+        _serve_conn(c, index)
 
 
 # Inline mode (--threads 1): the reactor thread itself runs each request, so no thread
@@ -1757,7 +1761,6 @@ cdef extern from "Python.h":
 
 cdef PyGILState_STATE _reactor_gil_state
 cdef PyThreadState *_reactor_tstate = NULL
-cdef object _inline_errors = None
 
 
 cdef void _reactor_thread_start() noexcept nogil:
@@ -1775,7 +1778,7 @@ cdef void _reactor_thread_stop() noexcept nogil:
 
 cdef void _inline_dispatch(pw_server *s, pw_conn *c) noexcept nogil:
     with gil:
-        _serve_conn(c, _inline_errors, 0)
+        _serve_conn(c, 0)
 
 
 cdef int _level(str name):
