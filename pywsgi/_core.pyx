@@ -1410,13 +1410,18 @@ cdef int _serve_one(pw_conn *c, int worker):
             result = req.result = req.mount.app(req.env, req)
             if type(result) is FileWrapper and _try_sendfile(req, <FileWrapper>result):
                 req.it = ()
-            else:
+            elif ((type(result) is list or type(result) is tuple) and len(result) == 1
+                    and req.status is not None and not req.headers_sent
+                    and type(result[0]) is bytes):
                 # A one-element list or tuple is the whole body - unless write() already
                 # sent part of it (PEP 3333: write() data, then every byte of the iterable).
-                if ((type(result) is list or type(result) is tuple) and len(result) == 1
-                        and req.status is not None and req.content_length < 0
-                        and not req.headers_sent and type(result[0]) is bytes):
-                    req.content_length = PyBytes_GET_SIZE(result[0])
+                # Its block goes out as _pump's current one, with the head: no iteration.
+                req.cur = result[0]
+                req.cur_off = 0
+                if req.content_length < 0:
+                    req.content_length = PyBytes_GET_SIZE(req.cur)
+                req.it = ()
+            else:
                 req.it = iter(result)
         elif req.env is not None and worker < _worker_slots:
             _workers[worker].environ = <PyObject *>req.env  # resumed: the iterable runs again
