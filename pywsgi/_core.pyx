@@ -261,7 +261,7 @@ cdef object _decode_path(const char *p, Py_ssize_t n, int slashes):
 cdef class _Mount:
     cdef str prefix
     cdef Py_ssize_t plen
-    cdef dict template    # its requests' environ before the request's values: _environ_template
+    cdef _Template template   # its requests' environ before the request's values
     cdef object app
     cdef dict environ     # base environ merged with the mount's extras
     cdef object access    # None, or an object whose allows(remote_addr) says yes or no
@@ -978,7 +978,7 @@ cdef frozenset _PROXY_KEYS = frozenset([
     'HTTP_X_FORWARDED_PORT', 'HTTP_FORWARDED'])
 
 
-# The environ is a copy of its mount's template (_environ_template): the base environ, the
+# The environ is a copy of its mount's template (_Template): the base environ, the
 # mount's extras and a placeholder for every key a request always sets, so filling it in
 # replaces values in a dict that is already big enough (no rehash), by keys that are the
 # module's interned constants (pointer compares). Request headers find their environ key in a
@@ -995,6 +995,7 @@ cdef enum:
     HN_PROXY = 1           # a forwarding header: from a trusted proxy only, with --trust-proxy
     HN_SINGLE = 2          # CONTENT_TYPE / CONTENT_LENGTH: a repeat replaces, never joins
     HN_COOKIE = 4          # repeats joined with '; ' (RFC 6265 5.4), others with ', '
+    HN_HOST = 8            # HTTP_HOST
 
 cdef struct _HName:
     uint32_t hash
@@ -1027,7 +1028,8 @@ cdef int _hn_fill(_HName *e, const char *name, uint32_t n) except -1:
         key = sys.intern(up if up in ('CONTENT_TYPE', 'CONTENT_LENGTH') else 'HTTP_' + up)
     e.flags = ((HN_PROXY if key in _PROXY_KEYS else 0)
                | (HN_SINGLE if key in ('CONTENT_TYPE', 'CONTENT_LENGTH') else 0)
-               | (HN_COOKIE if key == 'HTTP_COOKIE' else 0))
+               | (HN_COOKIE if key == 'HTTP_COOKIE' else 0)
+               | (HN_HOST if key == 'HTTP_HOST' else 0))
     Py_XDECREF(e.key)
     Py_XDECREF(e.value)
     e.key = e.value = NULL
@@ -1143,55 +1145,55 @@ cdef inline str _reuse(str last, str text, Py_ssize_t start, Py_ssize_t end):
     return text[start:end]
 
 
-cdef int _server_name_port(dict env, str host) except -1:
-    """SERVER_NAME and SERVER_PORT from a host[:port] (a bracketed IPv6 literal, or the rest
-    before ':'); the port only when it is all digits."""
-    global _last_server_name, _last_server_port
-    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(host), name_end, rest, i
-    cdef const unsigned char *p
-    if PyUnicode_KIND(host) != PyUnicode_1BYTE_KIND:  # not from a request: a mount's extras
-        return _server_name_port_str(env, host)
-    p = <const unsigned char *>PyUnicode_DATA(host)
+cdef inline Py_ssize_t _host_name_end(const unsigned char *p, Py_ssize_t n) noexcept:
+    """Where the name of a host[:port] ends: after the ']' of a bracketed IPv6 literal (0 when
+    it is not closed), else at the first ':' or the end."""
+    cdef Py_ssize_t i
     if p[0] == 91:  # '['
-        name_end = 0
         for i in range(n):
             if p[i] == 93:  # ']'
-                name_end = i + 1
-                break
-        rest = name_end
-    else:
-        name_end = n
-        for i in range(n):
-            if p[i] == 58:  # ':'
-                name_end = i
-                break
-        rest = name_end
-    if name_end == n:
-        env['SERVER_NAME'] = host
-    else:
-        _last_server_name = _reuse(_last_server_name, host, 0, name_end)
-        env['SERVER_NAME'] = _last_server_name
-    if rest + 1 < n and p[rest] == 58:
-        for i in range(rest + 1, n):
-            if not _latin1_digit(p[i]):
-                return 0
-        _last_server_port = _reuse(_last_server_port, host, rest + 1, n)
-        env['SERVER_PORT'] = _last_server_port
-    return 0
+                return i + 1
+        return 0
+    for i in range(n):
+        if p[i] == 58:  # ':'
+            return i
+    return n
 
 
-cdef int _server_name_port_str(dict env, str host) except -1:
-    if host.startswith('['):
-        end = host.find(']')
-        env['SERVER_NAME'] = host[:end + 1]
-        rest = host[end + 1:]
-    else:
-        name_, sep, rest = host.partition(':')
-        env['SERVER_NAME'] = name_
-        rest = sep + rest
-    if rest.startswith(':') and rest[1:].isdigit():
-        env['SERVER_PORT'] = rest[1:]
-    return 0
+cdef str _server_name_of(str host):
+    """SERVER_NAME for a (non-empty) host[:port]."""
+    global _last_server_name
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(host), end
+    if PyUnicode_KIND(host) != PyUnicode_1BYTE_KIND:  # not from a request: a mount's extras
+        return host[:host.find(']') + 1] if host.startswith('[') else host.partition(':')[0]
+    end = _host_name_end(<const unsigned char *>PyUnicode_DATA(host), n)
+    if end == n:
+        return host
+    _last_server_name = _reuse(_last_server_name, host, 0, end)
+    return _last_server_name
+
+
+cdef object _server_port_of(str host):
+    """SERVER_PORT for a (non-empty) host[:port]: the port when it is all digits, else None."""
+    global _last_server_port
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(host), end, i
+    cdef const unsigned char *p
+    if PyUnicode_KIND(host) != PyUnicode_1BYTE_KIND:
+        if host.startswith('['):
+            rest = host[host.find(']') + 1:]
+        else:
+            _, sep, rest = host.partition(':')
+            rest = sep + rest
+        return rest[1:] if rest.startswith(':') and rest[1:].isdigit() else None
+    p = <const unsigned char *>PyUnicode_DATA(host)
+    end = _host_name_end(p, n)
+    if not (end + 1 < n and p[end] == 58):
+        return None
+    for i in range(end + 1, n):
+        if not _latin1_digit(p[i]):
+            return None
+    _last_server_port = _reuse(_last_server_port, host, end + 1, n)
+    return _last_server_port
 
 
 cdef bint _host_has_port(host):
@@ -1207,20 +1209,36 @@ cdef tuple _REQUEST_KEYS = ('REQUEST_METHOD', 'SCRIPT_NAME', 'PATH_INFO', 'QUERY
 cdef object _errors = None   # wsgi.errors (pywsgi.errorlog.ErrorStream), made by _apply_mode
 
 
-cdef dict _environ_template(_Mount mount):
-    """The mount's environ with the request keys in place, holding what most requests give
-    them (SCRIPT_NAME is the mount's, GET, HTTP/1.1, no query)."""
-    cdef dict template = {}
-    for key, value in mount.environ.items():
-        template[key] = value
-    for key in _REQUEST_KEYS:
-        template[key] = None
-    template['REQUEST_METHOD'] = 'GET'
-    template['SCRIPT_NAME'] = mount.prefix
-    template['QUERY_STRING'] = ''
-    template['SERVER_PROTOCOL'] = 'HTTP/1.1'
-    template['wsgi.errors'] = _errors
-    return template
+cdef class _Template:
+    """A mount's environ before a request's values: the base environ, the mount's extras and a
+    placeholder for every key a request sets, holding what most requests give it (SCRIPT_NAME
+    is the mount's, GET, HTTP/1.1, no query, the process's wsgi.errors).  SERVER_NAME,
+    SERVER_PORT and REMOTE_ADDR hold the last request's values (the same str objects as long
+    as they repeat: _header_value, _remote_addr): a request whose value is that one sets
+    nothing, one with another value sets it here too."""
+    cdef dict environ
+    cdef object server_name, server_port, remote_addr   # what environ holds for them now
+    cdef object default_name, default_port   # the mount's own: a request without a host
+    cdef object remote_port                  # the mount's REMOTE_PORT, if any (None: none)
+    cdef bint has_host                       # the mount's extras have an HTTP_HOST
+
+    def __init__(self, _Mount mount):
+        cdef dict environ = {}
+        for key, value in mount.environ.items():
+            environ[key] = value
+        for key in _REQUEST_KEYS:
+            environ[key] = None
+        environ['REQUEST_METHOD'] = 'GET'
+        environ['SCRIPT_NAME'] = mount.prefix
+        environ['QUERY_STRING'] = ''
+        environ['SERVER_PROTOCOL'] = 'HTTP/1.1'
+        environ['wsgi.errors'] = _errors
+        self.environ = environ
+        self.server_name = self.default_name = environ['SERVER_NAME']
+        self.server_port = self.default_port = environ['SERVER_PORT']
+        self.remote_addr = None
+        self.remote_port = mount.environ.get('REMOTE_PORT')
+        self.has_host = 'HTTP_HOST' in mount.environ
 
 
 cdef dict _environ(pw_conn *c, Request req, _Mount mount, str path):
@@ -1232,10 +1250,14 @@ cdef dict _environ(pw_conn *c, Request req, _Mount mount, str path):
     cdef _HName *e
     cdef Py_ssize_t size
     cdef PyObject *existing
-    cdef dict template = mount.template
+    cdef _Template template = mount.template
     if template is None:
-        template = mount.template = _environ_template(mount)
-    cdef dict env = PyDict_Copy(template)
+        template = mount.template = _Template(mount)
+    # The sticky values as this copy has them (another thread may change the template's while
+    # this one runs Python code: a finalizer run by the garbage collector can switch threads).
+    cdef object copied_name = template.server_name, copied_port = template.server_port
+    cdef object copied_addr = template.remote_addr
+    cdef dict env = PyDict_Copy(template.environ)
     if not (r.method.len == 3 and method[0] == b'G' and method[1] == b'E' and method[2] == b'T'):
         env['REQUEST_METHOD'] = _method_str(method, r.method.len)
     env['PATH_INFO'] = path if mount.plen == 0 else path[mount.plen:]
@@ -1250,18 +1272,21 @@ cdef dict _environ(pw_conn *c, Request req, _Mount mount, str path):
         env['REQUEST_URI'] = _latin1(buf + r.target.off, r.target.len)
     if r.version_minor < 1:
         env['SERVER_PROTOCOL'] = 'HTTP/1.0'
-    env['REMOTE_ADDR'] = _remote_addr(c)   # '' for a UNIX-socket client, as gunicorn gives it
+    addr = _remote_addr(c)   # '' for a UNIX-socket client, as gunicorn gives it
+    if addr is not copied_addr:
+        env['REMOTE_ADDR'] = template.environ['REMOTE_ADDR'] = template.remote_addr = addr
     # none for a UNIX-socket client, nor when a trusted proxy named the client without a port
     if c.peer_host[0] and (c.peer_port or not c.proxy_trusted):
         env['REMOTE_PORT'] = _port_str(c.peer_port)
-    elif 'REMOTE_PORT' in mount.environ:
-        env['REMOTE_PORT'] = mount.environ['REMOTE_PORT']
+    elif template.remote_port is not None:
+        env['REMOTE_PORT'] = template.remote_port
     else:
         del env['REMOTE_PORT']
     stream = InputStream()
     stream.conn = c
     req.input = stream
     env['wsgi.input'] = stream
+    host = None
     for i in range(r.num_headers):
         h = &r.headers[i]
         e = _header_name(buf + h.name.off, h.name.len)
@@ -1273,21 +1298,23 @@ cdef dict _environ(pw_conn *c, Request req, _Mount mount, str path):
         size = PyDict_GET_SIZE(env)
         existing = PyDict_SetDefault(env, <object>e.key, value)
         if PyDict_GET_SIZE(env) == size:  # a repeated header (or a key of the mount's)
-            if e.flags & HN_SINGLE:
-                env[<object>e.key] = value
-            else:
-                env[<object>e.key] = (<object>existing + ('; ' if e.flags & HN_COOKIE else ', ')
-                                      + value)
-    host = None
+            if not e.flags & HN_SINGLE:
+                value = <object>existing + ('; ' if e.flags & HN_COOKIE else ', ') + value
+            env[<object>e.key] = value
+        if e.flags & HN_HOST:
+            host = value
     if r.authority.len:
         # RFC 9112 3.2.2: with an absolute-form target the host comes from the target.
         host = env['HTTP_HOST'] = _latin1(buf + r.authority.off, r.authority.len)
     if c.fwd_host_len:  # X-Forwarded-Host / Forwarded host= from a trusted proxy
         host = env['HTTP_HOST'] = _latin1(buf + c.fwd_host_off, c.fwd_host_len)
-    if host is None:
-        host = env.get('HTTP_HOST')
+    if host is None and template.has_host:
+        host = env['HTTP_HOST']
+    name = template.default_name
+    port = template.default_port
     if host:
-        _server_name_port(env, host)
+        name = _server_name_of(host)
+        port = _server_port_of(host) or port
     if c.fwd_https >= 0:  # X-Forwarded-Proto / Forwarded proto= / PROXY v2 SSL, trusted
         env['wsgi.url_scheme'] = 'https' if c.fwd_https else 'http'
         if c.fwd_https:
@@ -1295,9 +1322,13 @@ cdef dict _environ(pw_conn *c, Request req, _Mount mount, str path):
         else:
             env.pop('HTTPS', None)
         if not _host_has_port(host):
-            env['SERVER_PORT'] = '443' if c.fwd_https else '80'
+            port = '443' if c.fwd_https else '80'
     if c.fwd_server_port:
-        env['SERVER_PORT'] = _port_str(c.fwd_server_port)
+        port = _port_str(c.fwd_server_port)
+    if name is not copied_name:
+        env['SERVER_NAME'] = template.environ['SERVER_NAME'] = template.server_name = name
+    if port is not copied_port:
+        env['SERVER_PORT'] = template.environ['SERVER_PORT'] = template.server_port = port
     return env
 
 

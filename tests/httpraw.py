@@ -62,8 +62,10 @@ def chunked(*pieces, trailer=b''):
 
 
 class RawConnection:
-    def __init__(self, port, host='127.0.0.1', timeout=10.0):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port, host='127.0.0.1', timeout=10.0, source=None):
+        """source: the client's own address (another loopback address, e.g. 127.0.0.2)."""
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.buffer = bytearray()
         self.received = bytearray()  # everything ever received, for diagnostics
         self.eof = False

@@ -188,3 +188,29 @@ def test_request_uri_and_path_info_when_the_path_is_decoded(suite_server):
 def test_request_method(suite_server, method):
     environ, _ = environ_via(suite_server, method, headers=[('Content-Length', '0')])
     assert environ['REQUEST_METHOD'] == method
+
+
+def test_server_name_port_and_remote_addr_follow_each_request(suite_server):
+    """Requests with and without a Host, over one connection and from two client addresses,
+    each get their own SERVER_NAME, SERVER_PORT and REMOTE_ADDR."""
+    keep = [('Connection', 'keep-alive')]
+    with RawConnection(suite_server.port) as connection:
+        default = connection.request('GET', '/env', keep, version='HTTP/1.0').json()
+        seen = [connection.request('GET', '/env', headers, version=version).json()
+                for headers, version in [
+                    ([('Host', 'a.example:8081')], 'HTTP/1.1'), (keep, 'HTTP/1.0'),
+                    ([('Host', 'b.example')], 'HTTP/1.1'), ([('Host', 'b.example')], 'HTTP/1.1'),
+                    (keep, 'HTTP/1.0')]]
+    assert 'HTTP_HOST' not in default
+    assert default['SERVER_PORT'] == str(suite_server.port)
+    expected = [('a.example', '8081'), (default['SERVER_NAME'], default['SERVER_PORT']),
+                ('b.example', default['SERVER_PORT']), ('b.example', default['SERVER_PORT']),
+                (default['SERVER_NAME'], default['SERVER_PORT'])]
+    assert [(environ['SERVER_NAME'], environ['SERVER_PORT']) for environ in seen] == expected
+    clients = []
+    for source in ['127.0.0.2', '127.0.0.1', '127.0.0.2']:
+        with RawConnection(suite_server.port, source=source) as connection:
+            environ = connection.request('GET', '/env').json()
+            clients.append((environ['REMOTE_ADDR'], environ['REMOTE_PORT']))
+            assert environ['REMOTE_PORT'] == str(connection.sock.getsockname()[1])
+    assert [addr for addr, _ in clients] == ['127.0.0.2', '127.0.0.1', '127.0.0.2']
