@@ -1,7 +1,8 @@
 """Instructions per request of a pywsgi server process, counted by callgrind (valgrind).
 
     python loadtests/callgrind_per_request.py [--python PY] [--requests N] [--app APP]
-                                              [--functions N] -- [pywsgi flags]
+                                              [--path PATH] [--connections N] [--functions N]
+                                              -- [pywsgi flags]
 
 Runs the server twice under callgrind - serving 200 and then 200 + N keep-alive GETs from one
 sequential client - and prints (Ir of the second child - Ir of the first) / N: the user-space
@@ -34,9 +35,32 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def child_instructions(python, app, flags, requests, scratch):
+def read_response(client):
+    """One response, framed by its Content-Length; raises if it is not a 200."""
+    received = b''
+    while b'\r\n\r\n' not in received:
+        received += recv(client)
+    head, _, body = received.partition(b'\r\n\r\n')
+    if not head.startswith(b'HTTP/1.1 200 '):
+        raise SystemExit('the server answered %r' % head.split(b'\r\n')[0])
+    length = re.search(br'\r\ncontent-length: *(\d+)', head, re.I)
+    if not length:
+        raise SystemExit('the application must set Content-Length')
+    while len(body) < int(length.group(1)):
+        body += recv(client)
+
+
+def recv(client):
+    data = client.recv(65536)
+    if not data:
+        raise SystemExit('the server closed the connection')
+    return data
+
+
+def child_instructions(python, app, flags, requests, scratch, path='/', connections=1):
     """Ir of the server child after `requests` keep-alive GETs (then a SIGTERM), and the
-    callgrind files counted."""
+    callgrind files counted.  With several connections, each round sends a request on every
+    one and then reads every response, so the server finds them ready together."""
     port = free_port()
     out = os.path.join(scratch, 'callgrind.%d' % requests)
     master = subprocess.Popen(
@@ -45,27 +69,27 @@ def child_instructions(python, app, flags, requests, scratch):
          'pywsgi', app, '--host', '127.0.0.1', '--port', str(port), '--processes', '1', *flags],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=scratch,
         env=dict(os.environ, PYTHONHASHSEED='0'))
+    clients = []
     try:
         deadline = time.monotonic() + 300
-        while True:
+        while not clients:
             try:
-                client = socket.create_connection(('127.0.0.1', port), timeout=60)
-                break
+                clients.append(socket.create_connection(('127.0.0.1', port), timeout=60))
             except OSError:
                 if time.monotonic() > deadline or master.poll() is not None:
                     raise SystemExit('the server did not start under valgrind')
                 time.sleep(0.5)
-        request = b'GET / HTTP/1.1\r\nHost: bench\r\n\r\n'
-        with client:
-            for _ in range(requests):
+        while len(clients) < connections:
+            clients.append(socket.create_connection(('127.0.0.1', port), timeout=60))
+        request = b'GET %s HTTP/1.1\r\nHost: bench\r\n\r\n' % path.encode()
+        for _ in range(requests // connections):
+            for client in clients:
                 client.sendall(request)
-                received = b''
-                while b'\r\n\r\n' not in received or not received.endswith(b'!'):
-                    data = client.recv(65536)
-                    if not data:
-                        raise SystemExit('the server closed the connection')
-                    received += data
+            for client in clients:
+                read_response(client)
     finally:
+        for client in clients:
+            client.close()
         master.send_signal(signal.SIGTERM)
         master.wait(300)
     total, counted = None, []
@@ -127,7 +151,13 @@ def main():
                         help='the Python whose pywsgi is measured (default: this one)')
     parser.add_argument('--requests', type=int, default=2000)
     parser.add_argument('--app', default=EXAMPLE,
-                        help='a script whose body ends with "!" (default: examples/myapp.wsgi)')
+                        help='the WSGI script served (default: examples/myapp.wsgi); its '
+                             'answer must be a 200 with Content-Length')
+    parser.add_argument('--path', default='/', help='the path requested (default /)')
+    parser.add_argument('--connections', type=int, default=1, metavar='N',
+                        help='keep-alive connections, a request in flight on each (default 1; '
+                             'more lets the server find several requests ready at once, as '
+                             'under load, but then the count moves a little from run to run)')
     parser.add_argument('--functions', type=int, default=0, metavar='N',
                         help='also list the N costliest functions per request (inclusive)')
     parser.add_argument('flags', nargs='*', help='pywsgi flags, after --; default --threads 1')
@@ -135,9 +165,10 @@ def main():
     flags = args.flags or ['--threads', '1']
     with tempfile.TemporaryDirectory() as scratch:
         base, base_files = child_instructions(args.python, os.path.abspath(args.app), flags, 200,
-                                              scratch)
+                                              scratch, args.path, args.connections)
         more, more_files = child_instructions(args.python, os.path.abspath(args.app), flags,
-                                              200 + args.requests, scratch)
+                                              200 + args.requests, scratch, args.path,
+                                              args.connections)
         print('%.0f instructions per request (%s)' % ((more - base) / args.requests,
                                                       ' '.join(flags)))
         if args.functions:
