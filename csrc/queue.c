@@ -180,6 +180,30 @@ pw_conn *leader_pop(pw_server *s)
     return c;
 }
 
+pw_conn *pw_queue_try_pop(pw_server *s)
+{
+    pw_conn *c = NULL;
+    pthread_mutex_lock(&s->qlock);
+    if (s->qhead && !atomic_load_int(&s->shutdown)) {
+        c = s->qhead;
+        s->qhead = c->next;
+        if (!s->qhead)
+            s->qtail = NULL;
+        c->next = NULL;
+        s->queued--;
+        if (!worker_running) {
+            worker_running = 1;
+            s->running++;
+        }
+        if (s->cfg.lazy_wake > 0)
+            s->queue_moved = pw_now();
+        if (s->cfg.leader_follower && !s->token)
+            recruit_watcher(s);
+    }
+    pthread_mutex_unlock(&s->qlock);
+    return c;
+}
+
 pw_conn *pw_queue_pop(pw_server *s)
 {
     if (s->cfg.leader_follower)

@@ -714,9 +714,13 @@ static void *reactor_main(void *arg)
     pw_server *s = arg;
     if (s->cfg.thread_start)
         s->cfg.thread_start();
-    while (!atomic_load_int(&s->shutdown))
-        if (reactor_turn(s) != 0)
+    while (!atomic_load_int(&s->shutdown)) {
+        int rc = reactor_turn(s);
+        if (s->cfg.turn_done)
+            s->cfg.turn_done();
+        if (rc != 0)
             break;
+    }
     if (s->cfg.thread_stop)
         s->cfg.thread_stop();
     return NULL;

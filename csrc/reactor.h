@@ -55,11 +55,14 @@ typedef struct {
      * request itself through it (the callee ends with pw_conn_release), instead of queueing
      * it for a worker thread - no thread hand-off per request.  thread_start/thread_stop run
      * on the reactor thread around its loop (the Cython side makes its Python thread state
-     * there).  These are plain function pointers: reactor.c knows nothing of Python. */
+     * there).  turn_done runs after each turn of the reactor, whose dispatches it batches: the
+     * Cython side keeps the GIL from the turn's first request to there, not taking it per
+     * request.  These are plain function pointers: reactor.c knows nothing of Python. */
     pw_access_log *access_log; /* NULL: no access log */
     void (*dispatch)(struct pw_server *s, struct pw_conn *c);
     void (*thread_start)(void);
     void (*thread_stop)(void);
+    void (*turn_done)(void);
     /* Trusted proxies (docs/proxies.md): who may set the client address, and how. */
     pw_trust trust;                /* trust.count == 0 and !unix_peers: the feature is off */
     int proxy_protocol;            /* every connection starts with a PROXY v1/v2 header */
@@ -218,6 +221,10 @@ const pw_config *pw_server_config(pw_server *s);
 
 /* Workers: block until a connection with a complete head is ready; NULL on shutdown. */
 pw_conn *pw_queue_pop(pw_server *s);
+/* A connection already queued (a reactor turn reads several), without waiting: NULL when there
+ * is none.  A worker back from a request tries it before pw_queue_pop, keeping the GIL, so it
+ * serves the rest of a batch with no GIL hand-over per request. */
+pw_conn *pw_queue_try_pop(pw_server *s);
 
 /*
  * After a response: keep_alive != 0 drains what is left of the body (within limits), keeps the

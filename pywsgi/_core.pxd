@@ -143,6 +143,7 @@ cdef extern from "reactor.h" nogil:
         void (*dispatch)(pw_server *s, pw_conn *c) noexcept nogil
         void (*thread_start)() noexcept nogil
         void (*thread_stop)() noexcept nogil
+        void (*turn_done)() noexcept nogil
         pw_trust trust
         int proxy_protocol
         pw_sb_slot *scoreboard
@@ -188,6 +189,7 @@ cdef extern from "reactor.h" nogil:
     int pw_server_open_conns(pw_server *s)
     int pw_server_stopping(pw_server *s)
     pw_conn *pw_queue_pop(pw_server *s)
+    pw_conn *pw_queue_try_pop(pw_server *s)
     int pw_conn_release(pw_server *s, pw_conn *c, int keep_alive)
     int pw_conn_release_may_wait(const pw_conn *c)
     ssize_t pw_body_peek(pw_server *s, pw_conn *c, const char **ptr)

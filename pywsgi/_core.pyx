@@ -1715,6 +1715,7 @@ cdef _apply_mode(pw_config *cfg, int mode, list mounts):
     cfg.dispatch = NULL
     cfg.thread_start = NULL
     cfg.thread_stop = NULL
+    cfg.turn_done = NULL
     cfg.relay_async = NULL
     cfg.relay_counters = NULL
     cfg.lazy_wake = 0.0
@@ -1726,6 +1727,7 @@ cdef _apply_mode(pw_config *cfg, int mode, list mounts):
         cfg.dispatch = _inline_dispatch
         cfg.thread_start = _reactor_thread_start
         cfg.thread_stop = _reactor_thread_stop
+        cfg.turn_done = _inline_turn_done
     elif mode == MODE_LEADER:
         # One GIL runs one request at a time anyway: a worker is woken for a queued request
         # only when none is serving or the queue stalls (reactor.h, lazy_wake); and with no
@@ -1773,12 +1775,16 @@ def _worker_main(int index):
     if index < _worker_slots:
         _workers[index].thread = PyThread_get_thread_ident()
     while True:
-        with nogil:
-            c = pw_queue_pop(_srv)
-            while c != NULL and _direct_relay:
-                if _relay_conn(c) != NULL:
-                    break  # the status URL: served below, with the GIL
+        # a request the last reactor turn queued beside the one just served: taken with the
+        # GIL held (relay threads never hold it)
+        c = NULL if _direct_relay else pw_queue_try_pop(_srv)
+        if c == NULL:
+            with nogil:
                 c = pw_queue_pop(_srv)
+                while c != NULL and _direct_relay:
+                    if _relay_conn(c) != NULL:
+                        break  # the status URL: served below, with the GIL
+                    c = pw_queue_pop(_srv)
         if c == NULL:
             return
         _serve_conn(c, index)
@@ -1812,9 +1818,26 @@ cdef void _reactor_thread_stop() noexcept nogil:
     PyGILState_Release(_reactor_gil_state)
 
 
+# The reactor thread takes the GIL at the first request of a reactor turn and lets it go when
+# the turn is done (_inline_turn_done), not per request: a turn that read several requests
+# serves them with one hand-over.
+cdef bint _inline_has_gil = False
+
+
 cdef void _inline_dispatch(pw_server *s, pw_conn *c) noexcept nogil:
-    with gil:
+    global _inline_has_gil
+    if not _inline_has_gil:
+        PyEval_RestoreThread(_reactor_tstate)
+        _inline_has_gil = True
+    with gil:  # held already: PyGILState_Ensure only counts
         _serve_conn(c, 0)
+
+
+cdef void _inline_turn_done() noexcept nogil:
+    global _reactor_tstate, _inline_has_gil
+    if _inline_has_gil:
+        _inline_has_gil = False
+        _reactor_tstate = PyEval_SaveThread()
 
 
 cdef int _level(str name):
