@@ -41,6 +41,9 @@ HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
 APPS_DIR = HERE / 'apps'
 HELLO_APP = APPS_DIR / 'hello.py'
+FLASK_APP = APPS_DIR / 'flask_app.py'
+FLASK_PATH = '/user/abc'
+PIPELINE_SCRIPT = HERE / 'wrk' / 'pipeline.lua'
 STATIC_HELLO = APPS_DIR / 'hello.txt'
 PEER_RUNNER = APPS_DIR / 'run_peer.py'
 DEFAULT_VENV = REPO_ROOT / '.bench-venv'
@@ -230,8 +233,8 @@ class Machine:
         self.uwsgi = find_executable('uwsgi', self.venv)
         self.waitress = find_executable('waitress-serve', self.venv)
         self.peer_modules = (python_has_modules(self.peer_python, [
-            'gunicorn', 'bjoern', 'fastwsgi', 'meinheld', 'waitress', 'granian', 'pywsgi._core'])
-            if self.peer_python else set())
+            'gunicorn', 'bjoern', 'fastwsgi', 'meinheld', 'waitress', 'granian', 'flask',
+            'pywsgi._core']) if self.peer_python else set())
         # pywsgi runs under the Python that runs this script when it can import pywsgi (so a
         # developer's editable install measures the working tree), else under the bench venv's.
         if pywsgi_python:
@@ -279,7 +282,7 @@ class Machine:
                 self.peer_python, tool_version([self.peer_python, '-V']))
             for name, version in sorted(module_versions(self.peer_python, [
                     'gunicorn', 'bjoern', 'fastwsgi', 'meinheld', 'waitress', 'granian', 'uWSGI',
-                    'pywsgi']).items()):
+                    'flask', 'pywsgi']).items()):
                 found[name] = version
         return found
 
@@ -292,7 +295,7 @@ class Launch:
     cwd: str
     path: str = '/'
     env: dict = field(default_factory=dict)
-    expected_size: int = len(HELLO_BODY)
+    expected_size: int = len(HELLO_BODY)  # None: any body (the Flask app's JSON)
 
 
 @dataclass
@@ -303,6 +306,7 @@ class ServerSpec:
     quick: bool        # part of the --quick selection
     launch: object     # (machine, port, workdir: Path) -> Launch
     missing: str = ''  # why it cannot run here ('' = it can)
+    flask: bool = False  # serves the Flask app (apps/flask_app.py): measured by wrk-flask only
 
 
 def python_env():
@@ -323,6 +327,19 @@ def pywsgi_spec(processes, threads, quick, access_log=False):
                       'pywsgi', '--processes %d --threads %d%s' % (
                           processes, threads, ' --access-log FILE' if access_log else ''),
                       quick, launch)
+
+
+def pywsgi_flask_spec(processes, threads, quick):
+    """The Flask row (issue 19): a small Flask app, GET /user/abc answering JSON."""
+    def launch(machine, port, workdir):
+        return Launch([machine.pywsgi_python, '-m', 'pywsgi', str(FLASK_APP),
+                       '--host', '127.0.0.1', '--port', str(port),
+                       '--processes', str(processes), '--threads', str(threads),
+                       '--log-level', 'warn'],
+                      cwd=str(workdir), env=python_env(), path=FLASK_PATH, expected_size=None)
+    return ServerSpec('flask-embedded-%dx%d' % (processes, threads), 'pywsgi',
+                      'Flask app, --processes %d --threads %d' % (processes, threads), quick,
+                      launch, flask=True)
 
 
 def pywsgi_daemon_spec(processes, threads, quick):
@@ -482,10 +499,13 @@ def apache_spec(name, mode, quick):
     return ServerSpec(name, 'apache', config, quick, launch)
 
 
-def peer_python_spec(name, server, config, quick, argv_of):
+def peer_python_spec(name, server, config, quick, argv_of, flask=False):
     def launch(machine, port, workdir):
+        if flask:
+            return Launch(argv_of(machine, port), cwd=str(APPS_DIR), env=python_env(),
+                          path=FLASK_PATH, expected_size=None)
         return Launch(argv_of(machine, port), cwd=str(APPS_DIR), env=python_env())
-    return ServerSpec(name, server, config, quick, launch)
+    return ServerSpec(name, server, config, quick, launch, flask=flask)
 
 
 def catalog(machine):
@@ -501,11 +521,17 @@ def catalog(machine):
         pywsgi_modpython_spec(1, 1, False),
         pywsgi_static_spec('pywsgi-static', '/hello.txt', len(HELLO_BODY), False),
         pywsgi_static_spec('pywsgi-static-100k', '/100k.bin', BIG_STATIC_SIZE, False),
+        pywsgi_flask_spec(1, 1, True),
+        pywsgi_flask_spec(1, 5, False),
     ]
-    if not machine.pywsgi_python or 'pywsgi' not in python_has_modules(
-            machine.pywsgi_python, ['pywsgi']):
-        for spec in specs:
+    pywsgi_modules = python_has_modules(machine.pywsgi_python, ['pywsgi', 'flask']) \
+        if machine.pywsgi_python else set()
+    for spec in specs:
+        if 'pywsgi' not in pywsgi_modules:
             spec.missing = 'pywsgi not importable by %s' % machine.pywsgi_python
+        elif spec.flask and 'flask' not in pywsgi_modules:
+            spec.missing = ('flask not importable by %s (pip install "flask>=3,<4" there)'
+                            % machine.pywsgi_python)
     workers = str(NPROC)
     peers = [
         peer_python_spec('gunicorn-sync', 'gunicorn', '-k sync -w %s' % workers, True,
@@ -528,6 +554,12 @@ def catalog(machine):
         peer_python_spec('fastwsgi', 'fastwsgi', '1 process', True,
                          lambda m, port: [m.peer_python, str(PEER_RUNNER), 'fastwsgi',
                                           '127.0.0.1', str(port)]),
+        peer_python_spec('flask-bjoern', 'bjoern', 'Flask app, 1 process', True,
+                         lambda m, port: [m.peer_python, str(PEER_RUNNER), 'bjoern', '127.0.0.1',
+                                          str(port), 'flask_app'], flask=True),
+        peer_python_spec('flask-fastwsgi', 'fastwsgi', 'Flask app, 1 process', True,
+                         lambda m, port: [m.peer_python, str(PEER_RUNNER), 'fastwsgi',
+                                          '127.0.0.1', str(port), 'flask_app'], flask=True),
         peer_python_spec('granian', 'granian', '--interface wsgi --workers 1', True,
                          lambda m, port: [m.granian, '--interface', 'wsgi', '--host', '127.0.0.1',
                                           '--port', str(port), '--workers', '1',
@@ -550,7 +582,8 @@ def catalog(machine):
     # The Python module each venv-run peer needs (gunicorn+meinheld needs both).
     python_needs = {'gunicorn-sync': ['gunicorn'], 'gunicorn-gthread': ['gunicorn'],
                     'gunicorn-meinheld': ['gunicorn', 'meinheld'], 'bjoern': ['bjoern'],
-                    'fastwsgi': ['fastwsgi']}
+                    'fastwsgi': ['fastwsgi'], 'flask-bjoern': ['bjoern', 'flask'],
+                    'flask-fastwsgi': ['fastwsgi', 'flask']}
     executables = {'granian': machine.granian, 'uwsgi': machine.uwsgi,
                    'waitress': machine.waitress}
     for spec in peers:
@@ -624,7 +657,8 @@ class RunningServer:
                 connection.request('GET', self.launch.path)
                 response = connection.getresponse()
                 body = response.read()
-                if response.status == 200 and len(body) == self.launch.expected_size:
+                if response.status == 200 and (self.launch.expected_size is None and body
+                                               or len(body) == self.launch.expected_size):
                     return
                 last_error = 'answered %d with %d bytes' % (response.status, len(body))
                 if wrong_answer_deadline is None:
@@ -681,13 +715,19 @@ class Tool:
     description: str
     # Configurations it runs against unless --tools names it (empty: all of them)
     only: tuple = ()
+    flask: bool = False  # measures the Flask configurations (and only they are measured by it)
 
     def applies_to(self, spec):
-        return not self.only or spec.name in self.only
+        return self.flask == spec.flask and (not self.only or spec.name in self.only)
 
     def argv(self, machine, url, duration):
-        if self.name == 'wrk-keepalive':
+        if self.name in ('wrk-keepalive', 'wrk-flask'):
             return [machine.wrk, '-t2', '-c100', '-d%gs' % duration, '--latency', url]
+        if self.name == 'wrk-keepalive-t1':
+            return [machine.wrk, '-t1', '-c100', '-d%gs' % duration, '--latency', url]
+        if self.name == 'wrk-pipelined':
+            return [machine.wrk, '-t2', '-c100', '-d%gs' % duration, '--latency',
+                    '-s', str(PIPELINE_SCRIPT), url]
         if self.name == 'wrk-c4000':
             return [machine.wrk, '-t2', '-c4000', '-d%gs' % duration, '--latency', url]
         if self.name == 'wrk-close':
@@ -700,8 +740,18 @@ class Tool:
         raise ValueError(self.name)
 
 
+# Issue 19: the one-process configurations against the fastest one-process peers, unless
+# --tools asks for them (then against every selected server).
+ONE_PROCESS = ('embedded-1x1', 'embedded-1x5', 'bjoern', 'fastwsgi')
+
 TOOLS = [
     Tool('wrk-keepalive', 'wrk', 2, 'wrk -t2 -c100 -dDs --latency (keep-alive)'),
+    Tool('wrk-keepalive-t1', 'wrk', 1, 'wrk -t1 -c100 -dDs --latency (keep-alive, one wrk '
+         'thread)', only=ONE_PROCESS),
+    Tool('wrk-pipelined', 'wrk', 2, 'wrk -t2 -c100 -dDs --latency -s loadtests/wrk/pipeline.lua '
+         '(keep-alive, 16 requests pipelined per write)', only=ONE_PROCESS),
+    Tool('wrk-flask', 'wrk', 2, 'wrk -t2 -c100 -dDs --latency, GET %s of apps/flask_app.py '
+         '(keep-alive)' % FLASK_PATH, flask=True),
     Tool('wrk-close', 'wrk', 2, "wrk -t2 -c100 -dDs --latency -H 'Connection: close'"),
     Tool('ab-20000', 'ab', 1, 'ab -n20000 -c100 (a new connection per request)'),
     Tool('ab-1000', 'ab', 1, "ab -n1000 -c100 (the seed's command)"),
@@ -1079,6 +1129,26 @@ def target_checks(rows):
                        'met' if best['p99_ms'] <= fastest['p99_ms'] else 'MISSED'))
     else:
         checks.append(('p99 at c=100 ≤ the fastest peer\'s (keep-alive)', 'not measured', '-'))
+    # Issue 19, the per-request cost: one process against the fastest one-process peers.
+    for tool, wrk_threads in (('wrk-keepalive', '-t2'), ('wrk-keepalive-t1', '-t1')):
+        ratio('issue 19: keep-alive wrk %s, 1 process 1 thread ≥ 1.0× fastwsgi' % wrk_threads,
+              rps('embedded-1x1', tool), rps('fastwsgi', tool), 1.0, 'embedded-1x1', 'fastwsgi')
+        ratio('issue 19: keep-alive wrk %s, 1 process 1 thread ≥ 1.1× bjoern' % wrk_threads,
+              rps('embedded-1x1', tool), rps('bjoern', tool), 1.1, 'embedded-1x1', 'bjoern')
+
+    def faster_peer(tool, names):
+        measured = [(rps(name, tool), name) for name in names if rps(name, tool)]
+        return max(measured) if measured else (None, 'bjoern/fastwsgi')
+
+    peer_rps, peer_name = faster_peer('wrk-flask', ('flask-bjoern', 'flask-fastwsgi'))
+    ratio('issue 19: Flask app, 1 process 1 thread ≥ 1.0× the faster of bjoern and fastwsgi',
+          rps('flask-embedded-1x1', 'wrk-flask'), peer_rps, 1.0, 'flask-embedded-1x1', peer_name)
+    peer_rps, peer_name = faster_peer('wrk-pipelined', ('bjoern', 'fastwsgi'))
+    ratio('issue 19: 16 pipelined requests, 1 process 1 thread ≥ 2× the faster of bjoern and '
+          'fastwsgi', rps('embedded-1x1', 'wrk-pipelined'), peer_rps, 2.0, 'embedded-1x1',
+          peer_name)
+    ratio('issue 19: access log on ≥ 0.9× off (1x1, keep-alive)', rps('embedded-1x1-log', keep),
+          rps('embedded-1x1', keep), 0.9, 'embedded-1x1-log', 'embedded-1x1')
     idle = next((row for row in rows if row['config'] == 'embedded-1x1'
                  and row.get('rss_largest_idle_mib') is not None), None)
     if idle:
@@ -1154,7 +1224,7 @@ def markdown_report(rows, tools, specs, machine, args, started, measurements):
                  'noisy.' % (100 * LOADGEN_SATURATED, MIN_CPU_WINDOW, CLOCK_TICKS,
                              100 / CLOCK_TICKS / 0.05))
     lines.append('')
-    lines.append('## Targets (issue 4) this run can decide')
+    lines.append('## Targets (issues 4 and 19) this run can decide')
     lines.append('')
     lines.append('| target | measured | verdict |')
     lines.append('|---|---|---|')
@@ -1308,7 +1378,8 @@ def main(argv=None):
         # named explicitly: measured against every selected server
         tools = [replace(tool, only=()) for tool in tools if tool.name in wanted]
     elif args.smoke:
-        tools = [tool for tool in tools if tool.name in ('wrk-keepalive', 'ab-1000')]
+        tools = [tool for tool in tools if tool.name in ('wrk-keepalive', 'wrk-pipelined',
+                                                         'ab-1000')]
     if not tools:
         log('no load generator available (need wrk or ab)')
         return 2

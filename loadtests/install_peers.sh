@@ -3,7 +3,7 @@
 #   - Debian's load generators and static server: wrk, apache2-utils (ab), nginx (+ libev-dev for bjoern);
 #   - with --with-apache: apache2 + libapache2-mod-wsgi-py3 (Apache + mod_wsgi, the seed's setup);
 #   - the Python peers, in a SEPARATE venv (default <repo>/.bench-venv, never the project's):
-#     gunicorn, waitress, bjoern, fastwsgi, granian, uwsgi, meinheld;
+#     gunicorn, waitress, bjoern, fastwsgi, granian, uwsgi, meinheld, and Flask (the Flask row's app);
 #   - pywsgi itself (pip install <repo>, a release build) into that venv, so every Python server runs
 #     under the same interpreter.
 # Every peer is optional: a peer that fails to install is reported and skipped; the script itself
@@ -109,6 +109,8 @@ if [ "$PYWSGI_ONLY" = 0 ]; then
     pip_peer matplotlib matplotlib "only for the PNG chart"
     pip_peer gunicorn gunicorn "pure Python, should not fail"
     pip_peer waitress waitress "pure Python, should not fail"
+    # the application of the Flask row (loadtests/apps/flask_app.py), not a server
+    pip_peer flask "flask>=3,<4" "pure Python, should not fail"
     pip_peer fastwsgi fastwsgi "C extension built against libuv"
     pip_peer granian granian "Rust binary wheel"
     pip_peer bjoern bjoern "C extension; needs Debian's libev-dev and a C compiler"

@@ -60,3 +60,32 @@ def test_pywsgi_python_may_be_relative_and_a_missing_one_is_refused(tmp_path):
         cwd=str(tmp_path), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2
     assert 'no/such/python: no such executable' in missing.stderr
+
+
+@pytest.mark.timeout(240)
+def test_bench_smoke_runs_the_pipelined_and_flask_rows(tmp_path):
+    """Issue 19's rows: wrk with 16 pipelined requests per write, and the Flask app (when this
+    Python has Flask) - each a pywsgi row with a positive rate."""
+    if shutil.which('wrk') is None:
+        pytest.skip('wrk is not installed: `loadtests/install_peers.sh --tools-only`')
+    servers, tools = 'embedded-1x1', 'wrk-pipelined'
+    try:
+        import flask  # noqa: F401
+        servers, tools = servers + ',flask-embedded-1x1', tools + ',wrk-flask'
+    except ImportError:
+        pass
+    out = tmp_path / 'results'
+    result = subprocess.run(
+        [sys.executable, str(BENCH), '--smoke', '--out', str(out), '--servers', servers,
+         '--tools', tools, '--pywsgi-python', sys.executable,
+         '--venv', str(tmp_path / 'no-bench-venv')],
+        cwd=str(tmp_path), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=200)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with open(out / 'results.csv', newline='') as f:
+        measured = {(row['config'], row['tool']): float(row['rps'] or 0)
+                    for row in csv.DictReader(f)}
+    expected = {('embedded-1x1', 'wrk-pipelined')}
+    if 'flask' in servers:
+        expected.add(('flask-embedded-1x1', 'wrk-flask'))
+    assert set(measured) == expected, measured
+    assert all(rate > 0 for rate in measured.values()), measured
