@@ -20,7 +20,7 @@ def serve(app=None, config=None, **settings) -> None:
     win over PYWSGI_* environment variables, which win over the TOML file `config=` names (whose
     `application` key is served when `app` is None). Must be called from the main thread (the
     master handles signals). Bad settings raise pywsgi.config.ConfigError, a bad address or port
-    pywsgi.master.StartupError; if the application fails to load in the server processes,
+    pywsgi.errors.StartupError; if the application fails to load in the server processes,
     RuntimeError.
     """
     import os

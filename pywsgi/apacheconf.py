@@ -36,7 +36,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from pywsgi.config import ConfigError
+from pywsgi.errors import ConfigError
 
 __all__ = ["ApacheConfigError", "Directive", "parse", "translate", "read"]
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from pywsgi import proxies as _proxies
+from pywsgi.errors import ConfigError
+from pywsgi.targets import is_module_spec
 
 __all__ = [
     "ConfigError", "Setting", "SETTINGS", "SETTINGS_BY_NAME", "HELP_SECTIONS", "LOG_LEVELS",
@@ -35,10 +37,6 @@ _LOG_LEVEL_ALIASES = {"warning": "warn", "critical": "crit", "err": "error", "fa
 
 # Hosts that mean "every interface"; SERVER_NAME falls back to "localhost" for them.
 WILDCARD_HOSTS = ("", "*", "0.0.0.0", "::", "[::]")
-
-
-class ConfigError(ValueError):
-    """A setting has a bad value or an unknown name; the message names the setting."""
 
 
 # ---------------------------------------------------------------- converters
@@ -206,7 +204,6 @@ def as_script_alias(value: Any) -> Tuple[str, str]:
     target = as_str(target).strip()
     if not target:
         raise ValueError(f"missing PATH in {value!r}; expected /url=PATH")
-    from pywsgi.loader import is_module_spec
     if not is_module_spec(target):  # a script path: absolute, like every path setting
         target = os.path.abspath(os.path.expanduser(target))
     return (url, target)

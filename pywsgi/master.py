@@ -34,13 +34,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Union
 
 from pywsgi import __version__, config, errorlog, loader, operations
+from pywsgi.errors import EXIT_LOAD_FAILED, EXIT_OK, EXIT_USAGE, LoadError, StartupError
+from pywsgi.targets import is_module_spec
 
 __all__ = ["StartupError", "Mount", "plan_mounts", "bind_sockets", "run",
            "EXIT_OK", "EXIT_USAGE", "EXIT_LOAD_FAILED"]
-
-EXIT_OK = 0
-EXIT_USAGE = 2            # the master's exit code for every startup error
-EXIT_LOAD_FAILED = 3      # a child's exit code when the application could not be loaded
 
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 10.0
@@ -50,10 +48,6 @@ QUICK_STOP_WAIT = 1.0     # SIGINT: how long children get before SIGKILL
 _MASTER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1)
 _PID_RECORD = struct.Struct("=ii")   # (pid, what): a child's message on the ready pipe
 _READY, _RECYCLING, _REPLACE_ME = 0, 1, 2   # what: ready / stopped accepting / replace me first
-
-
-class StartupError(Exception):
-    """The server cannot start; str(exc) is one line for the user (the CLI exits with 2)."""
 
 
 # ------------------------------------------------------------------ mounts
@@ -105,7 +99,7 @@ class _Remount:
 
 def _check_target(target: str, what: str) -> str:
     """A script path must exist and be a file now (before forking); module specs load later."""
-    if loader.is_module_spec(target):
+    if is_module_spec(target):
         return target
     if not os.path.exists(target):
         raise StartupError(f"{what}{target}: no such file")
@@ -506,7 +500,7 @@ def _child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: 
 
         try:
             core_mounts = load_mounts(settings, mounts)
-        except loader.LoadError as exc:
+        except LoadError as exc:
             # an exception raised by the application's code has a traceback worth seeing
             more = ("" if exc.__cause__ is None or errorlog.is_enabled("debug")
                     else " (--log-level debug prints the traceback)")

@@ -37,6 +37,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from urllib.parse import parse_qs as _parse_qs, parse_qsl as _parse_qsl
 
 from pywsgi import errorlog
+from pywsgi.errors import LoadError, StartupError
+from pywsgi.targets import is_handler_spec
 
 version = "3.5.0 (pywsgi)"        # what mod_python.version reports under the shim
 mpm_query_threaded = True
@@ -268,7 +270,7 @@ def install_shim() -> None:
 def plan_mounts(settings: Dict[str, Any]) -> List[Any]:
     """The master's hook: remember the mod_python settings and give one mount per
     --python-handler (target 'module::handler', loaded in the serving process)."""
-    from pywsgi.master import Mount, StartupError
+    from pywsgi.master import Mount
     _config["python_path"] = list(settings.get("python_path") or ())
     _config["python_option"] = list(settings.get("python_option") or ())
     _config["shim"] = bool(settings.get("mod_python_shim"))
@@ -312,12 +314,6 @@ def _apply_python_path() -> None:
         install_shim()
 
 
-def is_handler_spec(target: str) -> bool:
-    module, sep, handler = target.partition("::")
-    return bool(sep) and bool(module) and all(p.isidentifier() for p in module.split(".")) \
-        and (not handler or all(p.isidentifier() for p in handler.split(".")))
-
-
 def load_handler(spec: str) -> "HandlerApplication":
     """'module::handler' -> its WSGI adapter, importing the module now (raises
     loader.LoadError with a one-line message)."""
@@ -328,9 +324,9 @@ def load_handler(spec: str) -> "HandlerApplication":
     spec = f"{module}::{handler}"
     try:
         function = loader.load_module_spec(f"{module}:{handler}")
-    except loader.LoadError as exc:
+    except LoadError as exc:
         message = str(exc).replace(f"{module}:{handler}", spec, 1)  # the loader names the shim
-        raise loader.LoadError(message) from exc.__cause__
+        raise LoadError(message) from exc.__cause__
     app = _handler_apps.get(spec)
     if app is None or app.handler is not function:
         app = _handler_apps[spec] = HandlerApplication(function, spec)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from pywsgi import errorlog
+from pywsgi.errors import StartupError
 
 __all__ = ["OperationsError", "check_pid_file", "write_pid_file", "remove_pid_file",
            "Privileges", "drop_privileges", "bind_unix_socket", "remove_unix_socket",
@@ -502,7 +503,6 @@ class Startup:
 
 
 def _raise_startup(message: str):
-    from pywsgi.master import StartupError   # master imports this module
     raise StartupError(message)
 
 

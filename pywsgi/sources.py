@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
 
 from pywsgi import config
-from pywsgi.config import ConfigError
+from pywsgi.errors import ConfigError
+from pywsgi.targets import is_module_spec
 
 __all__ = ["FileSource", "Collected", "collect", "read_toml", "setting_for_key",
            "ENV_PREFIX", "ENV_ALLOWED_PREFIXES", "APPLICATION_KEY", "to_toml"]
@@ -113,11 +114,10 @@ def _working_directory(path: Optional[str]) -> Iterator[None]:
 
 def _resolve_application(target: str) -> str:
     """A script path made absolute (against the working directory); a module spec as given."""
-    from pywsgi import loader
     target = target.strip()
     if not target:
         raise ConfigError("the application is empty (expected SCRIPT or MODULE:APP)")
-    if loader.is_module_spec(target):
+    if is_module_spec(target):
         return target
     return os.path.abspath(os.path.expanduser(target))
 
