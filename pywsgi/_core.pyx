@@ -151,7 +151,7 @@ cdef inline str _latin1(const char *p, Py_ssize_t n):
 cdef object _log():
     global _errorlog
     if _errorlog is None:
-        from pywsgi import errorlog
+        from pywsgi.observe import errorlog
         _errorlog = errorlog
     return _errorlog
 

@@ -35,7 +35,7 @@ from http import HTTPStatus
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 from urllib.parse import unquote
 
-from pywsgi import errorlog
+from pywsgi.observe import errorlog
 
 __all__ = ["CGIDirectory", "CGIScript", "CGILimits", "shared_limits", "cgi_environment", "set_internal_router",
            "parse_response_head", "main"]

@@ -24,7 +24,8 @@ import stat
 import threading
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
-from pywsgi import errorlog, loader
+from pywsgi import loader
+from pywsgi.observe import errorlog
 
 __all__ = ["HandlerScripts", "ScriptCache", "DocumentRootFirst"]
 

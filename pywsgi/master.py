@@ -33,7 +33,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Union
 
-from pywsgi import __version__, config, errorlog, loader, operations
+from pywsgi import __version__, config, loader, operations
+from pywsgi.observe import errorlog
 from pywsgi.errors import EXIT_LOAD_FAILED, EXIT_OK, EXIT_USAGE, LoadError, StartupError
 from pywsgi.targets import is_module_spec
 

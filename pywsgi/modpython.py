@@ -36,7 +36,7 @@ from http import HTTPStatus
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from urllib.parse import parse_qs as _parse_qs, parse_qsl as _parse_qsl
 
-from pywsgi import errorlog
+from pywsgi.observe import errorlog
 from pywsgi.errors import LoadError, StartupError
 from pywsgi.targets import is_handler_spec
 

@@ -24,7 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
-from pywsgi import errorlog
+from pywsgi.observe import errorlog
 from pywsgi.errors import StartupError
 
 __all__ = ["OperationsError", "check_pid_file", "write_pid_file", "remove_pid_file",
