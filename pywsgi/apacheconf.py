@@ -780,7 +780,7 @@ class _Translator:
 
     def block_settings(self, block: _Block, scope: _Scope, urls: List[str]) -> List[str]:
         """Carry over one block's directives for `urls`; returns its access rule lines."""
-        from pywsgi.access import AccessRules
+        from pywsgi.handlers.access import AccessRules
         rules: List[str] = []
         handler = None
         python_handler = None

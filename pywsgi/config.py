@@ -334,7 +334,7 @@ def as_cgi_script_list(value: Any) -> List[Tuple[Optional[str], str]]:
 def as_access(value: Any):
     """'MOUNT=RULES': Apache access directives for the URL prefix MOUNT, separated by ';' or
     newlines, e.g. '/admin=Order deny,allow; Deny from all; Allow from 10.0.0.0/8'."""
-    from pywsgi.access import AccessRules
+    from pywsgi.handlers.access import AccessRules
     if isinstance(value, (tuple, list)) and len(value) == 2:
         url, rules = value
     else:

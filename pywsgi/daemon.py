@@ -264,7 +264,7 @@ class RecycleWatch:
         for path in self.script_paths:
             self.seen[path] = self._signature(path)
         if self.group.script_reloading:
-            from pywsgi.handlers import DocumentRootFirst, HandlerScripts
+            from pywsgi.handlers.scripts import DocumentRootFirst, HandlerScripts
             for app in apps:
                 if isinstance(app, DocumentRootFirst):
                     app = app.files

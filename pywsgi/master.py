@@ -142,7 +142,7 @@ def plan_mounts(settings: Dict[str, Any], script: Optional[str] = None,
     if settings.get("document_root"):
         _mount_document_root(settings, mounts)
     if not mounts:
-        from pywsgi import welcome
+        from pywsgi.handlers import welcome
         mounts.append(Mount("", welcome.application, "welcome page"))
     for url, rules in settings.get("access") or ():
         _attach_access(settings, mounts, url, rules)
@@ -196,7 +196,7 @@ def _plan_virtual_hosts(settings: Dict[str, Any], script: Optional[str],
 def _static_app(settings: Dict[str, Any], path: str, what: str) -> Callable:
     """StaticFiles for a directory or a file; with --handler-scripts a directory's *.wsgi files
     run as applications (HandlerScripts in front of the StaticFiles)."""
-    from pywsgi.static import StaticFiles
+    from pywsgi.handlers.static import StaticFiles
     if not os.path.exists(path):
         raise StartupError(f"{what}{path}: no such file or directory")
     try:
@@ -208,12 +208,12 @@ def _static_app(settings: Dict[str, Any], path: str, what: str) -> Callable:
     except ValueError as exc:
         raise StartupError(f"{what}{exc}") from None
     if settings.get("handler_scripts") and os.path.isdir(path):
-        from pywsgi.handlers import HandlerScripts
+        from pywsgi.handlers.scripts import HandlerScripts
         files = HandlerScripts(path, files, callable_name=settings["callable_object"],
                                extensions=settings["handler_extension"],
                                follow_symlinks=settings["follow_symlinks"])
     if settings.get("cgi_extension") and os.path.isdir(path):  # AddHandler cgi-script .cgi
-        from pywsgi.handlers import CGIByExtension
+        from pywsgi.handlers.scripts import CGIByExtension
         files = CGIByExtension(path, files, _cgi_app(settings, path, what),
                                extensions=settings["cgi_extension"],
                                follow_symlinks=settings["follow_symlinks"])
@@ -221,12 +221,12 @@ def _static_app(settings: Dict[str, Any], path: str, what: str) -> Callable:
 
 
 def _cgi_limits(settings: Dict[str, Any]):
-    from pywsgi.cgi import shared_limits
+    from pywsgi.handlers.cgi import shared_limits
     return shared_limits(settings["cgi_timeout"], settings["cgi_max_processes"])
 
 
 def _cgi_app(settings: Dict[str, Any], path: str, what: str) -> Callable:
-    from pywsgi.cgi import CGIDirectory
+    from pywsgi.handlers.cgi import CGIDirectory
     if not os.path.exists(path):
         raise StartupError(f"{what}{path}: no such file or directory")
     if not os.path.isdir(path) and not os.path.isfile(path):
@@ -261,7 +261,7 @@ def _file_mounts(settings: Dict[str, Any]) -> List[Mount]:
         if not os.path.isfile(path):
             raise StartupError(f"{what}{path}: " + ("not a file" if os.path.exists(path)
                                                      else "no such file"))
-        from pywsgi.cgi import CGIScript
+        from pywsgi.handlers.cgi import CGIScript
         app = CGIScript(path, _cgi_limits(settings), callable_name=settings["callable_object"],
                         document_root=settings.get("document_root"))
         mounts.append(Mount(url, app, f"CGI script {path}"))
@@ -287,7 +287,7 @@ def _mount_document_root(settings: Dict[str, Any], mounts: List[Mount]) -> None:
     files = _static_app(settings, root, what)
     for mount in mounts:
         if mount.prefix == "":
-            from pywsgi.handlers import DocumentRootFirst
+            from pywsgi.handlers.scripts import DocumentRootFirst
 
             def in_front(app, files=files):
                 return DocumentRootFirst(files, app, root, (settings["directory_index"],),
@@ -355,14 +355,14 @@ def load_mounts(settings: Dict[str, Any], mounts: List[Mount]) -> List[tuple]:
         extras.update(mount.extras)
         core_mounts.append((mount.prefix, app, extras))
     if any(_is_cgi(app) for _, app, _ in core_mounts):
-        from pywsgi import cgi
+        from pywsgi.handlers import cgi
         cgi.set_internal_router(core_mounts)  # CGI local redirects route through the mounts
     return core_mounts
 
 
 def _is_cgi(app: Callable) -> bool:
     module = type(app).__module__
-    return module == "pywsgi.cgi" or (isinstance(app, _Remount) and _is_cgi(app.app))
+    return module == "pywsgi.handlers.cgi" or (isinstance(app, _Remount) and _is_cgi(app.app))
 
 
 # ------------------------------------------------------------------ sockets
@@ -998,7 +998,7 @@ class Master:
 
 
 def _serves_only_the_welcome_page(mounts: List[Mount]) -> bool:
-    from pywsgi import welcome
+    from pywsgi.handlers import welcome
     return bool(mounts) and all(mount.target is welcome.application for mount in mounts)
 
 
@@ -1104,7 +1104,7 @@ def _plan_daemon_mode(settings: Dict[str, Any], mounts: List[Mount]):
     URL, else --process-group, else embedded (in the server processes)."""
     from dataclasses import replace
     from pywsgi.daemon import DaemonGroup
-    from pywsgi.handlers import HandlerScripts
+    from pywsgi.handlers.scripts import HandlerScripts
     groups: Dict[str, Any] = {}
     for group in settings.get("daemon_process") or ():
         if group.name in groups:

@@ -745,7 +745,7 @@ class Request:
             self.log_error(f"request exceeded the limit of {MAX_INTERNAL_REDIRECTS} internal "
                            f"redirects")
         elif path.startswith("/"):
-            from pywsgi import cgi
+            from pywsgi.handlers import cgi
             router = getattr(cgi, "_router", None)  # the server's mounts, when it has CGI ones
             route = router.route(path) if router is not None else _route_handler(path)
             if route is not None:

@@ -397,7 +397,7 @@ def _daemon_group_spec(group: Any) -> str:
 
 def _raw_item(value: Any) -> Any:
     """One converted item back in a form its converter reads."""
-    from pywsgi.access import AccessRules
+    from pywsgi.handlers.access import AccessRules
     from pywsgi.daemon import DaemonGroup
     if isinstance(value, DaemonGroup):
         return _daemon_group_spec(value)

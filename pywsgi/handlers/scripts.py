@@ -11,7 +11,7 @@ This is the seed's ``.htaccess`` row — Apache's ``AddHandler wsgi-script .wsgi
   WSGI fallback, in Python: the core's C static path only serves mounts whose app *is* a
   StaticFiles — see docs/static-cgi-handlers.md).
 
-Scripts are loaded on first use with ``loader.load_script`` (mod_wsgi's module naming), and
+Scripts are loaded on first use with ``pywsgi.loader.load_script`` (mod_wsgi's module naming), and
 loaded again when the file's modification time changes (mod_wsgi's script reloading). A script
 that fails to load answers 500 with an error-log line; the server lives on. The path rules are
 the static files' rules: no ``..``, no NUL, and a script whose real path leaves the root (a
@@ -24,7 +24,8 @@ import stat
 import threading
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
-from pywsgi import loader
+from pywsgi.errors import LoadError
+from pywsgi.loader import load_script
 from pywsgi.observe import errorlog
 
 __all__ = ["HandlerScripts", "ScriptCache", "DocumentRootFirst"]
@@ -63,10 +64,10 @@ class ScriptCache:
                 return entry[2], entry[3]
             reloading = entry is not None
             try:
-                app: Optional[Callable] = loader.load_script(path, self.callable_name)
+                app: Optional[Callable] = load_script(path, self.callable_name)
                 error = None
                 errorlog.info(f"{'reloaded' if reloading else 'loaded'} handler script {path}")
-            except loader.LoadError as exc:
+            except LoadError as exc:
                 app, error = None, str(exc)
             self._entries[path] = (key[0], key[1], app, error)
             return app, error
