@@ -498,7 +498,7 @@ class _Translator:
 
     def d_wsgidaemonprocess(self, d: Directive, scope: _Scope) -> None:
         args = self.need(d, 1)
-        from pywsgi.daemon import _OPTIONS as known
+        from pywsgi.daemon.options import OPTIONS as known
         name = args[0]
         if ":" in name or "," in name or "/" in name:
             self.error(d, f"WSGIDaemonProcess {name}: a group name with ':', ',' or '/' cannot "

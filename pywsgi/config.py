@@ -238,8 +238,8 @@ def as_python_identifier_path(value: Any) -> str:
 
 
 def as_daemon_process(value: Any) -> Any:
-    """NAME:processes=2,threads=15,... -> a pywsgi.daemon.DaemonGroup."""
-    from pywsgi.daemon import DaemonGroup, parse_group
+    """NAME:processes=2,threads=15,... -> a pywsgi.daemon.options.DaemonGroup."""
+    from pywsgi.daemon.options import DaemonGroup, parse_group
     if isinstance(value, DaemonGroup):
         return value
     return parse_group(as_str(value))

@@ -489,8 +489,8 @@ def _child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: 
         atexit._clear()  # the master's (or the embedding program's) hooks are not ours to run
         # SIGTERM/SIGINT keep their default action (die) while the application loads.
         if group is not None:
-            from pywsgi import daemon
-            daemon.enter_group(group)
+            from pywsgi.daemon.group import enter_group
+            enter_group(group)
         operations.enter_child(settings, group)   # --user/--group (docs/operations.md)
         if settings["error_log"] is not None:
             # As mod_wsgi does: what the application prints (sys.stderr, sys.stdout, a logging
@@ -684,8 +684,8 @@ class Master:
             child_settings = dict(self.settings, process_index=slot.process_index)
             sockets, mounts = self.sockets, self.mounts
         else:
-            from pywsgi import daemon
-            child_settings = daemon.group_settings(self.settings, slot.group, slot.process_index,
+            from pywsgi.daemon.group import group_settings
+            child_settings = group_settings(self.settings, slot.group, slot.process_index,
                                                    self.plan.script_paths(slot.group))
             sockets, mounts = [self.plan.sockets[slot.group.name]], self.plan.mounts_for(slot.group)
         child_settings["scoreboard_slot"] = slot.index
@@ -1075,10 +1075,10 @@ class _DaemonPlan:
 
     def bind(self) -> None:
         import tempfile
-        from pywsgi import daemon
+        from pywsgi.daemon.group import bind_group_socket
         self.directory = tempfile.mkdtemp(prefix="pywsgi-")  # mode 0700: ours alone
         for group in self.groups:
-            self.sockets[group.name] = daemon.bind_group_socket(group, self.directory)
+            self.sockets[group.name] = bind_group_socket(group, self.directory)
 
     def close(self) -> None:
         for sock in self.sockets.values():
@@ -1103,7 +1103,7 @@ def _plan_daemon_mode(settings: Dict[str, Any], mounts: List[Mount]):
     scripts) runs in the group named for its URL: the longest matching --mount-process-group
     URL, else --process-group, else embedded (in the server processes)."""
     from dataclasses import replace
-    from pywsgi.daemon import DaemonGroup
+    from pywsgi.daemon.options import DaemonGroup
     from pywsgi.handlers.scripts import HandlerScripts
     groups: Dict[str, Any] = {}
     for group in settings.get("daemon_process") or ():

@@ -376,31 +376,12 @@ def _toml_value(value: Any) -> str:
     return _toml_string(str(value))
 
 
-def _daemon_group_spec(group: Any) -> str:
-    """A DaemonGroup as the NAME:option=value,... text parse_group reads back."""
-    from pywsgi import daemon
-    plain = daemon.DaemonGroup(name=group.name)
-    options = []
-    done = set()
-    for option, (attribute, _) in daemon._OPTIONS.items():
-        if attribute in done:
-            continue
-        done.add(attribute)
-        value = getattr(group, attribute)
-        if value == getattr(plain, attribute) and option not in ("processes", "threads"):
-            continue
-        if isinstance(value, list):
-            value = ":".join(value)
-        options.append(f"{option}={value}")
-    return f"{group.name}:" + ",".join(options)
-
-
 def _raw_item(value: Any) -> Any:
     """One converted item back in a form its converter reads."""
     from pywsgi.handlers.access import AccessRules
-    from pywsgi.daemon import DaemonGroup
+    from pywsgi.daemon.options import DaemonGroup, group_spec
     if isinstance(value, DaemonGroup):
-        return _daemon_group_spec(value)
+        return group_spec(value)
     if isinstance(value, AccessRules):
         return "; ".join(value.directives)
     if isinstance(value, dict):  # a virtual host: its own settings
