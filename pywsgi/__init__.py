@@ -24,7 +24,8 @@ def serve(app=None, config=None, **settings) -> None:
     RuntimeError.
     """
     import os
-    from pywsgi import config as _config, master, sources
+    from pywsgi import config as _config, master
+    from pywsgi.config import sources
 
     files = sources.apache_sources(settings, os.environ)
     files += [sources.read_toml(os.fspath(config))] if config is not None else []

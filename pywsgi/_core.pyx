@@ -258,7 +258,7 @@ cdef class _Mount:
     cdef dict environ     # base environ merged with the mount's extras
     cdef object access    # None, or an object whose allows(remote_addr) says yes or no
     cdef object static    # a pywsgi.static.StaticFiles served by the C core, or None
-    cdef object daemon    # a daemon process group (pywsgi.daemon.options.DaemonGroup) to relay to, or None
+    cdef object daemon    # a daemon process group (pywsgi.config.daemon_groups.DaemonGroup) to relay to, or None
     cdef bytes daemon_socket
     cdef int pool_slot    # the relay's per-thread connection pool slot for the group; -1: none
     cdef int vhost         # index of its name-based virtual host, or -1

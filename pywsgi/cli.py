@@ -1,4 +1,4 @@
-"""The `pywsgi` command. Its options are built from the settings table in config.py.
+"""The `pywsgi` command. Its options are built from the settings table (config/settings.py).
 
     pywsgi myapp.wsgi                       serve a script (its `application`)
     pywsgi pkg.module:app                   serve an importable object
@@ -20,7 +20,8 @@ import os
 import sys
 from typing import List, Optional
 
-from pywsgi import __version__, cli_hints, config, master, sources
+from pywsgi import __version__, cli_hints, config, master
+from pywsgi.config import sources
 from pywsgi.errors import EXIT_OK, EXIT_USAGE, ConfigError, StartupError
 
 __all__ = ["main", "build_parser"]

@@ -33,7 +33,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Union
 
-from pywsgi import __version__, config, loader, operations
+from pywsgi import __version__, loader, operations
+from pywsgi.config.settings import application_group_for
 from pywsgi.observe import errorlog
 from pywsgi.errors import EXIT_LOAD_FAILED, EXIT_OK, EXIT_USAGE, LoadError, StartupError
 from pywsgi.targets import is_module_spec
@@ -183,7 +184,7 @@ def _plan_virtual_hosts(settings: Dict[str, Any], script: Optional[str],
         for mount in plan_mounts(sub, script=script, app=app):
             mount.extras["pywsgi.virtual_host"] = (index, names)
             mount.extras["pywsgi.allow_encoded_slashes"] = sub.get("allow_encoded_slashes") or "off"
-            group = config.application_group_for(sub, mount.group_prefix)
+            group = application_group_for(sub, mount.group_prefix)
             mount.extras["mod_wsgi.application_group"] = group
             mount.extras["pywsgi.application_group"] = group
             mount.label += f" (virtual host {names[0] if names else index + 1})"
@@ -326,7 +327,7 @@ def _attach_access(settings: Dict[str, Any], mounts: List[Mount], url: str, rule
 
 
 def mount_extras(settings: Dict[str, Any], prefix: str) -> Dict[str, Any]:
-    group = config.application_group_for(settings, prefix)
+    group = application_group_for(settings, prefix)
     process_group = settings.get("process_group", "")
     return {
         "mod_wsgi.application_group": group,
@@ -1103,7 +1104,7 @@ def _plan_daemon_mode(settings: Dict[str, Any], mounts: List[Mount]):
     scripts) runs in the group named for its URL: the longest matching --mount-process-group
     URL, else --process-group, else embedded (in the server processes)."""
     from dataclasses import replace
-    from pywsgi.daemon.options import DaemonGroup
+    from pywsgi.config.daemon_groups import DaemonGroup
     from pywsgi.handlers.scripts import HandlerScripts
     groups: Dict[str, Any] = {}
     for group in settings.get("daemon_process") or ():

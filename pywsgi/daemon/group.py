@@ -21,7 +21,7 @@ import sys
 import tempfile
 from typing import Dict, List, Optional
 
-from pywsgi.daemon.options import DaemonGroup
+from pywsgi.config.daemon_groups import DaemonGroup
 from pywsgi.daemon.recycle import RecycleWatch
 
 __all__ = ["bind_group_socket", "enter_group", "set_process_title", "group_settings"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Optional
 
-from pywsgi.daemon.options import DaemonGroup
+from pywsgi.config.daemon_groups import DaemonGroup
 from pywsgi.handlers.scripts import DocumentRootFirst, HandlerScripts
 
 __all__ = ["RecycleWatch"]

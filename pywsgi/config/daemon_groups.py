@@ -2,8 +2,9 @@
 NAME:processes=2,threads=15,...`` and the Apache import give them.
 
 ``DaemonGroup`` holds them, ``parse_group`` reads them (both spellings), ``group_spec`` writes
-them back (--print-config). The settings table converts --daemon-process with these, so this
-module sits below the settings and imports only the converters.
+them back (--print-config). The settings table converts --daemon-process with these and the
+daemon package (pywsgi/daemon/) runs the groups, so this module sits below both: it imports
+only the converters.
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import math
 import os
 from dataclasses import dataclass, field
 from typing import List, Optional
+
+from pywsgi.config.convert import as_byte_size
 
 __all__ = ["DaemonGroup", "OPTIONS", "parse_group", "group_spec"]
 
@@ -32,7 +35,7 @@ OPTIONS = {
     # recycling (docs/daemon-mode.md, "Recycling"): the same graceful path as maximum-requests
     "restart-interval": ("restart_interval", float),
     "inactivity-timeout": ("inactivity_timeout", float),
-    "memory-limit": ("memory_limit", lambda v: _byte_size(v)),
+    "memory-limit": ("memory_limit", as_byte_size),
     "graceful-timeout": ("graceful_timeout", float),
     "shutdown-timeout": ("shutdown_timeout", float),
     "script-reloading": ("script_reloading", lambda v: _on_off(v)),
@@ -42,11 +45,6 @@ OPTIONS = {
 _NON_NEGATIVE = ("queue-timeout", "request-timeout", "interrupt-timeout", "maximum-requests",
                  "restart-interval", "inactivity-timeout", "memory-limit", "graceful-timeout",
                  "shutdown-timeout")
-
-
-def _byte_size(value: str) -> int:
-    from pywsgi.config import as_byte_size
-    return as_byte_size(value)
 
 
 def _on_off(value: str) -> bool:
@@ -143,7 +141,7 @@ def parse_group(spec: str, default_threads: int = 15) -> DaemonGroup:
         if not math.isfinite(value) or value < 0:
             raise ValueError("daemon group %s: %s must be a number, 0 or more" % (name, key))
     # Paths made absolute now, as every path setting is (so a configuration file's relative paths
-    # resolve against its directory: pywsgi/sources.py); python-path entries stay relative to
+    # resolve against its directory: pywsgi/config/sources.py); python-path entries stay relative to
     # home=, the directory the daemon works in.
     for attribute in ("working_directory", "python_home"):
         if getattr(group, attribute):
