@@ -26,6 +26,7 @@ def serve(app=None, config=None, **settings) -> None:
     import os
     from pywsgi import config as _config, master
     from pywsgi.config import sources
+    from pywsgi.site.plan import plan_mounts
 
     files = sources.apache_sources(settings, os.environ)
     files += [sources.read_toml(os.fspath(config))] if config is not None else []
@@ -33,9 +34,9 @@ def serve(app=None, config=None, **settings) -> None:
                                 cli_origin=lambda setting: "serve(%s=...)" % setting.name)
     built = _config.build(collected.values)
     if app is None and collected.application is not None:
-        mounts = master.plan_mounts(built, script=collected.application)
+        mounts = plan_mounts(built, script=collected.application)
     else:
-        mounts = master.plan_mounts(built, app=app)
+        mounts = plan_mounts(built, app=app)
     code = master.run(built, mounts)
     if code != master.EXIT_OK:
         raise RuntimeError(f"pywsgi stopped with exit code {code}")

@@ -21,6 +21,7 @@ import sys
 from typing import List, Optional
 
 from pywsgi import __version__, cli_hints, config, master
+from pywsgi.site.plan import plan_mounts
 from pywsgi.config import sources
 from pywsgi.errors import EXIT_OK, EXIT_USAGE, ConfigError, StartupError
 
@@ -164,7 +165,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             sys.stdout.write(sources.to_toml(collected))
             sys.stdout.flush()
             return EXIT_OK
-        mounts = master.plan_mounts(settings, script=collected.application)
+        mounts = plan_mounts(settings, script=collected.application)
         return master.run(settings, mounts)
     except (ConfigError, StartupError) as exc:
         sys.stderr.write(f"{PROG}: error: {exc}\n")

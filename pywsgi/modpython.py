@@ -270,7 +270,7 @@ def install_shim() -> None:
 def plan_mounts(settings: Dict[str, Any]) -> List[Any]:
     """The master's hook: remember the mod_python settings and give one mount per
     --python-handler (target 'module::handler', loaded in the serving process)."""
-    from pywsgi.master import Mount
+    from pywsgi.site.mounts import Mount
     _config["python_path"] = list(settings.get("python_path") or ())
     _config["python_option"] = list(settings.get("python_option") or ())
     _config["shim"] = bool(settings.get("mod_python_shim"))
