@@ -193,9 +193,10 @@ def load(target: str, callable_name: str = "application") -> Callable:
     """A script path, or 'pkg.module:app' when that is not an existing file, or
     'module::handler', a mod_python handler (pywsgi.modpython)."""
     if "::" in target and not os.path.exists(target):
-        from pywsgi import modpython
-        if modpython.is_handler_spec(target):
-            return modpython.load_handler(target)
+        from pywsgi.modpython.handler import load_handler
+        from pywsgi.targets import is_handler_spec
+        if is_handler_spec(target):
+            return load_handler(target)
     if is_module_spec(target):
         return load_module_spec(target, callable_name)
     return load_script(target, callable_name)

@@ -14,11 +14,11 @@ from typing import Any, Callable, Dict, List, Optional
 
 from pywsgi.config.settings import application_group_for
 from pywsgi.errors import StartupError
-from pywsgi import modpython
 from pywsgi.handlers import welcome
 from pywsgi.handlers.cgi import CGIDirectory, CGIScript, shared_limits
 from pywsgi.handlers.scripts import CGIByExtension, DocumentRootFirst, HandlerScripts
 from pywsgi.handlers.static import StaticFiles
+from pywsgi.modpython.options import plan_mounts as plan_handler_mounts
 from pywsgi.site.mounts import Mount
 from pywsgi.targets import is_module_spec
 
@@ -57,7 +57,7 @@ def plan_mounts(settings: Dict[str, Any], script: Optional[str] = None,
         mounts.append(Mount(settings["mount_point"], _check_target(script, ""), script))
     for url, target in settings.get("script_alias") or ():
         mounts.append(Mount(url, _check_target(target, f"--script-alias {url or '/'}: "), target))
-    mounts.extend(modpython.plan_mounts(settings))  # and PythonPath/PythonOption
+    mounts.extend(plan_handler_mounts(settings))  # and PythonPath/PythonOption
     mounts.extend(_file_mounts(settings))
     seen: Dict[str, str] = {}
     for mount in mounts:
