@@ -265,7 +265,9 @@ cdef class _Mount:
     cdef tuple vhost_names
     cdef int slashes       # its --allow-encoded-slashes mode (its virtual host's), or -1: the server's
 
-    def __init__(self, str prefix, app, dict extras):
+    def __init__(self, str prefix, app, dict extras, kind='app'):
+        # kind: what serves the mount, as the planner decided (pywsgi.site.mounts.MountKind, a
+        # str enum): 'static' is served from C, 'daemon' relayed; any other kind is called.
         vhost = extras.pop('pywsgi.virtual_host', None)
         self.vhost = vhost[0] if vhost is not None else -1
         self.vhost_names = tuple(vhost[1]) if vhost is not None else ()
@@ -276,11 +278,11 @@ cdef class _Mount:
         self.plen = len(self.prefix)
         self.app = app
         self.access = extras.pop('pywsgi.access', None)
-        self.static = app if getattr(app, 'pywsgi_static', False) else None
-        self.daemon = app if getattr(app, 'pywsgi_daemon_socket', None) else None
+        self.static = app if kind == 'static' else None
+        self.daemon = app if kind == 'daemon' else None
         self.pool_slot = -1
         if self.daemon is not None:
-            self.daemon_socket = os.fsencode(app.pywsgi_daemon_socket)
+            self.daemon_socket = os.fsencode(app.socket_path)
             slot = _pool_slots.setdefault(self.daemon_socket, len(_pool_slots))
             self.pool_slot = slot if slot < PW_RELAY_POOL_SLOTS else -1
         self.environ = dict(_base_environ)
@@ -1452,8 +1454,8 @@ def serve(listen_fds, mounts, dict settings):
         'pywsgi.process_index': int(settings.get('process_index', 0) or 0),
     }
     ms = []
-    for prefix, app, extras in mounts:
-        ms.append(_Mount(prefix, app, dict(extras or {})))
+    for mount in mounts:  # (prefix, app, extras[, kind]): a pywsgi.site.mounts.LoadedMount
+        ms.append(_Mount(mount[0], mount[1], dict(mount[2] or {}), *mount[3:4]))
     ms.sort(key=lambda m: -(<_Mount>m).plen)
     _mounts = ms
     global _vhost_mounts, _vhost_names, _slashes, _vhost_slashes

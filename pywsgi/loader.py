@@ -190,13 +190,8 @@ def load_module_spec(spec: str, default_attribute: str = "application") -> Calla
 
 
 def load(target: str, callable_name: str = "application") -> Callable:
-    """A script path, or 'pkg.module:app' when that is not an existing file, or
-    'module::handler', a mod_python handler (pywsgi.modpython)."""
-    if "::" in target and not os.path.exists(target):
-        from pywsgi.modpython.handler import load_handler
-        from pywsgi.targets import is_handler_spec
-        if is_handler_spec(target):
-            return load_handler(target)
+    """A script path, or 'pkg.module:app' when that is not an existing file. (A mod_python
+    handler, 'module::handler', is the planner's business: pywsgi.modpython.handler.)"""
     if is_module_spec(target):
         return load_module_spec(target, callable_name)
     return load_script(target, callable_name)

@@ -38,7 +38,7 @@ from pywsgi.config.settings import application_group_for
 from pywsgi.observe import errorlog
 from pywsgi.errors import EXIT_LOAD_FAILED, EXIT_OK, EXIT_USAGE, LoadError, StartupError
 from pywsgi.site.load import load_mounts
-from pywsgi.site.mounts import Mount
+from pywsgi.site.mounts import Mount, MountKind
 from pywsgi.site.plan import serves_only_the_welcome_page
 
 __all__ = ["StartupError", "bind_sockets", "run",
@@ -788,7 +788,6 @@ def _plan_daemon_mode(settings: Dict[str, Any], mounts: List[Mount]):
     URL, else --process-group, else embedded (in the server processes)."""
     from dataclasses import replace
     from pywsgi.config.daemon_groups import DaemonGroup
-    from pywsgi.handlers.scripts import HandlerScripts
     groups: Dict[str, Any] = {}
     for group in settings.get("daemon_process") or ():
         if group.name in groups:
@@ -830,8 +829,7 @@ def _plan_daemon_mode(settings: Dict[str, Any], mounts: List[Mount]):
     # mount -> group name ("" embedded); a sub-mount made for access rules follows its parent
     assigned: Dict[int, str] = {}
     for mount in mounts:
-        if mount.parent is None and (isinstance(mount.target, str)
-                                     or isinstance(mount.target, HandlerScripts)):
+        if mount.parent is None and mount.runs_in_daemon:
             assigned[id(mount)] = group_for(mount.prefix)
     for mount in mounts:
         if mount.parent is not None and id(mount.parent) in assigned:
@@ -861,8 +859,8 @@ def _plan_daemon_mode(settings: Dict[str, Any], mounts: List[Mount]):
     for mount in mounts:
         group_name = assigned.get(id(mount))
         if group_name:
-            mount = replace(mount, target=groups[group_name], wrap=None, parent=None,
-                            subdirectory=None)
+            mount = replace(mount, target=groups[group_name], kind=MountKind.DAEMON, wrap=None,
+                            parent=None, subdirectory=None)
         elif id(mount) in assigned and (name or per_url):
             # an application left embedded beside relayed ones: it runs in no daemon group
             mount.extras.setdefault("mod_wsgi.process_group", "")

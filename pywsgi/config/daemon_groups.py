@@ -58,7 +58,8 @@ def _on_off(value: str) -> bool:
 
 @dataclass
 class DaemonGroup:
-    """One daemon process group.  The core relays a mount whose app is one of these."""
+    """One daemon process group's options; socket_path is set when the master binds it. A
+    mount of the kind DAEMON (pywsgi/site/mounts.py) is relayed to it by the core."""
     name: str
     processes: int = 1
     threads: int = 15
@@ -81,21 +82,10 @@ class DaemonGroup:
     socket_path: str = ""
 
     @property
-    def pywsgi_daemon_socket(self) -> str:
-        return self.socket_path
-
-    @property
     def response_timeout(self) -> float:
         """How long the server process waits for the next byte of a daemon's response: with
         request-timeout, the client gets 504 at request-timeout when no byte came yet."""
         return self.request_timeout if self.request_timeout else 300.0
-
-    def __call__(self, environ, start_response):
-        """Only reached outside pywsgi's core (which relays in C): say so rather than fail."""
-        body = b"This URL is served by a pywsgi daemon process group.\n"
-        start_response("502 Bad Gateway", [("Content-Type", "text/plain"),
-                                           ("Content-Length", str(len(body)))])
-        return [body]
 
     def title(self) -> str:
         """The process title, as display-name=%{GROUP} gives it under mod_wsgi."""

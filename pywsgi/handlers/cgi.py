@@ -85,19 +85,20 @@ class _InternalRouter:
     """Routes a local redirect (``Location: /path``) through the server's mounts, as Apache
     restarts request processing for the new URI (RFC 3875 6.2.2)."""
 
-    def __init__(self, mounts: Sequence[Tuple[str, Callable, Dict[str, Any]]]) -> None:
-        self.mounts = sorted(mounts, key=lambda mount: -len(mount[0]))
+    def __init__(self, mounts: Sequence[Any]) -> None:
+        self.mounts = sorted(mounts, key=lambda mount: -len(mount.prefix))
 
     def route(self, path: str):
-        for prefix, app, extras in self.mounts:
+        for mount in self.mounts:
+            prefix = mount.prefix
             if not prefix or path == prefix or path.startswith(prefix + "/"):
-                return prefix, app, extras
+                return prefix, mount.wsgi_app, mount.extras
         return None
 
 
-def set_internal_router(mounts: Sequence[Tuple[str, Callable, Dict[str, Any]]]) -> None:
-    """Give CGI apps the server's mounts (prefix, app, extras) for internal redirects; the
-    master calls this in each server process once the mounts are loaded."""
+def set_internal_router(mounts: Sequence[Any]) -> None:
+    """Give CGI apps the server's mounts (site.mounts.LoadedMount) for internal redirects; each
+    serving process calls this once its mounts are loaded."""
     global _router
     _router = _InternalRouter(mounts)
 
@@ -676,8 +677,6 @@ def _walk_to_file(root: str, path_info: str, follow_symlinks: bool):
 class CGIDirectory:
     """--cgi-alias: executables under a directory (or one program) run as CGI scripts."""
 
-    pywsgi_static = False
-
     def __init__(self, path: str, limits: CGILimits, *, document_root: Optional[str] = None,
                  follow_symlinks: bool = False) -> None:
         self.path = os.path.abspath(path)
@@ -712,8 +711,6 @@ class CGIDirectory:
 
 class CGIScript:
     """--cgi-script: a WSGI script run per request as CGI (``python -m pywsgi.cgi SCRIPT``)."""
-
-    pywsgi_static = False
 
     def __init__(self, path: str, limits: CGILimits, *, callable_name: str = "application",
                  document_root: Optional[str] = None) -> None:

@@ -76,8 +76,6 @@ class ScriptCache:
 class HandlerScripts:
     """A directory whose ``*.wsgi`` files run as applications, its other files served static."""
 
-    pywsgi_static = False  # the core calls it as an application
-
     def __init__(self, path: str, static_files: Optional[Callable], *,
                  callable_name: str = "application",
                  extensions: Sequence[str] = DEFAULT_EXTENSIONS,
@@ -161,8 +159,6 @@ class DocumentRootFirst:
     document root, every other request goes to the application — mod_wsgi-express's rule for
     ``--document-root`` with an application at '/'. The files go through the static app's
     Python fallback here, since the mount's app is not the StaticFiles itself."""
-
-    pywsgi_static = False
 
     def __init__(self, files: Callable, app: Callable, root: str, index: Sequence[str], *,
                  follow_symlinks: bool = False) -> None:

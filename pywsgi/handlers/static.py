@@ -1,7 +1,7 @@
 """Static files: a document root (``--document-root DIR``) or an alias (``--url-alias URL PATH``).
 
-A ``StaticFiles`` object is mounted like an application.  Inside a pywsgi server process the core
-recognises it by its ``pywsgi_static`` attribute and serves it from C without the GIL
+A ``StaticFiles`` object is mounted like an application.  Inside a pywsgi server process its mount
+is of the kind STATIC (pywsgi/site/mounts.py) and the core serves it from C without the GIL
 (csrc/static.c, through pywsgi/_static.pxi): path resolution under the root, conditional and range
 requests, precompressed siblings and sendfile.  ``__call__`` is a plain-WSGI fallback with the
 same rules, for use under another WSGI server or behind a wrapping application (no
@@ -78,8 +78,6 @@ class StaticFiles:
     cache_control    the Cache-Control value sent with files (None: none).
     is_file          force file (True) or directory (False) mode; None: from what path is.
     """
-
-    pywsgi_static = True  # the core serves mounts whose app has this attribute
 
     def __init__(self, path, *, index=("index.html",), follow_symlinks=False, precompressed=True,
                  cache_control=None, is_file=None):

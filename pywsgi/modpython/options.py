@@ -8,7 +8,7 @@ import sys
 from typing import Any, Dict, List
 
 from pywsgi.errors import StartupError
-from pywsgi.site.mounts import Mount
+from pywsgi.site.mounts import Mount, MountKind
 
 __all__ = ["mod_python_settings", "install_shim", "plan_mounts", "apply_python_path"]
 
@@ -43,7 +43,7 @@ def plan_mounts(settings: Dict[str, Any]) -> List[Any]:
     for url, module, handler in settings.get("python_handler") or ():
         url = settings.get("mount_point", "") if url is None else url
         spec = f"{module}::{handler}"
-        mounts.append(Mount(url, spec, f"mod_python handler {spec}"))
+        mounts.append(Mount(url, spec, f"mod_python handler {spec}", MountKind.MOD_PYTHON))
     mod_python_settings["handlers"] = [(mount.prefix, mount.target) for mount in mounts]
     return mounts
 

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List
 
+from pywsgi import loader
 from pywsgi.config.settings import application_group_for
 from pywsgi.handlers import cgi
-from pywsgi.site.mounts import Mount
+from pywsgi.handlers.static import StaticFiles
+from pywsgi.modpython.handler import load_handler
+from pywsgi.site.mounts import LoadedMount, Mount, MountKind
 
-__all__ = ["load_mounts", "mount_extras"]
+__all__ = ["load_mounts", "load_app", "mount_extras"]
 
 
 class _Remount:
     """The parent mount's app, reached through a longer prefix made for access rules: it sees
     the parent's SCRIPT_NAME and the rest of the path as PATH_INFO, as if nothing was split."""
-
-    pywsgi_static = False
 
     def __init__(self, app: Callable, parent_prefix: str) -> None:
         self.app = app
@@ -42,9 +43,33 @@ def mount_extras(settings: Dict[str, Any], prefix: str) -> Dict[str, Any]:
     }
 
 
-def load_mounts(settings: Dict[str, Any], mounts: List[Mount]) -> List[tuple]:
-    """(prefix, app, extras) for the core; raises loader.LoadError. A sub-mount made for access
-    rules reuses its parent's loaded app (a script is executed once per process)."""
+def load_app(mount: Mount, callable_name: str) -> Callable:
+    """The mount's application, loaded in this process (raises LoadError): a mod_python
+    handler, a script or module spec (loader.py), or the object itself; then its wrap."""
+    if mount.kind is MountKind.MOD_PYTHON:
+        app: Callable = load_handler(mount.target)
+    elif isinstance(mount.target, str):
+        app = loader.load(mount.target, callable_name)
+    else:
+        app = mount.target
+    return mount.wrap(app) if mount.wrap is not None else app
+
+
+def _core_kind(mount: Mount, app: Callable) -> MountKind:
+    """The kind the core acts on. A sub-mount made for access rules serves through the parent's
+    app (a Python call); an application that is itself a StaticFiles (a script whose
+    `application` is one, or pywsgi.serve(StaticFiles(...))) is served from C, as
+    docs/static-files.md promises."""
+    if mount.parent is not None:
+        return MountKind.APP
+    if mount.kind is MountKind.APP and isinstance(app, StaticFiles):
+        return MountKind.STATIC
+    return mount.kind
+
+
+def load_mounts(settings: Dict[str, Any], mounts: List[Mount]) -> List[LoadedMount]:
+    """The mounts for the core; raises LoadError. A sub-mount made for access rules reuses
+    its parent's loaded app (a script is executed once per process)."""
     callable_name = settings["callable_object"]
     loaded: Dict[int, Callable] = {}
     core_mounts = []
@@ -52,16 +77,11 @@ def load_mounts(settings: Dict[str, Any], mounts: List[Mount]) -> List[tuple]:
         if mount.parent is not None:
             app: Callable = _Remount(loaded[id(mount.parent)], mount.parent.prefix)
         else:
-            app = mount.load(callable_name)
+            app = load_app(mount, callable_name)
         loaded[id(mount)] = app
         extras = mount_extras(settings, mount.group_prefix)
         extras.update(mount.extras)
-        core_mounts.append((mount.prefix, app, extras))
-    if any(_is_cgi(app) for _, app, _ in core_mounts):
+        core_mounts.append(LoadedMount(mount.prefix, app, extras, _core_kind(mount, app)))
+    if any(mount.kind is MountKind.CGI for mount in mounts):
         cgi.set_internal_router(core_mounts)  # CGI local redirects route through the mounts
     return core_mounts
-
-
-def _is_cgi(app: Callable) -> bool:
-    module = type(app).__module__
-    return module == "pywsgi.handlers.cgi" or (isinstance(app, _Remount) and _is_cgi(app.app))

@@ -10,7 +10,7 @@ a server of its own. Every path is checked now, so a mistake is a startup error 
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from pywsgi.config.settings import application_group_for
 from pywsgi.errors import StartupError
@@ -19,8 +19,8 @@ from pywsgi.handlers.cgi import CGIDirectory, CGIScript, shared_limits
 from pywsgi.handlers.scripts import CGIByExtension, DocumentRootFirst, HandlerScripts
 from pywsgi.handlers.static import StaticFiles
 from pywsgi.modpython.options import plan_mounts as plan_handler_mounts
-from pywsgi.site.mounts import Mount
-from pywsgi.targets import is_module_spec
+from pywsgi.site.mounts import Mount, MountKind
+from pywsgi.targets import is_handler_spec, is_module_spec
 
 __all__ = ["plan_mounts", "serves_only_the_welcome_page"]
 
@@ -36,6 +36,14 @@ def _check_target(target: str, what: str) -> str:
     if not os.access(target, os.R_OK):
         raise StartupError(f"{what}{target}: not readable (permission denied)")
     return os.path.abspath(target)
+
+
+def _target_kind(target: str) -> MountKind:
+    """A script or module spec is an application; 'module::handler' that names no file is a
+    mod_python handler (pywsgi myhandler::handler, --script-alias /h=myhandler::handler)."""
+    if "::" in target and not os.path.exists(target) and is_handler_spec(target):
+        return MountKind.MOD_PYTHON
+    return MountKind.APP
 
 
 def plan_mounts(settings: Dict[str, Any], script: Optional[str] = None,
@@ -54,9 +62,11 @@ def plan_mounts(settings: Dict[str, Any], script: Optional[str] = None,
             raise StartupError(f"the application must be callable, got {type(app).__name__}")
         mounts.append(Mount(settings["mount_point"], app, getattr(app, "__name__", repr(app))))
     elif script is not None:
-        mounts.append(Mount(settings["mount_point"], _check_target(script, ""), script))
+        mounts.append(Mount(settings["mount_point"], _check_target(script, ""), script,
+                            _target_kind(script)))
     for url, target in settings.get("script_alias") or ():
-        mounts.append(Mount(url, _check_target(target, f"--script-alias {url or '/'}: "), target))
+        mounts.append(Mount(url, _check_target(target, f"--script-alias {url or '/'}: "), target,
+                            _target_kind(target)))
     mounts.extend(plan_handler_mounts(settings))  # and PythonPath/PythonOption
     mounts.extend(_file_mounts(settings))
     seen: Dict[str, str] = {}
@@ -118,9 +128,10 @@ def _plan_virtual_hosts(settings: Dict[str, Any], script: Optional[str],
 
 # ------------------------------------------------------------------ static, handlers, CGI
 
-def _static_app(settings: Dict[str, Any], path: str, what: str) -> Callable:
-    """StaticFiles for a directory or a file; with --handler-scripts a directory's *.wsgi files
-    run as applications (HandlerScripts in front of the StaticFiles)."""
+def _static_app(settings: Dict[str, Any], path: str, what: str) -> Tuple[Callable, MountKind]:
+    """StaticFiles for a directory or a file (STATIC); with --handler-scripts a directory's
+    *.wsgi files run as applications, with --cgi-extension its CGI files run (HandlerScripts or
+    CGIByExtension in front of the StaticFiles: HANDLER_SCRIPTS)."""
     if not os.path.exists(path):
         raise StartupError(f"{what}{path}: no such file or directory")
     try:
@@ -131,15 +142,18 @@ def _static_app(settings: Dict[str, Any], path: str, what: str) -> Callable:
                             is_file=os.path.isfile(path))
     except ValueError as exc:
         raise StartupError(f"{what}{exc}") from None
-    if settings.get("handler_scripts") and os.path.isdir(path):
+    if not os.path.isdir(path) or not (settings.get("handler_scripts")
+                                       or settings.get("cgi_extension")):
+        return files, MountKind.STATIC
+    if settings.get("handler_scripts"):
         files = HandlerScripts(path, files, callable_name=settings["callable_object"],
                                extensions=settings["handler_extension"],
                                follow_symlinks=settings["follow_symlinks"])
-    if settings.get("cgi_extension") and os.path.isdir(path):  # AddHandler cgi-script .cgi
+    if settings.get("cgi_extension"):  # AddHandler cgi-script .cgi
         files = CGIByExtension(path, files, _cgi_app(settings, path, what),
                                extensions=settings["cgi_extension"],
                                follow_symlinks=settings["follow_symlinks"])
-    return files
+    return files, MountKind.HANDLER_SCRIPTS
 
 
 def _cgi_limits(settings: Dict[str, Any]):
@@ -155,11 +169,16 @@ def _cgi_app(settings: Dict[str, Any], path: str, what: str) -> Callable:
                         follow_symlinks=settings["follow_symlinks"])
 
 
+def _cgi_directory(settings: Dict[str, Any], path: str, what: str) -> Tuple[Callable, MountKind]:
+    return _cgi_app(settings, path, what), MountKind.CGI
+
+
 def _subdirectory_factory(settings: Dict[str, Any], path: str, make) -> Optional[Callable]:
+    """For a directory mount: (app, kind) for a subdirectory (access rules below the mount)."""
     if not os.path.isdir(path):
         return None
 
-    def for_subdirectory(url: str, rel_url: str) -> Callable:
+    def for_subdirectory(url: str, rel_url: str) -> Tuple[Callable, MountKind]:
         sub = os.path.join(path, *[seg for seg in rel_url.split("/") if seg])
         what = f"--access {url}: "
         if not os.path.isdir(sub):
@@ -183,14 +202,14 @@ def _file_mounts(settings: Dict[str, Any]) -> List[Mount]:
                                                      else "no such file"))
         app = CGIScript(path, _cgi_limits(settings), callable_name=settings["callable_object"],
                         document_root=settings.get("document_root"))
-        mounts.append(Mount(url, app, f"CGI script {path}"))
+        mounts.append(Mount(url, app, f"CGI script {path}", MountKind.CGI))
     for url, path in settings.get("cgi_alias") or ():
-        app = _cgi_app(settings, path, f"--cgi-alias {url or '/'}: ")
-        mounts.append(Mount(url, app, f"CGI {path}",
-                            subdirectory=_subdirectory_factory(settings, path, _cgi_app)))
+        app, kind = _cgi_directory(settings, path, f"--cgi-alias {url or '/'}: ")
+        mounts.append(Mount(url, app, f"CGI {path}", kind,
+                            subdirectory=_subdirectory_factory(settings, path, _cgi_directory)))
     for url, path in settings.get("url_alias") or ():
-        app = _static_app(settings, path, f"--url-alias {url or '/'}: ")
-        mounts.append(Mount(url, app, f"files {path}",
+        app, kind = _static_app(settings, path, f"--url-alias {url or '/'}: ")
+        mounts.append(Mount(url, app, f"files {path}", kind,
                             subdirectory=_subdirectory_factory(settings, path, _static_app)))
     return mounts
 
@@ -203,7 +222,7 @@ def _mount_document_root(settings: Dict[str, Any], mounts: List[Mount]) -> None:
     if not os.path.isdir(root):
         raise StartupError(f"{what}{root}: " + ("not a directory" if os.path.exists(root)
                                                  else "no such directory"))
-    files = _static_app(settings, root, what)
+    files, kind = _static_app(settings, root, what)
     for mount in mounts:
         if mount.prefix == "":
 
@@ -213,7 +232,7 @@ def _mount_document_root(settings: Dict[str, Any], mounts: List[Mount]) -> None:
             mount.wrap = in_front
             mount.label += f" (behind the files of {root})"
             return
-    mounts.append(Mount("", files, f"document root {root}",
+    mounts.append(Mount("", files, f"document root {root}", kind,
                         subdirectory=_subdirectory_factory(settings, root, _static_app)))
 
 
@@ -235,10 +254,11 @@ def _attach_access(settings: Dict[str, Any], mounts: List[Mount], url: str, rule
                            f"(mounts: {', '.join(m.prefix or '/' for m in mounts)})")
     rel_url = url[len(enclosing.prefix):]
     if enclosing.subdirectory is not None and enclosing.wrap is None:
-        app = enclosing.subdirectory(url, rel_url)
-        sub = Mount(url, app, f"{enclosing.label}{rel_url}")
+        app, kind = enclosing.subdirectory(url, rel_url)
+        sub = Mount(url, app, f"{enclosing.label}{rel_url}", kind)
     else:
-        sub = Mount(url, enclosing.target, f"{enclosing.label} (at {url})", parent=enclosing)
+        sub = Mount(url, enclosing.target, f"{enclosing.label} (at {url})", enclosing.kind,
+                    parent=enclosing)
     sub.extras["pywsgi.access"] = rules
     mounts.append(sub)
 
