@@ -23,7 +23,6 @@ from __future__ import annotations
 import errno
 import io
 import os
-import re
 import selectors
 import signal
 import stat as stat_module
@@ -33,12 +32,12 @@ import threading
 import time
 from http import HTTPStatus
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
-from urllib.parse import unquote
 
 from pywsgi.observe import errorlog
+from pywsgi.site.routing import internal_router, normalize_path, request_host
 
 __all__ = ["CGIDirectory", "CGIScript", "CGILimits", "shared_limits", "cgi_environment",
-           "set_internal_router", "parse_response_head"]
+           "parse_response_head"]
 
 READ_SIZE = 64 * 1024
 MAX_HEAD_SIZE = 64 * 1024        # a response head larger than this is a broken script
@@ -78,67 +77,6 @@ def shared_limits(timeout: float, max_processes: int) -> CGILimits:
 
 # ----------------------------------------------------------------- internal redirects
 
-_router: Optional["_InternalRouter"] = None
-
-
-class _InternalRouter:
-    """Routes a local redirect (``Location: /path``) through the server's mounts, as Apache
-    restarts request processing for the new URI (RFC 3875 6.2.2)."""
-
-    def __init__(self, mounts: Sequence[Any]) -> None:
-        self.mounts = sorted(mounts, key=lambda mount: -len(mount.prefix))
-
-    def route(self, path: str):
-        for mount in self.mounts:
-            prefix = mount.prefix
-            if not prefix or path == prefix or path.startswith(prefix + "/"):
-                return prefix, mount.wsgi_app, mount.extras
-        return None
-
-
-def set_internal_router(mounts: Sequence[Any]) -> None:
-    """Give CGI apps the server's mounts (site.mounts.LoadedMount) for internal redirects; each
-    serving process calls this once its mounts are loaded."""
-    global _router
-    _router = _InternalRouter(mounts)
-
-
-_ENCODED_SLASH = re.compile(r"(%2[fF])")
-
-
-def _normalize_path(path: str, encoded_slashes: str = "off") -> Union[str, int, None]:
-    """Percent-decoded, dot segments removed, as the core does with a request's path: None if
-    it escapes the root or holds a NUL; 404 for an encoded slash (%2F) with
-    --allow-encoded-slashes off; with nodecode each %2F stays as written."""
-    pieces = _ENCODED_SLASH.split(path)   # text, '%2F', text, ...
-    if len(pieces) > 1 and encoded_slashes == "off":
-        return 404
-    if encoded_slashes == "nodecode":
-        decoded = "".join(piece if index % 2 else unquote(piece, encoding="latin-1")
-                          for index, piece in enumerate(pieces))
-    else:
-        decoded = unquote(path, encoding="latin-1")
-    if "\x00" in decoded or not decoded.startswith("/"):
-        return None
-    segments: List[str] = []
-    parts = decoded.split("/")[1:]
-    for index, segment in enumerate(parts):
-        last = index == len(parts) - 1
-        if segment == ".":
-            if last:
-                segments.append("")
-            continue
-        if segment == "..":
-            if not segments:
-                return None
-            segments.pop()
-            if last:
-                segments.append("")
-            continue
-        segments.append(segment)
-    return "/" + "/".join(segments)
-
-
 def _simple(start_response, status: int, extra_headers: Sequence[Tuple[str, str]] = ()):
     phrase = HTTPStatus(status).phrase
     body = f"{status} {phrase}\n".encode("ascii")
@@ -155,19 +93,19 @@ def _internal_redirect(environ, start_response, location: str):
                        f"{location}); check the CGI scripts' Location headers")
         return _simple(start_response, 500)
     raw_path, _, query = location.partition("?")
-    path = _normalize_path(raw_path, environ.get("pywsgi.allow_encoded_slashes", "off"))
-    if path is None:
-        return _simple(start_response, 400)
-    if isinstance(path, int):
+    path = normalize_path(raw_path, environ.get("pywsgi.allow_encoded_slashes", "off"))
+    if path == 404:
         errorlog.info(f"internal redirect to {location}: an encoded slash (%2F) in the path "
                       f"(see --allow-encoded-slashes): 404")
-        return _simple(start_response, 404)
-    if _router is None:  # outside a server (tests of the app alone): let the client follow it
+    if isinstance(path, int):
+        return _simple(start_response, path)
+    router = internal_router()
+    if router is None:  # outside a server (tests of the app alone): let the client follow it
         return _simple(start_response, 302, [("Location", location)])
-    found = _router.route(path)
+    found = router.route(path, request_host(environ))
     if found is None:
         return _simple(start_response, 404)
-    prefix, app, extras = found
+    prefix, app, extras = found.prefix, found.wsgi_app, found.extras
     access = extras.get("pywsgi.access")
     if access is not None and not access.allows(environ.get("REMOTE_ADDR", "")):
         errorlog.info(f"{environ.get('REMOTE_ADDR')}: internal redirect to {path} denied by the "

@@ -7,12 +7,12 @@ import sys
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from pywsgi.errors import LoadError
-from pywsgi.handlers import cgi
 from pywsgi.loader import import_hint, load_module_spec
 from pywsgi.modpython.apache import HTTP_INTERNAL_SERVER_ERROR, OK, SERVER_RETURN
 from pywsgi.modpython.options import apply_python_path, mod_python_settings
 from pywsgi.modpython.request import Request, _BodyError
 from pywsgi.observe import errorlog
+from pywsgi.site.routing import internal_router, request_host
 
 __all__ = ["HandlerApplication", "load_handler"]
 
@@ -30,12 +30,17 @@ class HandlerApplication:
     def __repr__(self) -> str:
         return f"<mod_python handler {self.spec}>"
 
-    def route(self, path: str) -> Optional[Tuple[str, Callable, Dict[str, Any]]]:
-        """(prefix, app, extras) that serves `path` for req.internal_redirect: the server's
-        mounts when it routes internal redirects (it does when it has CGI mounts), else the
-        --python-handler mounts; None when nothing does."""
-        router = cgi._router
-        return router.route(path) if router is not None else _route_handler(path)
+    def route(self, path: str, environ: Dict[str, Any]
+              ) -> Optional[Tuple[str, Callable, Dict[str, Any]]]:
+        """(prefix, app, extras) that serves `path` for req.internal_redirect from the request
+        `environ` (its virtual host): the server's mounts when it routes internal redirects (it
+        does when it has CGI mounts), else the handler mounts; None when nothing does."""
+        host = request_host(environ)
+        router = internal_router()
+        if router is None:
+            return _route_handler(path, host)
+        mount = router.route(path, host)
+        return None if mount is None else (mount.prefix, mount.wsgi_app, mount.extras)
 
     def __call__(self, environ: Dict[str, Any], start_response: Callable) -> List[bytes]:
         req = Request(self, environ, start_response, environ.get("pywsgi.modpython.prev"))
@@ -77,18 +82,14 @@ def _server_return_code(req: Request, exc: SERVER_RETURN) -> Any:
 _handler_apps: Dict[str, "HandlerApplication"] = {}
 
 
-def _route_handler(path: str) -> Optional[Tuple[str, Callable, Dict[str, Any]]]:
-    """(prefix, app, {}) of the --python-handler mount serving `path` (longest prefix), its
-    handler loaded in this process on first use; None when no handler mount serves it."""
-    best = None
-    for prefix, spec in mod_python_settings["handlers"]:
-        if not prefix or path == prefix or path.startswith(prefix + "/"):
-            if best is None or len(prefix) > len(best[0]):
-                best = (prefix, spec)
-    if best is None:
+def _route_handler(path: str, host: str) -> Optional[Tuple[str, Callable, Dict[str, Any]]]:
+    """(prefix, app, {}) of the handler mount serving `path` (longest prefix), its handler
+    loaded in this process on first use; None when no handler mount serves it."""
+    mount = mod_python_settings["handler_routes"].route(path, host)
+    if mount is None:
         return None
-    app = _handler_apps.get(best[1]) or load_handler(best[1])
-    return best[0], app, {}
+    app = _handler_apps.get(mount.target) or load_handler(mount.target)
+    return mount.prefix, app, {}
 
 
 def load_handler(spec: str) -> "HandlerApplication":

@@ -9,12 +9,15 @@ from typing import Any, Dict, List
 
 from pywsgi.errors import StartupError
 from pywsgi.site.mounts import Mount, MountKind
+from pywsgi.site.routing import Router
 
-__all__ = ["mod_python_settings", "install_shim", "plan_mounts", "apply_python_path"]
+__all__ = ["mod_python_settings", "install_shim", "plan_mounts", "set_handler_mounts",
+           "apply_python_path"]
 
-# handlers: (URL prefix, 'module::handler') of each --python-handler mount
+# handler_routes: the handler mounts (target 'module::handler'), for req.internal_redirect when
+# the server does not route internal redirects itself
 mod_python_settings: Dict[str, Any] = {"python_path": [], "python_option": [], "shim": False,
-                                       "limit_request_body": 0, "handlers": []}
+                                       "limit_request_body": 0, "handler_routes": Router([])}
 
 
 def install_shim() -> None:
@@ -44,8 +47,12 @@ def plan_mounts(settings: Dict[str, Any]) -> List[Any]:
         url = settings.get("mount_point", "") if url is None else url
         spec = f"{module}::{handler}"
         mounts.append(Mount(url, spec, f"mod_python handler {spec}", MountKind.MOD_PYTHON))
-    mod_python_settings["handlers"] = [(mount.prefix, mount.target) for mount in mounts]
     return mounts
+
+
+def set_handler_mounts(mounts: List[Mount]) -> None:
+    """The planner's last word: the handler mounts of the whole server (every virtual host's)."""
+    mod_python_settings["handler_routes"] = Router(mounts)
 
 
 def apply_python_path() -> None:

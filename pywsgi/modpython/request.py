@@ -433,7 +433,7 @@ class Request:
             self.log_error(f"request exceeded the limit of {MAX_INTERNAL_REDIRECTS} internal "
                            f"redirects")
         elif path.startswith("/"):
-            route = self._app.route(path)
+            route = self._app.route(path, self._environ)
             if route is not None:
                 prefix, app, extras = route
                 environ.update(extras)

@@ -6,10 +6,10 @@ from typing import Any, Callable, Dict, List
 
 from pywsgi import loader
 from pywsgi.config.settings import application_group_for
-from pywsgi.handlers import cgi
 from pywsgi.handlers.static import StaticFiles
 from pywsgi.modpython.handler import load_handler
 from pywsgi.site.mounts import LoadedMount, Mount, MountKind
+from pywsgi.site.routing import set_internal_router
 
 __all__ = ["load_mounts", "load_app", "mount_extras"]
 
@@ -83,5 +83,5 @@ def load_mounts(settings: Dict[str, Any], mounts: List[Mount]) -> List[LoadedMou
         extras.update(mount.extras)
         core_mounts.append(LoadedMount(mount.prefix, app, extras, _core_kind(mount, app)))
     if any(mount.kind is MountKind.CGI for mount in mounts):
-        cgi.set_internal_router(core_mounts)  # CGI local redirects route through the mounts
+        set_internal_router(core_mounts)  # CGI local redirects route through the mounts
     return core_mounts

@@ -19,6 +19,7 @@ from pywsgi.handlers.cgi import CGIDirectory, CGIScript, shared_limits
 from pywsgi.handlers.scripts import CGIByExtension, DocumentRootFirst, HandlerScripts
 from pywsgi.handlers.static import StaticFiles
 from pywsgi.modpython.options import plan_mounts as plan_handler_mounts
+from pywsgi.modpython.options import set_handler_mounts
 from pywsgi.site.mounts import Mount, MountKind
 from pywsgi.targets import is_handler_spec, is_module_spec
 
@@ -48,15 +49,26 @@ def _target_kind(target: str) -> MountKind:
 
 def plan_mounts(settings: Dict[str, Any], script: Optional[str] = None,
                 app: Optional[Callable] = None) -> List[Mount]:
-    """The mounts to serve: SCRIPT (or app) at mount_point, plus every script_alias.
+    """The mounts to serve: SCRIPT (or app) at mount_point, plus every script_alias and the
+    mounts of the other settings; with virtual hosts, each host's.
 
     Nothing given: the built-in welcome page at the root.
     """
-    mounts: List[Mount] = []
     if script is not None and app is not None:
         raise StartupError("give either a script or an application object, not both")
     if settings.get("virtual_host"):
-        return _plan_virtual_hosts(settings, script, app)
+        mounts = _plan_virtual_hosts(settings, script, app)
+    else:
+        mounts = _plan_server(settings, script, app)
+    # where req.internal_redirect goes when the server does not route internal redirects
+    set_handler_mounts([mount for mount in mounts
+                        if mount.kind is MountKind.MOD_PYTHON and mount.parent is None])
+    return mounts
+
+
+def _plan_server(settings: Dict[str, Any], script: Optional[str],
+                 app: Optional[Callable]) -> List[Mount]:
+    mounts: List[Mount] = []
     if app is not None:
         if not callable(app):
             raise StartupError(f"the application must be callable, got {type(app).__name__}")
@@ -115,7 +127,7 @@ def _plan_virtual_hosts(settings: Dict[str, Any], script: Optional[str],
                                f"yet; use one WSGIProcessGroup (--process-group) for all")
         names = tuple(([host["server_name"].lower()] if host.get("server_name") else [])
                       + list(host.get("server_alias") or ()))
-        for mount in plan_mounts(sub, script=script, app=app):
+        for mount in _plan_server(sub, script, app):
             mount.extras["pywsgi.virtual_host"] = (index, names)
             mount.extras["pywsgi.allow_encoded_slashes"] = sub.get("allow_encoded_slashes") or "off"
             group = application_group_for(sub, mount.group_prefix)
