@@ -20,7 +20,8 @@ import os
 import sys
 from typing import List, Optional
 
-from pywsgi import __version__, cli_hints, config, master
+from pywsgi import __version__, cli_hints, config
+from pywsgi.process.arbiter import run
 from pywsgi.site.plan import plan_mounts
 from pywsgi.config import sources
 from pywsgi.errors import EXIT_OK, EXIT_USAGE, ConfigError, StartupError
@@ -166,7 +167,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             sys.stdout.flush()
             return EXIT_OK
         mounts = plan_mounts(settings, script=collected.application)
-        return master.run(settings, mounts)
+        return run(settings, mounts)
     except (ConfigError, StartupError) as exc:
         sys.stderr.write(f"{PROG}: error: {exc}\n")
         sys.stderr.flush()

@@ -1,6 +1,8 @@
-"""The master process: binds, forks the server children and supervises them.
+"""The supervisor (gunicorn's arbiter): forks the server and daemon processes and keeps them
+running. What a child does is worker.py; the sockets, the pid file and --user/--group are
+sockets.py, pidfile.py, privileges.py, driven by startup.py.
 
-    master (this module, Python, no threads)
+    master (Master in this module, Python, no threads)
       ├─ binds the listening socket(s) once; children inherit them across fork()
       ├─ forks --processes children; each loads the application(s) and runs pywsgi._core.serve()
       ├─ respawns a child that dies, with exponential backoff (0.1 s doubling to 10 s; reset once a
@@ -21,28 +23,29 @@ the others and returns 2: a bad script never turns into a respawn loop at startu
 """
 from __future__ import annotations
 
-import errno
 import os
 import select
 import signal
 import socket
-import struct
-import sys
-import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Union
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional
 
-from pywsgi import __version__, loader, operations
-from pywsgi.config.settings import application_group_for
+from pywsgi import __version__
+from pywsgi.daemon.group import group_settings
+from pywsgi.daemon.plan import DaemonPlan, plan_daemon_mode
+from pywsgi.errors import EXIT_LOAD_FAILED, EXIT_OK, EXIT_USAGE, StartupError
 from pywsgi.observe import errorlog
-from pywsgi.errors import EXIT_LOAD_FAILED, EXIT_OK, EXIT_USAGE, LoadError, StartupError
-from pywsgi.site.load import load_mounts
-from pywsgi.site.mounts import Mount, MountKind
+from pywsgi.process.reloader import ChangeWatcher
+from pywsgi.process.sockets import describe_address
+from pywsgi.process.startup import Startup
+from pywsgi.process.worker import (
+    PID_RECORD, READY, RECYCLING, REPLACE_ME, child_main, status_text,
+)
+from pywsgi.site.mounts import Mount
 from pywsgi.site.plan import serves_only_the_welcome_page
 
-__all__ = ["StartupError", "bind_sockets", "run",
-           "EXIT_OK", "EXIT_USAGE", "EXIT_LOAD_FAILED"]
+__all__ = ["Master", "run"]
 
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 10.0
@@ -50,227 +53,7 @@ BACKOFF_RESET_AFTER = 30.0
 QUICK_STOP_WAIT = 1.0     # SIGINT: how long children get before SIGKILL
 
 _MASTER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1)
-_PID_RECORD = struct.Struct("=ii")   # (pid, what): a child's message on the ready pipe
-_READY, _RECYCLING, _REPLACE_ME = 0, 1, 2   # what: ready / stopped accepting / replace me first
 
-
-# ------------------------------------------------------------------ sockets
-
-def _display_address(sockaddr) -> str:
-    host, port = sockaddr[0], sockaddr[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def bind_sockets(host: str, port: int, backlog: int = 1024) -> List[socket.socket]:
-    """Listening, non-blocking sockets for every address `host` resolves to.
-
-    A name resolving to several addresses (localhost → 127.0.0.1 and ::1) gets one socket each;
-    addresses this machine cannot use are skipped as long as one binds. Port 0 picks a free port,
-    shared by all the sockets.
-    """
-    lookup_host = None if host in ("", "*") else host
-    try:
-        infos = socket.getaddrinfo(lookup_host, port, socket.AF_UNSPEC, socket.SOCK_STREAM,
-                                   0, socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise StartupError(f"cannot listen on host {host!r}: {exc.strerror}") from None
-    unique = []
-    for family, kind, proto, _, sockaddr in infos:
-        if family not in (socket.AF_INET, socket.AF_INET6):
-            continue
-        if all(sockaddr[:2] != other[4][:2] for other in unique):
-            unique.append((family, kind, proto, None, sockaddr))
-    if not unique:
-        raise StartupError(f"cannot listen on host {host!r}: no IPv4 or IPv6 address")
-
-    sockets: List[socket.socket] = []
-    chosen_port = port
-    failures: List[str] = []
-    try:
-        for family, kind, proto, _, sockaddr in unique:
-            if chosen_port != sockaddr[1]:
-                sockaddr = (sockaddr[0], chosen_port) + tuple(sockaddr[2:])
-            sock = socket.socket(family, kind, proto)
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if family == socket.AF_INET6 and len(unique) > 1:
-                    # the IPv4 address has its own socket; keep this one IPv6-only
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                sock.bind(sockaddr)
-                sock.listen(backlog)
-                sock.setblocking(False)
-            except OSError as exc:
-                sock.close()
-                where = _display_address(sockaddr)
-                if exc.errno == errno.EADDRINUSE:
-                    raise StartupError(f"cannot listen on {where}: address already in use "
-                                       f"(another server is running there; choose --port)") from None
-                if exc.errno == errno.EACCES:
-                    raise StartupError(f"cannot listen on {where}: permission denied (ports "
-                                       f"below 1024 need root or CAP_NET_BIND_SERVICE)") from None
-                if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) and len(unique) > 1:
-                    failures.append(f"{where}: {exc.strerror}")
-                    continue
-                raise StartupError(f"cannot listen on {where}: {exc.strerror or exc}") from None
-            sockets.append(sock)
-            chosen_port = sock.getsockname()[1]
-        if not sockets:
-            raise StartupError(f"cannot listen on host {host!r}: " + "; ".join(failures))
-    except BaseException:
-        for sock in sockets:
-            sock.close()
-        raise
-    for failure in failures:
-        errorlog.warning(f"skipped listening on {failure}")
-    return sockets
-
-
-# ------------------------------------------------------------------ children
-
-def _status_text(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        signum = os.WTERMSIG(status)
-        try:
-            name = signal.Signals(signum).name
-        except ValueError:
-            name = f"signal {signum}"
-        return f"was killed by {name}"
-    if os.WIFEXITED(status):
-        return f"exited with status {os.WEXITSTATUS(status)}"
-    return f"ended with wait status {status}"
-
-
-def _set_parent_death_signal(master_pid: int) -> None:
-    """Make this child die with the master, however the master ends."""
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-            libc = ctypes.CDLL(None, use_errno=True)
-            PR_SET_PDEATHSIG = 1
-            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-        except (OSError, AttributeError):
-            _start_parent_watch(master_pid)
-    else:
-        _start_parent_watch(master_pid)
-    if os.getppid() != master_pid:  # the master died before prctl took effect
-        os._exit(EXIT_OK)
-
-
-def _start_parent_watch(master_pid: int) -> None:
-    def watch() -> None:
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != master_pid:
-                os.kill(os.getpid(), signal.SIGTERM)
-                return
-    threading.Thread(target=watch, name="pywsgi-parent-watch", daemon=True).start()
-
-
-def _child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: List[Mount],
-                ready_fd: int, master_pid: int, blocked_mask, group=None) -> None:
-    """Runs in the forked child (a server process, or a daemon process of `group`); never
-    returns (os._exit)."""
-    exit_code = 1
-    try:
-        _set_parent_death_signal(master_pid)
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked_mask)
-        import atexit
-        atexit._clear()  # the master's (or the embedding program's) hooks are not ours to run
-        # SIGTERM/SIGINT keep their default action (die) while the application loads.
-        if group is not None:
-            from pywsgi.daemon.group import enter_group
-            enter_group(group)
-        operations.enter_child(settings, group)   # --user/--group (docs/operations.md)
-        if settings["error_log"] is not None:
-            # As mod_wsgi does: what the application prints (sys.stderr, sys.stdout, a logging
-            # handler on the console) is logged, so a service whose output is discarded loses
-            # nothing.  (The access log's "-" is the C core's own descriptor, not sys.stdout.)
-            sys.stderr = errorlog.ErrorStream()
-            sys.stdout = errorlog.ErrorStream()
-
-        try:
-            core_mounts = load_mounts(settings, mounts)
-        except LoadError as exc:
-            # an exception raised by the application's code has a traceback worth seeing
-            more = ("" if exc.__cause__ is None or errorlog.is_enabled("debug")
-                    else " (--log-level debug prints the traceback)")
-            sys.__stderr__.write(f"pywsgi: error: cannot load application: {exc}{more}\n")
-            sys.__stderr__.flush()
-            if settings["error_log"] is not None:
-                errorlog.error(f"cannot load application: {exc}{more}")
-            if exc.__cause__ is not None and errorlog.is_enabled("debug"):
-                import traceback
-                errorlog.debug("".join(traceback.format_exception(
-                    type(exc.__cause__), exc.__cause__, exc.__cause__.__traceback__)))
-            os._exit(EXIT_LOAD_FAILED)
-        operations.report_modules(settings.get("reload_report_dir"),   # --reload-on-changes
-                                  [m.target for m in mounts if isinstance(m.target, str)])
-
-        from pywsgi import _core
-        stop_state = {"requested": False}
-
-        def on_sigterm(signum, frame):
-            stop_state["requested"] = True
-            # Safety net: the master SIGKILLs after graceful_timeout + 1 s anyway, but an
-            # orphaned child (master killed) has nobody else to enforce the limit.
-            pending = signal.alarm(0)  # a repeated SIGTERM must not push the limit back
-            signal.alarm(pending or int(settings["graceful_timeout"]) + 2)
-            _core.stop(graceful=True)
-
-        def on_sigint(signum, frame):
-            stop_state["requested"] = True
-            signal.alarm(2)
-            _core.stop(graceful=False)
-
-        signal.signal(signal.SIGTERM, on_sigterm)
-        signal.signal(signal.SIGINT, on_sigint)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)   # restarts are the master's business
-        def on_sigusr1(signum, frame):
-            try:
-                errorlog.reopen()
-                _core.reopen_logs()
-            except OSError as exc:  # e.g. --user cannot open root's new file: keep the old one
-                errorlog.warning(f"cannot reopen the logs: {exc}; still writing to the old file")
-
-        signal.signal(signal.SIGUSR1, on_sigusr1)
-
-        os.write(ready_fd, _PID_RECORD.pack(os.getpid(), _READY))
-
-        def tell_master(what: int) -> None:
-            try:
-                os.write(ready_fd, _PID_RECORD.pack(os.getpid(), what))
-            except OSError:
-                pass
-        # Recycling (maximum-requests, a daemon group's limits): this process has stopped
-        # accepting; the master starts its replacement now, not when it exits. A changed script
-        # (a daemon group): the master replaces this process as SIGHUP does, new one first.
-        settings = dict(settings, on_recycle=lambda: tell_master(_RECYCLING),
-                        on_reload=lambda: tell_master(_REPLACE_ME))
-        if stop_state["requested"]:
-            os._exit(EXIT_OK)
-        _core.serve([sock.fileno() for sock in sockets], core_mounts, settings)
-        exit_code = EXIT_OK
-    except SystemExit as exc:
-        exit_code = exc.code if isinstance(exc.code, int) else 1
-    except BaseException:
-        try:
-            errorlog.exception("daemon process failed" if group is not None
-                               else "server process failed")
-        except BaseException:
-            pass
-    finally:
-        try:
-            if exit_code == EXIT_OK:
-                import atexit
-                atexit._run_exitfuncs()  # applications' atexit hooks, as mod_wsgi runs them
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except BaseException:
-            pass
-        os._exit(exit_code)
-
-
-# ------------------------------------------------------------------ the master
 
 @dataclass
 class _Child:
@@ -302,7 +85,7 @@ class _Slot:
 
 class Master:
     def __init__(self, settings: Dict[str, Any], sockets: List[socket.socket],
-                 mounts: List[Mount], plan: Optional["_DaemonPlan"] = None) -> None:
+                 mounts: List[Mount], plan: Optional[DaemonPlan] = None) -> None:
         self.settings = settings
         self.sockets = sockets
         self.mounts = mounts
@@ -317,7 +100,7 @@ class Master:
         self.load_failed = False
         self.pending_signals: List[int] = []
         self._ready_buffer = b""
-        self.watcher: Optional[operations.ChangeWatcher] = None   # --reload-on-changes
+        self.watcher: Optional[ChangeWatcher] = None   # --reload-on-changes
         self.on_started: Optional[Callable[[], None]] = None      # the pid file
 
     # -- signals
@@ -373,7 +156,6 @@ class Master:
             child_settings = dict(self.settings, process_index=slot.process_index)
             sockets, mounts = self.sockets, self.mounts
         else:
-            from pywsgi.daemon.group import group_settings
             child_settings = group_settings(self.settings, slot.group, slot.process_index,
                                                    self.plan.script_paths(slot.group))
             sockets, mounts = [self.plan.sockets[slot.group.name]], self.plan.mounts_for(slot.group)
@@ -395,7 +177,7 @@ class Master:
                 for fd in (self.wake_r, self.wake_w, self.ready_r):
                     os.close(fd)
             finally:
-                _child_main(child_settings, sockets, mounts, self.ready_w,
+                child_main(child_settings, sockets, mounts, self.ready_w,
                             self.pid, mask, slot.group)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         if self.scoreboard is not None:
@@ -422,13 +204,13 @@ class Master:
                 self._ready_buffer += data
         except (BlockingIOError, InterruptedError):
             pass
-        size = _PID_RECORD.size
+        size = PID_RECORD.size
         while len(self._ready_buffer) >= size:
-            pid, what = _PID_RECORD.unpack(self._ready_buffer[:size])
+            pid, what = PID_RECORD.unpack(self._ready_buffer[:size])
             self._ready_buffer = self._ready_buffer[size:]
-            if what == _RECYCLING:
+            if what == RECYCLING:
                 self._on_recycling(pid)
-            elif what == _REPLACE_ME:
+            elif what == REPLACE_ME:
                 self._replace(pid)
             else:
                 self._on_ready(pid)
@@ -528,7 +310,7 @@ class Master:
             self.scoreboard.scoreboard_exited(child.slot, child.pid, keeps)
         ran_for = time.monotonic() - child.started
         if child.retiring:
-            errorlog.debug(f"old {slot.name()} (pid {child.pid}) {_status_text(status)}")
+            errorlog.debug(f"old {slot.name()} (pid {child.pid}) {status_text(status)}")
             return
         if os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_LOAD_FAILED \
                 and not self.ever_ready:
@@ -537,14 +319,14 @@ class Master:
         if child.pid == slot.previous:
             slot.previous = None
             errorlog.error(f"{slot.name()} (pid {child.pid}) "
-                           f"{_status_text(status)} during a graceful restart")
+                           f"{status_text(status)} during a graceful restart")
             return
         if child.pid != slot.current:
             return
         if slot.previous is not None:
             # the replacement failed to start: keep the old process serving
             errorlog.error(f"graceful restart of {slot.name()} failed: new process "
-                           f"(pid {child.pid}) {_status_text(status)}; the old process "
+                           f"(pid {child.pid}) {status_text(status)}; the old process "
                            f"(pid {slot.previous}) keeps serving")
             slot.current, slot.previous = slot.previous, None
             return
@@ -554,7 +336,7 @@ class Master:
             slot.respawn_at = time.monotonic()
             return
         delay = self._schedule_respawn(slot, ran_for)
-        errorlog.error(f"{slot.name()} (pid {child.pid}) {_status_text(status)}; "
+        errorlog.error(f"{slot.name()} (pid {child.pid}) {status_text(status)}; "
                        f"restarting it in {delay:g} s")
 
     def _graceful_restart(self) -> None:
@@ -579,7 +361,7 @@ class Master:
     def _open_scoreboard(self) -> None:
         if not self.settings.get("server_status"):
             return
-        from pywsgi import _core
+        from pywsgi import _core  # the compiled core, imported by run() first (see there)
         groups = self.plan.groups if self.plan else ()
         _core.scoreboard_create(len(self.slots), [group.name for group in groups])
         self.scoreboard = _core
@@ -687,7 +469,7 @@ class Master:
 
 
 def _listen_urls(sockets: List[socket.socket]) -> str:
-    return ", ".join(operations.describe_address(sock) for sock in sockets)
+    return ", ".join(describe_address(sock) for sock in sockets)
 
 
 def run(settings: Dict[str, Any], mounts: List[Mount]) -> int:
@@ -699,8 +481,9 @@ def run(settings: Dict[str, Any], mounts: List[Mount]) -> int:
         raise StartupError(f"cannot open the error log {settings['error_log']}: "
                            f"{exc.strerror or exc}") from None
     try:
-        # Imported once here, not in every child: a broken build is one error, not a respawn loop.
-        from pywsgi import _core  # noqa: F401
+        # Imported once here, not in every child: a broken build is one error, not a respawn loop
+        # (and at call time: the command line works without a build, for --help).
+        from pywsgi import _core
     except ImportError as exc:
         raise StartupError(f"cannot import the pywsgi core (pywsgi._core): {exc}") from None
     if settings.get("access_log_format"):
@@ -715,9 +498,9 @@ def run(settings: Dict[str, Any], mounts: List[Mount]) -> int:
         except OSError as exc:
             raise StartupError(f"cannot open the access log {settings['access_log']}: "
                                f"{exc.strerror or exc}") from None
-    settings, mounts, plan = _plan_daemon_mode(settings, mounts)
-    ops = operations.Startup(settings)   # --user/--group resolved, --pid-file checked
-    sockets = ops.listen(bind_sockets)   # systemd's sockets, --unix-socket, or TCP
+    settings, mounts, plan = plan_daemon_mode(settings, mounts)
+    ops = Startup(settings)   # --user/--group resolved, --pid-file checked
+    sockets = ops.listen()    # systemd's sockets, --unix-socket, or TCP
     try:
         settings = ops.child_settings(settings, sockets)
         if plan is not None:
@@ -737,138 +520,3 @@ def run(settings: Dict[str, Any], mounts: List[Mount]) -> int:
         ops.cleanup()
 
 
-# ------------------------------------------------------------------ daemon mode
-
-EMBEDDED_GROUP = "%{GLOBAL}"   # --mount-process-group /URL=%{GLOBAL}: that URL stays embedded
-
-@dataclass
-class _DaemonPlan:
-    groups: List[Any]                    # daemon.DaemonGroup, each with processes slots
-    daemon_mounts: List[Mount]           # what the daemon processes load and serve
-    sockets: Dict[str, socket.socket] = field(default_factory=dict)
-    directory: Optional[str] = None
-    group_mounts: Dict[str, List[Mount]] = field(default_factory=dict)  # group name -> its mounts
-
-    def mounts_for(self, group: Any) -> List[Mount]:
-        return self.group_mounts.get(group.name, self.daemon_mounts)
-
-    def script_paths(self, group: Any) -> List[str]:
-        """The script files a group's processes load: touching one reloads the group."""
-        return sorted({m.target for m in self.mounts_for(group)
-                       if isinstance(m.target, str) and os.path.isfile(m.target)})
-
-    def bind(self) -> None:
-        import tempfile
-        from pywsgi.daemon.group import bind_group_socket
-        self.directory = tempfile.mkdtemp(prefix="pywsgi-")  # mode 0700: ours alone
-        for group in self.groups:
-            self.sockets[group.name] = bind_group_socket(group, self.directory)
-
-    def close(self) -> None:
-        for sock in self.sockets.values():
-            sock.close()
-        if self.directory:
-            for group in self.groups:
-                try:
-                    os.unlink(group.socket_path)
-                except OSError:
-                    pass
-            try:
-                os.rmdir(self.directory)
-            except OSError:
-                pass
-
-
-def _plan_daemon_mode(settings: Dict[str, Any], mounts: List[Mount]):
-    """Embedded mode: (settings, mounts, None).  Daemon mode: the server processes' settings,
-    their mounts (application mounts relayed to their group) and the plan for the daemons.
-
-    Each application mount (a script, a module, a mod_python handler, a directory of handler
-    scripts) runs in the group named for its URL: the longest matching --mount-process-group
-    URL, else --process-group, else embedded (in the server processes)."""
-    from dataclasses import replace
-    from pywsgi.config.daemon_groups import DaemonGroup
-    groups: Dict[str, Any] = {}
-    for group in settings.get("daemon_process") or ():
-        if group.name in groups:
-            raise StartupError(f"--daemon-process {group.name}: the group is defined twice")
-        groups[group.name] = group
-    name = settings.get("process_group") or ""
-    if settings.get("daemon") and not name:
-        name = "%s:%d" % (settings["host"], settings["port"])  # as mod_wsgi-express names it
-    per_url = list(settings.get("mount_process_group") or ())
-    if not name and not per_url:
-        if groups:
-            errorlog.warning("daemon process groups defined but none selected with "
-                             "--process-group: the application runs embedded")
-        return settings, mounts, None
-    if name and name not in groups:
-        if not settings.get("daemon"):
-            raise StartupError(f"--process-group {name}: no such daemon process group (define it "
-                               f"with --daemon-process {name}:processes=N,threads=M)")
-        # mod_wsgi-express's group: --request-timeout and --interrupt-timeout are its options
-        groups[name] = DaemonGroup(name, processes=settings["processes"],
-                                   threads=settings["threads"],
-                                   request_timeout=settings.get("request_timeout") or 0.0,
-                                   interrupt_timeout=settings.get("interrupt_timeout") or 0.0)
-    for url, group_name in per_url:
-        if group_name != EMBEDDED_GROUP and group_name not in groups:
-            raise StartupError(f"--mount-process-group {url or '/'}={group_name}: no such daemon "
-                               f"process group (define it with --daemon-process "
-                               f"{group_name}:processes=N,threads=M)")
-
-    def group_for(prefix: str) -> str:
-        best = None
-        for url, group_name in per_url:
-            if url == "" or prefix == url or prefix.startswith(url + "/"):
-                if best is None or len(url) > len(best[0]):
-                    best = (url, group_name)
-        chosen = best[1] if best is not None else name
-        return "" if chosen == EMBEDDED_GROUP else chosen
-
-    # mount -> group name ("" embedded); a sub-mount made for access rules follows its parent
-    assigned: Dict[int, str] = {}
-    for mount in mounts:
-        if mount.parent is None and mount.runs_in_daemon:
-            assigned[id(mount)] = group_for(mount.prefix)
-    for mount in mounts:
-        if mount.parent is not None and id(mount.parent) in assigned:
-            assigned[id(mount)] = assigned[id(mount.parent)]
-    group_mounts: Dict[str, List[Mount]] = {}
-    for mount in mounts:
-        if assigned.get(id(mount)):
-            group_mounts.setdefault(assigned[id(mount)], []).append(mount)
-    if not group_mounts:
-        if not name:  # every --mount-process-group said %{GLOBAL}: embedded mode after all
-            return settings, mounts, None
-        raise StartupError("daemon mode needs an application script or module to run in the "
-                           "daemon process group")
-    for other in groups:
-        if other not in group_mounts:
-            # an unused group would only load the application in processes nothing sends
-            # requests to
-            errorlog.warning(f"daemon process group {other} serves no mount (see --process-group "
-                             f"and --mount-process-group): not started")
-    used = [groups[group_name] for group_name in groups if group_name in group_mounts]
-    for group in used:
-        if group.python_home:
-            errorlog.warning(f"daemon process group {group.name}: python-home only adds the "
-                             f"environment's site-packages to sys.path; the daemon runs the "
-                             f"server's interpreter")
-    server_mounts = []
-    for mount in mounts:
-        group_name = assigned.get(id(mount))
-        if group_name:
-            mount = replace(mount, target=groups[group_name], kind=MountKind.DAEMON, wrap=None,
-                            parent=None, subdirectory=None)
-        elif id(mount) in assigned and (name or per_url):
-            # an application left embedded beside relayed ones: it runs in no daemon group
-            mount.extras.setdefault("mod_wsgi.process_group", "")
-            mount.extras.setdefault("pywsgi.process_group", "")
-        server_mounts.append(mount)
-    threads = settings.get("server_threads") or max(
-        4, sum(group.processes * group.threads for group in used))
-    settings = dict(settings, process_group=name, processes=settings["server_processes"],
-                    threads=threads)
-    return settings, server_mounts, _DaemonPlan(used, [m for ms in group_mounts.values()
-                                                       for m in ms], group_mounts=group_mounts)

@@ -1,0 +1,3 @@
+"""The processes: the supervisor (arbiter.py, gunicorn's arbiter), a child's life (worker.py),
+and what the master prepares for them: the listening sockets, the pid file, --user/--group,
+--reload-on-changes (sockets.py, pidfile.py, privileges.py, reloader.py; startup.py in order)."""
