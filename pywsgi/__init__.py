@@ -7,7 +7,7 @@ takes the same settings as the command line (see pywsgi.config.SETTINGS, or `pyw
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from pywsgi.version import __version__
 
 __all__ = ["__version__", "serve"]
 

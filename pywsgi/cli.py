@@ -20,9 +20,10 @@ import os
 import sys
 from typing import List, Optional
 
-from pywsgi import __version__, cli_hints, config
+from pywsgi import cli_hints, config
 from pywsgi.process.arbiter import run
 from pywsgi.site.plan import plan_mounts
+from pywsgi.version import __version__
 from pywsgi.config import sources
 from pywsgi.errors import EXIT_OK, EXIT_USAGE, ConfigError, StartupError
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from pywsgi import __version__
+from pywsgi.version import __version__
 from pywsgi.config.convert import (
     KiB, MiB, WILDCARD_HOSTS, as_access, as_access_list, as_access_log, as_bool, as_byte_size,
     as_cgi_alias_list, as_cgi_script, as_cgi_script_list, as_encoded_slashes, as_extension_list,

@@ -43,7 +43,7 @@ def bind_group_socket(group: DaemonGroup, directory: Optional[str] = None,
 
 def enter_group(group: DaemonGroup) -> None:
     """In a daemon child: title, working directory, python path. The group's user=/group= are
-    taken next, with --user/--group (process/privileges.py, enter_child)."""
+    taken next, with --user/--group, by the child (enter_child)."""
     set_process_title(group.title())
     if group.working_directory:
         os.chdir(group.working_directory)

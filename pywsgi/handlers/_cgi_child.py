@@ -16,6 +16,8 @@ def main(argv=None):
     if len(args) != 1 or args[0].startswith("-"):
         sys.stderr.write("usage: python -m pywsgi.cgi [--callable-object NAME] SCRIPT\n")
         return 2
+    # Imported here: run by path, this file can import pywsgi only once __main__ below has put
+    # the package's parent on sys.path.
     from pywsgi.errors import LoadError
     from pywsgi.loader import load_script
     try:

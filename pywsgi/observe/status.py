@@ -21,7 +21,7 @@ import json
 import os
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from pywsgi import __version__
+from pywsgi.version import __version__
 
 __all__ = ["DEFAULT_ALLOW", "allowed_networks", "is_allowed", "page_kind", "render",
            "status_document", "percentile", "prometheus_text"]

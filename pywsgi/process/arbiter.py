@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
-from pywsgi import __version__
+from pywsgi.version import __version__
 from pywsgi.daemon.group import group_settings
 from pywsgi.daemon.plan import DaemonPlan, plan_daemon_mode
 from pywsgi.errors import EXIT_LOAD_FAILED, EXIT_OK, EXIT_USAGE, StartupError
@@ -361,7 +361,7 @@ class Master:
     def _open_scoreboard(self) -> None:
         if not self.settings.get("server_status"):
             return
-        from pywsgi import _core  # the compiled core, imported by run() first (see there)
+        import pywsgi._core as _core  # the compiled core, imported by run() first (see there)
         groups = self.plan.groups if self.plan else ()
         _core.scoreboard_create(len(self.slots), [group.name for group in groups])
         self.scoreboard = _core
@@ -483,7 +483,7 @@ def run(settings: Dict[str, Any], mounts: List[Mount]) -> int:
     try:
         # Imported once here, not in every child: a broken build is one error, not a respawn loop
         # (and at call time: the command line works without a build, for --help).
-        from pywsgi import _core
+        import pywsgi._core as _core
     except ImportError as exc:
         raise StartupError(f"cannot import the pywsgi core (pywsgi._core): {exc}") from None
     if settings.get("access_log_format"):

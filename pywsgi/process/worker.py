@@ -112,7 +112,7 @@ def child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: L
 
         # The compiled core: imported at call time, so that the command line works without a
         # build (--help, --print-config) and arbiter.run() reports a broken one as one error.
-        from pywsgi import _core
+        import pywsgi._core as _core
         stop_state = {"requested": False}
 
         def on_sigterm(signum, frame):
