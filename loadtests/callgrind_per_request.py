@@ -1,6 +1,7 @@
 """Instructions per request of a pywsgi server process, counted by callgrind (valgrind).
 
-    python loadtests/callgrind_per_request.py [--python PY] [--requests N] [--app APP] -- [pywsgi flags]
+    python loadtests/callgrind_per_request.py [--python PY] [--requests N] [--app APP] \
+        -- [pywsgi flags]
 
 Runs the server twice under callgrind - serving 200 and then 200 + N keep-alive GETs from one
 sequential client - and prints (Ir of the second child - Ir of the first) / N: the user-space
@@ -44,7 +45,7 @@ def child_instructions(python, app, flags, requests, scratch):
                 break
             except OSError:
                 if time.monotonic() > deadline or master.poll() is not None:
-                    raise SystemExit('the server did not start under valgrind')
+                    raise SystemExit('the server did not start under valgrind') from None
                 time.sleep(0.5)
         request = b'GET / HTTP/1.1\r\nHost: bench\r\n\r\n'
         with client:

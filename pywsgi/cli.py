@@ -21,11 +21,11 @@ import sys
 from typing import List, Optional
 
 from pywsgi import cli_hints, config
+from pywsgi.config import sources
+from pywsgi.errors import EXIT_OK, EXIT_USAGE, ConfigError, StartupError
 from pywsgi.process.arbiter import run
 from pywsgi.site.plan import plan_mounts
 from pywsgi.version import __version__
-from pywsgi.config import sources
-from pywsgi.errors import EXIT_OK, EXIT_USAGE, ConfigError, StartupError
 
 __all__ = ["main", "build_parser"]
 

@@ -10,7 +10,6 @@ import pytest
 from pywsgi.handlers.access import AccessRules, parse_network
 from serverproc import APPS_DIR, SUITE_APP, free_port
 
-
 # ------------------------------------------------------------------ decisions (no server)
 
 @pytest.mark.parametrize('rules, address, allowed', [

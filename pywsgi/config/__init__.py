@@ -7,7 +7,14 @@ The table's names are re-exported here: ``pywsgi.config.SETTINGS`` and
 package import from the submodules, never from here.
 """
 from pywsgi.config.settings import (
-    HELP_SECTIONS, SETTINGS, SETTINGS_BY_NAME, ConfigError, Setting, build, close_match, defaults,
+    HELP_SECTIONS,
+    SETTINGS,
+    SETTINGS_BY_NAME,
+    ConfigError,
+    Setting,
+    build,
+    close_match,
+    defaults,
 )
 
 __all__ = ["HELP_SECTIONS", "SETTINGS", "SETTINGS_BY_NAME", "ConfigError", "Setting", "build",

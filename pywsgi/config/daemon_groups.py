@@ -11,14 +11,14 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from pywsgi.config.convert import as_byte_size
 
 __all__ = ["DaemonGroup", "OPTIONS", "parse_group", "group_spec"]
 
 # option name (as in WSGIDaemonProcess) -> (attribute, converter)
-OPTIONS = {
+OPTIONS: Dict[str, Tuple[str, Callable[[str], Any]]] = {
     "processes": ("processes", int),
     "threads": ("threads", int),
     "display-name": ("display_name", str),
@@ -76,9 +76,9 @@ class DaemonGroup:
     restart_interval: float = 0.0         # recycle after this long; 0: never
     inactivity_timeout: float = 0.0       # recycle after this long without a request; 0: never
     memory_limit: int = 0                 # recycle above this RSS in bytes; 0: no limit
-    graceful_timeout: float = 15.0        # a recycled process's in-flight requests may run this long
+    graceful_timeout: float = 15.0        # a recycled process's requests may run this long
     shutdown_timeout: float = 5.0         # ... and this long after request-timeout recycled it
-    script_reloading: bool = True         # recycle when a script it serves changes (mod_wsgi's default)
+    script_reloading: bool = True         # recycle when a script it serves changes (mod_wsgi)
     socket_path: str = ""
 
     @property

@@ -12,25 +12,62 @@ setting. Command line, PYWSGI_* variables and files: sources.py and docs/configu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
-from pywsgi.version import __version__
 from pywsgi.config.convert import (
-    KiB, MiB, WILDCARD_HOSTS, as_access, as_access_list, as_access_log, as_bool, as_byte_size,
-    as_cgi_alias_list, as_cgi_script, as_cgi_script_list, as_encoded_slashes, as_extension_list,
-    as_file_mode, as_host, as_index_name, as_log_level, as_mount_point, as_mount_process_group,
-    as_mount_process_group_list, as_non_negative_float, as_non_negative_int,
-    as_optional_extension_list, as_optional_path, as_optional_str, as_optional_user_or_group,
-    as_port, as_positive_int, as_python_handler, as_python_handler_list,
-    as_python_identifier_path, as_python_option, as_python_option_list, as_python_path_list,
-    as_script_alias, as_script_alias_list, as_seconds, as_status_allow, as_status_allow_list,
-    as_status_url, as_str, as_url_alias_list, as_url_scheme,
+    WILDCARD_HOSTS,
+    KiB,
+    MiB,
+    as_access,
+    as_access_list,
+    as_access_log,
+    as_bool,
+    as_byte_size,
+    as_cgi_alias_list,
+    as_cgi_script,
+    as_cgi_script_list,
+    as_encoded_slashes,
+    as_extension_list,
+    as_file_mode,
+    as_host,
+    as_index_name,
+    as_log_level,
+    as_mount_point,
+    as_mount_process_group,
+    as_mount_process_group_list,
+    as_non_negative_float,
+    as_non_negative_int,
+    as_optional_extension_list,
+    as_optional_path,
+    as_optional_str,
+    as_optional_user_or_group,
+    as_port,
+    as_positive_int,
+    as_python_handler,
+    as_python_handler_list,
+    as_python_identifier_path,
+    as_python_option,
+    as_python_option_list,
+    as_python_path_list,
+    as_script_alias,
+    as_script_alias_list,
+    as_seconds,
+    as_status_allow,
+    as_status_allow_list,
+    as_status_url,
+    as_str,
+    as_url_alias_list,
+    as_url_scheme,
 )
 from pywsgi.config.daemon_groups import DaemonGroup, parse_group
 from pywsgi.config.proxies import (
-    as_trust_proxy, as_trust_proxy_header, as_trust_proxy_header_list, as_trust_proxy_list,
+    as_trust_proxy,
+    as_trust_proxy_header,
+    as_trust_proxy_header_list,
+    as_trust_proxy_list,
 )
 from pywsgi.errors import ConfigError
+from pywsgi.version import __version__
 
 __all__ = [
     "ConfigError", "Setting", "SETTINGS", "SETTINGS_BY_NAME", "HELP_SECTIONS", "defaults",
@@ -100,7 +137,7 @@ class Setting:
     help: str
     express: Optional[str] = None   # the mod_wsgi-express option, where one exists
     flag: Optional[str] = None      # our command-line flag; None: API/internal only
-    metavar: Optional[str] = None
+    metavar: Union[str, Tuple[str, ...], None] = None   # a tuple: one per word (nargs)
     repeatable: bool = False        # flag may be given several times (list value)
     nargs: Optional[int] = None     # words per use of the flag (--url-alias URL PATH: 2)
     item_convert: Optional[Callable[[Any], Any]] = None  # checks one use of a repeatable flag

@@ -153,7 +153,7 @@ def _env_values(environ: Mapping[str, str], collected: Collected) -> Dict[str, A
         setting = setting_for_key(name) if variable == env_variable(name) else None
         if setting is None:
             raise ConfigError(f"environment variable {variable}: " + _unknown(name) +
-                              f"; PYWSGI_* variables name settings (see pywsgi --help)")
+                              "; PYWSGI_* variables name settings (see pywsgi --help)")
         raw: Any = text
         if setting.repeatable:
             # One use of the flag per line: PYWSGI_URL_ALIAS=$'/a=dir1\n/b=dir2'.
@@ -308,7 +308,7 @@ def _toml_shape(setting: Setting, value: Any) -> Any:
     if not setting.repeatable:
         return value
     if isinstance(value, dict):
-        items = []
+        items: List[Any] = []
         for key, entry in value.items():
             if isinstance(entry, dict):
                 items.append(f"{key}:" + ",".join(

@@ -1,8 +1,8 @@
 """The CGI side of --cgi-script: run one WSGI script once as a CGI program.
 
-Started as ``python .../pywsgi/handlers/_cgi_child.py [--callable-object NAME] SCRIPT`` for every request
-(the mod_cgi row of the seed's table), so it imports as little as it can: the loader and wsgiref's
-CGIHandler, nothing of the server. ``python -m pywsgi.cgi`` runs the same code.
+Started as ``python .../pywsgi/handlers/_cgi_child.py [--callable-object NAME] SCRIPT`` for every
+request (the mod_cgi row of the seed's table), so it imports as little as it can: the loader and
+wsgiref's CGIHandler, nothing of the server. ``python -m pywsgi.cgi`` runs the same code.
 """
 import sys
 

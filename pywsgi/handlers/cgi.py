@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 from http import HTTPStatus
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from pywsgi.observe import errorlog
 from pywsgi.site.routing import internal_router, normalize_path, request_host
@@ -487,7 +487,9 @@ class _Body:
             errorlog.error(f"[client {self.run.client}] {self.run.label}: timed out after "
                            f"{self.run.timeout:g} s without output; killed")
             self.run.finish(kill=True)
-            raise RuntimeError(f"CGI script {self.run.label} timed out while sending its body")
+            # raised in the timeout's place, which stays in the log as its context
+            raise RuntimeError(  # noqa: B904
+                f"CGI script {self.run.label} timed out while sending its body")
 
     def close(self) -> None:
         if self.closed:
@@ -542,7 +544,8 @@ def _run_cgi(environ, start_response, *, argv: List[str], cwd: str, label: str,
         release()
         status = 403 if exc.errno in (errno.EACCES, errno.EPERM) else 500
         errorlog.error(f"[client {client}] {label}: cannot run the script: "
-                       f"{exc.strerror or exc} ({'not executable' if status == 403 else 'exec failed'})")
+                       f"{exc.strerror or exc} "
+                       f"({'not executable' if status == 403 else 'exec failed'})")
         return _simple(start_response, status)
 
     try:

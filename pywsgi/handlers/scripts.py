@@ -34,7 +34,7 @@ DEFAULT_EXTENSIONS = (".wsgi",)
 
 
 def _simple(start_response, status: str, text: str):
-    body = f"{status}\n{text}\n".encode("utf-8") if text else f"{status}\n".encode("ascii")
+    body = f"{status}\n{text}\n".encode() if text else f"{status}\n".encode("ascii")
     start_response(status, [("Content-Type", "text/plain; charset=utf-8"),
                             ("Content-Length", str(len(body)))])
     return [body]
@@ -133,7 +133,8 @@ class HandlerScripts:
             errorlog.info(f"[client {environ.get('REMOTE_ADDR')}] "
                           f"{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}: "
                           f"handler script refused ({found})")
-            return _simple(start_response, "403 Forbidden" if found == 403 else "400 Bad Request", "")
+            return _simple(start_response,
+                           "403 Forbidden" if found == 403 else "400 Bad Request", "")
         filename, st, script_part, rest = found
         app, error = self.scripts.get(filename, st)
         if app is None:
@@ -214,5 +215,6 @@ class CGIByExtension(HandlerScripts):
         if found is None:
             return self.static_files(environ, start_response)
         if isinstance(found, int):
-            return _simple(start_response, "403 Forbidden" if found == 403 else "400 Bad Request", "")
+            return _simple(start_response,
+                           "403 Forbidden" if found == 403 else "400 Bad Request", "")
         return self.cgi_app(environ, start_response)

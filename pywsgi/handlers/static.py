@@ -126,7 +126,8 @@ class StaticFiles:
         are NUL-separated lists ending in an empty entry."""
         root = os.fsencode(self.root)
         index = b"".join(os.fsencode(name) + b"\0" for name in self.index) + b"\0"
-        types = b"".join(ext.encode("latin-1", "replace") + b"\0" + ctype.encode("latin-1", "replace") + b"\0"
+        types = b"".join(ext.encode("latin-1", "replace") + b"\0"
+                         + ctype.encode("latin-1", "replace") + b"\0"
                          for ext, ctype in sorted(content_types().items())) + b"\0"
         cache = (self.cache_control or "").encode("latin-1")
         return root, index, types, cache
@@ -189,7 +190,8 @@ class StaticFiles:
             return []
         size = st.st_size
         first, last, status = 0, size - 1, "200 OK"
-        if has_range and not encoding and _if_range_holds(environ.get("HTTP_IF_RANGE"), etag, mtime):
+        if has_range and not encoding and _if_range_holds(environ.get("HTTP_IF_RANGE"), etag,
+                                                          mtime):
             found = _parse_range(environ["HTTP_RANGE"], size)
             if found == -1:
                 return self._error(start_response, 416, [("Content-Range", "bytes */%d" % size)])

@@ -117,7 +117,8 @@ def parse_qs(qs: str, keep_blank_values: int = 0, strict_parsing: int = 0) -> Di
                      strict_parsing=bool(strict_parsing))
 
 
-def parse_qsl(qs: str, keep_blank_values: int = 0, strict_parsing: int = 0) -> List[Tuple[str, str]]:
+def parse_qsl(qs: str, keep_blank_values: int = 0,
+              strict_parsing: int = 0) -> List[Tuple[str, str]]:
     return _parse_qsl(qs, keep_blank_values=bool(keep_blank_values),
                       strict_parsing=bool(strict_parsing))
 
@@ -207,7 +208,7 @@ class table(MutableMapping):
     def has_key(self, key: str) -> bool:
         return key in self
 
-    def copy(self) -> "table":
+    def copy(self) -> table:
         return table(self._entries)
 
     def clear(self) -> None:

@@ -53,8 +53,9 @@ class HandlerApplication:
         except _BodyError as exc:
             if req._write is not None:
                 raise
-            # the core answers with the status the body read failed with (400, 408, 413)
-            raise exc.__cause__ or exc
+            # the core answers with the status the body read failed with (400, 408, 413): the
+            # read's own exception, as it was
+            raise exc.__cause__ or exc  # noqa: B904
         except Exception as exc:
             if req._write is not None or req._redirected:
                 raise  # the response started: the core logs it and closes the connection
@@ -79,7 +80,7 @@ def _server_return_code(req: Request, exc: SERVER_RETURN) -> Any:
     return OK
 
 
-_handler_apps: Dict[str, "HandlerApplication"] = {}
+_handler_apps: Dict[str, HandlerApplication] = {}
 
 
 def _route_handler(path: str, host: str) -> Optional[Tuple[str, Callable, Dict[str, Any]]]:
@@ -92,7 +93,7 @@ def _route_handler(path: str, host: str) -> Optional[Tuple[str, Callable, Dict[s
     return mount.prefix, app, {}
 
 
-def load_handler(spec: str) -> "HandlerApplication":
+def load_handler(spec: str) -> HandlerApplication:
     """'module::handler' -> its WSGI adapter, importing the module now (raises
     loader.LoadError with a one-line message)."""
     module, _, handler = spec.partition("::")

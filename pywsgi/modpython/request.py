@@ -12,10 +12,24 @@ from http import HTTPStatus
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from pywsgi.modpython.apache import (
-    _METHOD_NUMBERS, APLOG_ERR, APLOG_WARNING, DECLINED, DONE, HTTP_CREATED,
-    HTTP_INTERNAL_SERVER_ERROR, HTTP_NOT_FOUND, HTTP_NOT_MODIFIED, HTTP_OK,
-    MAX_INTERNAL_REDIRECTS, OK, REMOTE_DOUBLE_REV, REMOTE_HOST, REMOTE_NAME, _SENDFILE_BLOCK,
-    log_error, table,
+    _METHOD_NUMBERS,
+    _SENDFILE_BLOCK,
+    APLOG_ERR,
+    APLOG_WARNING,
+    DECLINED,
+    DONE,
+    HTTP_CREATED,
+    HTTP_INTERNAL_SERVER_ERROR,
+    HTTP_NOT_FOUND,
+    HTTP_NOT_MODIFIED,
+    HTTP_OK,
+    MAX_INTERNAL_REDIRECTS,
+    OK,
+    REMOTE_DOUBLE_REV,
+    REMOTE_HOST,
+    REMOTE_NAME,
+    log_error,
+    table,
 )
 from pywsgi.modpython.options import mod_python_settings
 from pywsgi.observe import errorlog
@@ -126,8 +140,9 @@ class Request:
     each write() sends its bytes at once.
     """
 
-    def __init__(self, app: "HandlerApplication", environ: Dict[str, Any],
-                 start_response: Callable, prev: Optional["Request"] = None) -> None:
+    # app: the handler.HandlerApplication that made it (not imported: it imports this module)
+    def __init__(self, app: Any, environ: Dict[str, Any],
+                 start_response: Callable, prev: Optional[Request] = None) -> None:
         self._app = app
         self._environ = environ
         self._start_response = start_response
@@ -144,7 +159,8 @@ class Request:
         self.method_number = _METHOD_NUMBERS.get(self.method, -1)
         self.uri = script_name + path_info or "/"
         self.args = query or None
-        self.unparsed_uri = environ.get("REQUEST_URI") or (self.uri + ("?" + query if query else ""))
+        self.unparsed_uri = (environ.get("REQUEST_URI")
+                             or self.uri + ("?" + query if query else ""))
         self.parsed_uri = (environ.get("wsgi.url_scheme", "http"), None, None, None,
                            self.hostname_from(environ), None, self.uri, self.args, None)
         self.protocol = environ.get("SERVER_PROTOCOL", "HTTP/1.0")
@@ -190,7 +206,7 @@ class Request:
         self.no_cache = 0
         self.no_local_copy = 0
         self.hlist = None
-        self.form = None       # set by mod_python.publisher in mod_python; kept for code that checks
+        self.form = None       # set by mod_python.publisher; kept for code that checks
 
     # Made when first used: most handlers never look at most of them.
     @cached_property
@@ -418,7 +434,7 @@ class Request:
         handler's URL runs the handler again; another mount is reached when the server routes
         internal redirects (it does when CGI mounts exist); otherwise 404."""
         if self._write is not None:
-            raise IOError("cannot redirect internally after the response started")
+            raise OSError("cannot redirect internally after the response started")
         depth = self._environ.get("pywsgi.modpython.redirects", 0) + 1
         path, _, query = new_uri.partition("?")
         environ = dict(self._environ)

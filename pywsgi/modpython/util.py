@@ -16,7 +16,8 @@ import io
 import re
 import tempfile
 from typing import Any, Callable, Dict, List, Optional, Tuple
-from urllib.parse import parse_qsl as _parse_qsl, unquote
+from urllib.parse import parse_qsl as _parse_qsl
+from urllib.parse import unquote
 
 import pywsgi.modpython.apache as apache
 from pywsgi.modpython.apache import parse_qs, parse_qsl  # noqa: F401  (mod_python.util exports them)
@@ -67,7 +68,7 @@ class StringField(str):
     disposition: Optional[str] = None
     disposition_options: Dict[str, str] = {}
 
-    def __new__(cls, value: str) -> "StringField":
+    def __new__(cls, value: str) -> StringField:
         field = super().__new__(cls, value)
         field.headers = apache.table()
         return field
@@ -376,7 +377,7 @@ def redirect(req: Any, location: str, permanent: int = 0, text: Optional[str] = 
     """Send a redirect (302, or 301 when permanent) to `location` and end the handler
     (raises SERVER_RETURN(apache.DONE)); IOError when the response already started."""
     if req.sent_bodyct:
-        raise IOError("cannot redirect after headers have already been sent")
+        raise OSError("cannot redirect after headers have already been sent")
     req.err_headers_out["Location"] = location
     req.status = apache.HTTP_MOVED_PERMANENTLY if permanent else apache.HTTP_MOVED_TEMPORARILY
     if text is None:

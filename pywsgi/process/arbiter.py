@@ -31,7 +31,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
-from pywsgi.version import __version__
 from pywsgi.daemon.group import group_settings
 from pywsgi.daemon.plan import DaemonPlan, plan_daemon_mode
 from pywsgi.errors import EXIT_LOAD_FAILED, EXIT_OK, EXIT_USAGE, StartupError
@@ -40,10 +39,15 @@ from pywsgi.process.reloader import ChangeWatcher
 from pywsgi.process.sockets import describe_address
 from pywsgi.process.startup import Startup
 from pywsgi.process.worker import (
-    PID_RECORD, READY, RECYCLING, REPLACE_ME, child_main, status_text,
+    PID_RECORD,
+    RECYCLING,
+    REPLACE_ME,
+    child_main,
+    status_text,
 )
 from pywsgi.site.mounts import Mount
 from pywsgi.site.plan import serves_only_the_welcome_page
+from pywsgi.version import __version__
 
 __all__ = ["Master", "run"]
 
@@ -69,9 +73,9 @@ class _Child:
 class _Slot:
     index: int                           # position in Master.slots
     process_index: int = 0               # 0..N-1 within its kind (server, or one daemon group)
-    group: Any = None                    # a daemon.DaemonGroup for a daemon process slot
+    group: Any = None                    # a DaemonGroup, for a daemon process slot
     current: Optional[int] = None        # pid serving (or starting) in this slot
-    previous: Optional[int] = None       # during a graceful restart: the old pid, until the new is ready
+    previous: Optional[int] = None       # graceful restart: the old pid, until the new is ready
     backoff: float = BACKOFF_FIRST
     respawn_at: Optional[float] = None
 
@@ -257,7 +261,8 @@ class Master:
             # Logged once every first process can serve, so it means "ready", and a script
             # that fails to load leaves only its one error line on stderr.
             groups = "".join(f"; daemon process group {g.name} (processes={g.processes} "
-                             f"threads={g.threads})" for g in (self.plan.groups if self.plan else ()))
+                             f"threads={g.threads})"
+                             for g in (self.plan.groups if self.plan else ()))
             errorlog.info(f"pywsgi {__version__} listening on {_listen_urls(self.sockets)} "
                           f"(processes={self.settings['processes']} "
                           f"threads={self.settings['threads']}{groups})")

@@ -14,7 +14,7 @@ __all__ = ["check_pid_file", "write_pid_file", "remove_pid_file"]
 
 def _read_pid(path: str) -> Optional[int]:
     try:
-        with open(path, "r", encoding="ascii", errors="replace") as f:
+        with open(path, encoding="ascii", errors="replace") as f:
             text = f.read(64).strip()
     except FileNotFoundError:
         return None

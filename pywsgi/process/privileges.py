@@ -24,7 +24,7 @@ class Privileges:
         return self.uid is not None or self.gid is not None
 
     @classmethod
-    def resolve(cls, user: Optional[str], group: Optional[str]) -> "Privileges":
+    def resolve(cls, user: Optional[str], group: Optional[str]) -> Privileges:
         """NAME or numeric id -> ids. Not root: only our own user and group are accepted
         (nothing to switch to), anything else is an error now rather than in every child."""
         import grp

@@ -68,7 +68,8 @@ def bind_sockets(host: str, port: int, backlog: int = 1024) -> List[socket.socke
                 where = _display_address(sockaddr)
                 if exc.errno == errno.EADDRINUSE:
                     raise StartupError(f"cannot listen on {where}: address already in use "
-                                       f"(another server is running there; choose --port)") from None
+                                       f"(another server is running there; choose --port)"
+                                       ) from None
                 if exc.errno == errno.EACCES:
                     raise StartupError(f"cannot listen on {where}: permission denied (ports "
                                        f"below 1024 need root or CAP_NET_BIND_SERVICE)") from None

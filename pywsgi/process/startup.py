@@ -38,7 +38,8 @@ class Startup:
             self.give_to_children(self.unix_path)
         return sockets
 
-    def child_settings(self, settings: Dict[str, Any], sockets: List[socket.socket]) -> Dict[str, Any]:
+    def child_settings(self, settings: Dict[str, Any],
+                       sockets: List[socket.socket]) -> Dict[str, Any]:
         """The settings the children get: SERVER_NAME/PORT for what is listened on, and the
         report directory of --reload-on-changes."""
         settings = dict(settings, **server_address(settings, sockets))

@@ -37,10 +37,10 @@ class Mount:
     # applied to the loaded app (the document root in front of an app mounted at '/')
     wrap: Optional[Callable[[Callable], Callable]] = None
     # a mount made for access rules below another one: serves through the parent's app
-    parent: Optional["Mount"] = None
+    parent: Optional[Mount] = None
     # for a directory-backed mount (static, handler scripts, CGI): the same kind of app for a
     # subdirectory, given the URL and its path below the prefix ('/files/private', '/private')
-    subdirectory: Optional[Callable[[str, str], "tuple[Callable, MountKind]"]] = None
+    subdirectory: Optional[Callable[[str, str], tuple[Callable, MountKind]]] = None
 
     @property
     def group_prefix(self) -> str:

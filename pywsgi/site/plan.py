@@ -122,9 +122,10 @@ def _plan_virtual_hosts(settings: Dict[str, Any], script: Optional[str],
             elif name != "server_alias":
                 sub[name] = value
         if (sub.get("process_group") or "") != (settings.get("process_group") or ""):
-            raise StartupError(f"virtual host {host.get('server_name') or index + 1}: a daemon process group of "
-                               f"its own ({sub['process_group'] or 'embedded'}) is not supported "
-                               f"yet; use one WSGIProcessGroup (--process-group) for all")
+            raise StartupError(f"virtual host {host.get('server_name') or index + 1}: a daemon "
+                               f"process group of its own ({sub['process_group'] or 'embedded'}) "
+                               f"is not supported yet; use one WSGIProcessGroup (--process-group) "
+                               f"for all")
         names = tuple(([host["server_name"].lower()] if host.get("server_name") else [])
                       + list(host.get("server_alias") or ()))
         for mount in _plan_server(sub, script, app):

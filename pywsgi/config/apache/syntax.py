@@ -28,7 +28,7 @@ class Directive:
     args: List[str]
     file: str
     line: int
-    children: Optional[List["Directive"]] = None   # a <Section>: the directives inside
+    children: Optional[List[Directive]] = None   # a <Section>: the directives inside
 
     @property
     def key(self) -> str:
@@ -145,12 +145,12 @@ class Parser:
                     if not words:
                         raise ApacheConfigError(f"{where}: empty section '<>'")
                     section = Directive(words[0], words[1:], display, number, children=[])
-                    (stack[-1].children if stack else top).append(section)
+                    _body(stack, top).append(section)
                     stack.append(section)
                     continue
                 words = _split_args(text, where)
                 directive = Directive(words[0], words[1:], display, number)
-                into = stack[-1].children if stack else top
+                into = _body(stack, top)
                 if directive.key in ("include", "includeoptional"):
                     into.extend(self.include(directive))
                     continue
@@ -190,6 +190,15 @@ class Parser:
         for path in paths:
             result.extend(self.parse_file(path))
         return result
+
+
+def _body(stack: List[Directive], top: List[Directive]) -> List[Directive]:
+    """Where the next directive goes: inside the open section, else at the top level."""
+    if not stack:
+        return top
+    children = stack[-1].children
+    assert children is not None  # a section is made with children=[]
+    return children
 
 
 def parse(path: str, root: Optional[str] = None) -> List[Directive]:

@@ -583,7 +583,7 @@ class _Translator:
                     self.check_access_target(block, url, mounts)
                     if url not in access or access[url][0] <= rank:
                         access[url] = (rank, rules, block.where)
-        for url, (rank, rules, where) in sorted(access.items()):
+        for url, (_rank, rules, _where) in sorted(access.items()):
             # A shallower Directory block reaching a mount only because the mount lies below
             # it is overridden by a deeper one that reaches the same mount: done by rank above.
             scope.settings.setdefault("access", []).append(f"{url or '/'}=" + "; ".join(rules))
