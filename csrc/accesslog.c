@@ -15,34 +15,48 @@
 #define LINE_MAX_LEN 8192
 
 enum item_kind {
-    IT_TEXT, IT_HOST, IT_DASH, IT_TIME, IT_REQUEST, IT_STATUS, IT_BYTES_CLF, IT_BYTES,
-    IT_MICROS, IT_SECONDS, IT_METHOD, IT_PATH, IT_QUERY, IT_PROTOCOL, IT_PID, IT_HEADER,
+    IT_TEXT,
+    IT_HOST,
+    IT_DASH,
+    IT_TIME,
+    IT_REQUEST,
+    IT_STATUS,
+    IT_BYTES_CLF,
+    IT_BYTES,
+    IT_MICROS,
+    IT_SECONDS,
+    IT_METHOD,
+    IT_PATH,
+    IT_QUERY,
+    IT_PROTOCOL,
+    IT_PID,
+    IT_HEADER,
     IT_CONN_HOST
 };
 
 typedef struct {
     int kind;
-    int arg;             /* IT_TEXT: offset into text; IT_HEADER: header index */
-    int len;             /* IT_TEXT: length */
+    int arg; /* IT_TEXT: offset into text; IT_HEADER: header index */
+    int len; /* IT_TEXT: length */
 } item;
 
 struct pw_access_log {
     int fd;
     item items[128];
     int nitems;
-    char text[1024];     /* the literal parts of the format */
+    char text[1024]; /* the literal parts of the format */
     char *names[PW_LOG_MAX_HEADERS];
     int nnames;
     pthread_mutex_t lock;
     char buf[BUF_SIZE];
     size_t len;
     /* failed writes (accesslog.h); all under the lock */
-    int failing;                  /* errno of the write that failed; 0: writes work */
-    int midline;                  /* buf begins with the rest of a line begun in the file */
-    int reported;                 /* this spell of failures has been told to the error log */
-    double window_start;          /* monotonic: since when dropped_window counts */
-    unsigned long long dropped_window;   /* lines dropped and not yet reported */
-    unsigned long long dropped_spell;    /* lines dropped since writes began to fail */
+    int failing;                       /* errno of the write that failed; 0: writes work */
+    int midline;                       /* buf begins with the rest of a line begun in the file */
+    int reported;                      /* this spell of failures has been told to the error log */
+    double window_start;               /* monotonic: since when dropped_window counts */
+    unsigned long long dropped_window; /* lines dropped and not yet reported */
+    unsigned long long dropped_spell;  /* lines dropped since writes began to fail */
     pw_access_log_report_fn report;
     void *report_arg;
     uint64_t *dropped_counter;
@@ -79,12 +93,14 @@ pw_access_log *pw_access_log_new(int fd, const char *format, char *err, size_t e
             continue;
         }
         p++;
-        if (*p == '>')  /* %>s: the final status - the only one there is here */
+        if (*p == '>') /* %>s: the final status - the only one there is here */
             p++;
         int kind = -1, arg = 0;
         switch (*p) {
-        case 'h': case 'a': kind = IT_HOST; break;
-        case 'l': case 'u': kind = IT_DASH; break;
+        case 'h':
+        case 'a': kind = IT_HOST; break;
+        case 'l':
+        case 'u': kind = IT_DASH; break;
         case 't': kind = IT_TIME; break;
         case 'r': kind = IT_REQUEST; break;
         case 's': kind = IT_STATUS; break;
@@ -114,8 +130,10 @@ pw_access_log *pw_access_log_new(int fd, const char *format, char *err, size_t e
                 continue;
             }
             if (!end || end[1] != 'i' || end == p + 1) {
-                snprintf(err, errlen, "access log format: only %%{Header}i and %%{c}a are supported among "
-                         "the %%{...} codes (at \"%.20s\")", p - 1);
+                snprintf(err, errlen,
+                         "access log format: only %%{Header}i and %%{c}a are supported among "
+                         "the %%{...} codes (at \"%.20s\")",
+                         p - 1);
                 pw_access_log_free(l);
                 return NULL;
             }
@@ -140,9 +158,12 @@ pw_access_log *pw_access_log_new(int fd, const char *format, char *err, size_t e
             continue;
         }
         default:
-            snprintf(err, errlen, "access log format: unsupported code %%%c (supported: %%h %%a "
-                     "%%{c}a %%l %%u %%t %%r %%s %%>s %%b %%B %%D %%T %%m %%U %%q %%H %%P %%{Header}i "
-                     "%%%%)", *p ? *p : ' ');
+            snprintf(
+                err, errlen,
+                "access log format: unsupported code %%%c (supported: %%h %%a "
+                "%%{c}a %%l %%u %%t %%r %%s %%>s %%b %%B %%D %%T %%m %%U %%q %%H %%P %%{Header}i "
+                "%%%%)",
+                *p ? *p : ' ');
             pw_access_log_free(l);
             return NULL;
         }
@@ -188,11 +209,12 @@ void pw_access_log_capture(const pw_access_log *l, pw_conn *c)
     c->log_rl_len = (uint16_t)n;
     used = n;
     for (int i = 0; i < l->nnames; i++) {
-        c->log_hdr_len[i] = 0xffff;  /* absent */
+        c->log_hdr_len[i] = 0xffff; /* absent */
         size_t want = strlen(l->names[i]);
         for (uint32_t h = 0; h < r->num_headers; h++) {
             const pw_header *hd = &r->headers[h];
-            if (hd->name.len == want && strncasecmp(c->buf + hd->name.off, l->names[i], want) == 0) {
+            if (hd->name.len == want &&
+                strncasecmp(c->buf + hd->name.off, l->names[i], want) == 0) {
                 size_t v = hd->value.len;
                 if (v > PW_LOG_CAPTURE - used)
                     v = PW_LOG_CAPTURE - used;
@@ -237,8 +259,8 @@ static size_t put(char *out, size_t room, const char *s, size_t n)
 }
 
 /* Pieces of the captured request line: method, target (path, query), protocol. */
-static void split_request_line(const char *rl, size_t n, const char **m, size_t *ml,
-                               const char **t, size_t *tl, const char **v, size_t *vl)
+static void split_request_line(const char *rl, size_t n, const char **m, size_t *ml, const char **t,
+                               size_t *tl, const char **v, size_t *vl)
 {
     const char *sp1 = memchr(rl, ' ', n);
     *m = rl;
@@ -281,7 +303,7 @@ static int drain(pw_access_log *l)
 
 static void note_failure(pw_access_log *l, int err, double now)
 {
-    if (!l->failing) {   /* a new spell of failures */
+    if (!l->failing) { /* a new spell of failures */
         l->reported = 0;
         l->dropped_window = l->dropped_spell = 0;
         l->window_start = now;
@@ -316,9 +338,7 @@ void pw_access_log_write(pw_access_log *l, const pw_conn *c)
         const char *m, *t, *v;
         size_t ml, tl, vl;
         switch (it->kind) {
-        case IT_TEXT:
-            k += put(line + k, room - k, l->text + it->arg, it->len);
-            break;
+        case IT_TEXT: k += put(line + k, room - k, l->text + it->arg, it->len); break;
         case IT_HOST:
             k += put(line + k, room - k, c->peer_host[0] ? c->peer_host : "-",
                      c->peer_host[0] ? strlen(c->peer_host) : 1);
@@ -327,9 +347,7 @@ void pw_access_log_write(pw_access_log *l, const pw_conn *c)
             k += put(line + k, room - k, c->conn_host[0] ? c->conn_host : "-",
                      c->conn_host[0] ? strlen(c->conn_host) : 1);
             break;
-        case IT_DASH:
-            k += put(line + k, room - k, "-", 1);
-            break;
+        case IT_DASH: k += put(line + k, room - k, "-", 1); break;
         case IT_TIME: {
             struct tm tm;
             time_t when = c->req_time ? c->req_time : time(NULL);
@@ -425,29 +443,34 @@ void pw_access_log_flush(pw_access_log *l)
     int levels[2], n = 0;
     double now = monotonic_now();
     pthread_mutex_lock(&l->lock);
-    int err = -1;   /* -1: nothing to write, so nothing learnt */
+    int err = -1; /* -1: nothing to write, so nothing learnt */
     if (l->len) {
         err = drain(l);
         if (err)
             note_failure(l, err, now);
     }
     if (l->failing && !l->reported) {
-        snprintf(lines[n], sizeof lines[n], "access log: write failed: %s; lines are kept in "
+        snprintf(lines[n], sizeof lines[n],
+                 "access log: write failed: %s; lines are kept in "
                  "memory (up to %d KiB) until a write succeeds, and dropped beyond that",
                  strerror(l->failing), BUF_SIZE / 1024);
         levels[n++] = PW_LOG_ERROR;
         l->reported = 1;
     }
     if (err == 0 && l->failing) {
-        snprintf(lines[n], sizeof lines[n], "access log: writing again; %llu line%s dropped "
-                 "while writes failed", l->dropped_spell, plural(l->dropped_spell));
+        snprintf(lines[n], sizeof lines[n],
+                 "access log: writing again; %llu line%s dropped "
+                 "while writes failed",
+                 l->dropped_spell, plural(l->dropped_spell));
         levels[n++] = PW_LOG_WARNING;
         l->failing = 0;
         l->dropped_window = l->dropped_spell = 0;
     } else if (l->failing && l->dropped_window &&
                now - l->window_start >= PW_ACCESS_LOG_REPORT_INTERVAL) {
-        snprintf(lines[n], sizeof lines[n], "access log: %llu line%s dropped in the last %.0f s: "
-                 "%s", l->dropped_window, plural(l->dropped_window), now - l->window_start,
+        snprintf(lines[n], sizeof lines[n],
+                 "access log: %llu line%s dropped in the last %.0f s: "
+                 "%s",
+                 l->dropped_window, plural(l->dropped_window), now - l->window_start,
                  strerror(l->failing));
         levels[n++] = PW_LOG_ERROR;
         l->dropped_window = 0;
@@ -470,8 +493,8 @@ void pw_access_log_finish(pw_access_log *l)
         lost += l->buf[i] == '\n';
     if (lost) {
         drop_lines(l, lost);
-        snprintf(line, sizeof line, "access log: %llu line%s dropped as the server stops: %s",
-                 lost, plural(lost), strerror(l->failing ? l->failing : EIO));
+        snprintf(line, sizeof line, "access log: %llu line%s dropped as the server stops: %s", lost,
+                 plural(lost), strerror(l->failing ? l->failing : EIO));
     }
     l->len = 0;
     l->midline = 0;

@@ -27,9 +27,9 @@
 
 #define PW_LOG_COMBINED "%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-agent}i\""
 #define PW_LOG_MAX_HEADERS 8
-#define PW_LOG_CAPTURE 2048   /* per connection: request line + logged headers, truncated */
-#define PW_ACCESS_LOG_BUFFER 65536          /* bytes of lines held per process */
-#define PW_ACCESS_LOG_REPORT_INTERVAL 10.0  /* seconds between two "lines dropped" reports */
+#define PW_LOG_CAPTURE 2048        /* per connection: request line + logged headers, truncated */
+#define PW_ACCESS_LOG_BUFFER 65536 /* bytes of lines held per process */
+#define PW_ACCESS_LOG_REPORT_INTERVAL 10.0 /* seconds between two "lines dropped" reports */
 
 typedef struct pw_access_log pw_access_log;
 struct pw_conn;

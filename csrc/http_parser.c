@@ -35,22 +35,38 @@ enum {
 };
 
 static const unsigned char char_class[256] = {
-    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc4, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* 00-0f ................ */
-    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* 10-1f ................ */
-    0xc4, 0x67, 0x06, 0x47, 0x67, 0x67, 0x67, 0x67, 0x66, 0x66, 0x67, 0x67, 0x66, 0x67, 0x67, 0x46, /* 20-2f .!"#$%&'()*+,-./ */
-    0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x46, 0x66, 0x46, 0x66, 0x46, 0x46, /* 30-3f 0123456789:;<=>? */
-    0x46, 0x77, 0x77, 0x77, 0x77, 0x77, 0x77, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, /* 40-4f @ABCDEFGHIJKLMNO */
-    0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x46, 0x06, 0x46, 0x47, 0x67, /* 50-5f PQRSTUVWXYZ[.]^_ */
-    0x47, 0x77, 0x77, 0x77, 0x77, 0x77, 0x77, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, /* 60-6f `abcdefghijklmno */
-    0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x46, 0x47, 0x46, 0x67, 0x00, /* 70-7f pqrstuvwxyz{|}~. */
-    0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, /* 80-8f ................ */
-    0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, /* 90-9f ................ */
-    0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, /* a0-af ................ */
-    0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, /* b0-bf ................ */
-    0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, /* c0-cf ................ */
-    0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, /* d0-df ................ */
-    0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, /* e0-ef ................ */
-    0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, /* f0-ff ................ */
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0xc4, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* 00-0f ................ */
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* 10-1f ................ */
+    0xc4, 0x67, 0x06, 0x47, 0x67, 0x67, 0x67, 0x67,
+    0x66, 0x66, 0x67, 0x67, 0x66, 0x67, 0x67, 0x46, /* 20-2f .!"#$%&'()*+,-./ */
+    0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f,
+    0x7f, 0x7f, 0x46, 0x66, 0x46, 0x66, 0x46, 0x46, /* 30-3f 0123456789:;<=>? */
+    0x46, 0x77, 0x77, 0x77, 0x77, 0x77, 0x77, 0x67,
+    0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, /* 40-4f @ABCDEFGHIJKLMNO */
+    0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67,
+    0x67, 0x67, 0x67, 0x46, 0x06, 0x46, 0x47, 0x67, /* 50-5f PQRSTUVWXYZ[.]^_ */
+    0x47, 0x77, 0x77, 0x77, 0x77, 0x77, 0x77, 0x67,
+    0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, /* 60-6f `abcdefghijklmno */
+    0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67,
+    0x67, 0x67, 0x67, 0x46, 0x47, 0x46, 0x67, 0x00, /* 70-7f pqrstuvwxyz{|}~. */
+    0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44,
+    0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, /* 80-8f ................ */
+    0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44,
+    0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, /* 90-9f ................ */
+    0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44,
+    0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, /* a0-af ................ */
+    0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44,
+    0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, /* b0-bf ................ */
+    0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44,
+    0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, /* c0-cf ................ */
+    0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44,
+    0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, /* d0-df ................ */
+    0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44,
+    0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, /* e0-ef ................ */
+    0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44,
+    0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, /* f0-ff ................ */
 };
 
 #define IS(cls, ch) (char_class[(unsigned char)(ch)] & (cls))
@@ -110,7 +126,11 @@ static size_t token_length(const unsigned char *s, size_t n)
  * Comma-separated list iteration (RFC 9110 5.6.1: #element => [ element ] *( OWS "," OWS
  * [ element ] )). Sets *el / *el_len to the next element with OWS trimmed; returns 0 at the end.
  */
-typedef struct { const unsigned char *s; size_t n, i; int done; } list_iter;
+typedef struct {
+    const unsigned char *s;
+    size_t n, i;
+    int done;
+} list_iter;
 
 static int list_next(list_iter *it, const unsigned char **el, size_t *el_len)
 {
@@ -332,8 +352,9 @@ static int parse_request_line(pw_request *r, const unsigned char *buf, size_t of
     while (i < n && IS(CC_VCHAR, c[i]))
         i++;
     if (i == target_start)
-        return fail(r, 400, (i < n && c[i] == ' ') ? "more than one SP after method"
-                                                   : "invalid request-target");
+        return fail(r, 400,
+                    (i < n && c[i] == ' ') ? "more than one SP after method"
+                                           : "invalid request-target");
     if (i == n)
         return fail(r, 400, "request-line has no HTTP-version (HTTP/0.9 is not supported)");
     if (c[i] != ' ')
@@ -377,8 +398,9 @@ static int parse_field_line(pw_request *r, const unsigned char *buf, size_t off,
          * (Bad Request) ..." -- we reject.
          * RFC 9112 2.2: "A recipient that receives whitespace between the start-line and the
          * first header field MUST either reject the message as invalid or ..." -- we reject. */
-        return fail(r, 400, r->num_headers ? "obs-fold in header section"
-                                           : "whitespace before the first header field");
+        return fail(r, 400,
+                    r->num_headers ? "obs-fold in header section"
+                                   : "whitespace before the first header field");
     }
     i = token_length(c, n);
     if (i == 0)
@@ -408,8 +430,9 @@ static int parse_field_line(pw_request *r, const unsigned char *buf, size_t off,
              * dangerous ... a recipient of CR, LF, or NUL within a field value MUST either
              * reject the message or replace each of those characters with SP". We reject,
              * as we do any other CTL (not in field-vchar). */
-            return fail(r, 400, c[i] == 0 ? "NUL in header field value"
-                                          : "control character in header field value");
+            return fail(r, 400,
+                        c[i] == 0 ? "NUL in header field value"
+                                  : "control character in header field value");
         }
     }
 
@@ -662,8 +685,9 @@ int pw_parse_head(pw_request *r, const char *buf_, size_t len, const pw_limits *
          * We do not: a bare LF is read as a line end by some parsers and not by others,
          * which is what request smuggling feeds on. Bare LF -> 400. */
         if (lf_off == start || buf[lf_off - 1] != '\r')
-            return fail(r, 400, r->stage == ST_REQUEST_LINE ? "bare LF in request-line"
-                                                             : "bare LF in header section");
+            return fail(r, 400,
+                        r->stage == ST_REQUEST_LINE ? "bare LF in request-line"
+                                                    : "bare LF in header section");
         line_len = lf_off - 1 - start;
 
         if (r->stage == ST_REQUEST_LINE) {
@@ -726,21 +750,21 @@ int pw_parse_head(pw_request *r, const char *buf_, size_t len, const pw_limits *
  *   trailer-section = *( field-line CRLF )
  */
 enum {
-    CK_SIZE = 0,        /* in chunk-size (no digit yet when size_digits == 0) */
-    CK_EXT_BWS_SEMI,    /* BWS seen after size / ext: only more BWS or ";" may follow */
-    CK_EXT_BWS_NAME,    /* after ";": BWS then chunk-ext-name */
-    CK_EXT_NAME,        /* in chunk-ext-name */
-    CK_EXT_BWS_EQ,      /* BWS after the name: "=", ";" or more BWS */
-    CK_EXT_BWS_VAL,     /* after "=": BWS then token or quoted-string */
-    CK_EXT_TOKEN,       /* in a token chunk-ext-val */
-    CK_EXT_QUOTED,      /* in a quoted-string */
-    CK_EXT_QUOTED_PAIR, /* after a backslash */
-    CK_EXT_AFTER_QUOTED,/* after the closing quote */
-    CK_SIZE_LF,         /* CR of the size line seen */
-    CK_DATA,            /* in chunk-data */
-    CK_DATA_CR,         /* chunk-data done, CR expected */
-    CK_DATA_LF,         /* LF expected */
-    CK_TRAILER_START,   /* start of a trailer field line or of the final CRLF */
+    CK_SIZE = 0,         /* in chunk-size (no digit yet when size_digits == 0) */
+    CK_EXT_BWS_SEMI,     /* BWS seen after size / ext: only more BWS or ";" may follow */
+    CK_EXT_BWS_NAME,     /* after ";": BWS then chunk-ext-name */
+    CK_EXT_NAME,         /* in chunk-ext-name */
+    CK_EXT_BWS_EQ,       /* BWS after the name: "=", ";" or more BWS */
+    CK_EXT_BWS_VAL,      /* after "=": BWS then token or quoted-string */
+    CK_EXT_TOKEN,        /* in a token chunk-ext-val */
+    CK_EXT_QUOTED,       /* in a quoted-string */
+    CK_EXT_QUOTED_PAIR,  /* after a backslash */
+    CK_EXT_AFTER_QUOTED, /* after the closing quote */
+    CK_SIZE_LF,          /* CR of the size line seen */
+    CK_DATA,             /* in chunk-data */
+    CK_DATA_CR,          /* chunk-data done, CR expected */
+    CK_DATA_LF,          /* LF expected */
+    CK_TRAILER_START,    /* start of a trailer field line or of the final CRLF */
     CK_TRAILER_NAME,
     CK_TRAILER_VALUE,
     CK_TRAILER_LF,
@@ -814,7 +838,8 @@ int pw_chunked_decode(pw_chunked *c, const char *buf_, size_t len, size_t *consu
         switch (c->state) {
         case CK_SIZE:
             if (IS(CC_HEXDIG, ch)) {
-                unsigned v = IS(CC_DIGIT, ch) ? (unsigned)(ch - '0') : (unsigned)(lower_ascii(ch) - 'a' + 10);
+                unsigned v = IS(CC_DIGIT, ch) ? (unsigned)(ch - '0')
+                                              : (unsigned)(lower_ascii(ch) - 'a' + 10);
                 if (++c->size_digits > PW_MAX_CHUNK_SIZE_DIGITS)
                     return chunk_fail(c, 400, "chunk-size too long");
                 if (c->remaining > ((uint64_t)INT64_MAX >> 4))
@@ -953,8 +978,9 @@ int pw_chunked_decode(pw_chunked *c, const char *buf_, size_t len, size_t *consu
             if (ch == ':')
                 c->state = CK_TRAILER_VALUE;
             else if (!IS(CC_TCHAR, ch))
-                return chunk_fail(c, 400, IS(CC_OWS, ch) ? "whitespace between trailer field name and colon"
-                                                        : "invalid trailer field name");
+                return chunk_fail(c, 400,
+                                  IS(CC_OWS, ch) ? "whitespace between trailer field name and colon"
+                                                 : "invalid trailer field name");
             break;
         case CK_TRAILER_VALUE:
             if (ch == '\r')
@@ -974,8 +1000,7 @@ int pw_chunked_decode(pw_chunked *c, const char *buf_, size_t len, size_t *consu
             c->state = CK_DONE;
             *consumed = i + 1;
             return PW_DONE;
-        default:
-            return chunk_fail(c, 400, "internal chunked state");
+        default: return chunk_fail(c, 400, "internal chunked state");
         }
         i++;
     }

@@ -9,7 +9,8 @@
 #include <string.h>
 
 /* "\x0D\x0A\x0D\x0A\x00\x0D\x0A\x51\x55\x49\x54\x0A" - the v2 signature (12 bytes) */
-static const char v2_sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
+static const char v2_sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
+                                0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
 
 static int fail(const char **error, const char *why)
 {
@@ -61,7 +62,7 @@ static int parse_v1(const char *buf, size_t len, pw_proxy_info *info, const char
                 return fail(error, "control character in a PROXY v1 line");
         return 0;
     }
-    size_t line = (size_t)(lf - buf);  /* without the LF */
+    size_t line = (size_t)(lf - buf); /* without the LF */
     if (line < plen || buf[line - 1] != '\r')
         return fail(error, "PROXY v1 line not ended by CRLF");
     const char *p = buf + plen, *end = buf + line - 1;
@@ -71,8 +72,7 @@ static int parse_v1(const char *buf, size_t len, pw_proxy_info *info, const char
     info->version = 1;
     info->has_addr = 0;
     info->ssl = 0;
-    if ((size_t)(end - p) >= 7 && memcmp(p, "UNKNOWN", 7) == 0 &&
-        (p + 7 == end || p[7] == ' ')) {
+    if ((size_t)(end - p) >= 7 && memcmp(p, "UNKNOWN", 7) == 0 && (p + 7 == end || p[7] == ' ')) {
         /* "the receiver must ignore anything presented before the CRLF" */
         return (int)(line + 1);
     }
@@ -98,7 +98,8 @@ static int parse_v1(const char *buf, size_t len, pw_proxy_info *info, const char
     if (memchr(field[3], ' ', flen[3]))
         return fail(error, "PROXY v1 line has too many fields");
     unsigned char src[16], dst[16];
-    if (v1_addr(field[0], flen[0], family, src) != 0 || v1_addr(field[1], flen[1], family, dst) != 0)
+    if (v1_addr(field[0], flen[0], family, src) != 0 ||
+        v1_addr(field[1], flen[1], family, dst) != 0)
         return fail(error, "PROXY v1 address does not match its protocol");
     int sport = v1_port(field[2], flen[2]), dport = v1_port(field[3], flen[3]);
     if (sport < 0 || dport < 0)
@@ -131,10 +132,10 @@ static int parse_v2(const char *buf, size_t len, pw_proxy_info *info, const char
     int fam = u[13] >> 4, transport = u[13] & 0x0f;
     size_t need;
     switch (fam) {
-    case 0: need = 0; break;     /* AF_UNSPEC */
-    case 1: need = 12; break;    /* AF_INET: src, dst (4 each), ports (2 each) */
-    case 2: need = 36; break;    /* AF_INET6 */
-    case 3: need = 216; break;   /* AF_UNIX: two 108-byte paths */
+    case 0: need = 0; break;   /* AF_UNSPEC */
+    case 1: need = 12; break;  /* AF_INET: src, dst (4 each), ports (2 each) */
+    case 2: need = 36; break;  /* AF_INET6 */
+    case 3: need = 216; break; /* AF_UNIX: two 108-byte paths */
     default: return fail(error, "PROXY v2 address family unknown");
     }
     if (transport > 2)

@@ -13,16 +13,16 @@
 
 #include <stddef.h>
 
-#define PW_PROXY_V1_MAX 107     /* "a receiver ... 107 bytes" including the CRLF */
-#define PW_PROXY_V2_MAX 4096    /* our bound on a v2 header with its TLVs (16 + length) */
+#define PW_PROXY_V1_MAX 107  /* "a receiver ... 107 bytes" including the CRLF */
+#define PW_PROXY_V2_MAX 4096 /* our bound on a v2 header with its TLVs (16 + length) */
 
 typedef struct {
-    int version;       /* 1 or 2 */
-    int has_addr;      /* 0: LOCAL, UNKNOWN, UNSPEC or AF_UNIX - keep the connection's address */
-    int family;        /* 4 or 6 when has_addr */
-    char src[64];      /* the client's address as text */
+    int version;  /* 1 or 2 */
+    int has_addr; /* 0: LOCAL, UNKNOWN, UNSPEC or AF_UNIX - keep the connection's address */
+    int family;   /* 4 or 6 when has_addr */
+    char src[64]; /* the client's address as text */
     int src_port;
-    int ssl;           /* v2 PP2_TYPE_SSL TLV with PP2_CLIENT_SSL: the client used TLS */
+    int ssl; /* v2 PP2_TYPE_SSL TLV with PP2_CLIENT_SSL: the client used TLS */
 } pw_proxy_info;
 
 /* > 0: the header is complete and that many bytes long (info filled); 0: need more bytes;

@@ -95,7 +95,7 @@ static int trusted_bin(const pw_trust *t, int family, const uint8_t addr[16])
     if (family == 4)
         v4 = addr;
     else if (memcmp(addr, v4mapped, 12) == 0)
-        v4 = addr + 12;  /* ::ffff:a.b.c.d from a dual-stack socket is a.b.c.d */
+        v4 = addr + 12; /* ::ffff:a.b.c.d from a dual-stack socket is a.b.c.d */
     for (int i = 0; i < t->count; i++) {
         const pw_cidr *net = &t->nets[i];
         if (net->family == 4 ? v4 && match(net, v4) : family == 6 && match(net, addr))
@@ -115,9 +115,15 @@ int pw_trust_host(const pw_trust *t, const char *host)
 
 /* ---------------------------------------------------------------- small lexing helpers */
 
-typedef struct { const char *p; size_t n; } text;
+typedef struct {
+    const char *p;
+    size_t n;
+} text;
 
-static int is_ows(char ch) { return ch == ' ' || ch == '\t'; }
+static int is_ows(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
 
 static text trim(const char *p, size_t n)
 {
@@ -265,7 +271,7 @@ static void eval_xff(const pw_trust *t, const char *buf, const pw_header *header
             const char *comma = memchr(v, ',', (size_t)(end - v));
             const char *stop = comma ? comma : end;
             text e = trim(v, (size_t)(stop - v));
-            if (e.n) {  /* RFC 9110 5.6.1: empty list elements are ignored */
+            if (e.n) { /* RFC 9110 5.6.1: empty list elements are ignored */
                 if (nhops == PW_MAX_HOPS) {
                     /* only the right end matters: a client padding the list on the left
                      * must not make the proxy's own entry unreadable */
@@ -294,7 +300,7 @@ static void eval_xff(const pw_trust *t, const char *buf, const pw_header *header
         if (!trusted_bin(t, family, addr))
             return;
     }
-    if (dropped) {  /* 64 trusted hops and more to the left: give up */
+    if (dropped) { /* 64 trusted hops and more to the left: give up */
         out->error = "X-Forwarded-For has more than 64 trusted addresses";
         out->have_addr = 0;
     }
@@ -304,7 +310,7 @@ static void eval_xff(const pw_trust *t, const char *buf, const pw_header *header
 
 typedef struct {
     int has_for, has_proto, has_host;
-    text for_;        /* unquoted content */
+    text for_; /* unquoted content */
     int https;
     text host;
 } fwd_element;
@@ -312,7 +318,7 @@ typedef struct {
 static int is_tchar(unsigned char ch)
 {
     return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch && strchr("!#$%&'*+-.^_`|~", ch));
+        (ch && strchr("!#$%&'*+-.^_`|~", ch));
 }
 
 /*
@@ -344,7 +350,7 @@ static int parse_forwarded(const char *v, size_t len, fwd_element *els, int *nel
             continue;
         }
         if (start_element) {
-            if (*nels == PW_MAX_HOPS) {  /* keep the right end, as for X-Forwarded-For */
+            if (*nels == PW_MAX_HOPS) { /* keep the right end, as for X-Forwarded-For */
                 memmove(els, els + 1, (PW_MAX_HOPS - 1) * sizeof *els);
                 (*nels)--;
                 *dropped = 1;
@@ -405,7 +411,7 @@ static int parse_forwarded(const char *v, size_t len, fwd_element *els, int *nel
             if (!valid_host(val))
                 return -1;
             e->host = val;
-        }  /* "by" and extensions: not used */
+        } /* "by" and extensions: not used */
     }
 }
 
@@ -416,8 +422,8 @@ static int obf_chars(const char *p, size_t n)
         return 0;
     for (size_t i = 1; i < n; i++) {
         unsigned char ch = (unsigned char)p[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-              (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '-'))
             return 0;
     }
     return 1;
@@ -464,8 +470,8 @@ static int parse_fwd_node(text s, int *family, uint8_t addr[16], int *port)
 }
 
 /* Returns 1 when a Forwarded header was used (valid), 0 when absent, -1 when malformed. */
-static int eval_forwarded(const pw_trust *t, const char *buf, const pw_header *headers,
-                          uint32_t n, int walk_addresses, pw_forwarded *out)
+static int eval_forwarded(const pw_trust *t, const char *buf, const pw_header *headers, uint32_t n,
+                          int walk_addresses, pw_forwarded *out)
 {
     fwd_element els[PW_MAX_HOPS];
     int nels = 0, seen = 0, dropped = 0;
@@ -501,7 +507,7 @@ static int eval_forwarded(const pw_trust *t, const char *buf, const pw_header *h
         }
         if (kind == 0) {
             walked_all = 0;
-            break;  /* unknown or obfuscated: no address to go on with */
+            break; /* unknown or obfuscated: no address to go on with */
         }
         if (walk_addresses)
             set_client(&tmp, family, addr, port);

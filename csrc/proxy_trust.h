@@ -17,7 +17,7 @@
 #include "http_parser.h"
 
 #define PW_TRUST_MAX 64
-#define PW_HOST_MAX 64   /* same as pw_conn.peer_host */
+#define PW_HOST_MAX 64 /* same as pw_conn.peer_host */
 
 /* Which forwarding headers are honoured from trusted peers (bits of pw_trust.headers). */
 enum {
@@ -29,15 +29,15 @@ enum {
 };
 
 typedef struct {
-    uint8_t family;        /* 4 or 6 */
-    uint8_t bits;          /* prefix length */
-    uint8_t addr[16];      /* network address, host bits zero */
+    uint8_t family;   /* 4 or 6 */
+    uint8_t bits;     /* prefix length */
+    uint8_t addr[16]; /* network address, host bits zero */
 } pw_cidr;
 
 typedef struct {
     int count;
-    int unix_peers;        /* connections over a UNIX-domain socket are trusted */
-    unsigned headers;      /* PW_FWD_* */
+    int unix_peers;   /* connections over a UNIX-domain socket are trusted */
+    unsigned headers; /* PW_FWD_* */
     pw_cidr nets[PW_TRUST_MAX];
 } pw_trust;
 

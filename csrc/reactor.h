@@ -21,6 +21,7 @@
 #include "http_parser.h"
 #include "accesslog.h"
 #include "proxy_trust.h"
+#include "response.h"
 
 #define PW_MAX_LISTEN 16
 
@@ -55,28 +56,28 @@ typedef struct {
      * it for a worker thread - no thread hand-off per request.  thread_start/thread_stop run
      * on the reactor thread around its loop (the Cython side makes its Python thread state
      * there).  These are plain function pointers: reactor.c knows nothing of Python. */
-    pw_access_log *access_log;   /* NULL: no access log */
+    pw_access_log *access_log; /* NULL: no access log */
     void (*dispatch)(struct pw_server *s, struct pw_conn *c);
     void (*thread_start)(void);
     void (*thread_stop)(void);
     /* Trusted proxies (docs/proxies.md): who may set the client address, and how. */
-    pw_trust trust;              /* trust.count == 0 and !unix_peers: the feature is off */
-    int proxy_protocol;          /* every connection starts with a PROXY v1/v2 header */
+    pw_trust trust;                /* trust.count == 0 and !unix_peers: the feature is off */
+    int proxy_protocol;            /* every connection starts with a PROXY v1/v2 header */
     struct pw_sb_slot *scoreboard; /* NULL: no --server-status; else this process's slot */
     /* Daemon mode with every request for one group: the reactor relays body-less requests
-     * itself (relay.c, pw_relay_async_*); NULL: relay threads do it all. */
+     * itself (relay_async.c); NULL: relay threads do it all. */
     const struct pw_relay_target *relay_async;
-    struct pw_sb_group *relay_counters;  /* that group's status counters, or NULL */
-    const char *status_url;      /* --server-status path: the reactor leaves it to a worker */
+    struct pw_sb_group *relay_counters; /* that group's status counters, or NULL */
+    const char *status_url; /* --server-status path: the reactor leaves it to a worker */
     size_t status_url_len;
-    double lazy_wake;            /* >0: wake a sleeping worker for a queued request only when
+    double lazy_wake;      /* >0: wake a sleeping worker for a queued request only when
                                     no worker is serving, or the queue has not moved for this
                                     long (workers that run Python, which one GIL serialises
                                     anyway); 0: wake one per request (relay threads, which
                                     wait without the GIL) */
-    int leader_follower;         /* with lazy_wake: no reactor thread, the workers take turns
+    int leader_follower;   /* with lazy_wake: no reactor thread, the workers take turns
                                     running the reactor (leader_pop in reactor.c) */
-    int relay_async_limit;       /* most relays in flight from the reactor (the group's
+    int relay_async_limit; /* most relays in flight from the reactor (the group's
                                     threads): more wait in the reactor, so the pooled
                                     connections stay as few as the daemons' threads and spread
                                     over the daemon processes as evenly as their accepts did */
@@ -106,34 +107,37 @@ enum pw_after_output {
 
 typedef struct pw_conn {
     int fd;
-    int state;                   /* enum pw_conn_state; atomically accessed */
+    int state; /* enum pw_conn_state; atomically accessed */
     int listen_index;
-    char *buf;                   /* request bytes: the head at [0, head_len), body after */
+    char *buf; /* request bytes: the head at [0, head_len), body after */
     size_t cap, len;
     pw_request req;
     pw_header *headers;
-    double deadline;             /* for READING */
-    double head_start;           /* when the header deadline started */
+    double deadline;   /* for READING */
+    double head_start; /* when the header deadline started */
     double accepted_at;
-    int pending;                 /* accepted, first request not dispatched yet (accept balance) */
-    int need_preamble;           /* daemon role: the relay preamble is not read yet */
-    int one_shot;                /* daemon role: close after one request */
-    int expect_handled;          /* the server process answers Expect: 100-continue */
-    double enqueued_at;          /* daemon role: when the server process sent the request */
+    int pending;             /* accepted, first request not dispatched yet (accept balance) */
+    int need_preamble;       /* daemon role: the relay preamble is not read yet */
+    int one_shot;            /* daemon role: close after one request */
+    int expect_handled;      /* the server process answers Expect: 100-continue */
+    int client_closes;       /* daemon role: the server process is stopping and closes the
+                                    client's connection after this request: the head says so */
+    int kept_while_stopping; /* kept once while the server stops (conn_release) */
+    double enqueued_at;      /* daemon role: when the server process sent the request */
     /* the access log's view of the current request */
-    int resp_status;             /* set by whoever answered: Cython, static.c, relay.c, C errors */
-    long long resp_bytes;        /* response body bytes sent */
-    int status_page;             /* the --server-status URL: left out of the scoreboard's counts */
-    double req_start;            /* monotonic, when the head was complete */
+    int resp_status;      /* set by whoever answered: Cython, static.c, relay.c, C errors */
+    long long resp_bytes; /* response body bytes sent */
+    int status_page;      /* the --server-status URL: left out of the scoreboard's counts */
+    double req_start;     /* monotonic, when the head was complete */
     time_t req_time;
-    char *log_capture;           /* request line + logged headers (PW_LOG_CAPTURE bytes) */
+    char *log_capture; /* request line + logged headers (PW_LOG_CAPTURE bytes) */
     uint16_t log_rl_len;
     uint16_t log_hdr_off[PW_LOG_MAX_HEADERS], log_hdr_len[PW_LOG_MAX_HEADERS];
-    int idle;                    /* READING with no byte of the next request yet */
-    double linger_until;         /* LINGERING: the latest close, whatever the client sends */
-    int prebuffering;            /* READING: head done, reading a small body before dispatch */
-    size_t scan_pos;             /* prebuffering a chunked body: bytes of buf checked so far */
-    uint64_t scan_total;         /* ... and its data bytes so far (against limit_request_body) */
+    int idle;            /* READING with no byte of the next request yet */
+    double linger_until; /* LINGERING: the latest close, whatever the client sends */
+    int prebuffering;    /* READING: head done, reading a small body before dispatch */
+    size_t scan_pos;     /* prebuffering a chunked body: bytes of buf checked so far */
+    uint64_t scan_total; /* ... and its data bytes so far (against limit_request_body) */
     pw_chunked scan;
     /* body reading (worker) */
     size_t body_pos;             /* next unread byte in buf */
@@ -142,10 +146,10 @@ typedef struct pw_conn {
     size_t chunk_off, chunk_len; /* PW_BODY_CHUNKED: decoded run ready at buf+chunk_off */
     pw_chunked chunked;
     int body_done;
-    int body_error;              /* HTTP status for a body error (400/408/413), 0 if none */
+    int body_error; /* HTTP status for a body error (400/408/413), 0 if none */
     int sent_continue;
-    int broken;                  /* I/O failed: must close */
-    int watch;                   /* what the poller watches for it: 0 nothing (taken out
+    int broken; /* I/O failed: must close */
+    int watch;  /* what the poller watches for it: 0 nothing (taken out
                                     while a worker or the relay has it), PW_WATCH_IN, _OUT
                                     (conn_watch in reactor.c); under the server's lock */
     /* Response output the client has not taken yet: bytes out[out_off, out_len), then the file
@@ -153,63 +157,63 @@ typedef struct pw_conn {
      * (pw_conn_send, pw_conn_sendfile) or the reactor (state WRITING). */
     char *out;
     size_t out_off, out_len, out_cap;
-    int out_file_fd;             /* -1: none */
+    int out_file_fd; /* -1: none */
     off_t out_file_off;
     size_t out_file_left;
-    int after_output;            /* WRITING: enum pw_after_output */
-    int resuming;                /* queued to continue a suspended response */
+    int after_output; /* WRITING: enum pw_after_output */
+    int resuming;     /* queued to continue a suspended response */
     /* The client's pace while output waits for it (out_too_slow): what it has taken is what
      * we handed the kernel minus what the kernel still holds unsent (SIOCOUTQ). */
-    uint64_t out_sent;           /* handed to the kernel since the slow episode began */
-    uint64_t out_taken;          /* taken by the client, as last measured */
-    int out_base;                /* the kernel's queue when the episode began */
-    double out_window_start;     /* send_min_rate: the current window, and bytes taken in it */
+    uint64_t out_sent;       /* handed to the kernel since the slow episode began */
+    uint64_t out_taken;      /* taken by the client, as last measured */
+    int out_base;            /* the kernel's queue when the episode began */
+    double out_window_start; /* send_min_rate: the current window, and bytes taken in it */
     uint64_t out_window_bytes;
-    double out_progress_at;      /* when the client was last seen taking bytes */
-    char peer_host[64];          /* the client: the connection's peer, or what a trusted proxy
+    double out_progress_at; /* when the client was last seen taking bytes */
+    char peer_host[64];     /* the client: the connection's peer, or what a trusted proxy
                                     said (X-Forwarded-For, Forwarded), for the current request */
-    int peer_port;               /* 0 when a proxy gave no port */
+    int peer_port;          /* 0 when a proxy gave no port */
     /* trusted proxies (docs/proxies.md) */
-    char conn_host[64];          /* the connection's peer (after a PROXY header): %{c}a */
+    char conn_host[64]; /* the connection's peer (after a PROXY header): %{c}a */
     int conn_port;
-    int proxy_trusted;           /* conn_host is a trusted proxy: its forwarding headers count */
-    int need_proxy_header;       /* --proxy-protocol: the PROXY header is not read yet */
-    int proxy_https;             /* from the PROXY v2 SSL TLV: 1 https, else -1 */
-    int fwd_https;               /* current request: -1 nothing said, 0 http, 1 https */
+    int proxy_trusted;     /* conn_host is a trusted proxy: its forwarding headers count */
+    int need_proxy_header; /* --proxy-protocol: the PROXY header is not read yet */
+    int proxy_https;       /* from the PROXY v2 SSL TLV: 1 https, else -1 */
+    int fwd_https;         /* current request: -1 nothing said, 0 http, 1 https */
     uint32_t fwd_host_off, fwd_host_len; /* current request: forwarded Host in buf (len 0: none) */
-    int fwd_server_port;         /* current request: X-Forwarded-Port, or 0 */
+    int fwd_server_port;                 /* current request: X-Forwarded-Port, or 0 */
     /* daemon mode (relay.c): the daemon connection whose response is relayed to this client,
      * and how far that response has come (shared by a relay thread's loop and the reactor's,
      * so the reactor carries on when the client is too slow for a thread to wait for it) */
-    int relay_fd;                /* -1: none */
-    int relay_counted;           /* counted in the group's status counters by the reactor */
-    int relay_paused;            /* the client is behind: relay_fd is out of the poller */
-    int relay_slot_freed;        /* not (or no longer) counted in the reactor's in-flight relays */
-    double relay_timeout;        /* longest wait for the daemon's next byte */
+    int relay_fd;         /* -1: none */
+    double relay_since;   /* when relay_fd was opened (PW_RELAY_POOL_RENEW, relay.h) */
+    int relay_counted;    /* counted in the group's status counters by the reactor */
+    int relay_paused;     /* the client is behind: relay_fd is out of the poller */
+    int relay_slot_freed; /* not (or no longer) counted in the reactor's in-flight relays */
+    double relay_timeout; /* longest wait for the daemon's next byte */
     struct pw_relay_progress {
-        int pooled;              /* relay_fd goes back to the pool when the response is whole */
-        int reused;              /* it came from the pool: a reset before any byte = unread */
+        int pooled; /* relay_fd goes back to the pool when the response is whole */
+        int reused; /* it came from the pool: a reset before any byte = unread */
         int head_done, body, complete, close_after, is_head;
-        long long left;          /* body bytes still to come (Content-Length) */
-        long long relayed;       /* bytes read from the daemon, head included */
+        long long left;    /* body bytes still to come (Content-Length) */
+        long long relayed; /* bytes read from the daemon, head included */
         pw_chunked chunks;
-        char *head;              /* the head as it arrives, until complete (malloc'ed) */
+        char *head; /* the head as it arrives, until complete (malloc'ed) */
         size_t head_len;
-        int file_fd;             /* a file passed by the daemon, or -1 */
+        int file_fd; /* a file passed by the daemon, or -1 */
         long long file_off, file_count;
     } rp;
-    unsigned long requests;      /* served on this connection */
-    struct pw_conn *next;        /* queue link */
+    unsigned long requests; /* served on this connection */
+    struct pw_conn *next;   /* queue link */
 } pw_conn;
 
-
 pw_server *pw_server_new(const pw_config *cfg, char *err, size_t errlen);
-int  pw_server_start(pw_server *s);        /* starts the reactor thread; 0 ok */
+int pw_server_start(pw_server *s);           /* starts the reactor thread; 0 ok */
 void pw_server_stop_accepting(pw_server *s); /* graceful: stop accepting, close idle conns */
-void pw_server_shutdown(pw_server *s);     /* stop reactor, wake workers; join reactor */
+void pw_server_shutdown(pw_server *s);       /* stop reactor, wake workers; join reactor */
 void pw_server_free(pw_server *s);
-int  pw_server_open_conns(pw_server *s);
-int  pw_server_stopping(pw_server *s);
+int pw_server_open_conns(pw_server *s);
+int pw_server_stopping(pw_server *s);
 const pw_config *pw_server_config(pw_server *s);
 
 /* Workers: block until a connection with a complete head is ready; NULL on shutdown. */
@@ -221,7 +225,7 @@ pw_conn *pw_queue_pop(pw_server *s);
  * request next on the same connection (in order).  Otherwise returns 0 and the connection is
  * back with the reactor (or closed); the caller must not touch it again.
  */
-int  pw_conn_release(pw_server *s, pw_conn *c, int keep_alive);
+int pw_conn_release(pw_server *s, pw_conn *c, int keep_alive);
 
 /* Request body.  peek: >0 contiguous body bytes at *ptr, 0 end of body, -1 error (c->body_error
  * set: 400 malformed chunked, 408 timeout, 413 too large, 499 client went away). */
@@ -255,13 +259,8 @@ void pw_relay_handoff(pw_server *s, pw_conn *c);
 
 /* Simple complete error response with Connection: close (used for parse errors and limits). */
 void pw_send_error(pw_server *s, pw_conn *c, int status);
-const char *pw_status_reason(int status);
 
-/* IMF-fixdate of now, cached per second: writes 29 bytes + NUL into out[30]. */
-void pw_http_date(char out[30]);
-
-void pw_log(pw_server *s, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void pw_log(pw_server *s, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Where pw_log writes (default 2, stderr): the error log's descriptor. */
 void pw_log_set_fd(int fd);
 

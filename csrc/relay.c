@@ -1,5 +1,6 @@
 /* relay.c -- see relay.h.  Daemon mode: server process -> daemon process group and back. */
 #include "relay.h"
+#include "server.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,17 +17,10 @@
 #  define MSG_NOSIGNAL 0
 #endif
 
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int wait_ready(int fd, short events, double deadline)
 {
     for (;;) {
-        double left = deadline - now_mono();
+        double left = deadline - pw_now();
         if (left <= 0)
             return 0;
         struct pollfd p = {fd, events, 0};
@@ -43,7 +37,7 @@ static int wait_ready(int fd, short events, double deadline)
 /* Write all of iov to the daemon socket; 0 ok, -1 failed (daemon gone or stuck). */
 static int daemon_writev(int fd, struct iovec *iov, int cnt, double timeout)
 {
-    double deadline = now_mono() + timeout;
+    double deadline = pw_now() + timeout;
     while (cnt > 0) {
         struct msghdr m = {0};
         m.msg_iov = iov;
@@ -81,7 +75,7 @@ static int daemon_connect(const pw_relay_target *t, int *status)
         return -1;
     }
     strcpy(sa.sun_path, t->socket_path);
-    double deadline = now_mono() + t->queue_timeout;
+    double deadline = pw_now() + t->queue_timeout;
     for (;;) {
         int fd = socket(AF_UNIX, SOCK_STREAM, 0);
         if (fd < 0) {
@@ -98,7 +92,7 @@ static int daemon_connect(const pw_relay_target *t, int *status)
             *status = 503;
             return -1;
         }
-        if (now_mono() >= deadline) {
+        if (pw_now() >= deadline) {
             *status = 503;
             return -1;
         }
@@ -181,7 +175,7 @@ static ssize_t recv_file_record(int fd, char *buf, size_t cap, int *file_fd, lon
     }
     int is_record = n >= PW_FILE_RECORD && memcmp(buf, PW_FILE_MAGIC, 4) == 0;
     if (got < 0 && !is_record)
-        return n;  /* the usual case: the head's first bytes */
+        return n; /* the usual case: the head's first bytes */
     if (got < 0 || !is_record || extra || (m.msg_flags & MSG_CTRUNC) || n != PW_FILE_RECORD) {
         if (got >= 0)
             close(got);
@@ -222,7 +216,7 @@ int pw_daemon_send_file(pw_server *s, pw_conn *c, int fd, long long offset, long
     h->cmsg_type = SCM_RIGHTS;
     h->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(h), &fd, sizeof(int));
-    double deadline = now_mono() + 30.0;
+    double deadline = pw_now() + 30.0;
     for (;;) {
         /* 24 bytes into an empty socket buffer: one message, all or nothing in practice */
         ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
@@ -238,18 +232,21 @@ int pw_daemon_send_file(pw_server *s, pw_conn *c, int fd, long long offset, long
     }
 }
 
-static size_t build_preamble(pw_conn *c, int pooled, unsigned char *pre)
+size_t build_preamble(pw_server *s, pw_conn *c, int pooled, unsigned char *pre)
 {
     size_t alen = strlen(c->peer_host);
     if (alen > 63)
         alen = 63;
     uint16_t plen = (uint16_t)(PW_PREAMBLE_FIXED + alen), port = (uint16_t)c->peer_port, zero = 0;
-    double enq = now_mono();
+    double enq = pw_now();
     memcpy(pre, PW_PREAMBLE_MAGIC, 4);
     memcpy(pre + 4, &plen, 2);
     pre[6] = PW_PREAMBLE_EXPECT_HANDLED | (pooled ? PW_PREAMBLE_KEEP : 0) |
-             (c->proxy_trusted ? PW_PREAMBLE_PROXY_TRUSTED : 0) |
-             (c->fwd_https == 1 ? PW_PREAMBLE_HTTPS : 0);
+        (c->proxy_trusted ? PW_PREAMBLE_PROXY_TRUSTED : 0) |
+        (c->fwd_https == 1 ? PW_PREAMBLE_HTTPS : 0) |
+        /* the daemon frames the client's response; a stopping server process closes the
+              * client's connection after it, so the head must say Connection: close */
+        (pw_server_stopping(s) ? PW_PREAMBLE_CLIENT_CLOSES : 0);
     pre[7] = (unsigned char)alen;
     memcpy(pre + 8, &port, 2);
     memcpy(pre + 10, &zero, 2);
@@ -262,12 +259,10 @@ static size_t build_preamble(pw_conn *c, int pooled, unsigned char *pre)
  * The daemon's response is copied to the client as it comes, following its framing: the
  * client connection is kept only when the response arrived whole (a daemon that dies half-way
  * must not leave a truncated response on a connection that looks reusable).  The progress
- * lives in c->rp, so a relay thread (pw_relay) and the reactor (pw_relay_async_read) run the
+ * lives in c->rp, so a relay thread (pw_relay) and the reactor (relay_async.c) run the
  * same steps, and the reactor carries on where a thread stopped: writes to the client never
  * wait (pw_conn_send); past cfg.out_high pending, the reader stops until the client has
  * taken most of it - and a thread hands the relay to the reactor rather than wait. */
-
-enum { RP_BODY_NONE, RP_BODY_LENGTH, RP_BODY_CHUNKED, RP_BODY_UNTIL_CLOSE };
 
 void pw_relay_progress_init(pw_conn *c, int pooled, int reused)
 {
@@ -304,7 +299,7 @@ static void rp_head_done(pw_conn *c, size_t hlen)
         rp->close_after = 1;
     if (rp->head_len > 12 && memcmp(h, "HTTP/1.", 7) == 0)
         c->resp_status = atoi(h + 9);
-    c->resp_bytes = -(long long)hlen;  /* the body's bytes are what follows the head */
+    c->resp_bytes = -(long long)hlen; /* the body's bytes are what follows the head */
     rp->head_done = 1;
     const char *cl = memmem(h, hlen, "\r\nContent-Length: ", 18);
     int st = c->resp_status;
@@ -316,7 +311,7 @@ static void rp_head_done(pw_conn *c, size_t hlen)
     } else if (memmem(h, hlen, "\r\nTransfer-Encoding: chunked\r\n", 30)) {
         rp->body = RP_BODY_CHUNKED;
     } else {
-        rp->close_after = 1;  /* close-delimited */
+        rp->close_after = 1; /* close-delimited */
     }
     if (rp->body == RP_BODY_NONE || (rp->body == RP_BODY_LENGTH && rp->left == 0))
         rp->complete = 1;
@@ -342,7 +337,7 @@ static void rp_track(struct pw_relay_progress *rp, const char *p, size_t n)
                 return;
             }
             if (rc == PW_ERROR || used == 0)
-                return;  /* not framed as we think: never complete, so the connection closes */
+                return; /* not framed as we think: never complete, so the connection closes */
             p += used;
             n -= used;
         }
@@ -352,7 +347,7 @@ static void rp_track(struct pw_relay_progress *rp, const char *p, size_t n)
 /* n response bytes read from the daemon: the head is held until it is whole, then everything
  * goes to the client as it comes (never waiting: what it does not take stays pending), and a
  * passed file after the head.  0 ok, -1 the client failed. */
-static int rp_take(pw_server *s, pw_conn *c, const char *buf, size_t n)
+int rp_take(pw_server *s, pw_conn *c, const char *buf, size_t n)
 {
     struct pw_relay_progress *rp = &c->rp;
     rp->relayed += (long long)n;
@@ -368,7 +363,7 @@ static int rp_take(pw_server *s, pw_conn *c, const char *buf, size_t n)
         n -= take;
         char *end = memmem(h, rp->head_len, "\r\n\r\n", 4);
         if (!end && rp->head_len < RP_HEAD_MAX)
-            return 0;  /* hold the bytes until the whole head is here */
+            return 0; /* hold the bytes until the whole head is here */
         size_t hlen = end ? (size_t)(end - h) + 4 : rp->head_len;
         rp_head_done(c, hlen);
         rp_track(rp, h + hlen, rp->head_len - hlen);
@@ -391,8 +386,8 @@ static int rp_take(pw_server *s, pw_conn *c, const char *buf, size_t n)
     }
     if (rp->head_done && rp->file_fd >= 0) {
         int rc = rp->body == RP_BODY_LENGTH
-                     ? pw_conn_sendfile(s, c, rp->file_fd, (off_t)rp->file_off,
-                                        (size_t)rp->file_count) : -1;
+            ? pw_conn_sendfile(s, c, rp->file_fd, (off_t)rp->file_off, (size_t)rp->file_count)
+            : -1;
         close(rp->file_fd);
         rp->file_fd = -1;
         if (rc != 0)
@@ -408,30 +403,32 @@ static int rp_take(pw_server *s, pw_conn *c, const char *buf, size_t n)
 
 /* The daemon closed its end: is that the response's end (close-delimited), or a failure?
  * PW_RA_DONE or PW_RA_FAILED (a 502 answered when it sent nothing at all). */
-static int rp_eof(pw_server *s, pw_conn *c, int *keep, int *status_out)
+int rp_eof(pw_server *s, pw_conn *c, int *keep, int *status_out)
 {
     struct pw_relay_progress *rp = &c->rp;
     *keep = 0;
     if (rp->relayed == 0) {
-        pw_log(s, PW_LOG_ERROR, "%s:%d: the daemon process closed without a response "
-               "(it may have died): 502", c->peer_host, c->peer_port);
+        pw_log(s, PW_LOG_ERROR,
+               "%s:%d: the daemon process closed without a response "
+               "(it may have died): 502",
+               c->peer_host, c->peer_port);
         *status_out = 502;
         pw_send_error(s, c, 502);
         return PW_RA_FAILED;
     }
     if (rp->head_done && rp->body == RP_BODY_UNTIL_CLOSE)
         return PW_RA_DONE;
-    pw_log(s, PW_LOG_ERROR, "%s:%d: the daemon process's response ended early (it may have "
-           "died): client connection closed", c->peer_host, c->peer_port);
+    pw_log(s, PW_LOG_ERROR,
+           "%s:%d: the daemon process's response ended early (it may have "
+           "died): client connection closed",
+           c->peer_host, c->peer_port);
     return PW_RA_FAILED;
 }
 
 /* Read from the daemon without waiting: like recv() (>0 bytes, 0 end, -1 errno), but the
  * first read may bring a file record with a descriptor: RP_FILE_ONLY when that was all,
  * RP_MALFORMED for a bad one (502 answered). */
-#define RP_MALFORMED (-2)
-#define RP_FILE_ONLY (-3)
-static ssize_t rp_recv(pw_server *s, pw_conn *c, int fd, char *buf, size_t cap, int *status_out)
+ssize_t rp_recv(pw_server *s, pw_conn *c, int fd, char *buf, size_t cap, int *status_out)
 {
     struct pw_relay_progress *rp = &c->rp;
     if (rp->relayed > 0 || rp->file_fd >= 0)
@@ -445,19 +442,20 @@ static ssize_t rp_recv(pw_server *s, pw_conn *c, int fd, char *buf, size_t cap, 
         return RP_MALFORMED;
     }
     if (n == 0 && rp->file_fd >= 0)
-        return RP_FILE_ONLY;  /* the record alone: the head follows */
+        return RP_FILE_ONLY; /* the record alone: the head follows */
     return n;
 }
 
-/* This thread's idle pooled connection per group, as fd + 1 (0: none). */
+/* This thread's idle pooled connection per group, as fd + 1 (0: none), and when it was opened. */
 static __thread int pool_fds[PW_RELAY_POOL_SLOTS];
+static __thread double pool_since[PW_RELAY_POOL_SLOTS];
 
 /* Wait until the daemon has bytes for us, flushing the client's pending output meanwhile;
  * 1 ready, 0 the deadline passed, -1 the client failed. */
 static int wait_daemon(pw_server *s, pw_conn *c, int fd, double deadline)
 {
     for (;;) {
-        double left = deadline - now_mono();
+        double left = deadline - pw_now();
         if (left <= 0)
             return 0;
         struct pollfd p[2] = {{fd, POLLIN, 0}, {c->fd, POLLOUT, 0}};
@@ -468,7 +466,7 @@ static int wait_daemon(pw_server *s, pw_conn *c, int fd, double deadline)
             return -1;
         if (p[0].revents)
             return 1;
-        if (n > 0) {  /* the client took some: send it more (never waiting) */
+        if (n > 0) { /* the client took some: send it more (never waiting) */
             struct iovec none = {NULL, 0};
             if (pw_conn_send(s, c, &none, 0) != 0)
                 return -1;
@@ -481,18 +479,27 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
     *status_out = 0;
     /* Only body-less requests use pooled connections: a body may be streamed from the client
      * and could not be sent again if a reused connection turned out dead. */
-    int pooled = t->pool_slot >= 0 && t->pool_slot < PW_RELAY_POOL_SLOTS &&
-                 c->req.body_kind == PW_BODY_NONE;
+    int pooled =
+        t->pool_slot >= 0 && t->pool_slot < PW_RELAY_POOL_SLOTS && c->req.body_kind == PW_BODY_NONE;
     int reused = 0, fd = -1;
+    double since = 0; /* when fd was opened (0: by this call) */
     int body_ok = 1;
     if (pooled && pool_fds[t->pool_slot] > 0) {
         fd = pool_fds[t->pool_slot] - 1;
         pool_fds[t->pool_slot] = 0;
+        since = pool_since[t->pool_slot];
         reused = 1;
+        if (pw_now() - since > PW_RELAY_POOL_RENEW) {
+            close(fd); /* renewed: the next daemon in turn takes the new one */
+            fd = -1;
+            reused = 0;
+        }
     }
 again:
-    if (fd < 0)
+    if (fd < 0) {
         fd = daemon_connect(t, status_out);
+        since = 0;
+    }
     if (fd < 0) {
         pw_log(s, PW_LOG_ERROR, "%s:%d: no daemon process of %s accepted the request in time: %d",
                c->peer_host, c->peer_port, t->socket_path, *status_out);
@@ -502,10 +509,10 @@ again:
 
     /* preamble + head */
     unsigned char pre[PW_PREAMBLE_FIXED + 64];
-    size_t plen = build_preamble(c, pooled, pre);
+    size_t plen = build_preamble(s, c, pooled, pre);
     struct iovec iov[2] = {{pre, plen}, {c->buf, c->req.head_len}};
     if (daemon_writev(fd, iov, 2, t->response_timeout) != 0) {
-        if (reused) {  /* the daemon closed its end while the connection was idle */
+        if (reused) { /* the daemon closed its end while the connection was idle */
             close(fd);
             fd = -1;
             reused = 0;
@@ -514,27 +521,27 @@ again:
         body_ok = 0;
     } else if (!pooled) {
         int rc = send_body(s, c, fd, t->response_timeout);
-        if (rc == -1) {  /* the client failed us (bad chunk, timeout, gone) */
+        if (rc == -1) { /* the client failed us (bad chunk, timeout, gone) */
             close(fd);
             int st = c->body_error;
             if (st && st != 499 && !c->broken)
                 pw_send_error(s, c, st);
             return 0;
         }
-        body_ok = rc == 0;  /* -2: the daemon stopped reading; its answer still counts */
+        body_ok = rc == 0; /* -2: the daemon stopped reading; its answer still counts */
     }
     if (!pooled)
         shutdown(fd, SHUT_WR);
 
     pw_relay_progress_init(c, pooled, reused);
     c->rp.close_after = !body_ok;
-    double deadline = now_mono() + t->response_timeout;
+    double deadline = pw_now() + t->response_timeout;
     char buf[65536];
     int keep = 0, rc;
     for (;;) {
         if (pw_conn_out_pending(c) >= pw_server_config(s)->out_high) {
             /* the client is slow: the reactor relays the rest, this thread moves on */
-            c->rp.pooled = 0;  /* (the pool is this thread's) */
+            c->rp.pooled = 0; /* (the pool is this thread's) */
             c->relay_fd = fd;
             c->relay_timeout = t->response_timeout;
             pw_relay_handoff(s, c);
@@ -552,8 +559,10 @@ again:
                 *status_out = 504;
                 pw_send_error(s, c, 504);
             } else {
-                pw_log(s, PW_LOG_ERROR, "%s:%d: the daemon process's response stalled: client "
-                       "connection closed", c->peer_host, c->peer_port);
+                pw_log(s, PW_LOG_ERROR,
+                       "%s:%d: the daemon process's response stalled: client "
+                       "connection closed",
+                       c->peer_host, c->peer_port);
             }
             rc = PW_RA_FAILED;
             break;
@@ -575,9 +584,9 @@ again:
                 reused = 0;
                 goto again;
             }
-            n = 0;  /* a reset: as an end, which says whether it cut the response */
+            n = 0; /* a reset: as an end, which says whether it cut the response */
         }
-        deadline = now_mono() + t->response_timeout;
+        deadline = pw_now() + t->response_timeout;
         if (n == 0) {
             rc = rp_eof(s, c, &keep, status_out);
             break;
@@ -593,129 +602,14 @@ again:
         }
     }
     int whole = rc == PW_RA_DONE && c->rp.complete && c->rp.body != RP_BODY_UNTIL_CLOSE;
-    if (pooled && whole && pool_fds[t->pool_slot] == 0)
-        pool_fds[t->pool_slot] = fd + 1;  /* the daemon keeps it for the next request */
-    else
+    if (pooled && whole && pool_fds[t->pool_slot] == 0) {
+        pool_fds[t->pool_slot] = fd + 1; /* the daemon keeps it for the next request */
+        pool_since[t->pool_slot] = since ? since : pw_now();
+    } else {
         close(fd);
+    }
     pw_relay_progress_free(c);
     return rc == PW_RA_DONE ? keep : 0;
-}
-
-/* ---------------------------------------------------------------- the reactor's relay
- * The reactor thread relays a body-less request itself when it can: it writes the request on a
- * pooled connection without blocking and relays the response as it comes, as fast as the
- * client takes it, without any thread; it also carries on the relays that threads hand it for
- * slow clients. */
-
-static __thread int async_pool[256];   /* the reactor thread's idle daemon connections */
-static __thread int async_pool_n;
-static __thread char async_buf[65536];
-
-int pw_relay_async_send(pw_server *s, pw_conn *c, const pw_relay_target *t)
-{
-    (void)s;
-    for (int attempt = 0; attempt < 3; attempt++) {
-        int fd, reused = 0;
-        if (async_pool_n > 0) {
-            fd = async_pool[--async_pool_n];
-            reused = 1;
-        } else {
-            struct sockaddr_un sa;
-            memset(&sa, 0, sizeof sa);
-            sa.sun_family = AF_UNIX;
-            if (strlen(t->socket_path) >= sizeof sa.sun_path)
-                return -1;
-            strcpy(sa.sun_path, t->socket_path);
-            fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-            if (fd < 0)
-                return -1;
-            if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-                close(fd);  /* a full backlog or no group: the relay thread waits for it */
-                return -1;
-            }
-        }
-        unsigned char pre[PW_PREAMBLE_FIXED + 64];
-        size_t plen = build_preamble(c, 1, pre);
-        struct iovec iov[2] = {{pre, plen}, {c->buf, c->req.head_len}};
-        struct msghdr m;
-        memset(&m, 0, sizeof m);
-        m.msg_iov = iov;
-        m.msg_iovlen = 2;
-        ssize_t n = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n == (ssize_t)(plen + c->req.head_len)) {
-            pw_relay_progress_init(c, 1, reused);
-            return fd;
-        }
-        int err = errno;
-        close(fd);  /* (a partial request on it is dropped by the daemon with the connection) */
-        if (n < 0 && reused && (err == EPIPE || err == ECONNRESET))
-            continue;  /* closed by its daemon while idle: the daemon never saw this request */
-        return -1;
-    }
-    return -1;
-}
-
-static void async_pool_put(int fd)
-{
-    if (async_pool_n < (int)(sizeof async_pool / sizeof async_pool[0]))
-        async_pool[async_pool_n++] = fd;
-    else
-        close(fd);  /* (closing takes it out of the poller too) */
-}
-
-int pw_relay_async_drop_idle(int fd)
-{
-    for (int i = 0; i < async_pool_n; i++)
-        if (async_pool[i] == fd) {
-            async_pool[i] = async_pool[--async_pool_n];
-            close(fd);
-            return 1;
-        }
-    return 0;
-}
-
-int pw_relay_async_read(pw_server *s, pw_conn *c, int fd, int *keep, int *status_out)
-{
-    *keep = 0;
-    *status_out = 0;
-    for (int round = 0; round < 16; round++) {  /* then the other connections get their turn */
-        if (pw_conn_out_pending(c) >= pw_server_config(s)->out_high)
-            return PW_RA_PAUSE;
-        ssize_t n = rp_recv(s, c, fd, async_buf, sizeof async_buf, status_out);
-        int rc = -1;
-        if (n == RP_FILE_ONLY)
-            continue;
-        if (n == RP_MALFORMED) {
-            rc = PW_RA_FAILED;
-        } else if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return PW_RA_AGAIN;
-            if (errno == ECONNRESET && c->rp.reused && c->rp.relayed == 0 && c->rp.file_fd < 0) {
-                close(fd);  /* closed by its daemon with the request unread */
-                return PW_RA_RETRY;
-            }
-            rc = rp_eof(s, c, keep, status_out);
-        } else if (n == 0) {
-            rc = rp_eof(s, c, keep, status_out);
-        } else if (rp_take(s, c, async_buf, (size_t)n) != 0) {
-            rc = PW_RA_FAILED;
-        } else if (c->rp.complete) {
-            rc = PW_RA_DONE;
-            *keep = !c->rp.close_after && c->req.keep_alive;
-        }
-        if (rc < 0)
-            continue;
-        if (rc == PW_RA_DONE && c->rp.pooled && c->rp.complete &&
-            c->rp.body != RP_BODY_UNTIL_CLOSE)
-            async_pool_put(fd);  /* the response is whole: the daemon keeps the connection */
-        else
-            close(fd);
-        pw_relay_progress_free(c);
-        return rc;
-    }
-    return PW_RA_AGAIN;
 }
 
 int pw_preamble_parse(pw_conn *c)

@@ -23,10 +23,14 @@
 
 #define PW_PREAMBLE_MAGIC "PWD1"
 #define PW_PREAMBLE_FIXED 20
-#define PW_PREAMBLE_EXPECT_HANDLED 1  /* the server process answers Expect: 100-continue */
-#define PW_PREAMBLE_KEEP 2             /* pooled connection: keep it after a self-delimited response */
-#define PW_PREAMBLE_PROXY_TRUSTED 4    /* came through a trusted proxy (docs/proxies.md) */
-#define PW_PREAMBLE_HTTPS 8            /* a trusted proxy said the client used https */
+#define PW_PREAMBLE_EXPECT_HANDLED 1 /* the server process answers Expect: 100-continue */
+#define PW_PREAMBLE_KEEP 2          /* pooled connection: keep it after a self-delimited response */
+#define PW_PREAMBLE_PROXY_TRUSTED 4 /* came through a trusted proxy (docs/proxies.md) */
+#define PW_PREAMBLE_HTTPS 8         /* a trusted proxy said the client used https */
+#define PW_PREAMBLE_CLIENT_CLOSES \
+    16 /* the server process is stopping and closes the client
+                                          connection after this response: frame it so
+                                          (Connection: close), as if the client had asked */
 
 /* wsgi.file_wrapper in a daemon: instead of copying the file through the UNIX socket, the
  * daemon sends, as the very first bytes of its response, a file record with the open file
@@ -42,11 +46,20 @@
  * the daemon never saw it.  An EOF after the daemon read it is a 502, as without pooling. */
 #define PW_RELAY_POOL_SLOTS 32
 
+/* A pooled connection reaches the daemon process that accepted it, for as long as it lives.  So
+ * that a light load keeps reaching every daemon of a group after one restarted (recycling,
+ * a crash, a reload: meanwhile the others took its connections), a pooled connection is replaced
+ * by a new one once it is this many seconds old; the daemons take new connections in turn
+ * (reactor_accept in reactor.c).  A connect per pooled connection every few seconds. */
+#define PW_RELAY_POOL_RENEW 5.0
+
 typedef struct pw_relay_target {
-    const char *socket_path;   /* the group's listening UNIX socket */
-    double queue_timeout;      /* how long the connect may wait for the group */
-    double response_timeout;   /* longest wait for the next byte of the daemon's response */
-    int pool_slot;             /* 0..PW_RELAY_POOL_SLOTS-1: pool idle connections; -1: never */
+    const char *socket_path; /* the group's listening UNIX socket */
+    double queue_timeout;    /* how long the connect may wait for the group */
+    double response_timeout; /* longest wait for the next byte of the daemon's response */
+    int pool_slot;           /* 0..PW_RELAY_POOL_SLOTS-1: pool idle connections; -1: never */
+    int processes;           /* the group's daemon processes: the reactor's pool spreads its
+                                  requests over that many connections at least */
 } pw_relay_target;
 
 /*
@@ -61,28 +74,8 @@ int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out
  * (pw_relay_handoff); the connection is no longer the caller's. */
 #define PW_RELAY_HANDED 2
 
-/* The reactor's own relay (relay.c): pw_relay_async_send writes c's body-less request on a
- * pooled (or new) connection without blocking and returns its fd, or -1: let a relay thread do
- * it.  When that fd is readable, pw_relay_async_read: */
-enum {
-    PW_RA_DONE,      /* the response is relayed whole (maybe not all sent: c->out); *keep:
-                        keep the client connection; the daemon fd is pooled or closed */
-    PW_RA_AGAIN,     /* nothing more yet: wait for the fd again */
-    PW_RA_PAUSE,     /* the client has cfg.out_high pending: stop reading until it takes it */
-    PW_RA_RETRY,     /* the pooled connection was dead before the daemon read the request */
-    PW_RA_FAILED,    /* the relay failed (answered with *status_out if nothing was sent yet);
-                        close the client; the daemon fd is closed */
-};
-/* Start following a response on fd (after the request went out): c->rp from scratch. */
-void pw_relay_progress_init(pw_conn *c, int pooled, int reused);
-/* Free what c->rp holds (a partial head, a passed file) when a relay is abandoned. */
+/* Free what c->rp (a response's progress) holds: a partial head, a passed file. */
 void pw_relay_progress_free(pw_conn *c);
-int pw_relay_async_send(pw_server *s, pw_conn *c, const pw_relay_target *t);
-int pw_relay_async_read(pw_server *s, pw_conn *c, int fd, int *keep, int *status_out);
-/* The reactor's daemon connections stay in its poller, level-triggered, while idle in the pool:
- * an event on one no relay owns means its daemon closed it.  Returns 1 when fd was such an idle
- * connection (now dropped from the pool and closed), 0 when it is not in the pool. */
-int pw_relay_async_drop_idle(int fd);
 
 /* Daemon side: send the file record for fd (offset, count) on c, before the response head.
  * 0 when sent, -1 when the connection failed. */

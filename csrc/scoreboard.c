@@ -8,14 +8,14 @@
 #include <unistd.h>
 
 const double pw_sb_bounds[PW_SB_BUCKETS - 1] = {
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-    0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 60.0, 300.0,
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,  0.1,
+    0.25,   0.5,     1.0,    2.5,   5.0,    10.0,  25.0, 60.0,  300.0,
 };
 
 static size_t sb_size(int nslots, int ngroups)
 {
     return sizeof(pw_scoreboard) + (size_t)nslots * sizeof(pw_sb_slot) +
-           (size_t)ngroups * sizeof(pw_sb_group);
+        (size_t)ngroups * sizeof(pw_sb_group);
 }
 
 int64_t pw_sb_wall_us(void)

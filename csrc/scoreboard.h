@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#define PW_SB_MAGIC 0x50575342u        /* "PWSB" */
+#define PW_SB_MAGIC 0x50575342u /* "PWSB" */
 #define PW_SB_GROUP_NAME 64
 
 /* Latency histogram: bucket i counts requests that took at most pw_sb_bounds[i] seconds
@@ -25,11 +25,11 @@
 extern const double pw_sb_bounds[PW_SB_BUCKETS - 1];
 
 enum pw_sb_state {
-    PW_SB_EMPTY = 0,      /* never started */
-    PW_SB_STARTING,       /* forked, loading the application */
-    PW_SB_READY,          /* serving */
-    PW_SB_STOPPING,       /* finishing its requests before it exits */
-    PW_SB_DEAD,           /* exited; the master starts a new one */
+    PW_SB_EMPTY = 0, /* never started */
+    PW_SB_STARTING,  /* forked, loading the application */
+    PW_SB_READY,     /* serving */
+    PW_SB_STOPPING,  /* finishing its requests before it exits */
+    PW_SB_DEAD,      /* exited; the master starts a new one */
 };
 
 enum pw_sb_kind { PW_SB_SERVER = 1, PW_SB_DAEMON = 2 };
@@ -37,31 +37,31 @@ enum pw_sb_kind { PW_SB_SERVER = 1, PW_SB_DAEMON = 2 };
 typedef struct pw_sb_slot {
     /* written by the master */
     int32_t pid;
-    int32_t kind;             /* pw_sb_kind */
-    int32_t group;            /* daemon group index, -1 for a server process */
-    int32_t process_index;    /* 0..N-1 within its kind */
-    int32_t state;            /* pw_sb_state (the process itself moves it to READY/STOPPING) */
-    int32_t threads;          /* worker threads (written by the process) */
-    int64_t started_us;       /* wall clock, microseconds since the epoch */
-    uint64_t restarts;        /* processes started in this slot after the first */
+    int32_t kind;          /* pw_sb_kind */
+    int32_t group;         /* daemon group index, -1 for a server process */
+    int32_t process_index; /* 0..N-1 within its kind */
+    int32_t state;         /* pw_sb_state (the process itself moves it to READY/STOPPING) */
+    int32_t threads;       /* worker threads (written by the process) */
+    int64_t started_us;    /* wall clock, microseconds since the epoch */
+    uint64_t restarts;     /* processes started in this slot after the first */
     /* written by the process in the slot (relaxed atomic adds) */
-    uint64_t requests;        /* answered requests */
-    uint64_t bytes_out;       /* response body bytes */
-    int64_t busy;             /* requests queued for or held by a worker */
-    int64_t connections;      /* open client connections */
-    uint64_t status[6];       /* [1..5]: 1xx..5xx; [0]: anything else */
-    uint64_t latency_us_sum;  /* total time from head complete to response done */
+    uint64_t requests;       /* answered requests */
+    uint64_t bytes_out;      /* response body bytes */
+    int64_t busy;            /* requests queued for or held by a worker */
+    int64_t connections;     /* open client connections */
+    uint64_t status[6];      /* [1..5]: 1xx..5xx; [0]: anything else */
+    uint64_t latency_us_sum; /* total time from head complete to response done */
     uint64_t latency[PW_SB_BUCKETS];
-    uint64_t access_log_dropped;   /* access-log lines lost to failed writes (accesslog.h) */
+    uint64_t access_log_dropped; /* access-log lines lost to failed writes (accesslog.h) */
 } __attribute__((aligned(64))) pw_sb_slot;
 
 typedef struct pw_sb_group {
-    char name[PW_SB_GROUP_NAME];   /* written by the master */
-    uint64_t restarts;             /* daemon processes restarted (master) */
+    char name[PW_SB_GROUP_NAME]; /* written by the master */
+    uint64_t restarts;           /* daemon processes restarted (master) */
     /* written by the server processes around each relay */
-    uint64_t relayed;              /* requests relayed to the group */
-    int64_t in_flight;             /* relays in progress */
-    uint64_t errors[3];            /* the relay's own 502, 503, 504 */
+    uint64_t relayed;   /* requests relayed to the group */
+    int64_t in_flight;  /* relays in progress */
+    uint64_t errors[3]; /* the relay's own 502, 503, 504 */
 } __attribute__((aligned(64))) pw_sb_group;
 
 typedef struct pw_scoreboard {
@@ -76,15 +76,14 @@ typedef struct pw_scoreboard {
 /* Map a zeroed shared segment (MAP_SHARED|MAP_ANONYMOUS); NULL with errno on failure. */
 pw_scoreboard *pw_sb_create(int nslots, int ngroups);
 void pw_sb_destroy(pw_scoreboard *sb);
-pw_sb_slot *pw_sb_slot_at(pw_scoreboard *sb, int index);     /* NULL when out of range */
-pw_sb_group *pw_sb_group_at(pw_scoreboard *sb, int index);   /* NULL when out of range */
+pw_sb_slot *pw_sb_slot_at(pw_scoreboard *sb, int index);   /* NULL when out of range */
+pw_sb_group *pw_sb_group_at(pw_scoreboard *sb, int index); /* NULL when out of range */
 int64_t pw_sb_wall_us(void);
 
 /* The hot path: a handful of relaxed atomic adds, no lock, no system call. */
 #define PW_SB_ADD(field, v) __atomic_add_fetch(&(field), (v), __ATOMIC_RELAXED)
 
-static inline void pw_sb_request_done(pw_sb_slot *slot, int status, long long bytes,
-                                      double seconds)
+static inline void pw_sb_request_done(pw_sb_slot *slot, int status, long long bytes, double seconds)
 {
     int cls = status / 100;
     int i = 0;

@@ -40,16 +40,16 @@
 #  define PATH_MAX 4096
 #endif
 
-#define CACHE_SLOTS 48          /* open files kept per root */
-#define SMALL_FILE 16384        /* up to this, head and body leave in one writev */
+#define CACHE_SLOTS 48   /* open files kept per root */
+#define SMALL_FILE 16384 /* up to this, head and body leave in one writev */
 
 typedef struct {
-    char *path;                 /* NULL: empty slot */
+    char *path; /* NULL: empty slot */
     int fd;
-    int refs;                   /* requests using fd right now */
-    int valid;                  /* 0: evicted or stale; fd closes when refs drops to 0 */
-    struct stat st;             /* identity at open time */
-    unsigned long used;         /* LRU clock */
+    int refs;           /* requests using fd right now */
+    int valid;          /* 0: evicted or stale; fd closes when refs drops to 0 */
+    struct stat st;     /* identity at open time */
+    unsigned long used; /* LRU clock */
 } cache_slot;
 
 typedef struct {
@@ -65,19 +65,19 @@ struct pw_static_root {
     int n_index;
     int follow_symlinks;
     int precompressed;
-    char *cache_control;        /* NULL: none */
+    char *cache_control; /* NULL: none */
     char *server;
     char *default_type;
     type_entry *types;
     int n_types;
-    pthread_mutex_t lock;       /* guards cache[] and clock */
+    pthread_mutex_t lock; /* guards cache[] and clock */
     cache_slot cache[CACHE_SLOTS];
     unsigned long clock;
 };
 
 typedef struct {
-    int fd;                     /* -1 for a directory */
-    int slot;                   /* cache slot holding fd, or -1: fd is ours to close */
+    int fd;   /* -1 for a directory */
+    int slot; /* cache slot holding fd, or -1: fd is ours to close */
     struct stat st;
 } open_file;
 
@@ -113,9 +113,15 @@ pw_static_root *pw_static_root_new(const pw_static_options *o, char *err, size_t
     r->follow_symlinks = o->follow_symlinks;
     r->precompressed = o->precompressed;
     r->cache_control = dup_or_null(o->cache_control);
-    r->server = strdup(o->server && *o->server ? o->server : "pywsgi");
-    r->default_type = strdup(o->default_type && *o->default_type ? o->default_type
-                                                                   : "application/octet-stream");
+    { /* the whole header line, as pw_head_finish adds it */
+        const char *name = o->server && *o->server ? o->server : "pywsgi";
+        size_t len = strlen(name) + sizeof "Server: \r\n";
+        r->server = malloc(len);
+        if (r->server)
+            snprintf(r->server, len, "Server: %s\r\n", name);
+    }
+    r->default_type =
+        strdup(o->default_type && *o->default_type ? o->default_type : "application/octet-stream");
     for (const char *p = o->index; p && *p; p += strlen(p) + 1)
         r->n_index++;
     r->index = calloc(r->n_index + 1, sizeof *r->index);
@@ -193,9 +199,9 @@ static const char *content_type(pw_static_root *r, const char *name)
 static int same_file(const struct stat *a, const struct stat *b)
 {
     return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-           a->st_mode == b->st_mode &&
-           ST_MTIM(*a).tv_sec == ST_MTIM(*b).tv_sec && ST_MTIM(*a).tv_nsec == ST_MTIM(*b).tv_nsec &&
-           ST_CTIM(*a).tv_sec == ST_CTIM(*b).tv_sec && ST_CTIM(*a).tv_nsec == ST_CTIM(*b).tv_nsec;
+        a->st_mode == b->st_mode && ST_MTIM(*a).tv_sec == ST_MTIM(*b).tv_sec &&
+        ST_MTIM(*a).tv_nsec == ST_MTIM(*b).tv_nsec && ST_CTIM(*a).tv_sec == ST_CTIM(*b).tv_sec &&
+        ST_CTIM(*a).tv_nsec == ST_CTIM(*b).tv_nsec;
 }
 
 /* Drop a slot's fd and path (lock held, refs == 0). */
@@ -276,7 +282,7 @@ static void cache_insert(pw_static_root *r, const char *path, open_file *f)
     int pick = -1;
     for (int i = 0; i < CACHE_SLOTS; i++) {
         cache_slot *e = &r->cache[i];
-        if (e->valid && strcmp(e->path, path) == 0) {  /* a twin opened by another thread */
+        if (e->valid && strcmp(e->path, path) == 0) { /* a twin opened by another thread */
             e->valid = 0;
             if (e->refs == 0)
                 slot_clear(e);
@@ -284,8 +290,8 @@ static void cache_insert(pw_static_root *r, const char *path, open_file *f)
         if (e->path == NULL) {
             if (pick < 0 || r->cache[pick].path)
                 pick = i;
-        } else if (e->refs == 0 && (pick < 0 || (r->cache[pick].path &&
-                                                  e->used < r->cache[pick].used))) {
+        } else if (e->refs == 0 &&
+                   (pick < 0 || (r->cache[pick].path && e->used < r->cache[pick].used))) {
             pick = i;
         }
     }
@@ -315,7 +321,7 @@ static int inside_root(pw_static_root *r, const char *real)
     if (strncmp(real, r->root, r->root_len) != 0)
         return 0;
     return real[r->root_len] == '\0' || real[r->root_len] == '/' ||
-           (r->root_len == 1 && r->root[0] == '/');
+        (r->root_len == 1 && r->root[0] == '/');
 }
 
 /* Is the inode `st` what `path` resolves to, and does it lie inside the root? */
@@ -411,7 +417,10 @@ static int header_count(pw_conn *c, const char *name, str_t *last)
     return n;
 }
 
-static int is_ows(char ch) { return ch == ' ' || ch == '\t'; }
+static int is_ows(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
 
 /*
  * Does a field of entity tags match `etag` ('"..."')?  RFC 9110 13.1.1 / 13.1.2:
@@ -439,7 +448,7 @@ static int etag_list_matches(pw_conn *c, const char *name, const char *etag, int
                 k += 2;
             }
             if (k >= v.n || v.p[k] != '"')
-                return 0;  /* malformed: no match */
+                return 0; /* malformed: no match */
             size_t start = k++;
             while (k < v.n && v.p[k] != '"')
                 k++;
@@ -481,19 +490,22 @@ static int parse_http_date(str_t v, time_t *out)
     const char *comma = strchr(buf, ',');
     struct tm tm;
     memset(&tm, 0, sizeof tm);
-    if (comma && comma - buf == 3) {  /* IMF-fixdate */
-        if (sscanf(comma + 1, " %2d %3c %4d %2d:%2d:%2d GMT%n", &day, mon, &year, &hh, &mm,
-                   &ss, &used) != 6 || comma[1 + used] != 0)
+    if (comma && comma - buf == 3) { /* IMF-fixdate */
+        if (sscanf(comma + 1, " %2d %3c %4d %2d:%2d:%2d GMT%n", &day, mon, &year, &hh, &mm, &ss,
+                   &used) != 6 ||
+            comma[1 + used] != 0)
             return -1;
-    } else if (comma) {               /* rfc850-date */
-        if (sscanf(comma + 1, " %2d-%3c-%2d %2d:%2d:%2d GMT%n", &day, mon, &year, &hh, &mm,
-                   &ss, &used) != 6 || comma[1 + used] != 0)
+    } else if (comma) { /* rfc850-date */
+        if (sscanf(comma + 1, " %2d-%3c-%2d %2d:%2d:%2d GMT%n", &day, mon, &year, &hh, &mm, &ss,
+                   &used) != 6 ||
+            comma[1 + used] != 0)
             return -1;
         year += year < 70 ? 2000 : 1900;
-    } else {                          /* asctime-date */
+    } else { /* asctime-date */
         char wday[4] = {0};
         if (sscanf(buf, "%3c %3c %2d %2d:%2d:%2d %4d%n", wday, mon, &day, &hh, &mm, &ss, &year,
-                   &used) != 7 || buf[used] != 0)
+                   &used) != 7 ||
+            buf[used] != 0)
             return -1;
     }
     int m = month_index(mon);
@@ -514,9 +526,8 @@ static void format_http_date(time_t t, char out[40])
 {
     struct tm tm;
     gmtime_r(&t, &tm);
-    snprintf(out, 40, "%s, %02d %s %04d %02d:%02d:%02d GMT", day_names[tm.tm_wday % 7],
-             tm.tm_mday, month_names[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-             tm.tm_sec);
+    snprintf(out, 40, "%s, %02d %s %04d %02d:%02d:%02d GMT", day_names[tm.tm_wday % 7], tm.tm_mday,
+             month_names[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 static int parse_uint(const char *p, size_t n, size_t *k, long long *out)
@@ -567,8 +578,8 @@ static int parse_range(str_t v, long long size, long long *first, long long *las
     while (k < n && is_ows(p[k]))
         k++;
     if (k != n)
-        return 0;  /* several ranges (or junk): the whole representation instead */
-    if (a < 0) {   /* suffix-range */
+        return 0; /* several ranges (or junk): the whole representation instead */
+    if (a < 0) {  /* suffix-range */
         if (b == 0)
             return -1;
         *first = b >= size ? 0 : size - b;
@@ -576,7 +587,7 @@ static int parse_range(str_t v, long long size, long long *first, long long *las
         return 1;
     }
     if (b >= 0 && b < a)
-        return 0;  /* invalid range-spec */
+        return 0; /* invalid range-spec */
     if (a >= size)
         return -1;
     *first = a;
@@ -603,7 +614,7 @@ static int coding_quality(pw_conn *c, const char *coding)
                 k++;
             size_t tlen = k - start;
             int q = 1000;
-            while (k < v.n && v.p[k] != ',') {  /* parameters: only q matters */
+            while (k < v.n && v.p[k] != ',') { /* parameters: only q matters */
                 while (k < v.n && (is_ows(v.p[k]) || v.p[k] == ';'))
                     k++;
                 if (k + 1 < v.n && (v.p[k] == 'q' || v.p[k] == 'Q') && v.p[k + 1] == '=') {
@@ -681,10 +692,12 @@ static void sb_add(sbuf *b, const char *s, size_t n)
     b->p[b->len] = 0;
 }
 
-static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+static void sb_str(sbuf *b, const char *s)
+{
+    sb_add(b, s, strlen(s));
+}
 
-__attribute__((format(printf, 2, 3)))
-static void sb_fmt(sbuf *b, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void sb_fmt(sbuf *b, const char *fmt, ...)
 {
     char tmp[512];
     va_list ap;
@@ -704,24 +717,6 @@ static void sb_free(sbuf *b)
         free(b->p);
 }
 
-static const char *reason(int status)
-{
-    switch (status) {
-    case 200: return "OK";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 412: return "Precondition Failed";
-    case 416: return "Range Not Satisfiable";
-    case 500: return "Internal Server Error";
-    default: return pw_status_reason(status);
-    }
-}
-
 typedef struct {
     pw_server *s;
     pw_conn *c;
@@ -732,21 +727,22 @@ typedef struct {
 
 static void head_start(exchange *x, sbuf *b, int status)
 {
-    char date[30];
     x->c->resp_status = status;
-    pw_http_date(date);
-    sb_fmt(b, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: ", status, reason(status), date);
-    sb_str(b, x->r->server);
-    sb_str(b, "\r\n");
+    sb_fmt(b, "HTTP/1.1 %d %s\r\n", status, pw_status_reason(status));
 }
 
-static void head_end(exchange *x, sbuf *b)
+/* The head's end - Content-Length (-1: none, a 304), Date, Server, Connection - as every
+ * response of the server frames it (pw_head_finish). */
+static void head_end(exchange *x, sbuf *b, long long content_length)
 {
-    if (!x->keep)
-        sb_str(b, "Connection: close\r\n");
-    else if (x->c->req.version_minor == 0)
-        sb_str(b, "Connection: keep-alive\r\n");
-    sb_str(b, "\r\n");
+    char tail[512];
+    pw_head h = {.status = x->c->resp_status,
+                 .http10 = x->c->req.version_minor == 0,
+                 .no_body = x->is_head || x->c->resp_status == 304,
+                 .content_length = content_length,
+                 .keep_alive = x->keep,
+                 .server_line = x->r->server};
+    sb_add(b, tail, (size_t)pw_head_finish(&h, tail, sizeof tail));
 }
 
 static int send_buf(exchange *x, sbuf *head, const char *body, size_t body_len)
@@ -765,26 +761,23 @@ static int send_buf(exchange *x, sbuf *head, const char *body, size_t body_len)
         iov[n++].iov_len = body_len;
         x->c->resp_bytes += (long long)body_len;
     }
-    return pw_conn_send(x->s, x->c, iov, n);  /* what a slow client leaves is sent later */
+    return pw_conn_send(x->s, x->c, iov, n); /* what a slow client leaves is sent later */
 }
 
 /* A small complete HTML response for an error or a redirect; extra: more header lines. */
 static void send_status(exchange *x, int status, const char *extra)
 {
     char body[256];
-    const char *why = reason(status);
-    int blen = snprintf(body, sizeof body,
-                        "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>"
-                        "<body><h1>%s</h1></body></html>\n", status, why, why);
+    int blen = pw_error_page(status, NULL, body, sizeof body);
     if (status == 400)
         x->keep = 0;
     sbuf b;
     sb_init(&b);
     head_start(x, &b, status);
-    sb_fmt(&b, "Content-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n", blen);
+    sb_str(&b, "Content-Type: text/html; charset=utf-8\r\n");
     if (extra)
         sb_str(&b, extra);
-    head_end(x, &b);
+    head_end(x, &b, blen);
     send_buf(x, &b, body, blen);
     sb_free(&b);
 }
@@ -855,11 +848,11 @@ static void log_refusal(exchange *x, int status, const char *path)
 {
     pw_request *q = &x->c->req;
     if (path)
-        pw_log(x->s, PW_LOG_INFO, "%s:%d: static: %d for %s", x->c->peer_host,
-               x->c->peer_port, status, path);
+        pw_log(x->s, PW_LOG_INFO, "%s:%d: static: %d for %s", x->c->peer_host, x->c->peer_port,
+               status, path);
     else
-        pw_log(x->s, PW_LOG_INFO, "%s:%d: static: %d for %.*s", x->c->peer_host,
-               x->c->peer_port, status, (int)q->target.len, x->c->buf + q->target.off);
+        pw_log(x->s, PW_LOG_INFO, "%s:%d: static: %d for %.*s", x->c->peer_host, x->c->peer_port,
+               status, (int)q->target.len, x->c->buf + q->target.off);
 }
 
 /* Serve regular file f (name: for its type) with headers, conditionals and ranges. */
@@ -874,8 +867,9 @@ static void serve_file(exchange *x, const char *name, open_file *f)
     int has_range = x->is_get && header_count(c, "range", &range_value) > 0;
 
     if (r->precompressed) {
-        static const struct { const char *coding, *suffix; } codings[] = {
-            {"br", ".br"}, {"gzip", ".gz"}};
+        static const struct {
+            const char *coding, *suffix;
+        } codings[] = {{"br", ".br"}, {"gzip", ".gz"}};
         int q[2] = {coding_quality(c, "br"), coding_quality(c, "gzip")};
         int order[2] = {0, 1};
         if (q[1] > q[0]) {
@@ -891,9 +885,10 @@ static void serve_file(exchange *x, const char *name, open_file *f)
             if (!encoding && !has_range && q[k] > 0) {
                 if (open_checked(x->s, r, sibling, &variant) == 0) {
                     /* A sibling older than the file is stale: never serve it. */
-                    if (variant.fd >= 0 && (ST_MTIM(variant.st).tv_sec > ST_MTIM(f->st).tv_sec ||
-                                            (ST_MTIM(variant.st).tv_sec == ST_MTIM(f->st).tv_sec &&
-                                             ST_MTIM(variant.st).tv_nsec >= ST_MTIM(f->st).tv_nsec))) {
+                    if (variant.fd >= 0 &&
+                        (ST_MTIM(variant.st).tv_sec > ST_MTIM(f->st).tv_sec ||
+                         (ST_MTIM(variant.st).tv_sec == ST_MTIM(f->st).tv_sec &&
+                          ST_MTIM(variant.st).tv_nsec >= ST_MTIM(f->st).tv_nsec))) {
                         encoding = codings[k].coding;
                         vary = 1;
                         continue;
@@ -970,8 +965,7 @@ static void serve_file(exchange *x, const char *name, open_file *f)
     }
     head_start(x, &b, status);
     if (status != 304) {
-        sb_fmt(&b, "Content-Type: %s\r\nContent-Length: %lld\r\n", content_type(r, name),
-               last - first + 1);
+        sb_fmt(&b, "Content-Type: %s\r\n", content_type(r, name));
         if (status == 206)
             sb_fmt(&b, "Content-Range: bytes %lld-%lld/%lld\r\n", first, last, size);
         if (encoding)
@@ -984,12 +978,12 @@ static void serve_file(exchange *x, const char *name, open_file *f)
         sb_str(&b, "Vary: Accept-Encoding\r\n");
     if (r->cache_control)
         sb_fmt(&b, "Cache-Control: %s\r\n", r->cache_control);
-    head_end(x, &b);
+    head_end(x, &b, status == 304 ? -1 : last - first + 1);
     long long count = status == 304 || x->is_head ? 0 : last - first + 1;
     if (count > 0 && count <= SMALL_FILE) {
         char body[SMALL_FILE];
         ssize_t got = pread(served->fd, body, count, first);
-        if (got != count) {  /* the file shrank under us: send what there is, then close */
+        if (got != count) { /* the file shrank under us: send what there is, then close */
             x->keep = 0;
             got = got < 0 ? 0 : got;
         }
@@ -1037,12 +1031,12 @@ int pw_static_serve(pw_server *s, pw_conn *c, pw_static_root *r, const char *rel
     open_file f = {.fd = -1, .slot = -1};
     if (status == 0)
         status = open_checked(s, r, path, &f);
-    if (status == 0 && f.fd < 0) {  /* a directory */
+    if (status == 0 && f.fd < 0) { /* a directory */
         if (rel_len == 0 || rel[rel_len - 1] != '/') {
             redirect_to_slash(&x);
             return x.keep && !c->broken;
         }
-        status = 403;  /* no index file: no listing */
+        status = 403; /* no index file: no listing */
         for (int i = 0; i < r->n_index; i++) {
             size_t ilen = strlen(r->index[i]);
             if (plen + ilen + 1 > sizeof path)

@@ -17,15 +17,15 @@
 typedef struct pw_static_root pw_static_root;
 
 typedef struct {
-    const char *root;           /* realpath of the directory, or of the single file (is_file) */
+    const char *root; /* realpath of the directory, or of the single file (is_file) */
     int is_file;
-    const char *index;          /* directory index names, "index.html\0index.htm\0\0" */
-    int follow_symlinks;        /* 0: a symlink may not lead out of the root (403) */
-    int precompressed;          /* serve name.br / name.gz when Accept-Encoding allows */
-    const char *cache_control;  /* Cache-Control value, or NULL / "" for none */
-    const char *types;          /* "ext\0content-type\0...\0\0" (lower-case ext, no dot) */
-    const char *default_type;   /* for names without a known extension */
-    const char *server;         /* Server header value */
+    const char *index;         /* directory index names, "index.html\0index.htm\0\0" */
+    int follow_symlinks;       /* 0: a symlink may not lead out of the root (403) */
+    int precompressed;         /* serve name.br / name.gz when Accept-Encoding allows */
+    const char *cache_control; /* Cache-Control value, or NULL / "" for none */
+    const char *types;         /* "ext\0content-type\0...\0\0" (lower-case ext, no dot) */
+    const char *default_type;  /* for names without a known extension */
+    const char *server;        /* Server header value */
 } pw_static_options;
 
 pw_static_root *pw_static_root_new(const pw_static_options *o, char *err, size_t errlen);

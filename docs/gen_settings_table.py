@@ -22,7 +22,7 @@ def _cell(text):
 
 def _default(setting):
     if setting.default is None:
-        return "(derived)" if setting.name in ("server_name", "server_software") else "(not set)"
+        return "(derived)" if setting.name in ("server_name", "server_software", "max_clients") else "(not set)"
     value = sources.raw_value(setting, setting.default)
     return "`%s`" % _cell(sources._toml_value(value))
 

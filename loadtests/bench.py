@@ -5,7 +5,8 @@ Every server runs the same hello-world app (loadtests/apps/hello.py: the seed's 
 15-byte body with Content-Length) on 127.0.0.1 and a free port. For each round, every selected
 server
 is started in its own session, waited for, warmed up, loaded with each tool in turn (wrk keep-alive,
-wrk with `Connection: close`, ab -n20000 -c100, the seed's ab -n1000 -c100), measured (req/s, p99,
+wrk with `Connection: close`, ab -n20000 -c100, the seed's ab -n1000 -c100, and wrk -c4000 for the
+one-process configurations), measured (req/s, p99,
 errors, CPU of the load generator and of the server's processes, RSS of the server's processes at
 idle and after load) and stopped by PID. Servers are rotated between rounds so none always runs
 first; the report gives the median of the rounds.
@@ -34,7 +35,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -680,10 +681,17 @@ class Tool:
     program: str       # 'wrk' or 'ab'
     threads: int       # threads the generator runs (its CPU capacity in cores)
     description: str
+    # Configurations it runs against unless --tools names it (empty: all of them)
+    only: tuple = ()
+
+    def applies_to(self, spec):
+        return not self.only or spec.name in self.only
 
     def argv(self, machine, url, duration):
         if self.name == 'wrk-keepalive':
             return [machine.wrk, '-t2', '-c100', '-d%gs' % duration, '--latency', url]
+        if self.name == 'wrk-c4000':
+            return [machine.wrk, '-t2', '-c4000', '-d%gs' % duration, '--latency', url]
         if self.name == 'wrk-close':
             return [machine.wrk, '-t2', '-c100', '-d%gs' % duration, '--latency',
                     '-H', 'Connection: close', url]
@@ -699,7 +707,13 @@ TOOLS = [
     Tool('wrk-close', 'wrk', 2, "wrk -t2 -c100 -dDs --latency -H 'Connection: close'"),
     Tool('ab-20000', 'ab', 1, 'ab -n20000 -c100 (a new connection per request)'),
     Tool('ab-1000', 'ab', 1, "ab -n1000 -c100 (the seed's command)"),
+    # Issue 17 point 4: many concurrent keep-alive clients on one process.  Against the
+    # one-process pywsgi configurations and the fastest one-process peers only, unless
+    # --tools asks for it (then against every selected server).
+    Tool('wrk-c4000', 'wrk', 2, 'wrk -t2 -c4000 -dDs --latency (keep-alive, 4,000 connections)',
+         only=('embedded-1x1', 'embedded-1x5', 'bjoern', 'fastwsgi')),
 ]
+C4000_CONNECTIONS = 4000
 
 WRK_TIME = re.compile(r'([\d.]+)(us|ms|s|m)\b')
 WRK_UNITS = {'us': 0.001, 'ms': 1.0, 's': 1000.0, 'm': 60000.0}
@@ -849,6 +863,9 @@ def run_benchmark(specs, tools, machine, rounds, duration, warmup, raw_dir):
 
 def run_one_server(spec, tools, machine, workdir, duration, warmup, round_number, raw_dir):
     log('-- %s (%s)' % (spec.name, spec.config))
+    tools = [tool for tool in tools if tool.applies_to(spec)]
+    if not tools:
+        return []
     try:
         server = RunningServer(spec, machine, workdir)
     except OSError as error:
@@ -1031,6 +1048,30 @@ def target_checks(rows):
           rps('nginx-static', keep), 1.0, 'pywsgi-static', 'nginx-static')
     ratio('static 100 KiB ≥ 1.0× nginx (keep-alive)', rps('pywsgi-static-100k', keep),
           rps('nginx-static-100k', keep), 1.0, 'pywsgi-static-100k', 'nginx-static-100k')
+    many = 'wrk-c4000'
+    one_process = [row for row in rows if row['tool'] == many and row.get('rps')
+                   and row['config'] in ('embedded-1x5', 'embedded-1x1')]
+    default_row = next((row for row in one_process if row['config'] == 'embedded-1x5'),
+                       one_process[0] if one_process else None)
+    bjoern_row = next((row for row in rows if row['tool'] == many and row['config'] == 'bjoern'
+                       and row.get('rps')), None)
+    if default_row and bjoern_row:
+        name = default_row['config']
+        checks.append(('4,000 keep-alive clients, 1 process: no errors',
+                       '%s: %d errors (bjoern %d)' % (name, default_row['errors'],
+                                                       bjoern_row['errors']),
+                       'met' if default_row['errors'] == 0 else 'MISSED'))
+        ratio('4,000 keep-alive clients, 1 process ≥ 0.8× bjoern (within 1.25×)',
+              default_row['rps'], bjoern_row['rps'], 0.8, name, 'bjoern')
+        if default_row.get('p99_ms') is not None and bjoern_row.get('p99_ms') is not None:
+            checks.append(('4,000 keep-alive clients, 1 process: p99 ≤ 1.25× bjoern\'s',
+                           '%s %s vs bjoern %s' % (name, format_ms(default_row['p99_ms']),
+                                                   format_ms(bjoern_row['p99_ms'])),
+                           'met' if default_row['p99_ms'] <= 1.25 * bjoern_row['p99_ms']
+                           else 'MISSED'))
+    else:
+        checks.append(('4,000 keep-alive clients, 1 process (wrk-c4000) vs bjoern',
+                       'not measured', '-'))
     peers = [row for row in rows if row['tool'] == keep and row['server'] != 'pywsgi'
              and row.get('rps') and row.get('p99_ms') is not None]
     if best and best.get('p99_ms') is not None and peers:
@@ -1225,8 +1266,25 @@ def select(specs, args):
     return list(specs)
 
 
+def raise_open_file_limit():
+    """wrk -c4000 (and the servers, which inherit it) need more descriptors than a soft limit
+    of 1024: raise it to the hard limit."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    if soft != resource.RLIM_INFINITY and soft < C4000_CONNECTIONS + 100:
+        log('open-file limit %d: wrk-c4000 needs about %d (ulimit -Hn)' % (
+            soft, C4000_CONNECTIONS + 100))
+
+
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    raise_open_file_limit()
     machine = Machine(args.venv, args.pywsgi_python)
     specs = catalog(machine)
     if args.list:
@@ -1250,7 +1308,8 @@ def main(argv=None):
         unknown = wanted - set(tool.name for tool in TOOLS)
         if unknown:
             raise SystemExit('unknown tool(s): %s' % ', '.join(sorted(unknown)))
-        tools = [tool for tool in tools if tool.name in wanted]
+        # named explicitly: measured against every selected server
+        tools = [replace(tool, only=()) for tool in tools if tool.name in wanted]
     elif args.smoke:
         tools = [tool for tool in tools if tool.name in ('wrk-keepalive', 'ab-1000')]
     if not tools:

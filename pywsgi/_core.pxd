@@ -90,6 +90,23 @@ cdef extern from "scoreboard.h" nogil:
     void pw_sb_relay_done(pw_sb_group *g, int status_out)
 
 
+cdef extern from "response.h" nogil:
+    const char *pw_status_reason(int status)
+    void pw_http_date(char *out)
+    ctypedef struct pw_head:
+        int status
+        int http10
+        int no_body
+        long long content_length
+        int keep_alive
+        int announce_close
+        int has_date
+        const char *server_line
+        int chunked
+    int pw_head_finish(pw_head *h, char *out, int room)
+    int pw_error_page(int status, const char *message, char *out, int room)
+
+
 cdef extern from "reactor.h" nogil:
     enum:
         PW_MAX_LISTEN
@@ -181,8 +198,6 @@ cdef extern from "reactor.h" nogil:
     int pw_conn_writev(pw_server *s, pw_conn *c, iovec *iov, int iovcnt)
     int pw_conn_sendfile(pw_server *s, pw_conn *c, int fd, off_t offset, size_t count)
     void pw_send_error(pw_server *s, pw_conn *c, int status)
-    const char *pw_status_reason(int status)
-    void pw_http_date(char *out)
     void pw_log_set_fd(int fd)
 
 
@@ -193,6 +208,7 @@ cdef extern from "relay.h" nogil:
         double queue_timeout
         double response_timeout
         int pool_slot
+        int processes
 
     int pw_relay(pw_server *s, pw_conn *c, const pw_relay_target *t, int *status_out)
     enum: PW_RELAY_HANDED

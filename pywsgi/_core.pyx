@@ -650,35 +650,26 @@ cdef class Request:
 
     cdef int _head_tail(self, char *out, int room):
         """The server's part of the head (framing, Date, Server, Connection, the empty line),
-        formatted into out; decides the framing.  Returns its length."""
-        cdef int n = 0
-        cdef char date[30]
-        if self.no_body:
-            self.chunked = False
-        elif self.content_length < 0:
-            if self.http10:
-                self.keep_alive = False   # close-delimited body
-            else:
-                self.chunked = True
+        formatted into out as every response of the server frames it (pw_head_finish);
+        decides the framing.  Returns its length."""
+        cdef pw_head h
+        cdef int n
         if pw_server_stopping(_srv) and not _daemon_role:
             # (a daemon's connection is the relay's; the client's stays the client's choice)
             self.keep_alive = False
-        if self.content_length >= 0 and self.status_code != 204 and self.status_code >= 200:
-            n += snprintf(out + n, room - n, "Content-Length: %lld\r\n", self.content_length)
-        if self.chunked:
-            n += snprintf(out + n, room - n, "Transfer-Encoding: chunked\r\n")
-        if not self.has_date:
-            pw_http_date(date)
-            n += snprintf(out + n, room - n, "Date: %s\r\n", date)
-        if not self.has_server:
-            n += snprintf(out + n, room - n, "%s", <const char *>_server_line)
-        if not self.keep_alive or self.client_close:
-            n += snprintf(out + n, room - n, "Connection: close\r\n")
-        elif self.http10:
-            n += snprintf(out + n, room - n, "Connection: keep-alive\r\n")
-        n += snprintf(out + n, room - n, "\r\n")
+        h.status = self.status_code
+        h.http10 = self.http10
+        h.no_body = self.no_body
+        h.content_length = self.content_length
+        h.keep_alive = self.keep_alive
+        h.announce_close = self.client_close
+        h.has_date = self.has_date
+        h.server_line = NULL if self.has_server else <const char *>_server_line
+        n = pw_head_finish(&h, out, room)
+        self.chunked = h.chunked
+        self.keep_alive = h.keep_alive
         self.headers_sent = True
-        return n if n < room else room - 1
+        return n
 
     cdef _send_head(self, bytes body, Py_ssize_t off=0, Py_ssize_t n=-1):
         cdef char tail[512]
@@ -771,10 +762,12 @@ cdef class Request:
 
 cdef _simple_response(pw_conn *c, Request req, int status, str message=None):
     """A complete small HTML response from the server itself (404, 500, 413, ...)."""
+    cdef bytes text = message.encode('latin-1', 'replace') if message else None
+    cdef bytes page = PyBytes_FromStringAndSize(NULL, 512 + (len(text) if text else 0))
+    cdef int n = pw_error_page(status, <const char *>text if text else NULL,
+                               PyBytes_AS_STRING(page), PyBytes_GET_SIZE(page))
+    body = page[:n]
     reason = pw_status_reason(status).decode('latin-1')
-    body = ('<!DOCTYPE html>\n<html><head><title>%d %s</title></head><body><h1>%s</h1>'
-            '%s</body></html>\n' % (status, reason, reason,
-                                    '<p>%s</p>' % message if message else '')).encode('latin-1')
     req.status = None
     req._check('%d %s' % (status, reason),
                [('Content-Type', 'text/html; charset=utf-8')])
@@ -1085,6 +1078,7 @@ cdef int _serve_daemon(pw_conn *c, _Mount mount) except -1:
     t.queue_timeout = float(getattr(group, 'queue_timeout', 0) or 0) or 45.0
     t.response_timeout = float(getattr(group, 'response_timeout', 0) or 0) or 300.0
     t.pool_slot = mount.pool_slot
+    t.processes = int(getattr(group, 'processes', 1) or 1)
     with nogil:
         if counters != NULL:
             pw_sb_relay_start(counters)
@@ -1201,7 +1195,72 @@ cdef void _serve_conn(pw_conn *c, object errors, int worker):
 
 # How long queued requests wait for a serving worker to come back before sleeping workers are
 # woken for them (when every worker is busy in the app for that long: a slow request, I/O).
-LAZY_WAKE = 0.001
+cdef double LAZY_WAKE = 0.001
+
+
+# ------------------------------------------------------------------------ modes
+# How a server (or daemon) process runs its requests: one mode, chosen once from --threads and
+# what the mounts are (_choose_mode), and set up in one place (_apply_mode).  The table in
+# docs/ARCHITECTURE.md ("Modes") is this one:
+#
+#   mode      when                              threads                     the reactor
+#   INLINE    --threads 1                       none: the reactor thread    its own thread, which
+#                                               runs each request itself     also runs the app
+#                                               (cfg.dispatch)
+#   LEADER    --threads > 1, no daemon mount    Python workers, woken       no thread: the idle
+#             (every daemon process too)        lazily (cfg.lazy_wake)      workers take turns
+#                                                                           polling (leader_pop)
+#   RELAY     every mount is one daemon group   relay threads (no GIL) for  its own thread; relays
+#             (the server process of --daemon)  requests with a body        body-less requests
+#                                                                           itself (relay_async.c)
+#   WORKERS   daemon groups beside other        workers woken at once (one  its own thread
+#             mounts                            may wait on a daemon)
+cdef enum:
+    MODE_INLINE = 0
+    MODE_LEADER = 1
+    MODE_RELAY = 2
+    MODE_WORKERS = 3
+
+
+cdef int _choose_mode(int threads, list mounts):
+    if threads == 1:
+        return MODE_INLINE
+    if all((<_Mount>m).daemon is None for m in mounts):
+        return MODE_LEADER
+    if _direct_relay:
+        return MODE_RELAY
+    return MODE_WORKERS
+
+
+cdef _apply_mode(pw_config *cfg, int mode, list mounts):
+    global _inline_errors
+    cfg.dispatch = NULL
+    cfg.thread_start = NULL
+    cfg.thread_stop = NULL
+    cfg.relay_async = NULL
+    cfg.relay_counters = NULL
+    cfg.lazy_wake = 0.0
+    cfg.leader_follower = 0
+    if mode == MODE_INLINE:
+        _inline_errors = _log().ErrorStream()
+        cfg.dispatch = _inline_dispatch
+        cfg.thread_start = _reactor_thread_start
+        cfg.thread_stop = _reactor_thread_stop
+    elif mode == MODE_LEADER:
+        # One GIL runs one request at a time anyway: a worker is woken for a queued request
+        # only when none is serving or the queue stalls (reactor.h, lazy_wake); and with no
+        # reactor thread a request reaching an idle process wakes one thread, not two.
+        cfg.lazy_wake = LAZY_WAKE
+        cfg.leader_follower = 1
+    elif mode == MODE_RELAY:
+        # The reactor relays body-less requests itself, without a relay thread (the status URL
+        # is left to a worker: it is answered here, with the GIL); at most two per daemon
+        # thread in flight, the rest wait in the reactor.
+        group = (<_Mount>mounts[0]).daemon
+        cfg.relay_async = &_direct_target
+        cfg.relay_counters = _direct_group
+        cfg.relay_async_limit = max(1, 2 * int(getattr(group, 'processes', 1) or 1)
+                                    * int(getattr(group, 'threads', 1) or 1))
 
 
 # Daemon mode with nothing but one group's mounts (the usual shape): a server process relays
@@ -1410,16 +1469,6 @@ def serve(listen_fds, mounts, dict settings):
     # With sibling processes, a child whose workers are all busy leaves new connections to them.
     cfg.accept_busy_limit = threads if int(settings.get('processes', 1)) > 1 else 0
     cfg.log_level = _level(settings.get('log_level', 'info'))
-    cfg.dispatch = NULL
-    cfg.thread_start = NULL
-    cfg.thread_stop = NULL
-    inline = threads == 1 and settings.get('inline', True)
-    if inline:
-        global _inline_errors
-        _inline_errors = _log().ErrorStream()
-        cfg.dispatch = _inline_dispatch
-        cfg.thread_start = _reactor_thread_start
-        cfg.thread_stop = _reactor_thread_stop
     _configure_proxies(&cfg, settings)
     pw_limits_default(&cfg.limits)
     cfg.limits.max_request_line = int(settings.get('limit_request_line', 8190))
@@ -1486,31 +1535,16 @@ def serve(listen_fds, mounts, dict settings):
         _direct_target.queue_timeout = float(getattr(group, 'queue_timeout', 0) or 0) or 45.0
         _direct_target.response_timeout = float(getattr(group, 'response_timeout', 0) or 0) or 300.0
         _direct_target.pool_slot = (<_Mount>ms[0]).pool_slot
+        _direct_target.processes = int(getattr(group, 'processes', 1) or 1)
 
     global _direct_group
     cfg.scoreboard = _scoreboard_enter(settings, threads)
     _direct_group = _sb_group_of((<_Mount>ms[0]).daemon) if _direct_relay else NULL
-    # The reactor relays body-less requests itself, without a relay thread (the status URL is
-    # left to a worker: it is answered here, with the GIL).
-    cfg.relay_async = NULL
-    cfg.relay_counters = NULL
     cfg.status_url = _status_url_c if _status_url_n else NULL
     cfg.status_url_len = _status_url_n
-    if _direct_relay and cfg.dispatch == NULL:
-        cfg.relay_async = &_direct_target
-        cfg.relay_counters = _direct_group
-        group = (<_Mount>ms[0]).daemon
-        cfg.relay_async_limit = max(1, 2 * int(getattr(group, 'processes', 1) or 1)
-                                    * int(getattr(group, 'threads', 1) or 1))
-    # Workers that run Python wake each other lazily (reactor.h, lazy_wake): one GIL runs one
-    # request at a time anyway.  Not when a worker may relay to a daemon group: it waits
-    # for the daemon without the GIL, so another should start at once.
-    cfg.lazy_wake = 0.0
-    if cfg.dispatch == NULL and all((<_Mount>m).daemon is None for m in ms):
-        cfg.lazy_wake = float(settings.get('lazy_wake', LAZY_WAKE))
-        # ... and there is no reactor thread: the workers take turns polling and serve what
-        # they read (reactor.c, leader_pop), so a request wakes one thread, not two.
-        cfg.leader_follower = 1 if cfg.lazy_wake > 0 else 0
+    mode = _choose_mode(threads, ms)
+    inline = mode == MODE_INLINE
+    _apply_mode(&cfg, mode, ms)
     # before the first request can arrive: the workers record into its slots
     recycling = _RecycleLimits(settings)
     cfg.access_log = NULL

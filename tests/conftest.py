@@ -60,7 +60,8 @@ class _ServerFactory:
 
 @pytest.fixture
 def start_server(tmp_path):
-    """start_server(*cli_args, env=None, cwd=None, command=None) -> ServerProcess (per test)."""
+    """start_server(*cli_args, env=None, cwd=None, command=None, preexec_fn=None) ->
+    ServerProcess (per test)."""
     factory = _ServerFactory(tmp_path)
     yield factory
     factory.stop_all()

@@ -85,7 +85,8 @@ class ServerProcess:
     """One pywsgi server process started for a test, in its own session (so its children can be
     found and, if it leaves any behind, stopped by PID)."""
 
-    def __init__(self, args, workdir, env=None, cwd=None, command=None, wait=True):
+    def __init__(self, args, workdir, env=None, cwd=None, command=None, wait=True,
+                 preexec_fn=None):
         self.port = free_port()
         self.host = '127.0.0.1'
         self.url = 'http://%s:%d' % (self.host, self.port)
@@ -108,7 +109,7 @@ class ServerProcess:
         self.proc = subprocess.Popen(
             self.argv, stdin=subprocess.DEVNULL, stdout=self._stdout_file,
             stderr=self._stderr_file, cwd=str(cwd or self.state_dir), env=full_env,
-            start_new_session=True)
+            start_new_session=True, preexec_fn=preexec_fn)
         self.pid = self.proc.pid
         if wait:
             self.wait_ready()

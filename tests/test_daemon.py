@@ -335,7 +335,7 @@ def test_master_log_names_a_killed_daemon_process_as_such(start_server):
                                   ('--processes', '1', '--threads', '15')],
                          ids=['daemon-1x2', 'daemon-1x15', 'embedded-1x2', 'embedded-1x15'])
 def test_a_slow_request_holds_up_no_other(start_server, mode):
-    # The workers take turns polling for requests (leader_pop in csrc/reactor.c): the one that
+    # The workers take turns polling for requests (leader_pop in csrc/queue.c): the one that
     # picked up the slow request was polling, so another must take over for the requests that
     # arrive meanwhile.
     server = start_server(DAEMON_APP, *mode)

@@ -4,7 +4,8 @@ A relay thread keeps one idle connection per daemon group for requests without a
 user must never notice: a pooled connection that its daemon closed (crash, recycle, restart)
 costs no request - the relay retries a request the daemon never read on a fresh connection -
 and clients that do not keep their own connection alive (HTTP/1.0, `Connection: close`, like
-`ab` without -k) are answered and closed exactly as without pooling.
+`ab` without -k) are answered and closed exactly as without pooling. And the pooled connections
+spread a light load over the group's daemon processes, also after one restarted.
 """
 import os
 import signal
@@ -211,3 +212,79 @@ def test_reloads_and_daemon_kills_under_load_fail_only_the_killed_requests(start
     assert unexpected == []
     assert len(bad_gateway) <= kills * threads_per_daemon
     assert server.proc.poll() is None
+
+
+# ------------------------------------------------------------------ spreading a light load
+
+def start_two_daemons(start_server, tmp_path, shape):
+    """`--daemon --processes 2 --threads 15`, relayed by the server's reactor ('direct-relay'), or
+    by relay threads when a static mount sits beside the group ('beside-static'); returns once
+    both daemons serve."""
+    args = ['--daemon', '--processes', '2', '--threads', '15', '--log-level', 'debug']
+    if shape == 'beside-static':
+        (tmp_path / 'static').mkdir()
+        args += ['--url-alias', '/static', tmp_path / 'static']
+    server = start_server(DAEMON_APP, *args)
+    daemons, _ = wait_for_processes(server, daemons=2)
+    # logged once every process said it is ready, which it says just before it starts polling
+    server.wait_for_log(r'listening on', timeout=30)
+    time.sleep(0.5)
+    return server, daemons
+
+
+def count_answers(conn, served, count, tag):
+    for index in range(count):
+        response = conn.request('GET', '/hello?n=%s%d' % (tag, index))
+        assert (response.status, response.body) == (200, b'hello %s%d' % (tag.encode(), index))
+        pid = int(response.header('X-Pid'))
+        served[pid] = served.get(pid, 0) + 1
+
+
+@pytest.mark.parametrize('shape', ['direct-relay', 'beside-static'])
+def test_idle_requests_spread_over_the_daemon_processes(start_server, tmp_path, shape):
+    """One client's sequential requests reach both daemon processes of a group, not one of them
+    (issue 17, item 8). The daemons take new connections in turn (accept.c, reactor_accept);
+    the reactor's pool opens one connection per daemon process before it reuses any and then
+    takes the one idle longest, and each relay thread's pooled connection lands on the next
+    daemon in turn (relay.c). Before, one daemon served all 200."""
+    server, daemons = start_two_daemons(start_server, tmp_path, shape)
+    served = {}
+    with RawConnection(server.port) as conn:
+        count_answers(conn, served, 200, '')
+    assert sorted(served) == sorted(daemons), served
+    assert min(served.values()) >= 50, served  # a fair share each (100 when they alternate)
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize('shape', ['direct-relay', 'beside-static'])
+def test_a_restarted_daemon_gets_its_share_again(start_server, tmp_path, shape):
+    """While a daemon restarts, the other takes all of the relay's pooled connections; they are
+    renewed every few seconds (PW_RELAY_POOL_RENEW in relay.h), so a light load soon reaches the
+    replacement too, instead of leaving it idle for as long as the connections live."""
+    server, daemons = start_two_daemons(start_server, tmp_path, shape)
+    victim, survivor = daemons
+    with RawConnection(server.port) as conn:
+        count_answers(conn, {}, 200, 'warm')  # every relay thread holds a pooled connection
+    mark = server.log_mark()
+    os.kill(victim, signal.SIGKILL)
+
+    def replacement_ready():
+        log = server.stderr_text()[mark:]
+        return [pid for pid in daemon_pids(server)
+                if pid not in (victim, survivor) and '(pid %d) is ready' % pid in log]
+    # the light load goes on while the daemon restarts: the survivor takes every request, and
+    # every pooled connection
+    give_up = time.monotonic() + 30
+    with RawConnection(server.port) as conn:
+        while not replacement_ready() and time.monotonic() < give_up:
+            count_answers(conn, {}, 10, 'during')
+            time.sleep(0.02)
+    replacement, = replacement_ready()
+    served = {}
+    give_up = time.monotonic() + 30
+    with RawConnection(server.port) as conn:
+        while served.get(replacement, 0) < 50 and time.monotonic() < give_up:
+            count_answers(conn, served, 10, 'after')
+            time.sleep(0.02)  # a light load
+    assert served.get(replacement, 0) >= 50, served
+    assert set(served) <= {survivor, replacement}, served

@@ -60,6 +60,12 @@ def as_positive_int(value: Any) -> int:
     return number
 
 
+def as_optional_positive_int(value: Any) -> Optional[int]:
+    if value is None:
+        return None
+    return as_positive_int(value)
+
+
 def as_non_negative_int(value: Any) -> int:
     number = _as_int(value)
     if number < 0:

@@ -39,6 +39,7 @@ from pywsgi.config.convert import (
     as_non_negative_int,
     as_optional_extension_list,
     as_optional_path,
+    as_optional_positive_int,
     as_optional_str,
     as_optional_user_or_group,
     as_port,
@@ -366,9 +367,13 @@ SETTINGS: Tuple[Setting, ...] = (
             "what it has, exits, and the master starts a new one; 0 = never. For daemon "
             "process groups use maximum-requests= in --daemon-process.",
             express="--maximum-requests", flag="--maximum-requests", metavar="N"),
-    Setting("max_clients", as_positive_int, 1000,
-            "Most simultaneous client connections per process; a connection beyond it is "
-            "answered 503 and closed. Connections are cheap here (no thread each), hence 1000.",
+    Setting("max_clients", as_optional_positive_int, None,
+            "Most simultaneous client connections per process. Default: what the open-file "
+            "limit allows (raised at start from its soft to its hard value), less a reserve "
+            "for everything else the process opens (docs/security.md); a larger value is "
+            "lowered to that, with a warning. At the cap, idle keep-alive connections, then "
+            "connections that have sent nothing, are closed to make room; a new connection "
+            "is answered 503 only when there is none.",
             express="--max-clients", flag="--max-clients", metavar="N"),
     # -- logging
     Setting("log_level", as_log_level, "info",

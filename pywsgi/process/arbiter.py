@@ -35,6 +35,7 @@ from pywsgi.daemon.group import group_settings
 from pywsgi.daemon.plan import DaemonPlan, plan_daemon_mode
 from pywsgi.errors import EXIT_LOAD_FAILED, EXIT_OK, EXIT_USAGE, StartupError
 from pywsgi.observe import errorlog
+from pywsgi.process.open_files import settle_max_clients
 from pywsgi.process.reloader import ChangeWatcher
 from pywsgi.process.sockets import describe_address
 from pywsgi.process.startup import Startup
@@ -504,6 +505,7 @@ def run(settings: Dict[str, Any], mounts: List[Mount]) -> int:
             raise StartupError(f"cannot open the access log {settings['access_log']}: "
                                f"{exc.strerror or exc}") from None
     settings, mounts, plan = plan_daemon_mode(settings, mounts)
+    settings = settle_max_clients(settings, plan)
     ops = Startup(settings)   # --user/--group resolved, --pid-file checked
     sockets = ops.listen()    # systemd's sockets, --unix-socket, or TCP
     try:

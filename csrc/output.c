@@ -1,0 +1,476 @@
+/*
+ * output.c -- response output: writes never wait for a slow client (what it does not take stays
+ * on the connection and the reactor sends it), suspended responses, error answers.  Plain C, no Python; see server.h and reactor.h.
+ */
+#include "server.h"
+
+void pw_send_error(pw_server *s, pw_conn *c, int status)
+{
+    char body[256], head[512];
+    int blen = pw_error_page(status, NULL, body, sizeof body);
+    int hlen = snprintf(head, sizeof head,
+                        "HTTP/1.1 %d %s\r\n"
+                        "Content-Type: text/html; charset=utf-8\r\n",
+                        status, pw_status_reason(status));
+    pw_head h = {.status = status,
+                 .content_length = blen,
+                 .keep_alive = 0,
+                 .server_line = "Server: pywsgi\r\n"};
+    hlen += pw_head_finish(&h, head + hlen, (int)sizeof head - hlen);
+    struct iovec iov[2] = {{head, (size_t)hlen}, {body, (size_t)blen}};
+    c->resp_status = status;
+    c->resp_bytes = blen;
+    pw_conn_writev(s, c, iov, 2);
+    shutdown(c->fd, SHUT_WR);
+}
+
+/* Wait until fd is ready for `events` or the timeout passes; 1 ready, 0 timeout, -1 error. */
+int wait_fd(int fd, short events, double timeout)
+{
+    struct pollfd p = {fd, events, 0};
+    int ms = timeout <= 0 ? 0 : (int)(timeout * 1000);
+    for (;;) {
+        int n = poll(&p, 1, ms);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        return n > 0 ? 1 : 0;
+    }
+}
+
+/* A slow client holds no thread: what the socket does not take at once is kept on the
+ * connection and sent by its owner - the worker on its next write, or the reactor (WRITING).
+ * A client that takes nothing for socket_timeout, or less than send_min_rate on average over a
+ * socket_timeout window (a trickle that would hold the connection for hours), is dropped. */
+
+size_t pw_conn_out_pending(const pw_conn *c)
+{
+    return c->out_len - c->out_off + c->out_file_left;
+}
+
+/* Bytes the kernel holds for the client, not yet acknowledged by it (0 where unknown). */
+static int kernel_queued(int fd)
+{
+#ifdef SIOCOUTQ
+    int queued = 0;
+    if (ioctl(fd, SIOCOUTQ, &queued) == 0 && queued > 0)
+        return queued;
+#else
+    (void)fd;
+#endif
+    return 0;
+}
+
+/* The socket did not take everything: from now on the client's pace is measured. */
+void out_slow_start(pw_conn *c)
+{
+    double now = pw_now();
+    c->out_progress_at = c->out_window_start = now;
+    c->out_window_bytes = c->out_sent = c->out_taken = 0;
+    c->out_base = kernel_queued(c->fd);
+}
+
+static void out_progress(pw_conn *c, size_t n)
+{
+    c->out_sent += n;
+}
+
+/* Update what the client has taken (and when it last took any). */
+static void out_measure(pw_conn *c, double now)
+{
+    int64_t taken = (int64_t)(c->out_sent + (uint64_t)c->out_base) - kernel_queued(c->fd);
+    if (taken > (int64_t)c->out_taken) {
+        c->out_window_bytes += (uint64_t)taken - c->out_taken;
+        c->out_taken = (uint64_t)taken;
+        c->out_progress_at = now;
+    }
+}
+
+/* A client dropped for being too slow: its connection is reset when closed, so what the
+ * kernel still holds for it (megabytes, on a fast link) is discarded, not trickled out. */
+static void out_drop(pw_conn *c)
+{
+    struct linger now = {1, 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &now, sizeof now);
+}
+
+/* Is the client too slow to keep?  1 yes (logged, and to be reset): nothing taken for
+ * socket_timeout, or less than send_min_rate on average over the window that just ended
+ * (then a new one starts). */
+int out_too_slow(pw_server *s, pw_conn *c, double now)
+{
+    /* A daemon's reader is the server process, which reads only as fast as its client and
+     * applies these limits to that client itself (then closes this connection). */
+    if (s->cfg.daemon_role)
+        return 0;
+    out_measure(c, now);
+    if (now - c->out_progress_at >= s->cfg.socket_timeout) {
+        pw_log(s, PW_LOG_INFO,
+               "%s:%d: client did not read the response in time "
+               "(--socket-timeout %gs): connection closed",
+               c->peer_host, c->peer_port, s->cfg.socket_timeout);
+        out_drop(c);
+        return 1;
+    }
+    double span = now - c->out_window_start;
+    if (s->cfg.send_min_rate > 0 && span >= s->cfg.socket_timeout) {
+        if (c->out_window_bytes < s->cfg.send_min_rate * span) {
+            pw_log(s, PW_LOG_INFO,
+                   "%s:%d: client read the response at %.0f bytes/s, under "
+                   "--send-min-rate (%g): connection closed",
+                   c->peer_host, c->peer_port, c->out_window_bytes / span, s->cfg.send_min_rate);
+            out_drop(c);
+            return 1;
+        }
+        c->out_window_start = now;
+        c->out_window_bytes = 0;
+    }
+    return 0;
+}
+
+/* Block until the socket may take more (worker threads that cannot hand the output over);
+ * 0 ready, -1 the client is too slow or gone. */
+static int out_wait_writable(pw_server *s, pw_conn *c)
+{
+    for (;;) {
+        double now = pw_now();
+        if (out_too_slow(s, c, now))
+            return -1;
+        double t = c->out_progress_at + s->cfg.socket_timeout - now;
+        double w = c->out_window_start + s->cfg.socket_timeout - now;
+        if (s->cfg.send_min_rate > 0 && w < t)
+            t = w;
+        if (s->cfg.daemon_role)
+            t = s->cfg.socket_timeout; /* (see out_too_slow) */
+        int rc = wait_fd(c->fd, POLLOUT, t > 0.001 ? t : 0.001);
+        if (rc == 1)
+            return 0;
+        if (rc < 0)
+            return -1;
+    }
+}
+
+/* Send without waiting: bytes sent, 0 when the socket is full, -1 failed. */
+static ssize_t send_now(pw_conn *c, struct iovec *iov, int iovcnt)
+{
+    struct msghdr m = {0};
+    m.msg_iov = iov;
+    m.msg_iovlen = iovcnt;
+    for (;;) {
+        ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+    }
+}
+
+/* Send file bytes without waiting: bytes sent, 0 when the socket is full, -1 failed (or the
+ * file shrank under us). */
+static ssize_t sendfile_now(pw_conn *c, int fd, off_t *off, size_t count)
+{
+    for (;;) {
+#ifdef __linux__
+        ssize_t n = sendfile(c->fd, fd, off, count > (1u << 30) ? (1u << 30) : count);
+#else
+        char chunk[65536];
+        ssize_t n = pread(fd, chunk, count < sizeof chunk ? count : sizeof chunk, *off);
+        if (n > 0) {
+            struct iovec v = {chunk, (size_t)n};
+            n = send_now(c, &v, 1);
+            if (n > 0)
+                *off += n;
+            return n;
+        }
+#endif
+        if (n > 0)
+            return n;
+        if (n == 0)
+            return -1;
+        if (errno == EINTR)
+            continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+    }
+}
+
+/* Send what is pending, as far as the socket takes it now.  0 ok (maybe not all), -1 failed. */
+static int out_flush_now(pw_conn *c)
+{
+    while (c->out_off < c->out_len) {
+        struct iovec v = {c->out + c->out_off, c->out_len - c->out_off};
+        ssize_t n = send_now(c, &v, 1);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            return 0;
+        c->out_off += (size_t)n;
+        out_progress(c, (size_t)n);
+    }
+    c->out_off = c->out_len = 0;
+    if (c->out_cap > PW_KEEP_BUF) { /* a big response's buffer is not kept */
+        free(c->out);
+        c->out = NULL;
+        c->out_cap = 0;
+    }
+    while (c->out_file_left > 0) {
+        ssize_t n = sendfile_now(c, c->out_file_fd, &c->out_file_off, c->out_file_left);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            return 0;
+        c->out_file_left -= (size_t)n;
+        out_progress(c, (size_t)n);
+    }
+    if (c->out_file_fd >= 0) {
+        close(c->out_file_fd);
+        c->out_file_fd = -1;
+    }
+    return 0;
+}
+
+/* Keep iov's bytes from `skip` on, after what is pending.  0 ok, -1 out of memory. */
+static int out_append(pw_conn *c, const struct iovec *iov, int iovcnt, size_t skip)
+{
+    size_t more = 0;
+    for (int i = 0; i < iovcnt; i++)
+        more += iov[i].iov_len;
+    more -= skip;
+    if (c->out_off > 0 && c->out_len + more > c->out_cap) {
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
+    }
+    if (c->out_len + more > c->out_cap) {
+        size_t cap = c->out_cap ? c->out_cap : 16384;
+        while (cap < c->out_len + more)
+            cap *= 2;
+        char *b = realloc(c->out, cap);
+        if (!b)
+            return -1;
+        c->out = b;
+        c->out_cap = cap;
+    }
+    for (int i = 0; i < iovcnt; i++) {
+        size_t len = iov[i].iov_len;
+        const char *p = iov[i].iov_base;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        memcpy(c->out + c->out_len, p + skip, len - skip);
+        c->out_len += len - skip;
+        skip = 0;
+    }
+    return 0;
+}
+
+int pw_conn_out_wait(pw_server *s, pw_conn *c, size_t below)
+{
+    if (below == 0)
+        below = 1;
+    while (!c->broken) {
+        if (out_flush_now(c) != 0)
+            break;
+        if (pw_conn_out_pending(c) < below)
+            return 0;
+        if (out_wait_writable(s, c) != 0)
+            break;
+    }
+    c->broken = 1;
+    return -1;
+}
+
+/* Before more output: send what is pending as far as the socket takes it now, and all of a
+ * pending file range (nothing can queue behind one; rare: a file ends a response).
+ * 0 ok, -1 the client failed (c->broken set). */
+static int out_before_more(pw_server *s, pw_conn *c)
+{
+    if (c->broken)
+        return -1;
+    if (!pw_conn_out_pending(c))
+        return 0;
+    if (out_flush_now(c) != 0) {
+        c->broken = 1;
+        return -1;
+    }
+    return c->out_file_left ? pw_conn_out_wait(s, c, 1) : 0;
+}
+
+int pw_conn_send(pw_server *s, pw_conn *c, struct iovec *iov, int iovcnt)
+{
+    size_t sent = 0;
+    if (out_before_more(s, c) != 0)
+        return -1;
+    if (!pw_conn_out_pending(c)) {
+        ssize_t n = send_now(c, iov, iovcnt);
+        if (n < 0)
+            goto failed;
+        size_t total = 0;
+        for (int i = 0; i < iovcnt; i++)
+            total += iov[i].iov_len;
+        if ((size_t)n == total)
+            return 0;
+        sent = (size_t)n;
+        out_slow_start(c);
+    }
+    if (out_append(c, iov, iovcnt, sent) == 0)
+        return 0;
+    pw_log(s, PW_LOG_ERROR, "%s:%d: out of memory for the response: connection closed",
+           c->peer_host, c->peer_port);
+failed:
+    c->broken = 1;
+    return -1;
+}
+
+int pw_conn_sendfile(pw_server *s, pw_conn *c, int fd, off_t offset, size_t count)
+{
+    if (out_before_more(s, c) != 0)
+        return -1;
+    if (!pw_conn_out_pending(c)) {
+        while (count > 0) {
+            ssize_t n = sendfile_now(c, fd, &offset, count);
+            if (n < 0)
+                goto failed;
+            if (n == 0)
+                break;
+            count -= (size_t)n;
+        }
+        if (count == 0)
+            return 0;
+        out_slow_start(c);
+    }
+    /* the rest goes out later, from a descriptor of our own: the caller may close its file */
+    c->out_file_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (c->out_file_fd < 0) {
+        pw_log(s, PW_LOG_ERROR,
+               "%s:%d: cannot keep the file for a slow client (%s): "
+               "connection closed",
+               c->peer_host, c->peer_port, strerror(errno));
+        goto failed;
+    }
+    c->out_file_off = offset;
+    c->out_file_left = count;
+    return 0;
+failed:
+    c->broken = 1;
+    return -1;
+}
+
+/* Blocking: everything pending, then iov. */
+int pw_conn_writev(pw_server *s, pw_conn *c, struct iovec *iov, int iovcnt)
+{
+    if (c->broken)
+        return -1;
+    if (pw_conn_out_pending(c) && pw_conn_out_wait(s, c, 1) != 0)
+        return -1;
+    int waited = 0;
+    while (iovcnt > 0) {
+        ssize_t n = send_now(c, iov, iovcnt);
+        if (n < 0)
+            break;
+        if (n == 0) {
+            if (!waited++)
+                out_slow_start(c);
+            if (out_wait_writable(s, c) != 0)
+                break;
+            continue;
+        }
+        if (waited)
+            out_progress(c, (size_t)n);
+        while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
+            n -= iov->iov_len;
+            iov++;
+            iovcnt--;
+        }
+        if (iovcnt > 0) {
+            iov->iov_base = (char *)iov->iov_base + n;
+            iov->iov_len -= n;
+        }
+    }
+    if (iovcnt == 0)
+        return 0;
+    c->broken = 1;
+    return -1;
+}
+
+/* Hand c's pending output to the reactor (state WRITING; c->after_output says what then). */
+void out_to_reactor(pw_server *s, pw_conn *c)
+{
+    pthread_mutex_lock(&s->lock);
+    atomic_store_int(&c->state, PW_CONN_WRITING);
+    if (conn_watch(s, c, PW_WATCH_OUT) != 0) {
+        c->broken = 1;
+        c->out_progress_at = 0; /* the next scan drops it (output_failed) */
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+void pw_conn_suspend(pw_server *s, pw_conn *c)
+{
+    c->after_output = PW_AFTER_RESUME;
+    out_to_reactor(s, c);
+    busy_done(s); /* c may belong to the reactor already: not touched here */
+}
+
+/* Reactor: the WRITING connection's output is sent (or, for a suspended response, down to
+ * out_low): resume the response, or do what the release decided. */
+static void output_done(pw_server *s, pw_conn *c)
+{
+    switch (c->after_output) {
+    case PW_AFTER_RESUME:
+        pthread_mutex_lock(&s->lock);
+        conn_unwatch(s, c);
+        pthread_mutex_unlock(&s->lock);
+        c->resuming = 1;
+        queue_to_worker(s, c);
+        break;
+    case PW_AFTER_KEEP:
+        if (conn_keep(s, c)) { /* a pipelined request was complete already */
+            pthread_mutex_lock(&s->lock);
+            conn_unwatch(s, c);
+            pthread_mutex_unlock(&s->lock);
+            queue_push(s, c);
+        }
+        break;
+    default: conn_end(s, c);
+    }
+}
+
+/* Reactor: the client failed (gone, or too slow): a suspended response goes back to a worker
+ * to be closed by its application; a relay ends (the daemon connection is closed, the daemon
+ * sees its response cut); anything else is closed here. */
+void output_failed(pw_server *s, pw_conn *c)
+{
+    c->broken = 1;
+    if (c->after_output == PW_AFTER_RELAY) {
+        relay_client_failed(s, c);
+        return;
+    }
+    if (c->after_output != PW_AFTER_RESUME) {
+        conn_close(s, c);
+        return;
+    }
+    pthread_mutex_lock(&s->lock);
+    conn_unwatch(s, c);
+    pthread_mutex_unlock(&s->lock);
+    c->resuming = 1;
+    queue_to_worker(s, c);
+}
+
+/* Reactor: a WRITING connection's socket has room (or failed). */
+void conn_write_ready(pw_server *s, pw_conn *c)
+{
+    if (out_flush_now(c) != 0) {
+        output_failed(s, c);
+        return;
+    }
+    if (c->after_output == PW_AFTER_RELAY) {
+        relay_client_took(s, c);
+        return;
+    }
+    size_t left = pw_conn_out_pending(c);
+    if (c->after_output == PW_AFTER_RESUME ? left < s->cfg.out_low : left == 0)
+        output_done(s, c);
+}
