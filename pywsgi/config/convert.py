@@ -12,10 +12,12 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
 from pywsgi.handlers.access import AccessRules
 from pywsgi.targets import is_module_spec
+
+T = TypeVar("T")
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -34,10 +36,14 @@ def as_str(value: Any) -> str:
     return value
 
 
-def as_optional_str(value: Any) -> Optional[str]:
-    if value is None:
-        return None
-    return as_str(value)
+def _or_none(convert: Callable[[Any], T]) -> Callable[[Any], Optional[T]]:
+    """`convert`, but None (not set) stays None."""
+    def optional(value: Any) -> Optional[T]:
+        return None if value is None else convert(value)
+    return optional
+
+
+as_optional_str = _or_none(as_str)
 
 
 def _as_int(value: Any) -> int:
@@ -60,10 +66,7 @@ def as_positive_int(value: Any) -> int:
     return number
 
 
-def as_optional_positive_int(value: Any) -> Optional[int]:
-    if value is None:
-        return None
-    return as_positive_int(value)
+as_optional_positive_int = _or_none(as_positive_int)
 
 
 def as_non_negative_int(value: Any) -> int:
@@ -160,6 +163,18 @@ def as_host(value: Any) -> str:
     return host
 
 
+def _pair(value: Any, expected: str) -> Tuple[Any, Any]:
+    """(first, second) of a two-part value: a 2-item tuple or list (the Python API), or the text
+    'FIRST=SECOND'; ValueError 'expected {expected}, got ...' for text without '='."""
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return value[0], value[1]
+    text = as_str(value)
+    first, sep, second = text.partition("=")
+    if not sep:
+        raise ValueError(f"expected {expected}, got {text!r}")
+    return first, second
+
+
 def normalize_mount_point(value: Any) -> str:
     """'' or '/' is the root; otherwise '/a/b' without a trailing slash (the SCRIPT_NAME)."""
     mount = as_str(value).strip()
@@ -185,13 +200,7 @@ def as_script_alias(value: Any) -> Tuple[str, str]:
     PATH is a script file or a 'pkg.module:app' spec; a tuple/list (url, path) is accepted from
     the Python API.
     """
-    if isinstance(value, (tuple, list)) and len(value) == 2:
-        url, target = value
-    else:
-        text = as_str(value)
-        url, sep, target = text.partition("=")
-        if not sep:
-            raise ValueError(f"expected /url=PATH, got {text!r}")
+    url, target = _pair(value, "/url=PATH")
     url = normalize_mount_point(url)
     target = as_str(target).strip()
     if not target:
@@ -262,13 +271,7 @@ def as_bool(value: Any) -> bool:
 
 def _as_pair(value: Any, what: str) -> Tuple[str, str]:
     """'URL PATH' given as two command-line words (a list), a (url, path) tuple, or 'URL=PATH'."""
-    if isinstance(value, (tuple, list)) and len(value) == 2:
-        url, path = value
-    else:
-        text = as_str(value)
-        url, sep, path = text.partition("=")
-        if not sep:
-            raise ValueError(f"expected URL and {what}, got {text!r}")
+    url, path = _pair(value, f"URL and {what}")
     url = normalize_mount_point(url)
     path = as_str(path).strip()
     if not path:
@@ -312,13 +315,7 @@ def as_cgi_script_list(value: Any) -> List[Tuple[Optional[str], str]]:
 def as_access(value: Any):
     """'MOUNT=RULES': Apache access directives for the URL prefix MOUNT, separated by ';' or
     newlines, e.g. '/admin=Order deny,allow; Deny from all; Allow from 10.0.0.0/8'."""
-    if isinstance(value, (tuple, list)) and len(value) == 2:
-        url, rules = value
-    else:
-        text = as_str(value)
-        url, sep, rules = text.partition("=")
-        if not sep:
-            raise ValueError(f"expected MOUNT=RULES such as '/=Require ip 127.0.0.1', got {text!r}")
+    url, rules = _pair(value, "MOUNT=RULES such as '/=Require ip 127.0.0.1'")
     url = normalize_mount_point(url)
     if not isinstance(rules, AccessRules):
         rules = AccessRules.parse(as_str(rules))
@@ -377,12 +374,7 @@ def as_python_path_list(value: Any) -> List[str]:
 
 def as_python_option(value: Any) -> Tuple[str, str]:
     """'KEY=VALUE' (PythonOption KEY VALUE)."""
-    if isinstance(value, (tuple, list)) and len(value) == 2:
-        key, option = value
-    else:
-        key, sep, option = as_str(value).partition("=")
-        if not sep:
-            raise ValueError(f"expected KEY=VALUE, got {value!r}")
+    key, option = _pair(value, "KEY=VALUE")
     key = as_str(key).strip()
     if not key:
         raise ValueError(f"missing KEY in {value!r}")
@@ -452,13 +444,7 @@ def as_mount_process_group(value: Any) -> Tuple[str, str]:
     GROUP names a --daemon-process group, or is '%{GLOBAL}' for embedded mode; a (url, group)
     tuple is accepted from the Python API.
     """
-    if isinstance(value, (tuple, list)) and len(value) == 2:
-        url, group = value
-    else:
-        text = as_str(value)
-        url, sep, group = text.partition("=")
-        if not sep:
-            raise ValueError(f"expected /URL=GROUP, got {text!r}")
+    url, group = _pair(value, "/URL=GROUP")
     url = normalize_mount_point(url)
     group = as_str(group).strip()
     if not group or "/" in group:

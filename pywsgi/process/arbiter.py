@@ -220,15 +220,24 @@ class Master:
             else:
                 self._on_ready(pid)
 
+    def _serving(self, pid: int) -> Optional[_Child]:
+        """The child `pid` if it serves its slot and nothing replaces it yet (no graceful
+        restart under way, not retiring), else None."""
+        child = self.children.get(pid)
+        if child is None or child.retiring:
+            return None
+        slot = self.slots[child.slot]
+        if slot.current != pid or slot.previous is not None:
+            return None  # a graceful restart already replaces it
+        return child
+
     def _replace(self, pid: int) -> None:
         """A graceful restart of one child's slot: a new process starts, and the old one is
         retired once the new one is ready (it keeps serving if the new one fails to start)."""
-        child = self.children.get(pid)
-        if child is None or child.retiring:
+        child = self._serving(pid)
+        if child is None:
             return
         slot = self.slots[child.slot]
-        if slot.current != pid or slot.previous is not None:
-            return  # a graceful restart already replaces it
         errorlog.info(f"replacing {slot.name()} (pid {pid}) at its request")
         slot.previous = pid
         slot.current = self._spawn(slot)
@@ -238,12 +247,10 @@ class Master:
     def _on_recycling(self, pid: int) -> None:
         """A child is being recycled (it stopped accepting and finishes its requests): start
         its replacement at once. The old one exits by itself; kill_at is only a safety net."""
-        child = self.children.get(pid)
-        if child is None or child.retiring:
+        child = self._serving(pid)
+        if child is None:
             return
         slot = self.slots[child.slot]
-        if slot.current != pid or slot.previous is not None:
-            return  # a graceful restart already replaces it
         child.retiring = True
         grace = max(self.settings["graceful_timeout"],
                     getattr(slot.group, "graceful_timeout", 0.0))
