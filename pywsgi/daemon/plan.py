@@ -21,7 +21,7 @@ EMBEDDED_GROUP = "%{GLOBAL}"   # --mount-process-group /URL=%{GLOBAL}: that URL 
 
 @dataclass
 class DaemonPlan:
-    groups: List[Any]                    # daemon.DaemonGroup, each with processes slots
+    groups: List[DaemonGroup]            # each with `processes` slots in the master
     daemon_mounts: List[Mount]           # what the daemon processes load and serve
     sockets: Dict[str, socket.socket] = field(default_factory=dict)
     directory: Optional[str] = None
