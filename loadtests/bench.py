@@ -2,7 +2,8 @@
 """Benchmark harness: pywsgi against the other WSGI servers (and Apache/nginx) on this machine.
 
 Every server runs the same hello-world app (loadtests/apps/hello.py: the seed's mod_wsgi example,
-15-byte body with Content-Length) on 127.0.0.1 and a free port. For each round, every selected server
+15-byte body with Content-Length) on 127.0.0.1 and a free port. For each round, every selected
+server
 is started in its own session, waited for, warmed up, loaded with each tool in turn (wrk keep-alive,
 wrk with `Connection: close`, ab -n20000 -c100, the seed's ab -n1000 -c100, and wrk -c4000 for the
 one-process configurations), measured (req/s, p99,
@@ -112,7 +113,8 @@ def processes_usage(session_id):
 
 
 def machine_busy_seconds():
-    """CPU seconds all cores spent on anything but idle/iowait since boot (first line of /proc/stat)."""
+    """CPU seconds all cores spent on anything but idle/iowait since boot (the first line of
+    /proc/stat)."""
     with open('/proc/stat') as f:
         values = [int(v) for v in f.readline().split()[1:]]
     idle = values[3] + (values[4] if len(values) > 4 else 0)
@@ -959,7 +961,8 @@ def run_one_server(spec, tools, machine, workdir, duration, warmup, round_number
     finally:
         server.stop()
         # The server's own output (error log), kept beside the generators' for diagnosis.
-        shutil.copyfile(server.log_path, raw_dir / ('r%d-%s.server.log' % (round_number, spec.name)))
+        shutil.copyfile(server.log_path,
+                        raw_dir / ('r%d-%s.server.log' % (round_number, spec.name)))
     return results
 
 
@@ -1202,8 +1205,8 @@ def markdown_report(rows, tools, specs, machine, args, started, measurements):
                     row['server'], row['config'], row['failure'].replace('|', '/')[:120]))
                 continue
             ratio = row.get('vs_pywsgi_best')
-            lines.append('| %s | %s | %.0f | %s | %d | %.1f → %.1f (%d) | %s | %.0f / %.0f / %.0f %% '
-                         '| %s |' % (
+            lines.append('| %s | %s | %.0f | %s | %d | %.1f → %.1f (%d) | %s '
+                         '| %.0f / %.0f / %.0f %% | %s |' % (
                              row['server'], row['config'], row['rps'], format_ms(row['p99_ms']),
                              row['errors'], row['rss_idle_mib'], row['rss_after_mib'],
                              row['processes'], '%.2f' % ratio if ratio else '-',

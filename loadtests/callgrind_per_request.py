@@ -1,8 +1,7 @@
 """Instructions per request of a pywsgi server process, counted by callgrind (valgrind).
 
-    python loadtests/callgrind_per_request.py [--python PY] [--requests N] [--app APP]
-                                              [--path PATH] [--connections N] [--functions N]
-                                              -- [pywsgi flags]
+    python loadtests/callgrind_per_request.py [--python PY] [--requests N] [--app APP] \
+        [--path PATH] [--connections N] [--functions N] -- [pywsgi flags]
 
 Runs the server twice under callgrind - serving 200 and then 200 + N keep-alive GETs from one
 sequential client - and prints (Ir of the second child - Ir of the first) / N: the user-space
@@ -77,7 +76,7 @@ def child_instructions(python, app, flags, requests, scratch, path='/', connecti
                 clients.append(socket.create_connection(('127.0.0.1', port), timeout=60))
             except OSError:
                 if time.monotonic() > deadline or master.poll() is not None:
-                    raise SystemExit('the server did not start under valgrind')
+                    raise SystemExit('the server did not start under valgrind') from None
                 time.sleep(0.5)
         while len(clients) < connections:
             clients.append(socket.create_connection(('127.0.0.1', port), timeout=60))

@@ -82,7 +82,7 @@ class Server:
                 break
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit('the server did not start:\n' + self.log_text())
+                    raise SystemExit('the server did not start:\n' + self.log_text()) from None
                 time.sleep(0.1)
         self.child = self._child()
 

@@ -7,7 +7,7 @@ takes the same settings as the command line (see pywsgi.config.SETTINGS, or `pyw
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from pywsgi.version import __version__
 
 __all__ = ["__version__", "serve"]
 
@@ -20,21 +20,29 @@ def serve(app=None, config=None, **settings) -> None:
     win over PYWSGI_* environment variables, which win over the TOML file `config=` names (whose
     `application` key is served when `app` is None). Must be called from the main thread (the
     master handles signals). Bad settings raise pywsgi.config.ConfigError, a bad address or port
-    pywsgi.master.StartupError; if the application fails to load in the server processes,
+    pywsgi.errors.StartupError; if the application fails to load in the server processes,
     RuntimeError.
     """
+    # Imported here, not at the top: `import pywsgi` stays light for what needs only a piece of
+    # the package (python -m pywsgi.cgi runs once per CGI request, the C core imports the
+    # error log).
     import os
-    from pywsgi import config as _config, master, sources
+
+    from pywsgi.config import settings as table
+    from pywsgi.config import sources
+    from pywsgi.errors import EXIT_OK
+    from pywsgi.process.arbiter import run
+    from pywsgi.site.plan import plan_mounts
 
     files = sources.apache_sources(settings, os.environ)
     files += [sources.read_toml(os.fspath(config))] if config is not None else []
     collected = sources.collect(settings, environ=os.environ, files=files,
                                 cli_origin=lambda setting: "serve(%s=...)" % setting.name)
-    built = _config.build(collected.values)
+    built = table.build(collected.values)
     if app is None and collected.application is not None:
-        mounts = master.plan_mounts(built, script=collected.application)
+        mounts = plan_mounts(built, script=collected.application)
     else:
-        mounts = master.plan_mounts(built, app=app)
-    code = master.run(built, mounts)
-    if code != master.EXIT_OK:
+        mounts = plan_mounts(built, app=app)
+    code = run(built, mounts)
+    if code != EXIT_OK:
         raise RuntimeError(f"pywsgi stopped with exit code {code}")

@@ -157,7 +157,7 @@ cdef inline str _latin1(const char *p, Py_ssize_t n):
 cdef object _log():
     global _errorlog
     if _errorlog is None:
-        from pywsgi import errorlog
+        from pywsgi.observe import errorlog
         _errorlog = errorlog
     return _errorlog
 
@@ -266,14 +266,16 @@ cdef class _Mount:
     cdef dict environ     # base environ merged with the mount's extras
     cdef object access    # None, or an object whose allows(remote_addr) says yes or no
     cdef object static    # a pywsgi.static.StaticFiles served by the C core, or None
-    cdef object daemon    # a daemon process group (pywsgi.daemon.DaemonGroup) to relay to, or None
+    cdef object daemon    # a daemon process group (pywsgi.config.daemon_groups.DaemonGroup) to relay to, or None
     cdef bytes daemon_socket
     cdef int pool_slot    # the relay's per-thread connection pool slot for the group; -1: none
     cdef int vhost         # index of its name-based virtual host, or -1
     cdef tuple vhost_names
     cdef int slashes       # its --allow-encoded-slashes mode (its virtual host's), or -1: the server's
 
-    def __init__(self, str prefix, app, dict extras):
+    def __init__(self, str prefix, app, dict extras, kind='app'):
+        # kind: what serves the mount, as the planner decided (pywsgi.site.mounts.MountKind, a
+        # str enum): 'static' is served from C, 'daemon' relayed; any other kind is called.
         vhost = extras.pop('pywsgi.virtual_host', None)
         self.vhost = vhost[0] if vhost is not None else -1
         self.vhost_names = tuple(vhost[1]) if vhost is not None else ()
@@ -284,11 +286,11 @@ cdef class _Mount:
         self.plen = len(self.prefix)
         self.app = app
         self.access = extras.pop('pywsgi.access', None)
-        self.static = app if getattr(app, 'pywsgi_static', False) else None
-        self.daemon = app if getattr(app, 'pywsgi_daemon_socket', None) else None
+        self.static = app if kind == 'static' else None
+        self.daemon = app if kind == 'daemon' else None
         self.pool_slot = -1
         if self.daemon is not None:
-            self.daemon_socket = os.fsencode(app.pywsgi_daemon_socket)
+            self.daemon_socket = os.fsencode(app.socket_path)
             slot = _pool_slots.setdefault(self.daemon_socket, len(_pool_slots))
             self.pool_slot = slot if slot < PW_RELAY_POOL_SLOTS else -1
         self.environ = dict(_base_environ)
@@ -2004,8 +2006,8 @@ def serve(listen_fds, mounts, dict settings):
         'pywsgi.process_index': int(settings.get('process_index', 0) or 0),
     }
     ms = []
-    for prefix, app, extras in mounts:
-        ms.append(_Mount(prefix, app, dict(extras or {})))
+    for mount in mounts:  # (prefix, app, extras[, kind]): a pywsgi.site.mounts.LoadedMount
+        ms.append(_Mount(mount[0], mount[1], dict(mount[2] or {}), *mount[3:4]))
     ms.sort(key=lambda m: -(<_Mount>m).plen)
     _mounts = ms
     global _vhost_mounts, _vhost_names, _slashes, _vhost_slashes

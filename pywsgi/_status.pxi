@@ -118,7 +118,7 @@ cdef pw_sb_slot *_scoreboard_enter(dict settings, int threads) except? NULL:
         g = pw_sb_group_at(_scoreboard, i)
         _sb_group_index[g.name.decode('utf-8', 'replace')] = i
     if settings.get('server_status') and not settings.get('daemon_role'):
-        from pywsgi import status
+        from pywsgi.observe import status
         _status_url = settings['server_status']
         _status_url_raw = _status_url.encode('latin-1')
         _status_url_c = PyBytes_AS_STRING(_status_url_raw)
@@ -208,7 +208,7 @@ cdef bint _is_status_target(pw_conn *c) noexcept nogil:
 
 cdef bint _serve_status(pw_conn *c, Request req, str path) except -1:
     """Answer the status URL: HTML, JSON or Prometheus text, from the scoreboard."""
-    from pywsgi import status
+    from pywsgi.observe import status
     cdef pw_request *r = &c.req
     c.status_page = 1  # the monitor's own polls would only blur the counts it shows
     peer = _peer(c)

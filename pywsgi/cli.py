@@ -1,4 +1,4 @@
-"""The `pywsgi` command. Its options are built from the settings table in config.py.
+"""The `pywsgi` command. Its options are built from the settings table (config/settings.py).
 
     pywsgi myapp.wsgi                       serve a script (its `application`)
     pywsgi pkg.module:app                   serve an importable object
@@ -20,7 +20,12 @@ import os
 import sys
 from typing import List, Optional
 
-from pywsgi import __version__, cli_hints, config, master, sources
+from pywsgi import cli_hints, config
+from pywsgi.config import sources
+from pywsgi.errors import EXIT_OK, EXIT_USAGE, ConfigError, StartupError
+from pywsgi.process.arbiter import run
+from pywsgi.site.plan import plan_mounts
+from pywsgi.version import __version__
 
 __all__ = ["main", "build_parser"]
 
@@ -35,7 +40,7 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str, see_help: bool = True) -> None:
         # one line, not argparse's usage + error
         where = f" (see {self.prog} --help)" if see_help else ""
-        self.exit(master.EXIT_USAGE, f"{self.prog}: error: {message}{where}\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}{where}\n")
 
     def parse_args(self, args=None, namespace=None):
         """argparse's, but an unknown option is named with a hint (cli_hints.py) before argparse
@@ -161,13 +166,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         if print_config:
             sys.stdout.write(sources.to_toml(collected))
             sys.stdout.flush()
-            return master.EXIT_OK
-        mounts = master.plan_mounts(settings, script=collected.application)
-        return master.run(settings, mounts)
-    except (config.ConfigError, master.StartupError) as exc:
+            return EXIT_OK
+        mounts = plan_mounts(settings, script=collected.application)
+        return run(settings, mounts)
+    except (ConfigError, StartupError) as exc:
         sys.stderr.write(f"{PROG}: error: {exc}\n")
         sys.stderr.flush()
-        return master.EXIT_USAGE
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
 

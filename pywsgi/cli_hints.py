@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, Optional, Tuple, Union
 
-from pywsgi import config
+from pywsgi.config.settings import SETTINGS, close_match
 
 __all__ = ["unknown_option_message", "FOREIGN_OPTIONS"]
 
@@ -262,7 +262,7 @@ FOREIGN_OPTIONS: Tuple[Foreign, ...] = (
 def _by_spelling() -> Dict[str, Foreign]:
     table = {spelling: entry for entry in FOREIGN_OPTIONS for spelling in entry.spellings}
     # mod_wsgi-express names the settings table records (--listener-backlog -> --listen-backlog)
-    for setting in config.SETTINGS:
+    for setting in SETTINGS:
         if setting.express and setting.flag and setting.express != setting.flag:
             table.setdefault(setting.express, Foreign(
                 (setting.express,), "mod_wsgi-express", f"use {setting.flag}"
@@ -293,12 +293,12 @@ def _normalized(option: str) -> str:
 
 def nearest_flag(word: str, flags: Iterable[str]) -> Optional[str]:
     """The pywsgi flag a mistyped option meant: the same up to case, dashes and '_' (gunicorn's
-    --limit-request-field_size), else the closest by config.close_match."""
+    --limit-request-field_size), else the closest by close_match."""
     by_name = {flag.lstrip("-"): flag for flag in flags if flag.startswith("--")}
     name = _normalized(word)
     if name in by_name:
         return by_name[name]
-    close = config.close_match(name, by_name)
+    close = close_match(name, by_name)
     return by_name[close] if close else None
 
 

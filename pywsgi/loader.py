@@ -26,12 +26,11 @@ import traceback
 import types
 from typing import Any, Callable, Optional, Tuple
 
+from pywsgi.errors import LoadError
+from pywsgi.targets import is_module_spec
+
 __all__ = ["LoadError", "load_script", "load_module_spec", "load", "is_module_spec",
            "module_name_for", "add_working_directory_to_path", "import_hint"]
-
-
-class LoadError(Exception):
-    """The application could not be loaded; str(exc) is one line for the user."""
 
 
 def module_name_for(abspath: str) -> str:
@@ -43,19 +42,6 @@ def add_working_directory_to_path(directory: Optional[str] = None) -> None:
     directory = os.path.abspath(directory or os.getcwd())
     if directory not in sys.path and "" not in sys.path:
         sys.path.insert(0, directory)
-
-
-def is_module_spec(target: str) -> bool:
-    """'pkg.module:app' (or 'pkg.module:') that is not an existing file path."""
-    if os.path.exists(target):
-        return False
-    module, sep, attr = target.partition(":")
-    if not sep or not module:
-        return False
-    if attr.startswith(":"):
-        attr = attr[1:]  # 'module::handler': a mod_python handler
-    return (all(part.isidentifier() for part in module.split("."))
-            and (not attr or all(part.isidentifier() for part in attr.split("."))))
 
 
 def _library_directories() -> Tuple[str, ...]:
@@ -204,12 +190,8 @@ def load_module_spec(spec: str, default_attribute: str = "application") -> Calla
 
 
 def load(target: str, callable_name: str = "application") -> Callable:
-    """A script path, or 'pkg.module:app' when that is not an existing file, or
-    'module::handler', a mod_python handler (pywsgi.modpython)."""
-    if "::" in target and not os.path.exists(target):
-        from pywsgi import modpython
-        if modpython.is_handler_spec(target):
-            return modpython.load_handler(target)
+    """A script path, or 'pkg.module:app' when that is not an existing file. (A mod_python
+    handler, 'module::handler', is the planner's business: pywsgi.modpython.handler.)"""
     if is_module_spec(target):
         return load_module_spec(target, callable_name)
     return load_script(target, callable_name)

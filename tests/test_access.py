@@ -7,9 +7,8 @@ import sys
 
 import pytest
 
-from pywsgi.access import AccessRules, parse_network
+from pywsgi.handlers.access import AccessRules, parse_network
 from serverproc import APPS_DIR, SUITE_APP, free_port
-
 
 # ------------------------------------------------------------------ decisions (no server)
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from pywsgi import apacheconf
-from pywsgi.apacheconf import ApacheConfigError
+from pywsgi.config.apache import syntax, translate
+from pywsgi.config.apache.syntax import ApacheConfigError
 from serverproc import APPS_DIR, EXAMPLE_APP, wait_until
 
 FIXTURES = Path(__file__).resolve().parent / 'apache'
@@ -35,7 +35,7 @@ def write(path, text, mode=None):
 
 def read_conf(tmp_path, text, root=None):
     conf = write(tmp_path / 'httpd.conf', text)
-    return apacheconf.read(str(conf), root)
+    return translate.read(str(conf), root)
 
 
 # ------------------------------------------------------------------ syntax
@@ -52,7 +52,7 @@ def test_syntax_continuations_quotes_comments_sections(tmp_path):
             </IfModule>
         </directory>
         ''')
-    top = apacheconf.parse(str(conf))
+    top = syntax.parse(str(conf))
     assert [d.name for d in top] == ['LoadModule', 'wsgiscriptalias', 'Directory']
     alias = top[1]
     assert alias.key == 'wsgiscriptalias' and alias.args == ['/a', '/srv/my app/a.wsgi']
@@ -99,12 +99,12 @@ def test_include_loop_is_an_error(tmp_path):
 # ------------------------------------------------------------------ translation
 
 def test_seed_snippets_translate_to_the_expected_settings(tmp_path):
-    raw, _, warnings = apacheconf.read(str(FIXTURES / 'seed_wsgiscriptalias.conf'), str(tmp_path))
+    raw, _, warnings = translate.read(str(FIXTURES / 'seed_wsgiscriptalias.conf'), str(tmp_path))
     script = '%s/var/www/wsgi-scripts/myapp.wsgi' % tmp_path
     assert warnings == []
     assert raw == {'script_alias': ['/myapp=' + script],
                    'access': ['/myapp=Order allow,deny; Allow from all']}
-    raw, _, warnings = apacheconf.read(str(FIXTURES / 'seed_daemon.conf'), str(tmp_path))
+    raw, _, warnings = translate.read(str(FIXTURES / 'seed_daemon.conf'), str(tmp_path))
     assert warnings == []
     assert raw['daemon_process'] == ['example.com:processes=2,threads=15,display-name=%{GROUP}']
     assert raw['process_group'] == 'example.com'
@@ -256,7 +256,7 @@ def test_blocks_for_what_is_not_served_apply_to_nothing(tmp_path):
 def test_virtual_hosts_translate_to_the_virtual_host_setting(tmp_path):
     (tmp_path / 'srv/a').mkdir(parents=True)
     (tmp_path / 'srv/b').mkdir(parents=True)
-    raw, _, warnings = apacheconf.read(str(FIXTURES / 'vhosts.conf'), str(tmp_path))
+    raw, _, warnings = translate.read(str(FIXTURES / 'vhosts.conf'), str(tmp_path))
     assert warnings == []
     assert raw['host'] == '0.0.0.0' and raw['port'] == '80'
     first, second = raw['virtual_host']

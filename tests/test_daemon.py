@@ -284,7 +284,7 @@ def test_sigkill_of_a_daemon_fails_only_its_in_flight_requests(start_server):
     os.kill(victim, signal.SIGKILL)
     for thread, _ in clients:
         thread.join(30)
-    for index, (thread, outcome) in enumerate(clients):
+    for index, (_thread, outcome) in enumerate(clients):
         assert 'error' not in outcome, (index, outcome)
         response, body = outcome['result']
         if started[index] == victim:
@@ -426,14 +426,15 @@ def test_graceful_reload_under_load_fails_no_request(start_server):
         for _ in range(2):
             before = set(server.children())
             target = done[0] + 40
-            wait_for(lambda: done[0] >= target, '40 more requests')
+            wait_for(lambda target=target: done[0] >= target, '40 more requests')
             # One reload at a time, each after the last has settled: a storm of SIGHUPs is
             # not what this tests.
             time.sleep(1.0)
             server.proc.send_signal(signal.SIGHUP)
             # every child is replaced: new ones start first, the old ones are retired once
             # their replacement is ready
-            wait_for(lambda: not before & set(server.children()) and len(server.children()) == 4,
+            wait_for(lambda before=before: not before & set(server.children())
+                     and len(server.children()) == 4,
                      'the old children to go')
         after_reloads = done[0]
         target = after_reloads + 40

@@ -192,16 +192,16 @@ def test_reloads_and_daemon_kills_under_load_fail_only_the_killed_requests(start
     try:
         for round_ in range(2):
             target = done[0] + 50
-            wait_until(lambda: done[0] >= target, 60, message='50 more requests')
+            wait_until(lambda target=target: done[0] >= target, 60, message='50 more requests')
             if round_ == 0:
                 before = set(server.children())
                 server.proc.send_signal(signal.SIGHUP)
-                wait_until(lambda: not before & set(server.children())
+                wait_until(lambda before=before: not before & set(server.children())
                            and len(daemon_pids(server)) == 2, 60, message='the reload')
             victim = daemon_pids(server)[0]
             os.kill(victim, signal.SIGKILL)
             kills += 1
-            wait_until(lambda: victim not in daemon_pids(server)
+            wait_until(lambda victim=victim: victim not in daemon_pids(server)
                        and len(daemon_pids(server)) == 2, 60, message='a replacement daemon')
         target = done[0] + 50
         wait_until(lambda: done[0] >= target, 60, message='50 requests after the faults')

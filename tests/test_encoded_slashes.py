@@ -7,7 +7,6 @@ static files (never a byte from outside the root, whatever the mode), CGI (its P
 local redirect), the error log. Then daemon mode: the server process relays the raw request and
 the daemon process decodes the path itself, so the setting must reach it.
 """
-import json
 import subprocess
 import sys
 import textwrap

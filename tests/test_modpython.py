@@ -255,7 +255,7 @@ def test_form_in_the_query_string(server):
 
 def test_form_urlencoded_post(server):
     _, body = server.request('POST', '/form?from_query=q',
-                             body='name=J%C3%B6rg&multi=a&multi=b+c'.encode(),
+                             body=b'name=J%C3%B6rg&multi=a&multi=b+c',
                              headers={'Content-Type': 'application/x-www-form-urlencoded'})
     result = json.loads(body)
     assert result['fields'] == {'from_query': ['q'], 'name': ['Jörg'], 'multi': ['a', 'b c']}

@@ -337,6 +337,25 @@ def test_user_applies_to_daemon_processes(start_server, public_dir):
         assert proc_ids(pid)[0] == pwd.getpwnam('nobody').pw_uid
 
 
+@needs_root
+def test_daemon_group_user_and_group_options(start_server, public_dir):
+    """A group's own user= runs its daemons as that user (the server processes stay as they
+    are); its group= alone takes --user with that group."""
+    import pwd
+    nobody = pwd.getpwnam('nobody')
+    app_path = public_dir / 'app.wsgi'
+    server = start_server(app_path, '--daemon-process', 'g:processes=1,threads=2,user=nobody',
+                          '--process-group', 'g')
+    got = fields(server.get('/')[1])
+    assert (int(got['uid']), int(got['gid'])) == (nobody.pw_uid, nobody.pw_gid)
+    assert sorted(proc_ids(pid)[0] for pid in server.children()) == [0, nobody.pw_uid]
+    server.stop()
+    server = start_server(app_path, '--user', 'nobody', '--process-group', 'g',
+                          '--daemon-process', 'g:processes=1,threads=2,group=54321')
+    got = fields(server.get('/')[1])
+    assert (int(got['uid']), int(got['gid'])) == (nobody.pw_uid, 54321)
+
+
 @pytest.mark.parametrize('args, message', [
     (['--user', 'no-such-user-pywsgi'], '--user no-such-user-pywsgi: no such user'),
     (['--group', 'no-such-group-pywsgi'], '--group no-such-group-pywsgi: no such group'),

@@ -13,7 +13,6 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from malformed_cases import CASES  # noqa: E402
-
 from pywsgi._parser import ParseError, decode_chunked, parse_head, parse_head_fragments  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -231,5 +231,5 @@ def test_whatever_we_accept_h11_accepts(request, data):
     try:
         theirs = h11_reading(raw)
     except h11.RemoteProtocolError as exc:
-        raise AssertionError(f"we accept what h11 rejects ({exc}): {raw!r}")
+        raise AssertionError(f"we accept what h11 rejects ({exc}): {raw!r}") from exc
     same_meaning(mine, theirs)

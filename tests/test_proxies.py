@@ -287,8 +287,8 @@ def test_bad_request_after_a_forwarded_one_is_logged_with_the_peer(trusted, pipe
 
 def test_access_log_shows_client_and_connection_peer(trusted):
     env_via(trusted, [('X-Forwarded-For', '203.0.113.77')], target='/env/logged')
-    line = wait_until(lambda: next((l for l in trusted.access_log_path.read_text().splitlines()
-                                    if l.endswith('|/env/logged')), None), 10,
+    line = wait_until(lambda: next((text for text in trusted.access_log_path.read_text().splitlines()
+                                    if text.endswith('|/env/logged')), None), 10,
                       message='access log line')
     assert line == '203.0.113.77|127.0.0.1|203.0.113.77|/env/logged'
 

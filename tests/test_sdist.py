@@ -63,3 +63,28 @@ def test_sdist_installs_in_a_fresh_venv_and_serves(tmp_path, start_server):
     server = start_server(EXAMPLE_APP, command=[venv / 'bin' / 'pywsgi'])
     response, body = server.get('/')
     assert (response.status, body) == (200, b'mod_wsgi works!')
+
+    # meson.build lists the package's files one by one: every one of them is installed, and
+    # every module imports from the installed package
+    installed = run([venv / 'bin' / 'python', '-c', INSTALLED_FILES], cwd=tmp_path).stdout
+    assert sorted(installed.split()) == sorted(source_files(source))
+
+
+# Run by the installed Python: the package's files (relative to its directory) after importing
+# every module but __main__ (which would run the command).
+INSTALLED_FILES = '''
+import importlib, os, pkgutil, pywsgi
+for module in pkgutil.walk_packages(pywsgi.__path__, 'pywsgi.'):
+    if module.name != 'pywsgi.__main__':
+        importlib.import_module(module.name)
+for directory, _, names in os.walk(pywsgi.__path__[0]):
+    for name in names:
+        if name.endswith(('.py', '.html')):
+            print(os.path.relpath(os.path.join(directory, name), pywsgi.__path__[0]))
+'''
+
+
+def source_files(source):
+    package = source / 'pywsgi'
+    return [str(path.relative_to(package)) for path in package.rglob('*')
+            if path.suffix in ('.py', '.html')]

@@ -7,14 +7,13 @@ its descriptor), the reactor sends it, and a streamed body is pulled from the ap
 only when the client has taken most of it - the worker serves others meanwhile. A client that
 reads nothing for --socket-timeout, or slower than --send-min-rate, is dropped.
 """
-import socket
 import select
+import socket
 import time
 
 import pytest
 
 from httpraw import RawConnection
-from serverproc import wait_until
 
 MiB = 1024 * 1024
 
@@ -163,7 +162,6 @@ def test_a_reader_slower_than_the_minimum_rate_is_dropped(start_server, slow_app
     server = start_server(app, '--socket-timeout', '2', '--send-min-rate', '5000', env=env)
     reader, = open_slow_readers(server.port, '/stream', 1)
     try:
-        received = [0]
         deadline = time.monotonic() + 20
         closed = False
         while time.monotonic() < deadline and not closed:

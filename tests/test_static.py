@@ -7,7 +7,6 @@ index / 301 / 403, 405, precompressed siblings, keep-alive, and a file changed b
 import email.utils
 import gzip
 import os
-import socket
 import threading
 import time
 

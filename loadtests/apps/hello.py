@@ -1,5 +1,6 @@
 """The hello-world application every server in the benchmark runs: the seed's mod_wsgi example
-(wsgi-apache-modwsgi.md), with the body as bytes, as WSGI requires. 15-byte body, Content-Length set."""
+(wsgi-apache-modwsgi.md), with the body as bytes, as WSGI requires. 15-byte body, Content-Length
+set."""
 
 
 def application(environ, start_response):

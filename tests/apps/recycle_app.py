@@ -4,7 +4,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_app import application as daemon_application, respond  # noqa: E402
+from daemon_app import application as daemon_application  # noqa: E402
+from daemon_app import respond
 
 _held = []
 

@@ -75,7 +75,7 @@ def outcome(call, *args, **kwargs):
         return 'ok', call(*args, **kwargs)
     except _parser.ParseError as exc:
         if exc.status not in ERROR_STATUSES or not exc.reason:
-            raise AssertionError('ParseError with an undocumented status: %r' % (exc,))
+            raise AssertionError('ParseError with an undocumented status: %r' % (exc,)) from exc
         return 'error', exc.status
 
 

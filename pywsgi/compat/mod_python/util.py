@@ -1,3 +1,3 @@
-"""mod_python.util: FieldStorage, redirect, parse_header, parse_qs(l) from pywsgi.modpython_util."""
-from pywsgi.modpython_util import *  # noqa: F401,F403
-from pywsgi.modpython_util import __all__  # noqa: F401
+"""mod_python.util: FieldStorage, redirect, parse_header, parse_qs(l) from pywsgi.modpython.util."""
+from pywsgi.modpython.util import *  # noqa: F401,F403
+from pywsgi.modpython.util import __all__  # noqa: F401

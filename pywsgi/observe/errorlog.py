@@ -88,7 +88,8 @@ def _timestamp(now: float) -> str:
     # Apache's format: [Fri Nov 27 21:04:24.123456 2026]
     local = time.localtime(now)
     micros = int((now % 1) * 1_000_000)
-    return time.strftime("%a %b %d %H:%M:%S", local) + f".{micros:06d}" + time.strftime(" %Y", local)
+    return (time.strftime("%a %b %d %H:%M:%S", local) + f".{micros:06d}"
+            + time.strftime(" %Y", local))
 
 
 def _format(level_name: str, message: str) -> bytes:

@@ -2,224 +2,35 @@
 
     raw, target, warnings = read("httpd.conf", root=None)
 
-``raw`` maps setting names of the settings table (config.py) to raw values in their command-line
-form (strings, lists of strings), ready for ``config.build``; ``target`` is always None (an Apache
-configuration mounts everything through directives); ``warnings`` are one line each,
-``httpd.conf:12: WSGIRestrictEmbedded is not supported, ignored``, for every directive that matters
-but is not carried over. Directives that mean nothing here (LoadModule, User, the MPM sizes, ...)
-are skipped quietly. What cannot be carried over without weakening access control (an access rule
-that cannot be translated, a deny rule in a section pywsgi cannot map) raises ApacheConfigError:
-refusing to start is safer than serving what Apache would have refused.
+``raw`` maps setting names of the settings table (config/settings.py) to raw values in their
+command-line form (strings, lists of strings), ready for ``settings.build``; ``target`` is always
+None (an Apache configuration mounts everything through directives); ``warnings`` are one line
+each, ``httpd.conf:12: WSGIRestrictEmbedded is not supported, ignored``, for every directive that
+matters but is not carried over. Directives that mean nothing here (LoadModule, User, the MPM
+sizes, ...) are skipped quietly. What cannot be carried over without weakening access control (an
+access rule that cannot be translated, a deny rule in a section pywsgi cannot map) raises
+ApacheConfigError: refusing to start is safer than serving what Apache would have refused.
 
-Two stages:
-
-* ``parse()`` turns the files into a tree of ``Directive`` (Apache syntax: one directive per line,
-  ``\\`` continues a line, ``#`` starts a comment line, double- or single-quoted arguments,
-  ``<Section args>`` ... ``</Section>`` nesting, case-insensitive names, ``Include`` /
-  ``IncludeOptional`` with wildcards, relative to ServerRoot).
-* ``translate()`` walks the tree and produces the settings. ``<Directory PATH>`` blocks are
-  mapped to the URL(s) that serve PATH (DocumentRoot, Alias, ScriptAlias, WSGIScriptAlias
-  targets), ``<Location URL>`` blocks apply to URL directly; each URL gets the rules of the most
-  specific block (Apache merges sections so that the deeper one wins).
-
-Paths: ``root`` (``--apache-root DIR``) is prefixed to every absolute path of the configuration,
-like a chroot, so a site copied from /etc/apache2 and /var/www into DIR runs unchanged. Relative
-paths are relative to ServerRoot, which defaults to the directory of the main configuration file.
-See docs/migrating-from-mod_wsgi.md.
+``parse()`` (syntax.py) turns the files into a tree of ``Directive``; ``translate()`` walks the
+tree and produces the settings. ``<Directory PATH>`` blocks are mapped to the URL(s) that serve
+PATH (DocumentRoot, Alias, ScriptAlias, WSGIScriptAlias targets), ``<Location URL>`` blocks apply
+to URL directly; each URL gets the rules of the most specific block (Apache merges sections so
+that the deeper one wins). Relative paths are relative to ServerRoot, which defaults to the
+directory of the main configuration file. See docs/migrating-from-mod_wsgi.md.
 """
 from __future__ import annotations
 
 import ast
-import glob
 import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from pywsgi.config import ConfigError
+from pywsgi.config.apache.syntax import ApacheConfigError, Directive, Parser, parse
+from pywsgi.config.daemon_groups import OPTIONS as DAEMON_OPTIONS
+from pywsgi.handlers.access import AccessRules
 
 __all__ = ["ApacheConfigError", "Directive", "parse", "translate", "read"]
-
-
-class ApacheConfigError(ConfigError):
-    """The configuration cannot be imported; the message starts with FILE:LINE."""
-
-
-@dataclass
-class Directive:
-    name: str                         # as written, e.g. 'WSGIScriptAlias' or 'Directory'
-    args: List[str]
-    file: str
-    line: int
-    children: Optional[List["Directive"]] = None   # a <Section>: the directives inside
-
-    @property
-    def key(self) -> str:
-        return self.name.lower()
-
-    @property
-    def where(self) -> str:
-        return f"{self.file}:{self.line}"
-
-
-# ---------------------------------------------------------------- syntax
-
-def _split_args(text: str, where: str) -> List[str]:
-    """Apache's ap_getword_conf: words separated by blanks; "..." or '...' group a word, and a
-    backslash inside quotes escapes the quote character."""
-    words: List[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        while i < n and text[i] in " \t":
-            i += 1
-        if i >= n:
-            break
-        if text[i] in "\"'":
-            quote = text[i]
-            i += 1
-            word = []
-            while i < n and text[i] != quote:
-                if text[i] == "\\" and i + 1 < n and text[i + 1] in (quote, "\\"):
-                    i += 1
-                word.append(text[i])
-                i += 1
-            if i >= n:
-                raise ApacheConfigError(f"{where}: unterminated quoted argument")
-            i += 1
-            words.append("".join(word))
-        else:
-            start = i
-            while i < n and text[i] not in " \t":
-                i += 1
-            words.append(text[start:i])
-    return words
-
-
-def _logical_lines(path: str) -> List[Tuple[int, str]]:
-    """(first line number, text) per directive; '\\' at the end of a line joins the next."""
-    try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            physical = f.read().splitlines()
-    except OSError as exc:
-        raise ApacheConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    lines: List[Tuple[int, str]] = []
-    pending: Optional[Tuple[int, str]] = None
-    for number, text in enumerate(physical, 1):
-        if pending is not None:
-            start, so_far = pending
-            text = so_far + text.lstrip()
-        else:
-            start = number
-        stripped = text.rstrip()
-        if stripped.endswith("\\"):
-            pending = (start, stripped[:-1] + " ")
-            continue
-        pending = None
-        stripped = stripped.strip()
-        if stripped and not stripped.startswith("#"):
-            lines.append((start, stripped))
-    if pending is not None and pending[1].strip():
-        lines.append((pending[0], pending[1].strip()))
-    return lines
-
-
-class _Parser:
-    def __init__(self, root: Optional[str], server_root: Optional[str]) -> None:
-        self.root = root
-        self.server_root = server_root
-        self.including: List[str] = []
-
-    def map_path(self, path: str) -> str:
-        """A path of the configuration as a path on this machine (--apache-root, ServerRoot)."""
-        if os.path.isabs(path):
-            if self.root:
-                return os.path.normpath(self.root + "/" + path.lstrip("/"))
-            return os.path.normpath(path)
-        return os.path.normpath(os.path.join(self.server_root or os.getcwd(), path))
-
-    def parse_file(self, path: str) -> List[Directive]:
-        real = os.path.realpath(path)
-        if real in self.including:
-            raise ApacheConfigError(f"{path}: included from itself (Include loop)")
-        self.including.append(real)
-        try:
-            if self.server_root is None:
-                self.server_root = os.path.dirname(os.path.abspath(path))
-            display = path
-            lines = _logical_lines(path)
-            stack: List[Directive] = []
-            top: List[Directive] = []
-            for number, text in lines:
-                where = f"{display}:{number}"
-                if text.startswith("</"):
-                    if not text.endswith(">"):
-                        raise ApacheConfigError(f"{where}: {text!r}: missing '>'")
-                    name = text[2:-1].strip()
-                    if not stack:
-                        raise ApacheConfigError(f"{where}: </{name}> without matching <{name}> "
-                                                f"section")
-                    opened = stack.pop()
-                    if opened.key != name.lower():
-                        raise ApacheConfigError(f"{where}: </{name}> closes <{opened.name}> "
-                                                f"opened at line {opened.line}")
-                    continue
-                if text.startswith("<"):
-                    if not text.endswith(">"):
-                        raise ApacheConfigError(f"{where}: {text!r}: section opening lacks '>'")
-                    words = _split_args(text[1:-1].strip(), where)
-                    if not words:
-                        raise ApacheConfigError(f"{where}: empty section '<>'")
-                    section = Directive(words[0], words[1:], display, number, children=[])
-                    (stack[-1].children if stack else top).append(section)
-                    stack.append(section)
-                    continue
-                words = _split_args(text, where)
-                directive = Directive(words[0], words[1:], display, number)
-                into = stack[-1].children if stack else top
-                if directive.key in ("include", "includeoptional"):
-                    into.extend(self.include(directive))
-                    continue
-                if directive.key == "serverroot" and directive.args:
-                    self.server_root = self.map_path(directive.args[0])
-                into.append(directive)
-            if stack:
-                raise ApacheConfigError(f"{display}:{stack[-1].line}: <{stack[-1].name}> "
-                                        f"is never closed")
-            return top
-        finally:
-            self.including.pop()
-
-    def include(self, directive: Directive) -> List[Directive]:
-        """Include PATTERN: every matching file, in name order, relative to ServerRoot.
-        Apache: a wildcard that matches nothing is an error for Include, not IncludeOptional."""
-        optional = directive.key == "includeoptional"
-        if len(directive.args) != 1:
-            raise ApacheConfigError(f"{directive.where}: {directive.name} takes one path")
-        pattern = self.map_path(directive.args[0])
-        if glob.has_magic(pattern):
-            paths = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
-            if not paths and not optional:
-                raise ApacheConfigError(f"{directive.where}: Include {directive.args[0]}: no "
-                                        f"file matches (use IncludeOptional if that is fine)")
-        elif os.path.isdir(pattern):
-            paths = sorted(os.path.join(pattern, name) for name in os.listdir(pattern)
-                           if os.path.isfile(os.path.join(pattern, name)))
-        elif os.path.exists(pattern):
-            paths = [pattern]
-        elif optional:
-            paths = []
-        else:
-            raise ApacheConfigError(f"{directive.where}: Include {directive.args[0]}: "
-                                    f"no such file ({pattern})")
-        result: List[Directive] = []
-        for path in paths:
-            result.extend(self.parse_file(path))
-        return result
-
-
-def parse(path: str, root: Optional[str] = None) -> List[Directive]:
-    """The directives of the configuration file `path`, Includes expanded."""
-    return _Parser(root, None).parse_file(path)
 
 
 # ---------------------------------------------------------------- translation
@@ -290,7 +101,7 @@ class _Scope:
 
 
 class _Translator:
-    def __init__(self, parser: _Parser) -> None:
+    def __init__(self, parser: Parser) -> None:
         self.parser = parser
         self.warnings: List[str] = []
         self.main = _Scope()
@@ -498,7 +309,6 @@ class _Translator:
 
     def d_wsgidaemonprocess(self, d: Directive, scope: _Scope) -> None:
         args = self.need(d, 1)
-        from pywsgi.daemon import _OPTIONS as known
         name = args[0]
         if ":" in name or "," in name or "/" in name:
             self.error(d, f"WSGIDaemonProcess {name}: a group name with ':', ',' or '/' cannot "
@@ -512,7 +322,7 @@ class _Translator:
             key, sep, value = option.partition("=")
             if not sep:
                 self.error(d, f"WSGIDaemonProcess {name}: option {option!r} needs a value")
-            if key not in known:
+            if key not in DAEMON_OPTIONS:
                 self.warn(d, f"WSGIDaemonProcess {name}: option {key} is not supported, ignored")
                 continue
             if key in ("home", "working-directory", "python-home"):
@@ -773,14 +583,13 @@ class _Translator:
                     self.check_access_target(block, url, mounts)
                     if url not in access or access[url][0] <= rank:
                         access[url] = (rank, rules, block.where)
-        for url, (rank, rules, where) in sorted(access.items()):
+        for url, (_rank, rules, _where) in sorted(access.items()):
             # A shallower Directory block reaching a mount only because the mount lies below
             # it is overridden by a deeper one that reaches the same mount: done by rank above.
             scope.settings.setdefault("access", []).append(f"{url or '/'}=" + "; ".join(rules))
 
     def block_settings(self, block: _Block, scope: _Scope, urls: List[str]) -> List[str]:
         """Carry over one block's directives for `urls`; returns its access rule lines."""
-        from pywsgi.access import AccessRules
         rules: List[str] = []
         handler = None
         python_handler = None
@@ -959,9 +768,9 @@ def _flatten_conditionals(directives: List[Directive]):
         # other nested sections were reported by check_block
 
 
-def translate(directives: List[Directive], parser: Optional[_Parser] = None):
+def translate(directives: List[Directive], parser: Optional[Parser] = None):
     """(raw settings, warnings) for parsed directives."""
-    translator = _Translator(parser or _Parser(None, os.getcwd()))
+    translator = _Translator(parser or Parser(None, os.getcwd()))
     translator.walk(directives, translator.main)
     raw = translator.finish()
     return raw, translator.warnings
@@ -975,7 +784,7 @@ def read(path: str, root: Optional[str] = None) -> Tuple[Dict[str, Any], None, L
             raise ApacheConfigError(f"--apache-root {root}: no such directory")
     if not os.path.isfile(path):
         raise ApacheConfigError(f"--apache-config {path}: no such file")
-    parser = _Parser(root, None)
+    parser = Parser(root, None)
     directives = parser.parse_file(path)
     raw, warnings = translate(directives, parser)
     return raw, None, warnings

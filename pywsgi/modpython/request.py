@@ -1,343 +1,41 @@
-"""mod_python handlers on top of the WSGI layer (``PythonHandler module::handler``).
-
-    pywsgi --python-path /srv/handlers --python-handler /app=myhandlers::handler --mod-python-shim
-
-A handler written for mod_python runs unchanged::
-
-    from mod_python import apache
-
-    def handler(req):
-        req.content_type = 'text/plain'
-        req.write('Hello World!')
-        return apache.OK
-
-Each --python-handler becomes a mount whose target is the spec ``module::handler``; the loader
-turns that into a ``HandlerApplication`` (a WSGI callable) in the process that serves it — a
-server process in embedded mode, a daemon process in daemon mode — so nothing here is
-mode-specific. This module is also ``mod_python.apache`` once the shim is installed
-(``--mod-python-shim`` or ``install_shim()``): it holds the constants (``OK``, ``DECLINED``,
-``DONE``, ``HTTP_*``, ``APLOG_*``), ``SERVER_RETURN``, ``log_error``, ``table`` and
-``import_module``. Form parsing (``mod_python.util``) lives in ``pywsgi.modpython_util``.
-
-What is and is not supported, and why: docs/mod_python.md.
-"""
+"""The ``req`` object a mod_python handler receives (``Request``), built from one WSGI environ;
+its response goes out through the WSGI write() callable. docs/mod_python.md says what is and is
+not supported."""
 from __future__ import annotations
 
 import base64
 import binascii
-import importlib
-import os
-import sys
 import time
-from collections.abc import MutableMapping
 from email.utils import formatdate, parsedate_to_datetime
 from functools import cached_property, lru_cache
 from http import HTTPStatus
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
-from urllib.parse import parse_qs as _parse_qs, parse_qsl as _parse_qsl
 
-from pywsgi import errorlog
+from pywsgi.modpython.apache import (
+    _METHOD_NUMBERS,
+    _SENDFILE_BLOCK,
+    APLOG_ERR,
+    APLOG_WARNING,
+    DECLINED,
+    DONE,
+    HTTP_CREATED,
+    HTTP_INTERNAL_SERVER_ERROR,
+    HTTP_NOT_FOUND,
+    HTTP_NOT_MODIFIED,
+    HTTP_OK,
+    MAX_INTERNAL_REDIRECTS,
+    OK,
+    REMOTE_DOUBLE_REV,
+    REMOTE_HOST,
+    REMOTE_NAME,
+    log_error,
+    table,
+)
+from pywsgi.modpython.options import mod_python_settings
+from pywsgi.observe import errorlog
+
+__all__ = ["Request"]
 
-version = "3.5.0 (pywsgi)"        # what mod_python.version reports under the shim
-mpm_query_threaded = True
-
-# ---------------------------------------------------------------- return codes and constants
-
-OK = 0
-DECLINED = -1
-DONE = -2
-PROG_TRACEBACK = "PROG_TRACEBACK"
-
-HTTP_CONTINUE = 100
-HTTP_SWITCHING_PROTOCOLS = 101
-HTTP_PROCESSING = 102
-HTTP_OK = 200
-HTTP_CREATED = 201
-HTTP_ACCEPTED = 202
-HTTP_NON_AUTHORITATIVE = 203
-HTTP_NO_CONTENT = 204
-HTTP_RESET_CONTENT = 205
-HTTP_PARTIAL_CONTENT = 206
-HTTP_MULTI_STATUS = 207
-HTTP_MULTIPLE_CHOICES = 300
-HTTP_MOVED_PERMANENTLY = 301
-HTTP_MOVED_TEMPORARILY = 302
-HTTP_SEE_OTHER = 303
-HTTP_NOT_MODIFIED = 304
-HTTP_USE_PROXY = 305
-HTTP_TEMPORARY_REDIRECT = 307
-HTTP_BAD_REQUEST = 400
-HTTP_UNAUTHORIZED = 401
-HTTP_PAYMENT_REQUIRED = 402
-HTTP_FORBIDDEN = 403
-HTTP_NOT_FOUND = 404
-HTTP_METHOD_NOT_ALLOWED = 405
-HTTP_NOT_ACCEPTABLE = 406
-HTTP_PROXY_AUTHENTICATION_REQUIRED = 407
-HTTP_REQUEST_TIME_OUT = 408
-HTTP_CONFLICT = 409
-HTTP_GONE = 410
-HTTP_LENGTH_REQUIRED = 411
-HTTP_PRECONDITION_FAILED = 412
-HTTP_REQUEST_ENTITY_TOO_LARGE = 413
-HTTP_REQUEST_URI_TOO_LARGE = 414
-HTTP_UNSUPPORTED_MEDIA_TYPE = 415
-HTTP_RANGE_NOT_SATISFIABLE = 416
-HTTP_EXPECTATION_FAILED = 417
-HTTP_UNPROCESSABLE_ENTITY = 422
-HTTP_LOCKED = 423
-HTTP_FAILED_DEPENDENCY = 424
-HTTP_UPGRADE_REQUIRED = 426
-HTTP_INTERNAL_SERVER_ERROR = 500
-HTTP_NOT_IMPLEMENTED = 501
-HTTP_BAD_GATEWAY = 502
-HTTP_SERVICE_UNAVAILABLE = 503
-HTTP_GATEWAY_TIME_OUT = 504
-HTTP_VERSION_NOT_SUPPORTED = 505
-HTTP_VARIANT_ALSO_VARIES = 506
-HTTP_INSUFFICIENT_STORAGE = 507
-HTTP_NOT_EXTENDED = 510
-
-APLOG_EMERG = 0
-APLOG_ALERT = 1
-APLOG_CRIT = 2
-APLOG_ERR = 3
-APLOG_WARNING = 4
-APLOG_NOTICE = 5
-APLOG_INFO = 6
-APLOG_DEBUG = 7
-APLOG_NOERRNO = 0  # Apache 2 ignores it; kept so `level=APLOG_NOERRNO|APLOG_ERR` still works
-
-REMOTE_HOST = 0
-REMOTE_NAME = 1
-REMOTE_NOLOOKUP = 2
-REMOTE_DOUBLE_REV = 3
-
-M_GET, M_PUT, M_POST, M_DELETE, M_CONNECT, M_OPTIONS, M_TRACE, M_PATCH = range(8)
-_METHOD_NUMBERS = {"GET": M_GET, "HEAD": M_GET, "PUT": M_PUT, "POST": M_POST,
-                   "DELETE": M_DELETE, "CONNECT": M_CONNECT, "OPTIONS": M_OPTIONS,
-                   "TRACE": M_TRACE, "PATCH": M_PATCH}
-
-_LOG_LEVELS = {APLOG_EMERG: "crit", APLOG_ALERT: "crit", APLOG_CRIT: "crit",
-               APLOG_ERR: "error", APLOG_WARNING: "warn", APLOG_NOTICE: "info",
-               APLOG_INFO: "info", APLOG_DEBUG: "debug"}
-
-MAX_INTERNAL_REDIRECTS = 10       # Apache's LimitInternalRecursion
-_SENDFILE_BLOCK = 64 * 1024
-
-
-class SERVER_RETURN(Exception):
-    """Raised by a handler to end the request with a code: SERVER_RETURN(apache.HTTP_FORBIDDEN),
-    or SERVER_RETURN(code, status) which also sets req.status."""
-
-
-def log_error(message: str, level: int = APLOG_ERR, server: Any = None) -> None:
-    """apache.log_error: a line in the server's error log."""
-    errorlog.log(_LOG_LEVELS.get(int(level) & 7, "error"), str(message))
-
-
-def parse_qs(qs: str, keep_blank_values: int = 0, strict_parsing: int = 0) -> Dict[str, List[str]]:
-    return _parse_qs(qs, keep_blank_values=bool(keep_blank_values),
-                     strict_parsing=bool(strict_parsing))
-
-
-def parse_qsl(qs: str, keep_blank_values: int = 0, strict_parsing: int = 0) -> List[Tuple[str, str]]:
-    return _parse_qsl(qs, keep_blank_values=bool(keep_blank_values),
-                      strict_parsing=bool(strict_parsing))
-
-
-def import_module(module_name: str, autoreload: Any = None, log: Any = None,
-                  path: Optional[Iterable[str]] = None):
-    """apache.import_module: import by name, looking in `path` first. No autoreload (modules are
-    imported once per process; SIGHUP restarts the processes)."""
-    if path:
-        for directory in reversed(list(path)):
-            if directory not in sys.path:
-                sys.path.insert(0, directory)
-    return importlib.import_module(module_name)
-
-
-def server_root() -> str:
-    return os.getcwd()
-
-
-def exists_config_define(name: str) -> bool:
-    return False
-
-
-def mpm_query(code: int) -> int:
-    return 0
-
-
-# ---------------------------------------------------------------- table
-
-class table(MutableMapping):
-    """apache.table: a case-insensitive mapping of str to str that may hold a key several times
-    (``add``). ``t[key]`` gives the value, or a list when the key was added several times, as
-    mod_python's table does."""
-
-    def __init__(self, items: Any = None) -> None:
-        self._entries: List[Tuple[str, str]] = []
-        if items is not None:
-            pairs = items.items() if hasattr(items, "items") else items
-            for key, value in pairs:
-                self.add(key, value)
-
-    @staticmethod
-    def _check(key: Any, value: Any) -> Tuple[str, str]:
-        if not isinstance(key, str):
-            raise TypeError(f"table keys must be str, not {type(key).__name__}")
-        return key, value if isinstance(value, str) else str(value)
-
-    def __getitem__(self, key: str):
-        lower = key.lower()
-        values = [v for k, v in self._entries if k.lower() == lower]
-        if not values:
-            raise KeyError(key)
-        return values[0] if len(values) == 1 else values
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        key, value = self._check(key, value)
-        lower = key.lower()
-        self._entries = [(k, v) for k, v in self._entries if k.lower() != lower]
-        self._entries.append((key, value))
-
-    def __delitem__(self, key: str) -> None:
-        lower = key.lower()
-        kept = [(k, v) for k, v in self._entries if k.lower() != lower]
-        if len(kept) == len(self._entries):
-            raise KeyError(key)
-        self._entries = kept
-
-    def __contains__(self, key: object) -> bool:
-        if not isinstance(key, str):
-            return False
-        lower = key.lower()
-        return any(k.lower() == lower for k, _ in self._entries)
-
-    def __iter__(self):
-        seen = set()
-        for key, _ in list(self._entries):
-            if key.lower() not in seen:
-                seen.add(key.lower())
-                yield key
-
-    def __len__(self) -> int:
-        return len({k.lower() for k, _ in self._entries})
-
-    def add(self, key: str, value: Any) -> None:
-        self._entries.append(self._check(key, value))
-
-    def has_key(self, key: str) -> bool:
-        return key in self
-
-    def copy(self) -> "table":
-        return table(self._entries)
-
-    def clear(self) -> None:
-        self._entries = []
-
-    def all_items(self) -> List[Tuple[str, str]]:
-        """Every (key, value) pair, repeated keys included, in the order added."""
-        return list(self._entries)
-
-    def __repr__(self) -> str:
-        return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in self._entries) + "}"
-
-
-make_table = table
-
-
-# ---------------------------------------------------------------- configuration
-
-# Set by plan_mounts() in the master before it forks, so every process that loads a handler
-# (a server process, or a daemon process) sees the same values.
-_config: Dict[str, Any] = {"python_path": [], "python_option": [], "shim": False,
-                           "limit_request_body": 0, "handlers": []}
-
-
-def install_shim() -> None:
-    """Make ``import mod_python.apache`` / ``mod_python.util`` resolve to pywsgi's modules (the
-    directory pywsgi/compat goes first on sys.path). Opt-in: a real mod_python must not be
-    shadowed unless asked for."""
-    compat = os.path.join(os.path.dirname(os.path.abspath(__file__)), "compat")
-    if compat not in sys.path:
-        sys.path.insert(0, compat)
-
-
-def plan_mounts(settings: Dict[str, Any]) -> List[Any]:
-    """The master's hook: remember the mod_python settings and give one mount per
-    --python-handler (target 'module::handler', loaded in the serving process)."""
-    from pywsgi.master import Mount, StartupError
-    _config["python_path"] = list(settings.get("python_path") or ())
-    _config["python_option"] = list(settings.get("python_option") or ())
-    _config["shim"] = bool(settings.get("mod_python_shim"))
-    _config["limit_request_body"] = settings.get("limit_request_body") or 0
-    if _config["shim"]:
-        install_shim()  # now, so every process (forked later) has it: WSGI scripts use it too
-    for directory in _config["python_path"]:
-        if not os.path.isdir(directory):
-            raise StartupError(f"--python-path {directory}: no such directory")
-    mounts = []
-    for url, module, handler in settings.get("python_handler") or ():
-        url = settings.get("mount_point", "") if url is None else url
-        spec = f"{module}::{handler}"
-        mounts.append(Mount(url, spec, f"mod_python handler {spec}"))
-    _config["handlers"] = [(mount.prefix, mount.target) for mount in mounts]
-    return mounts
-
-
-_handler_apps: Dict[str, "HandlerApplication"] = {}
-
-
-def _route_handler(path: str) -> Optional[Tuple[str, Callable, Dict[str, Any]]]:
-    """(prefix, app, {}) of the --python-handler mount serving `path` (longest prefix), its
-    handler loaded in this process on first use; None when no handler mount serves it."""
-    best = None
-    for prefix, spec in _config["handlers"]:
-        if not prefix or path == prefix or path.startswith(prefix + "/"):
-            if best is None or len(prefix) > len(best[0]):
-                best = (prefix, spec)
-    if best is None:
-        return None
-    app = _handler_apps.get(best[1]) or load_handler(best[1])
-    return best[0], app, {}
-
-
-def _apply_python_path() -> None:
-    for directory in reversed(_config["python_path"]):
-        if directory not in sys.path:
-            sys.path.insert(0, directory)
-    if _config["shim"]:
-        install_shim()
-
-
-def is_handler_spec(target: str) -> bool:
-    module, sep, handler = target.partition("::")
-    return bool(sep) and bool(module) and all(p.isidentifier() for p in module.split(".")) \
-        and (not handler or all(p.isidentifier() for p in handler.split(".")))
-
-
-def load_handler(spec: str) -> "HandlerApplication":
-    """'module::handler' -> its WSGI adapter, importing the module now (raises
-    loader.LoadError with a one-line message)."""
-    from pywsgi import loader
-    module, _, handler = spec.partition("::")
-    handler = handler or "handler"
-    _apply_python_path()
-    spec = f"{module}::{handler}"
-    try:
-        function = loader.load_module_spec(f"{module}:{handler}")
-    except loader.LoadError as exc:
-        message = str(exc).replace(f"{module}:{handler}", spec, 1)  # the loader names the shim
-        raise loader.LoadError(message) from exc.__cause__
-    app = _handler_apps.get(spec)
-    if app is None or app.handler is not function:
-        app = _handler_apps[spec] = HandlerApplication(function, spec)
-    return app
-
-
-# ---------------------------------------------------------------- the request object
 
 class _Connection:
     """req.connection: the client connection."""
@@ -376,7 +74,7 @@ class _Server:
         log_error(message, level)
 
     def get_options(self) -> table:
-        return table(_config["python_option"])
+        return table(mod_python_settings["python_option"])
 
     def get_config(self) -> table:
         return table()
@@ -442,8 +140,9 @@ class Request:
     each write() sends its bytes at once.
     """
 
-    def __init__(self, app: "HandlerApplication", environ: Dict[str, Any],
-                 start_response: Callable, prev: Optional["Request"] = None) -> None:
+    # app: the handler.HandlerApplication that made it (not imported: it imports this module)
+    def __init__(self, app: Any, environ: Dict[str, Any],
+                 start_response: Callable, prev: Optional[Request] = None) -> None:
         self._app = app
         self._environ = environ
         self._start_response = start_response
@@ -460,7 +159,8 @@ class Request:
         self.method_number = _METHOD_NUMBERS.get(self.method, -1)
         self.uri = script_name + path_info or "/"
         self.args = query or None
-        self.unparsed_uri = environ.get("REQUEST_URI") or (self.uri + ("?" + query if query else ""))
+        self.unparsed_uri = (environ.get("REQUEST_URI")
+                             or self.uri + ("?" + query if query else ""))
         self.parsed_uri = (environ.get("wsgi.url_scheme", "http"), None, None, None,
                            self.hostname_from(environ), None, self.uri, self.args, None)
         self.protocol = environ.get("SERVER_PROTOCOL", "HTTP/1.0")
@@ -506,7 +206,7 @@ class Request:
         self.no_cache = 0
         self.no_local_copy = 0
         self.hlist = None
-        self.form = None       # set by mod_python.publisher in mod_python; kept for code that checks
+        self.form = None       # set by mod_python.publisher; kept for code that checks
 
     # Made when first used: most handlers never look at most of them.
     @cached_property
@@ -674,7 +374,7 @@ class Request:
 
     def get_options(self) -> table:
         """The PythonOption values (--python-option KEY=VALUE)."""
-        return table(_config["python_option"])
+        return table(mod_python_settings["python_option"])
 
     def get_config(self) -> table:
         return table([("PythonHandler", self._app.spec)])
@@ -734,7 +434,7 @@ class Request:
         handler's URL runs the handler again; another mount is reached when the server routes
         internal redirects (it does when CGI mounts exist); otherwise 404."""
         if self._write is not None:
-            raise IOError("cannot redirect internally after the response started")
+            raise OSError("cannot redirect internally after the response started")
         depth = self._environ.get("pywsgi.modpython.redirects", 0) + 1
         path, _, query = new_uri.partition("?")
         environ = dict(self._environ)
@@ -749,9 +449,7 @@ class Request:
             self.log_error(f"request exceeded the limit of {MAX_INTERNAL_REDIRECTS} internal "
                            f"redirects")
         elif path.startswith("/"):
-            from pywsgi import cgi
-            router = getattr(cgi, "_router", None)  # the server's mounts, when it has CGI ones
-            route = router.route(path) if router is not None else _route_handler(path)
+            route = self._app.route(path, self._environ)
             if route is not None:
                 prefix, app, extras = route
                 environ.update(extras)
@@ -838,60 +536,3 @@ class Request:
                 errorlog.exception(f"mod_python cleanup {callable_!r} of {self._app.spec} failed")
 
 
-class HandlerApplication:
-    """The WSGI application that runs one mod_python handler."""
-
-    def __init__(self, handler: Callable, spec: str) -> None:
-        self.handler = handler
-        self.spec = spec
-        module = sys.modules.get(getattr(handler, "__module__", "") or "")
-        self.filename = getattr(module, "__file__", None) or spec
-        self.__name__ = spec  # how the server names the application in log lines
-
-    def __repr__(self) -> str:
-        return f"<mod_python handler {self.spec}>"
-
-    def __call__(self, environ: Dict[str, Any], start_response: Callable) -> List[bytes]:
-        req = Request(self, environ, start_response, environ.get("pywsgi.modpython.prev"))
-        try:
-            try:
-                code = self.handler(req)
-            except SERVER_RETURN as exc:
-                code = _server_return_code(req, exc)
-            return req._finish(code)
-        except _BodyError as exc:
-            if req._write is not None:
-                raise
-            # the core answers with the status the body read failed with (400, 408, 413)
-            raise exc.__cause__ or exc
-        except Exception as exc:
-            if req._write is not None or req._redirected:
-                raise  # the response started: the core logs it and closes the connection
-            from pywsgi.loader import import_hint  # an import inside the handler: the shim?
-            errorlog.exception(f"mod_python handler {self.spec} failed "
-                               f"({req.method} {req.unparsed_uri}){import_hint(exc)}")
-            return req._error_response(HTTP_INTERNAL_SERVER_ERROR, sys.exc_info())
-        finally:
-            if req._cleanups:
-                req._run_cleanups()
-
-
-def _server_return_code(req: Request, exc: SERVER_RETURN) -> Any:
-    """SERVER_RETURN(code) or SERVER_RETURN(code, status) -> code (status set on req)."""
-    args = exc.args
-    if len(args) == 2:
-        code, status = args
-        if status:
-            req.status = status
-        return code
-    if len(args) == 1:
-        return args[0]
-    return OK
-
-
-__all__ = sorted(set(
-    [name for name in list(globals()) if name.isupper() and not name.startswith("_")]
-    + ["SERVER_RETURN", "log_error", "parse_qs", "parse_qsl", "import_module", "table",
-       "make_table", "install_shim", "plan_mounts", "load_handler", "is_handler_spec",
-       "HandlerApplication", "Request", "version", "server_root", "exists_config_define",
-       "mpm_query"]))

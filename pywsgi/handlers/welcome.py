@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import html
 
-from pywsgi import __version__
+from pywsgi.version import __version__
 
 _PAGE = """<!DOCTYPE html>
 <html lang="en">

@@ -21,6 +21,8 @@ import json
 import os
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
+from pywsgi.version import __version__
+
 __all__ = ["DEFAULT_ALLOW", "allowed_networks", "is_allowed", "page_kind", "render",
            "status_document", "percentile", "prometheus_text"]
 
@@ -127,7 +129,6 @@ def _latency(buckets: List[int], total_seconds: float, bounds: List[float]) -> D
 
 def status_document(snapshot: Dict[str, Any], url: str = "") -> Dict[str, Any]:
     """The scoreboard snapshot turned into the JSON document (docs/server-status.md)."""
-    from pywsgi import __version__
     now = snapshot["now"]
     bounds = snapshot["bounds"]
     groups = snapshot["groups"]
@@ -298,7 +299,7 @@ def prometheus_text(document: Dict[str, Any]) -> str:
 # ------------------------------------------------------------------ HTML
 
 def html_page(document: Dict[str, Any]) -> str:
-    """The page (pywsgi/status.html) with the first snapshot inlined, so it shows numbers at
+    """The page (pywsgi/observe/status.html) with the first snapshot inlined, so it shows numbers at
     once; its script then polls the JSON every second."""
     if not _HTML_CACHE:
         with open(os.path.join(os.path.dirname(__file__), "status.html"), encoding="utf-8") as f:

@@ -116,7 +116,7 @@ class AccessRules:
 
     # -- building
     @classmethod
-    def parse(cls, text_or_lines: Union[str, Iterable[str]]) -> "AccessRules":
+    def parse(cls, text_or_lines: Union[str, Iterable[str]]) -> AccessRules:
         """Rules from directive lines (a text, or an iterable of lines); ValueError naming the
         bad line otherwise."""
         lines = (split_directives(text_or_lines) if isinstance(text_or_lines, str)
@@ -202,7 +202,7 @@ class AccessRules:
                              f"does no authentication)")
         self.has_require = True
 
-    def extend(self, other: "AccessRules") -> None:
+    def extend(self, other: AccessRules) -> None:
         """Add another rule set's lines to this one (the same mount given twice)."""
         for line in other.directives:
             self.add_directive(line)

@@ -1,8 +1,8 @@
 """The CGI side of --cgi-script: run one WSGI script once as a CGI program.
 
-Started as ``python .../pywsgi/_cgi_child.py [--callable-object NAME] SCRIPT`` for every request
-(the mod_cgi row of the seed's table), so it imports as little as it can: the loader and wsgiref's
-CGIHandler, nothing of the server. ``python -m pywsgi.cgi`` runs the same code.
+Started as ``python .../pywsgi/handlers/_cgi_child.py [--callable-object NAME] SCRIPT`` for every
+request (the mod_cgi row of the seed's table), so it imports as little as it can: the loader and
+wsgiref's CGIHandler, nothing of the server. ``python -m pywsgi.cgi`` runs the same code.
 """
 import sys
 
@@ -16,10 +16,13 @@ def main(argv=None):
     if len(args) != 1 or args[0].startswith("-"):
         sys.stderr.write("usage: python -m pywsgi.cgi [--callable-object NAME] SCRIPT\n")
         return 2
-    from pywsgi import loader
+    # Imported here: run by path, this file can import pywsgi only once __main__ below has put
+    # the package's parent on sys.path.
+    from pywsgi.errors import LoadError
+    from pywsgi.loader import load_script
     try:
-        app = loader.load_script(args[0], callable_name)
-    except loader.LoadError as exc:
+        app = load_script(args[0], callable_name)
+    except LoadError as exc:
         sys.stderr.write("cannot load application: %s\n" % exc)
         sys.stderr.flush()
         message = b"500 Internal Server Error\n"
@@ -34,10 +37,11 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    # Run by path, sys.path[0] is this package's own folder: the package's parent must come
-    # first so that `pywsgi` is the package, not a module named after a file here.
+    # Run by path, sys.path[0] is this file's own folder (pywsgi/handlers): the parent of the
+    # pywsgi package must come first instead, so that `pywsgi` is the package and no module
+    # is found under the name of a file here (cgi, static, ...).
     import os
     here = os.path.dirname(os.path.abspath(__file__))
     if sys.path and os.path.abspath(sys.path[0]) == here:
-        sys.path[0] = os.path.dirname(here)
+        sys.path[0] = os.path.dirname(os.path.dirname(here))
     raise SystemExit(main())

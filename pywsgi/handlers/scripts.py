@@ -11,7 +11,7 @@ This is the seed's ``.htaccess`` row — Apache's ``AddHandler wsgi-script .wsgi
   WSGI fallback, in Python: the core's C static path only serves mounts whose app *is* a
   StaticFiles — see docs/static-cgi-handlers.md).
 
-Scripts are loaded on first use with ``loader.load_script`` (mod_wsgi's module naming), and
+Scripts are loaded on first use with ``pywsgi.loader.load_script`` (mod_wsgi's module naming), and
 loaded again when the file's modification time changes (mod_wsgi's script reloading). A script
 that fails to load answers 500 with an error-log line; the server lives on. The path rules are
 the static files' rules: no ``..``, no NUL, and a script whose real path leaves the root (a
@@ -24,7 +24,9 @@ import stat
 import threading
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
-from pywsgi import errorlog, loader
+from pywsgi.errors import LoadError
+from pywsgi.loader import load_script
+from pywsgi.observe import errorlog
 
 __all__ = ["HandlerScripts", "ScriptCache", "DocumentRootFirst"]
 
@@ -32,7 +34,7 @@ DEFAULT_EXTENSIONS = (".wsgi",)
 
 
 def _simple(start_response, status: str, text: str):
-    body = f"{status}\n{text}\n".encode("utf-8") if text else f"{status}\n".encode("ascii")
+    body = f"{status}\n{text}\n".encode() if text else f"{status}\n".encode("ascii")
     start_response(status, [("Content-Type", "text/plain; charset=utf-8"),
                             ("Content-Length", str(len(body)))])
     return [body]
@@ -62,10 +64,10 @@ class ScriptCache:
                 return entry[2], entry[3]
             reloading = entry is not None
             try:
-                app: Optional[Callable] = loader.load_script(path, self.callable_name)
+                app: Optional[Callable] = load_script(path, self.callable_name)
                 error = None
                 errorlog.info(f"{'reloaded' if reloading else 'loaded'} handler script {path}")
-            except loader.LoadError as exc:
+            except LoadError as exc:
                 app, error = None, str(exc)
             self._entries[path] = (key[0], key[1], app, error)
             return app, error
@@ -73,8 +75,6 @@ class ScriptCache:
 
 class HandlerScripts:
     """A directory whose ``*.wsgi`` files run as applications, its other files served static."""
-
-    pywsgi_static = False  # the core calls it as an application
 
     def __init__(self, path: str, static_files: Optional[Callable], *,
                  callable_name: str = "application",
@@ -133,7 +133,8 @@ class HandlerScripts:
             errorlog.info(f"[client {environ.get('REMOTE_ADDR')}] "
                           f"{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}: "
                           f"handler script refused ({found})")
-            return _simple(start_response, "403 Forbidden" if found == 403 else "400 Bad Request", "")
+            return _simple(start_response,
+                           "403 Forbidden" if found == 403 else "400 Bad Request", "")
         filename, st, script_part, rest = found
         app, error = self.scripts.get(filename, st)
         if app is None:
@@ -159,8 +160,6 @@ class DocumentRootFirst:
     document root, every other request goes to the application — mod_wsgi-express's rule for
     ``--document-root`` with an application at '/'. The files go through the static app's
     Python fallback here, since the mount's app is not the StaticFiles itself."""
-
-    pywsgi_static = False
 
     def __init__(self, files: Callable, app: Callable, root: str, index: Sequence[str], *,
                  follow_symlinks: bool = False) -> None:
@@ -216,5 +215,6 @@ class CGIByExtension(HandlerScripts):
         if found is None:
             return self.static_files(environ, start_response)
         if isinstance(found, int):
-            return _simple(start_response, "403 Forbidden" if found == 403 else "400 Bad Request", "")
+            return _simple(start_response,
+                           "403 Forbidden" if found == 403 else "400 Bad Request", "")
         return self.cgi_app(environ, start_response)

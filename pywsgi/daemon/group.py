@@ -1,0 +1,100 @@
+"""A daemon process group at run time (mod_wsgi's WSGIDaemonProcess / WSGIProcessGroup).
+
+    master ── binds each group's UNIX socket (kept across daemon restarts) and forks
+      ├─ server children: the core relays requests for a group's mounts over its socket
+      │  (csrc/relay.c), without the GIL and without running Python for them
+      └─ daemon children (processes=N per group): load the app(s), then run the same core in
+         daemon role on the group socket: one relayed request per UNIX connection, preceded
+         by a preamble carrying the client's address; the response goes back byte for byte.
+
+Because the master holds the listening UNIX socket, a daemon that dies or restarts only
+means requests wait in the socket's backlog (up to the group's queue-timeout) - none is
+refused for it. This module: the group socket (master side), entering the group in a forked
+daemon child, and the settings its processes serve with.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import socket
+import sys
+import tempfile
+from typing import Dict, List, Optional
+
+from pywsgi.config.daemon_groups import DaemonGroup
+from pywsgi.daemon.recycle import RecycleWatch
+
+__all__ = ["bind_group_socket", "enter_group", "set_process_title", "group_settings"]
+
+
+def bind_group_socket(group: DaemonGroup, directory: Optional[str] = None,
+                      backlog: int = 1024) -> socket.socket:
+    """Bind and listen on the group's UNIX socket, in a private directory (mode 0700)."""
+    if directory is None:
+        directory = tempfile.mkdtemp(prefix="pywsgi-")
+    path = os.path.join(directory, "%s.sock" % group.name)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)
+    sock.listen(backlog)
+    sock.setblocking(False)
+    group.socket_path = path
+    return sock
+
+
+def enter_group(group: DaemonGroup) -> None:
+    """In a daemon child: title, working directory, python path. The group's user=/group= are
+    taken next, with --user/--group, by the child (enter_child)."""
+    set_process_title(group.title())
+    if group.working_directory:
+        os.chdir(group.working_directory)
+    for entry in reversed(group.python_path):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    if group.python_home:
+        import site
+        version = "python%d.%d" % sys.version_info[:2]
+        site.addsitedir(os.path.join(group.python_home, "lib", version, "site-packages"))
+
+
+def set_process_title(title: str) -> None:
+    """Best effort: what `ps` shows (argv, as mod_wsgi's display-name) and the thread name."""
+    encoded = title.encode("utf-8", "replace")
+    try:
+        libc = ctypes.CDLL(None)
+        PR_SET_NAME = 15
+        libc.prctl(PR_SET_NAME, ctypes.c_char_p(encoded[:15]), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    try:
+        # The argv area, as the kernel knows it (/proc/self/stat fields 48-49, arg_start and
+        # arg_end): overwriting it in place is what changes /proc/PID/cmdline, as setproctitle
+        # does.  The area cannot grow; a longer title is cut.
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        arg_start, arg_end = int(fields[45]), int(fields[46])
+        room = arg_end - arg_start - 1
+        if room <= 0:
+            return
+        data = encoded[:room]
+        ctypes.memmove(arg_start, data + b"\0" * (room + 1 - len(data)), room + 1)
+    except (OSError, ValueError, IndexError):
+        pass
+
+
+def group_settings(settings: Dict, group: DaemonGroup, index: int,
+                   script_paths: List[str] = ()) -> Dict:
+    """The settings a daemon child passes to the core; script_paths: the script files of the
+    group's mounts (a change recycles the process, as touching a script does under mod_wsgi)."""
+    child = dict(settings)
+    child.update(threads=group.threads, processes=group.processes, daemon_role=True,
+                 queue_timeout=group.queue_timeout, process_index=index,
+                 process_group=group.name, maximum_requests=group.maximum_requests)
+    # Read by the core's main loop (pywsgi/_core.pyx serve): the recycling limits, and the
+    # once-a-second check of memory and script files.
+    child.update(request_timeout=group.request_timeout, interrupt_timeout=group.interrupt_timeout,
+                 restart_interval=group.restart_interval,
+                 inactivity_timeout=group.inactivity_timeout,
+                 recycle_graceful_timeout=group.graceful_timeout,
+                 recycle_shutdown_timeout=group.shutdown_timeout,
+                 recycle_watch=RecycleWatch(group, script_paths))
+    return child

@@ -1,0 +1,95 @@
+"""The settings: a daemon group's options, the table's conversions, and where values come from."""
+import os
+
+import pytest
+
+from pywsgi.config import ConfigError, build
+from pywsgi.config.daemon_groups import DaemonGroup, group_spec, parse_group
+from pywsgi.config.sources import FileSource, collect, read_toml, to_toml
+
+
+def test_daemon_group_options_in_both_spellings(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cli = parse_group('site:processes=2,threads=4,display-name=%{GROUP},memory-limit=64M,'
+                      'python-path=lib:vendor,home=/srv/site,script-reloading=off')
+    apache = parse_group('site processes=2 threads=4 display-name=%{GROUP} memory-limit=64M '
+                         'python-path=lib:vendor home=/srv/site script-reloading=off')
+    assert cli == apache
+    assert (cli.processes, cli.threads, cli.memory_limit) == (2, 4, 64 * 1024 * 1024)
+    assert cli.python_path == ['/srv/site/lib', '/srv/site/vendor']  # relative to home=
+    assert cli.title() == '(wsgi:site)' and not cli.script_reloading
+    assert parse_group('bare').threads == 15 and parse_group('bare', default_threads=3).threads == 3
+
+
+@pytest.mark.parametrize('spec, message', [
+    ('g:processes', "option 'processes' needs a value"),
+    ('g:color=blue', "unknown option 'color'"),
+    ('g:threads=many', "bad value for threads: 'many'"),
+    ('g:processes=0', 'processes and threads must be at least 1'),
+    ('g:queue-timeout=-1', 'queue-timeout must be a number, 0 or more'),
+    ('g:request-timeout=nan', 'request-timeout must be a number, 0 or more'),
+    ('a/b:threads=1', "bad daemon process group name 'a/b'"),
+    ('', 'a daemon process group needs a name'),
+])
+def test_daemon_group_option_errors(spec, message):
+    with pytest.raises(ValueError, match=message):
+        parse_group(spec)
+
+
+def test_group_spec_reads_back_to_the_same_group(tmp_path):
+    group = parse_group('g:processes=3,maximum-requests=100,home=%s,restart-interval=60'
+                        % tmp_path)
+    assert group_spec(group).startswith('g:processes=3,threads=15,')
+    assert parse_group(group_spec(group)) == group
+    assert group_spec(DaemonGroup('plain')) == 'plain:processes=1,threads=15'
+
+
+def test_build_converts_and_derives(tmp_path):
+    built = build(port='8080', threads=2, limit_request_body='10M', host='0.0.0.0',
+                  document_root=str(tmp_path), daemon_process='g:processes=2')
+    assert (built['port'], built['threads']) == (8080, 2)
+    assert built['limit_request_body'] == 10 * 1024 * 1024
+    assert built['server_name'] == 'localhost'              # derived from a wildcard host
+    assert built['server_software'].startswith('pywsgi/')
+    assert [group.name for group in built['daemon_process']] == ['g']
+    with pytest.raises(ConfigError, match=r"unknown setting 'thread' \(did you mean 'threads'\?\)"):
+        build(thread=2)
+    with pytest.raises(ConfigError, match=r"bad value for setting 'port' \(--port\)"):
+        build(port='http')
+
+
+def test_sources_in_precedence_order(tmp_path):
+    config = tmp_path / 'pywsgi.toml'
+    config.write_text('application = "app.wsgi"\nport = 9000\nthreads = 3\n'
+                      'url_alias = {"/static" = "htdocs"}\n')
+    source = read_toml(str(config))
+    assert source.lines == {'application': 1, 'port': 2, 'threads': 3, 'url_alias': 4}
+    collected = collect({'threads': 8}, environ={'PYWSGI_PORT': '9100'}, files=[source])
+    assert collected.values['port'] == 9100 and collected.values['threads'] == 8
+    assert collected.origins['port'] == 'PYWSGI_PORT'
+    assert collected.origins['url_alias'] == '%s:4' % config
+    # a file's relative paths resolve against its directory
+    assert collected.application == str(tmp_path / 'app.wsgi')
+    assert collected.values['url_alias'] == [('/static', str(tmp_path / 'htdocs'))]
+    # --print-config reads back to the same values
+    printed = tmp_path / 'printed.toml'
+    printed.write_text(to_toml(collected))
+    again = collect(files=[read_toml(str(printed))])
+    assert again.values == collected.values and again.application == collected.application
+
+
+@pytest.mark.parametrize('source, message', [
+    (FileSource('site.toml', {'prot': 1}, lines={'prot': 7}),
+     "site.toml:7: unknown setting 'prot' (did you mean 'port'?)"),
+    (FileSource('site.toml', {'port': 'x'}, lines={'port': 2}),
+     "site.toml:2: bad value for setting 'port'"),
+])
+def test_a_bad_file_value_names_the_file_and_line(source, message):
+    with pytest.raises(ConfigError, match=message.replace('(', r'\(').replace(')', r'\)')
+                       .replace('?', r'\?')):
+        collect(files=[source])
+
+
+def test_a_bad_environment_value_names_the_variable():
+    with pytest.raises(ConfigError, match='environment variable PYWSGI_THREADS: bad value'):
+        collect(environ={'PYWSGI_THREADS': 'lots', 'PATH': os.environ.get('PATH', '')})
