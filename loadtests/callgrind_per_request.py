@@ -1,7 +1,8 @@
 """Instructions per request of a pywsgi server process, counted by callgrind (valgrind).
 
     python loadtests/callgrind_per_request.py [--python PY] [--requests N] [--app APP] \
-        [--path PATH] [--connections N] [--functions N] -- [pywsgi flags]
+        [--path PATH] [--connections N] [--peer bjoern|fastwsgi] [--functions N] \
+        -- [pywsgi flags]
 
 Runs the server twice under callgrind - serving 200 and then 200 + N keep-alive GETs from one
 sequential client - and prints (Ir of the second child - Ir of the first) / N: the user-space
@@ -56,16 +57,25 @@ def recv(client):
     return data
 
 
-def child_instructions(python, app, flags, requests, scratch, path='/', connections=1):
+def child_instructions(python, app, flags, requests, scratch, path='/', connections=1,
+                       peer=None):
     """Ir of the server child after `requests` keep-alive GETs (then a SIGTERM), and the
     callgrind files counted.  With several connections, each round sends a request on every
-    one and then reads every response, so the server finds them ready together."""
+    one and then reads every response, so the server finds them ready together.  peer: bjoern
+    or fastwsgi instead of pywsgi (one process, one thread: all of it is counted), serving the
+    module of loadtests/apps that app names, through apps/run_peer.py."""
     port = free_port()
     out = os.path.join(scratch, 'callgrind.%d' % requests)
+    if peer:
+        module = os.path.splitext(os.path.basename(app))[0]
+        server = [python, os.path.join(HERE, 'apps', 'run_peer.py'), peer, '127.0.0.1',
+                  str(port), 'hello' if app == EXAMPLE else module]
+    else:
+        server = [python, '-m', 'pywsgi', app, '--host', '127.0.0.1', '--port', str(port),
+                  '--processes', '1', *flags]
     master = subprocess.Popen(
         ['valgrind', '--tool=callgrind', '--separate-threads=yes',
-         '--callgrind-out-file=' + out + '.%p', python, '-m',
-         'pywsgi', app, '--host', '127.0.0.1', '--port', str(port), '--processes', '1', *flags],
+         '--callgrind-out-file=' + out + '.%p', *server],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=scratch,
         env=dict(os.environ, PYTHONHASHSEED='0'))
     clients = []
@@ -89,7 +99,7 @@ def child_instructions(python, app, flags, requests, scratch, path='/', connecti
     finally:
         for client in clients:
             client.close()
-        master.send_signal(signal.SIGTERM)
+        master.send_signal(signal.SIGINT if peer else signal.SIGTERM)  # the peers: Ctrl-C
         master.wait(300)
     total, counted = None, []
     for path in glob.glob(out + '.*'):
@@ -97,7 +107,7 @@ def child_instructions(python, app, flags, requests, scratch, path='/', connecti
         # Not the master, nor the child's main thread: it wakes every 0.1 s, so what it spends
         # follows the run's wall-clock time, not the requests. (A file without a thread
         # number is empty.)
-        if not thread or int(pid) == master.pid or int(thread) == 1:
+        if not thread or (not peer and (int(pid) == master.pid or int(thread) == 1)):
             continue
         with open(path) as f:
             for line in f:
@@ -157,19 +167,22 @@ def main():
                         help='keep-alive connections, a request in flight on each (default 1; '
                              'more lets the server find several requests ready at once, as '
                              'under load, but then the count moves a little from run to run)')
+    parser.add_argument('--peer', choices=['bjoern', 'fastwsgi'],
+                        help='count this peer instead (run by --python, which must have it), '
+                             'serving hello.py or the --app of loadtests/apps')
     parser.add_argument('--functions', type=int, default=0, metavar='N',
                         help='also list the N costliest functions per request (inclusive)')
     parser.add_argument('flags', nargs='*', help='pywsgi flags, after --; default --threads 1')
     args = parser.parse_args()
     flags = args.flags or ['--threads', '1']
     with tempfile.TemporaryDirectory() as scratch:
-        base, base_files = child_instructions(args.python, os.path.abspath(args.app), flags, 200,
-                                              scratch, args.path, args.connections)
-        more, more_files = child_instructions(args.python, os.path.abspath(args.app), flags,
-                                              200 + args.requests, scratch, args.path,
-                                              args.connections)
+        app = EXAMPLE if args.app == EXAMPLE else os.path.abspath(args.app)
+        base, base_files = child_instructions(args.python, app, flags, 200, scratch, args.path,
+                                              args.connections, args.peer)
+        more, more_files = child_instructions(args.python, app, flags, 200 + args.requests,
+                                              scratch, args.path, args.connections, args.peer)
         print('%.0f instructions per request (%s)' % ((more - base) / args.requests,
-                                                      ' '.join(flags)))
+                                                      args.peer or ' '.join(flags)))
         if args.functions:
             before, after = inclusive(base_files), inclusive(more_files)
             rows = sorted(((after[f] - before[f]) / args.requests, f) for f in after)
