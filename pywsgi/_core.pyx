@@ -260,33 +260,42 @@ cdef class _Mount:
     cdef object static    # a pywsgi.static.StaticFiles served by the C core, or None
     cdef object daemon    # a daemon process group (pywsgi.config.daemon_groups.DaemonGroup) to relay to, or None
     cdef bytes daemon_socket
+    cdef double relay_queue_timeout     # the group's waits (config/daemon_groups.py)
+    cdef double relay_response_timeout
+    cdef int relay_processes
     cdef int pool_slot    # the relay's per-thread connection pool slot for the group; -1: none
     cdef int vhost         # index of its name-based virtual host, or -1
     cdef tuple vhost_names
     cdef int slashes       # its --allow-encoded-slashes mode (its virtual host's), or -1: the server's
 
-    def __init__(self, str prefix, app, dict extras, kind='app'):
-        # kind: what serves the mount, as the planner decided (pywsgi.site.mounts.MountKind, a
-        # str enum): 'static' is served from C, 'daemon' relayed; any other kind is called.
-        vhost = extras.pop('pywsgi.virtual_host', None)
+    def __init__(self, mount):
+        # mount: a pywsgi.site.mounts.LoadedMount. Its kind is what serves it, as the planner
+        # decided (MountKind, a str enum): 'static' is served from C, 'daemon' relayed; any
+        # other kind is called.
+        app = mount.app
+        kind = mount.kind
+        vhost = mount.virtual_host    # (index, host names), or None
         self.vhost = vhost[0] if vhost is not None else -1
         self.vhost_names = tuple(vhost[1]) if vhost is not None else ()
         # kept in the environ: the application can tell whether PATH_INFO may hold '%2F'
-        slashes = extras.get('pywsgi.allow_encoded_slashes')
+        slashes = mount.extras.get('pywsgi.allow_encoded_slashes')
         self.slashes = -1 if slashes is None else _slash_mode(slashes)
-        self.prefix = prefix.rstrip('/')
+        self.prefix = mount.prefix.rstrip('/')
         self.plen = len(self.prefix)
         self.app = app
-        self.access = extras.pop('pywsgi.access', None)
+        self.access = mount.access
         self.static = app if kind == 'static' else None
         self.daemon = app if kind == 'daemon' else None
         self.pool_slot = -1
-        if self.daemon is not None:
+        if self.daemon is not None:   # a pywsgi.config.daemon_groups.DaemonGroup
             self.daemon_socket = os.fsencode(app.socket_path)
+            self.relay_queue_timeout = app.relay_queue_timeout
+            self.relay_response_timeout = app.response_timeout
+            self.relay_processes = app.processes
             slot = _pool_slots.setdefault(self.daemon_socket, len(_pool_slots))
             self.pool_slot = slot if slot < PW_RELAY_POOL_SLOTS else -1
         self.environ = dict(_base_environ)
-        self.environ.update(extras)
+        self.environ.update(mount.extras)
 
 
 cdef dict _pool_slots = {}   # daemon group socket -> pool slot of the relay
@@ -1073,12 +1082,11 @@ cdef int _serve_daemon(pw_conn *c, _Mount mount) except -1:
     cdef int status = 0
     cdef int keep
     cdef pw_sb_group *counters = _sb_group_of(mount.daemon)   # NULL without --server-status
-    group = mount.daemon
     t.socket_path = mount.daemon_socket
-    t.queue_timeout = float(getattr(group, 'queue_timeout', 0) or 0) or 45.0
-    t.response_timeout = float(getattr(group, 'response_timeout', 0) or 0) or 300.0
+    t.queue_timeout = mount.relay_queue_timeout
+    t.response_timeout = mount.relay_response_timeout
     t.pool_slot = mount.pool_slot
-    t.processes = int(getattr(group, 'processes', 1) or 1)
+    t.processes = mount.relay_processes
     with nogil:
         if counters != NULL:
             pw_sb_relay_start(counters)
@@ -1502,9 +1510,7 @@ def serve(listen_fds, mounts, dict settings):
         'wsgi.file_wrapper': FileWrapper,
         'pywsgi.process_index': int(settings.get('process_index', 0) or 0),
     }
-    ms = []
-    for mount in mounts:  # (prefix, app, extras[, kind]): a pywsgi.site.mounts.LoadedMount
-        ms.append(_Mount(mount[0], mount[1], dict(mount[2] or {}), *mount[3:4]))
+    ms = [_Mount(mount) for mount in mounts]   # pywsgi.site.mounts.LoadedMount
     ms.sort(key=lambda m: -(<_Mount>m).plen)
     _mounts = ms
     global _vhost_mounts, _vhost_names, _slashes, _vhost_slashes
@@ -1529,13 +1535,12 @@ def serve(listen_fds, mounts, dict settings):
                      and all((<_Mount>m).daemon is not None and (<_Mount>m).access is None
                              for m in ms))
     if _direct_relay:
-        group = (<_Mount>ms[0]).daemon
         _direct_socket = (<_Mount>ms[0]).daemon_socket
         _direct_target.socket_path = _direct_socket
-        _direct_target.queue_timeout = float(getattr(group, 'queue_timeout', 0) or 0) or 45.0
-        _direct_target.response_timeout = float(getattr(group, 'response_timeout', 0) or 0) or 300.0
+        _direct_target.queue_timeout = (<_Mount>ms[0]).relay_queue_timeout
+        _direct_target.response_timeout = (<_Mount>ms[0]).relay_response_timeout
         _direct_target.pool_slot = (<_Mount>ms[0]).pool_slot
-        _direct_target.processes = int(getattr(group, 'processes', 1) or 1)
+        _direct_target.processes = (<_Mount>ms[0]).relay_processes
 
     global _direct_group
     cfg.scoreboard = _scoreboard_enter(settings, threads)

@@ -81,7 +81,8 @@ def load_mounts(settings: Dict[str, Any], mounts: List[Mount]) -> List[LoadedMou
         loaded[id(mount)] = app
         extras = mount_extras(settings, mount.group_prefix)
         extras.update(mount.extras)
-        core_mounts.append(LoadedMount(mount.prefix, app, extras, _core_kind(mount, app)))
+        core_mounts.append(LoadedMount(mount.prefix, app, extras, _core_kind(mount, app),
+                                       mount.access, mount.virtual_host))
     if any(mount.kind is MountKind.CGI for mount in mounts):
         set_internal_router(core_mounts)  # CGI local redirects route through the mounts
     return core_mounts

@@ -108,8 +108,8 @@ _VHOST_MERGED = ("url_alias", "script_alias", "cgi_alias", "python_handler", "ac
 def _plan_virtual_hosts(settings: Dict[str, Any], script: Optional[str],
                         app: Optional[Callable]) -> List[Mount]:
     """Name-based virtual hosts: each host's mounts are planned as a server of its own that
-    inherits the main server's settings; every mount is tagged ('pywsgi.virtual_host': index,
-    host names) and the core routes by the request's Host to that host's mounts, or to the
+    inherits the main server's settings; every mount is tagged (Mount.virtual_host: index, host
+    names) and the core routes by the request's Host to that host's mounts, or to the
     first host's when no name matches (Apache's default virtual host)."""
     mounts: List[Mount] = []
     for index, host in enumerate(settings["virtual_host"]):
@@ -129,7 +129,7 @@ def _plan_virtual_hosts(settings: Dict[str, Any], script: Optional[str],
         names = tuple(([host["server_name"].lower()] if host.get("server_name") else [])
                       + list(host.get("server_alias") or ()))
         for mount in _plan_server(sub, script, app):
-            mount.extras["pywsgi.virtual_host"] = (index, names)
+            mount.virtual_host = (index, names)
             mount.extras["pywsgi.allow_encoded_slashes"] = sub.get("allow_encoded_slashes") or "off"
             group = application_group_for(sub, mount.group_prefix)
             mount.extras["mod_wsgi.application_group"] = group
@@ -255,7 +255,7 @@ def _attach_access(settings: Dict[str, Any], mounts: List[Mount], url: str, rule
     that part of the URL space only)."""
     for mount in mounts:
         if mount.prefix == url:
-            mount.extras["pywsgi.access"] = rules
+            mount.access = rules
             return
     enclosing = None
     for mount in mounts:
@@ -272,7 +272,7 @@ def _attach_access(settings: Dict[str, Any], mounts: List[Mount], url: str, rule
     else:
         sub = Mount(url, enclosing.target, f"{enclosing.label} (at {url})", enclosing.kind,
                     parent=enclosing)
-    sub.extras["pywsgi.access"] = rules
+    sub.access = rules
     mounts.append(sub)
 
 
