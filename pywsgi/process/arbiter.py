@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
-from pywsgi.daemon.group import group_settings
+from pywsgi.config.typed import Settings
 from pywsgi.daemon.plan import DaemonPlan, plan_daemon_mode
 from pywsgi.errors import EXIT_LOAD_FAILED, EXIT_OK, EXIT_USAGE, StartupError
 from pywsgi.observe import errorlog
@@ -89,7 +89,7 @@ class _Slot:
 
 
 class Master:
-    def __init__(self, settings: Dict[str, Any], sockets: List[socket.socket],
+    def __init__(self, settings: Settings, sockets: List[socket.socket],
                  mounts: List[Mount], plan: Optional[DaemonPlan] = None) -> None:
         self.settings = settings
         self.sockets = sockets
@@ -97,7 +97,7 @@ class Master:
         self.plan = plan
         self.pid = os.getpid()
         self.children: Dict[int, _Child] = {}
-        self.slots = [_Slot(i, i) for i in range(settings["processes"])]
+        self.slots = [_Slot(i, i) for i in range(settings.processes)]
         for group in (plan.groups if plan else ()):
             for i in range(group.processes):
                 self.slots.append(_Slot(len(self.slots), i, group))
@@ -158,13 +158,12 @@ class Master:
     def _spawn(self, slot: _Slot) -> Optional[int]:
         slot.respawn_at = None
         if slot.group is None:
-            child_settings = dict(self.settings, process_index=slot.process_index)
             sockets, mounts = self.sockets, self.mounts
+            script_paths: List[str] = []
         else:
-            child_settings = group_settings(self.settings, slot.group, slot.process_index,
-                                                   self.plan.script_paths(slot.group))
-            sockets, mounts = [self.plan.sockets[slot.group.name]], self.plan.mounts_for(slot.group)
-        child_settings["scoreboard_slot"] = slot.index
+            sockets = [self.plan.sockets[slot.group.name]]
+            mounts = self.plan.mounts_for(slot.group)
+            script_paths = self.plan.script_paths(slot.group)
         self._scoreboard_spawning(slot)
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, _MASTER_SIGNALS)
         try:
@@ -182,8 +181,11 @@ class Master:
                 for fd in (self.wake_r, self.wake_w, self.ready_r):
                     os.close(fd)
             finally:
-                child_main(child_settings, sockets, mounts, self.ready_w,
-                            self.pid, mask, slot.group)
+                child_main(self.settings, sockets, mounts, ready_fd=self.ready_w,
+                           master_pid=self.pid, blocked_mask=mask,
+                           process_index=slot.process_index, scoreboard_slot=slot.index,
+                           group=slot.group, script_paths=script_paths,
+                           reload_report_dir=self.watcher.directory if self.watcher else None)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         if self.scoreboard is not None:
             self.scoreboard.scoreboard_forked(slot.index, pid)
@@ -252,7 +254,7 @@ class Master:
             return
         slot = self.slots[child.slot]
         child.retiring = True
-        grace = max(self.settings["graceful_timeout"],
+        grace = max(self.settings.graceful_timeout,
                     getattr(slot.group, "graceful_timeout", 0.0))
         child.kill_at = time.monotonic() + grace + 5.0
         errorlog.debug(f"{slot.name()} (pid {pid}) is being recycled; "
@@ -272,8 +274,8 @@ class Master:
                              f"threads={g.threads})"
                              for g in (self.plan.groups if self.plan else ()))
             errorlog.info(f"pywsgi {__version__} listening on {_listen_urls(self.sockets)} "
-                          f"(processes={self.settings['processes']} "
-                          f"threads={self.settings['threads']}{groups})")
+                          f"(processes={self.settings.processes} "
+                          f"threads={self.settings.threads}{groups})")
             if serves_only_the_welcome_page(self.mounts):
                 # `pywsgi` alone: say what it serves and how to serve something
                 errorlog.info("no application given: only the welcome page is served; mount a "
@@ -291,7 +293,7 @@ class Master:
         if child is None:
             return
         child.retiring = True
-        child.kill_at = time.monotonic() + self.settings["graceful_timeout"] + 1.0
+        child.kill_at = time.monotonic() + self.settings.graceful_timeout + 1.0
         self._kill(pid, signal.SIGTERM)
 
     def _kill(self, pid: int, sig: int) -> None:
@@ -372,7 +374,7 @@ class Master:
     scoreboard = None
 
     def _open_scoreboard(self) -> None:
-        if not self.settings.get("server_status"):
+        if not self.settings.server_status:
             return
         import pywsgi._core as _core  # the compiled core, imported by run() first (see there)
         groups = self.plan.groups if self.plan else ()
@@ -409,7 +411,7 @@ class Master:
                     sig = self.pending_signals.pop(0)
                     if sig == signal.SIGTERM:
                         errorlog.info("SIGTERM received: stopping gracefully")
-                        self._stop(signal.SIGTERM, self.settings["graceful_timeout"] + 1.0)
+                        self._stop(signal.SIGTERM, self.settings.graceful_timeout + 1.0)
                         return EXIT_OK
                     if sig == signal.SIGINT:
                         errorlog.info("SIGINT received: stopping")
@@ -485,13 +487,13 @@ def _listen_urls(sockets: List[socket.socket]) -> str:
     return ", ".join(describe_address(sock) for sock in sockets)
 
 
-def run(settings: Dict[str, Any], mounts: List[Mount]) -> int:
+def run(settings: Settings, mounts: List[Mount]) -> int:
     """Bind, fork and supervise until stopped. Returns the exit code (0, or 2 when the
     application failed to load); raises StartupError for a bad address or port."""
     try:
-        errorlog.configure(settings["log_level"], settings["error_log"])
+        errorlog.configure(settings.log_level, settings.error_log)
     except OSError as exc:
-        raise StartupError(f"cannot open the error log {settings['error_log']}: "
+        raise StartupError(f"cannot open the error log {settings.error_log}: "
                            f"{exc.strerror or exc}") from None
     try:
         # Imported once here, not in every child: a broken build is one error, not a respawn loop
@@ -499,17 +501,17 @@ def run(settings: Dict[str, Any], mounts: List[Mount]) -> int:
         import pywsgi._core as _core
     except ImportError as exc:
         raise StartupError(f"cannot import the pywsgi core (pywsgi._core): {exc}") from None
-    if settings.get("access_log_format"):
+    if settings.access_log_format:
         try:
-            _core.check_access_log_format(settings["access_log_format"])
+            _core.check_access_log_format(settings.access_log_format)
         except ValueError as exc:
             raise StartupError(f"--access-log-format: {exc}") from None
-    if settings.get("access_log") not in (None, "-"):
+    if settings.access_log not in (None, "-"):
         try:
-            with open(settings["access_log"], "a"):
+            with open(settings.access_log, "a"):
                 pass
         except OSError as exc:
-            raise StartupError(f"cannot open the access log {settings['access_log']}: "
+            raise StartupError(f"cannot open the access log {settings.access_log}: "
                                f"{exc.strerror or exc}") from None
     settings, mounts, plan = plan_daemon_mode(settings, mounts)
     settings = settle_max_clients(settings, plan)
