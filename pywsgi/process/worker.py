@@ -29,24 +29,10 @@ from pywsgi.process.reloader import report_modules
 from pywsgi.site.load import load_mounts
 from pywsgi.site.mounts import Mount
 
-__all__ = ["child_main", "status_text", "PID_RECORD", "READY", "RECYCLING", "REPLACE_ME"]
+__all__ = ["child_main", "PID_RECORD", "READY", "RECYCLING", "REPLACE_ME"]
 
 PID_RECORD = struct.Struct("=ii")   # (pid, what): a child's message on the ready pipe
 READY, RECYCLING, REPLACE_ME = 0, 1, 2   # what: ready / stopped accepting / replace me first
-
-
-def status_text(status: int) -> str:
-    """How the log says a child ended: 'exited with status 1', 'was killed by SIGKILL'."""
-    if os.WIFSIGNALED(status):
-        signum = os.WTERMSIG(status)
-        try:
-            name = signal.Signals(signum).name
-        except ValueError:
-            name = f"signal {signum}"
-        return f"was killed by {name}"
-    if os.WIFEXITED(status):
-        return f"exited with status {os.WEXITSTATUS(status)}"
-    return f"ended with wait status {status}"
 
 
 def _set_parent_death_signal(master_pid: int) -> None:
