@@ -721,7 +721,9 @@ class Tool:
     flask: bool = False  # measures the Flask configurations (and only they are measured by it)
 
     def applies_to(self, spec):
-        return self.flask == spec.flask and (not self.only or spec.name in self.only)
+        # (a --baseline-python copy of a configuration is measured as the configuration is)
+        name = spec.name[len('baseline-'):] if spec.name.startswith('baseline-') else spec.name
+        return self.flask == spec.flask and (not self.only or name in self.only)
 
     def argv(self, machine, url, duration):
         if self.name in ('wrk-keepalive', 'wrk-flask'):
