@@ -318,6 +318,11 @@ static int accept_batch(pw_server *s, int lfd, int index, int most)
         c->fwd_server_port = 0;
         c->proxy_trusted = 0;
         c->need_proxy_header = 0;
+        c->plain_on_tls = 0;
+        if (s->cfg.tls[index] && tls_conn_start(s, c, s->cfg.tls[index]) != 0) {
+            conn_close(s, c);
+            continue;
+        }
         if (trust_on(s) && !s->cfg.daemon_role) {
             c->proxy_trusted = ss.ss_family == AF_UNIX ? s->cfg.trust.unix_peers
                                                        : pw_trust_host(&s->cfg.trust, c->peer_host);

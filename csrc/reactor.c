@@ -96,6 +96,10 @@ void conn_close(pw_server *s, pw_conn *c)
     for (int i = 0; i < 16 && !s->cfg.daemon_role; i++)
         if (recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0)
             break;
+    tls_conn_free(c, 1);
+    free(c->ssl_vars);
+    c->ssl_vars = NULL;
+    c->ssl_vars_len = 0;
     c->fd = -1;
     c->watch = PW_WATCH_NONE;
     free(c->out);
@@ -136,7 +140,7 @@ void conn_end(pw_server *s, pw_conn *c)
         return;
     }
     clear_pending(s, c);
-    shutdown(c->fd, SHUT_WR);
+    conn_shut_write(c);
     double now = pw_now();
     pthread_mutex_lock(&s->lock);
     c->linger_until = now + PW_LINGER_MAX;
@@ -211,7 +215,7 @@ static void conn_find_client(pw_server *s, pw_conn *c)
 {
     memcpy(c->peer_host, c->conn_host, sizeof c->peer_host);
     c->peer_port = c->conn_port;
-    c->fwd_https = c->proxy_https;
+    c->fwd_https = c->tls ? 1 : c->proxy_https;
     c->fwd_host_len = 0;
     c->fwd_server_port = 0;
     if (!c->proxy_trusted || !s->cfg.trust.headers)
@@ -261,6 +265,9 @@ static int conn_head_done(pw_server *s, pw_conn *c)
     c->idle = 0;
     if (c->client_closes)
         r->keep_alive = 0; /* frames the response as for a client that asked to close */
+    /* plain HTTP to the HTTPS port (400), --https-only (301 to https) */
+    if ((c->plain_on_tls || s->cfg.https_redirect_port) && tls_head_check(s, c) != 0)
+        return -1;
     if (r->body_kind == PW_BODY_LENGTH && s->cfg.limit_request_body &&
         r->content_length > s->cfg.limit_request_body) {
         pw_log(s, PW_LOG_INFO,
@@ -376,9 +383,62 @@ static int prebuffer_start(pw_server *s, pw_conn *c)
     return 0;
 }
 
+/* --proxy-protocol: the header's client becomes the connection's peer. */
+void conn_proxy_apply(pw_server *s, pw_conn *c, const pw_proxy_info *info)
+{
+    if (info->has_addr) {
+        /* the proxy's client is now this connection's peer; its own forwarding headers count
+         * only if it is a trusted proxy too */
+        memcpy(c->conn_host, info->src, sizeof c->conn_host);
+        c->conn_port = info->src_port;
+        c->proxy_trusted = pw_trust_host(&s->cfg.trust, c->conn_host);
+    }
+    c->proxy_https = info->ssl ? 1 : -1;
+    memcpy(c->peer_host, c->conn_host, sizeof c->peer_host);
+    c->peer_port = c->conn_port;
+}
+
+/* Watch c for its next read: input, or output when TLS must write before it can read on. */
+static int conn_rearm(pw_server *s, pw_conn *c)
+{
+    return conn_watch(s, c, conn_wait_events(c, POLLIN) == POLLOUT ? PW_WATCH_OUT : PW_WATCH_IN);
+}
+
+/* A connection to an HTTPS port before its handshake is done: the PROXY header that may come
+ * first, then the handshake, which the reactor drives without waiting.  1: go on reading
+ * (TLS is up, or this is plain HTTP sent to the HTTPS port), 0: wait (watched), -1 closed. */
+static int reactor_tls_start(pw_server *s, pw_conn *c)
+{
+    if (c->need_proxy_header) {
+        int rc = tls_proxy_header(s, c);
+        if (rc <= 0) {
+            if (rc < 0 || conn_rearm(s, c) != 0)
+                conn_close(s, c);
+            return rc < 0 ? -1 : 0;
+        }
+        c->need_proxy_header = 0;
+    }
+    switch (tls_handshake(s, c)) {
+    case TLS_HS_DONE: return 1;
+    case TLS_HS_AGAIN:
+        if (conn_rearm(s, c) != 0) {
+            conn_close(s, c);
+            return -1;
+        }
+        return 0;
+    case TLS_HS_PLAIN:
+        tls_conn_free(c, 0);
+        c->plain_on_tls = 1; /* read its head as usual, then answer 400 (tls_head_check) */
+        return 1;
+    default: conn_close(s, c); return -1;
+    }
+}
+
 static void reactor_readable(pw_server *s, pw_conn *c)
 {
     size_t room;
+    if (c->tls && !tls_handshaken(c) && reactor_tls_start(s, c) <= 0)
+        return;
     if (c->prebuffering) {
         pw_request *r = &c->req;
         room = r->body_kind == PW_BODY_LENGTH ? (size_t)(r->head_len + r->content_length - c->len)
@@ -396,7 +456,7 @@ static void reactor_readable(pw_server *s, pw_conn *c)
         conn_close(s, c);
         return;
     }
-    ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+    ssize_t n = conn_recv_buf(c);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
         conn_close(s, c);
         return;
@@ -439,16 +499,7 @@ static void reactor_readable(pw_server *s, pw_conn *c)
                 memmove(c->buf, c->buf + plen, c->len - plen);
                 c->len -= plen;
                 c->need_proxy_header = 0;
-                if (info.has_addr) {
-                    /* the proxy's client is now this connection's peer; its own forwarding
-                     * headers count only if it is a trusted proxy too */
-                    memcpy(c->conn_host, info.src, sizeof c->conn_host);
-                    c->conn_port = info.src_port;
-                    c->proxy_trusted = pw_trust_host(&s->cfg.trust, c->conn_host);
-                }
-                c->proxy_https = info.ssl ? 1 : -1;
-                memcpy(c->peer_host, c->conn_host, sizeof c->peer_host);
-                c->peer_port = c->conn_port;
+                conn_proxy_apply(s, c, &info);
                 if (c->len == 0)
                     goto rearm;
             }
@@ -499,7 +550,7 @@ static void reactor_readable(pw_server *s, pw_conn *c)
         }
     }
 rearm:
-    if (conn_arm(s, c, 0) != 0)
+    if (conn_rearm(s, c) != 0)
         conn_close(s, c);
 }
 
@@ -563,6 +614,12 @@ static void reactor_scan(pw_server *s, double now)
                        "%s:%d: PROXY header not complete in time "
                        "(--proxy-protocol): connection closed",
                        c->conn_host, c->conn_port);
+            } else if (!tls_handshaken(c)) {
+                if (tls_started(c)) /* (a client that never said a word closes quietly) */
+                    pw_log(s, PW_LOG_INFO,
+                           "%s:%d: TLS handshake not complete in time (--header-timeout): "
+                           "connection closed",
+                           c->peer_host, c->peer_port);
             } else if (!c->idle && c->len > 0) {
                 pw_log(s, PW_LOG_INFO, "%s:%d: request %s not complete in time: 408", c->peer_host,
                        c->peer_port, c->prebuffering ? "body" : "head");
@@ -770,6 +827,8 @@ void pw_server_free(pw_server *s)
         if ((st == PW_CONN_RELAYING || st == PW_CONN_WRITING) && c->relay_fd >= 0)
             close(c->relay_fd);
         if (st != PW_CONN_BUSY) {
+            tls_conn_free(c, 0);
+            free(c->ssl_vars);
             free(c->out);
             pw_relay_progress_free(c);
             free(c->log_capture);

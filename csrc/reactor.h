@@ -22,6 +22,7 @@
 #include "accesslog.h"
 #include "proxy_trust.h"
 #include "response.h"
+#include "tls.h"
 
 #define PW_MAX_LISTEN 16
 
@@ -81,6 +82,14 @@ typedef struct {
                                     threads): more wait in the reactor, so the pooled
                                     connections stay as few as the daemons' threads and spread
                                     over the daemon processes as evenly as their accepts did */
+    /* HTTPS (tls.h, docs/tls.md) */
+    pw_tls_ctx *tls[PW_MAX_LISTEN];  /* per listening socket: its TLS context; NULL: plain HTTP */
+    int https_redirect_port;         /* --https-only: plain HTTP is answered 301 to https on
+                                        this port; 0: off */
+    const char *https_redirect_host; /* ... to this host when the request names none */
+    const char *hsts_line;           /* "Strict-Transport-Security: ...\r\n" on responses to
+                                        https requests (--hsts-policy), or NULL */
+    int ssl_environ;                 /* --ssl-environ: the relay carries the SSL_* variables */
 } pw_config;
 
 enum { PW_LOG_ERROR = 0, PW_LOG_WARNING = 1, PW_LOG_INFO = 2, PW_LOG_DEBUG = 3 };
@@ -205,6 +214,13 @@ typedef struct pw_conn {
     } rp;
     unsigned long requests; /* served on this connection */
     struct pw_conn *next;   /* queue link */
+    /* HTTPS (tls.c): the TLS session of a connection to an HTTPS port, NULL for plain HTTP;
+     * a plain HTTP request that came to the HTTPS port (answered 400); in a daemon, the
+     * --ssl-environ variables the relay preamble carried (malloc'ed, "NAME\0VALUE\0...") */
+    struct pw_tls_conn *tls;
+    int plain_on_tls;
+    char *ssl_vars;
+    size_t ssl_vars_len;
 } pw_conn;
 
 pw_server *pw_server_new(const pw_config *cfg, char *err, size_t errlen);

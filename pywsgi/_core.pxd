@@ -90,6 +90,39 @@ cdef extern from "scoreboard.h" nogil:
     void pw_sb_relay_done(pw_sb_group *g, int status_out)
 
 
+cdef extern from "tls.h" nogil:
+    ctypedef struct pw_tls_ctx:
+        pass
+    enum:
+        PW_TLS_VERIFY_NONE
+        PW_TLS_VERIFY_OPTIONAL
+        PW_TLS_VERIFY_REQUIRE
+    ctypedef struct pw_tls_options:
+        const char *label
+        const char *cert_pem
+        size_t cert_len
+        const char *chain_pem
+        size_t chain_len
+        const char *key_pem
+        size_t key_len
+        const char *key_password
+        const char *ca_pem
+        size_t ca_len
+        int verify_client
+        int min_version
+        int max_version
+        const char *ciphers
+        const char *ciphersuites
+        const unsigned char *ticket_keys
+        int ktls
+    int pw_tls_load(const char *path, int only_path, char *err, size_t errlen)
+    const char *pw_tls_library()
+    pw_tls_ctx *pw_tls_ctx_new(const pw_tls_options *o, char *err, size_t errlen)
+    int pw_tls_ctx_add_host(pw_tls_ctx *default_ctx, const char *host, pw_tls_ctx *vhost)
+    void pw_tls_ctx_describe(const pw_tls_ctx *t, char *out, size_t len)
+    void pw_tls_ctx_free(pw_tls_ctx *t)
+
+
 cdef extern from "response.h" nogil:
     const char *pw_status_reason(int status)
     void pw_http_date(char *out)
@@ -103,6 +136,7 @@ cdef extern from "response.h" nogil:
         int has_date
         const char *server_line
         int chunked
+        const char *extra_lines
     int pw_head_finish(pw_head *h, char *out, int room)
     int pw_error_page(int status, const char *message, char *out, int room)
 
@@ -153,6 +187,11 @@ cdef extern from "reactor.h" nogil:
         double lazy_wake
         int leader_follower
         int relay_async_limit
+        pw_tls_ctx *tls[16]
+        int https_redirect_port
+        const char *https_redirect_host
+        const char *hsts_line
+        int ssl_environ
 
     ctypedef struct pw_conn:
         int fd
@@ -199,6 +238,8 @@ cdef extern from "reactor.h" nogil:
     int pw_conn_sendfile(pw_server *s, pw_conn *c, int fd, off_t offset, size_t count)
     void pw_send_error(pw_server *s, pw_conn *c, int status)
     void pw_log_set_fd(int fd)
+    const char *pw_conn_ssl_vars(pw_conn *c, size_t *len)
+    const char *pw_conn_hsts(pw_server *s, pw_conn *c)
 
 
 cdef extern from "relay.h" nogil:

@@ -665,6 +665,7 @@ cdef class Request:
         h.announce_close = self.client_close
         h.has_date = self.has_date
         h.server_line = NULL if self.has_server else <const char *>_server_line
+        h.extra_lines = pw_conn_hsts(_srv, self.conn)
         n = pw_head_finish(&h, out, room)
         self.chunked = h.chunked
         self.keep_alive = h.keep_alive
@@ -854,6 +855,8 @@ cdef dict _environ(pw_conn *c, Request req, _Mount mount, str path):
             env['SERVER_PORT'] = '443' if c.fwd_https else '80'
     if c.fwd_server_port:
         env['SERVER_PORT'] = str(c.fwd_server_port)
+    if _ssl_environ:
+        _add_ssl_environ(c, env)
     stream = InputStream()
     stream.conn = c
     env['wsgi.input'] = stream
@@ -1120,6 +1123,7 @@ cdef bint _try_sendfile(Request req, FileWrapper wrapper) except -1:
 
 include "_static.pxi"
 include "_status.pxi"
+include "_tls.pxi"
 
 
 # ------------------------------------------------------------------------ threads
@@ -1470,6 +1474,7 @@ def serve(listen_fds, mounts, dict settings):
     cfg.accept_busy_limit = threads if int(settings.get('processes', 1)) > 1 else 0
     cfg.log_level = _level(settings.get('log_level', 'info'))
     _configure_proxies(&cfg, settings)
+    _configure_tls(&cfg, listen_fds, settings)
     pw_limits_default(&cfg.limits)
     cfg.limits.max_request_line = int(settings.get('limit_request_line', 8190))
     cfg.limits.max_fields = int(settings.get('limit_request_fields', 100))

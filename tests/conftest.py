@@ -75,6 +75,13 @@ def start_module_server(tmp_path_factory):
     factory.stop_all()
 
 
+@pytest.fixture(scope='session')
+def pki(tmp_path_factory):
+    """A CA and a server certificate for localhost, made now (tests/tlscerts.py)."""
+    from tlscerts import Pki
+    return Pki(tmp_path_factory.mktemp('pki'))
+
+
 @pytest.fixture(scope='module', params=['4', '1'], ids=['threads4', 'inline'])
 def suite_server(request, start_module_server):
     """The test-app suite (tests/apps/suite.py), shared by a module's tests; each test runs twice:

@@ -83,6 +83,12 @@ def as_port(value: Any) -> int:
     return number
 
 
+def as_optional_port(value: Any) -> Optional[int]:
+    if value is None or value == "":
+        return None
+    return as_port(value)
+
+
 def as_seconds(value: Any) -> float:
     """A non-negative duration in seconds; ints and decimals both accepted."""
     if isinstance(value, bool):

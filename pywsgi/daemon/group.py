@@ -86,6 +86,7 @@ def group_settings(settings: Dict, group: DaemonGroup, index: int,
     """The settings a daemon child passes to the core; script_paths: the script files of the
     group's mounts (a change recycles the process, as touching a script does under mod_wsgi)."""
     child = dict(settings)
+    child.pop("tls_material", None)   # TLS ends in the server processes: no key in a daemon
     child.update(threads=group.threads, processes=group.processes, daemon_role=True,
                  queue_timeout=group.queue_timeout, process_index=index,
                  process_group=group.name, maximum_requests=group.maximum_requests)

@@ -39,6 +39,7 @@ from pywsgi.process.open_files import settle_max_clients
 from pywsgi.process.reloader import ChangeWatcher
 from pywsgi.process.sockets import describe_address
 from pywsgi.process.startup import Startup
+from pywsgi.process.tls import reload_tls_material
 from pywsgi.process.worker import (
     PID_RECORD,
     RECYCLING,
@@ -271,7 +272,8 @@ class Master:
             groups = "".join(f"; daemon process group {g.name} (processes={g.processes} "
                              f"threads={g.threads})"
                              for g in (self.plan.groups if self.plan else ()))
-            errorlog.info(f"pywsgi {__version__} listening on {_listen_urls(self.sockets)} "
+            urls = _listen_urls(self.sockets, self.settings.get("https_listen_fds") or ())
+            errorlog.info(f"pywsgi {__version__} listening on {urls} "
                           f"(processes={self.settings['processes']} "
                           f"threads={self.settings['threads']}{groups})")
             if serves_only_the_welcome_page(self.mounts):
@@ -354,6 +356,8 @@ class Master:
 
     def _graceful_restart(self) -> None:
         errorlog.info("graceful restart requested (SIGHUP): starting new processes")
+        # renewed certificate files go to the new processes (docs/tls.md, rotation)
+        self.settings = reload_tls_material(self.settings)
         for slot in self.slots:
             if slot.current is None:
                 slot.backoff = BACKOFF_FIRST
@@ -481,8 +485,9 @@ class Master:
             self.children.pop(pid, None)
 
 
-def _listen_urls(sockets: List[socket.socket]) -> str:
-    return ", ".join(describe_address(sock) for sock in sockets)
+def _listen_urls(sockets: List[socket.socket], https_fds=()) -> str:
+    return ", ".join(describe_address(sock, "https" if sock.fileno() in https_fds else "http")
+                     for sock in sockets)
 
 
 def run(settings: Dict[str, Any], mounts: List[Mount]) -> int:

@@ -11,7 +11,13 @@ from pywsgi.errors import StartupError
 from pywsgi.process.pidfile import check_pid_file, remove_pid_file, write_pid_file
 from pywsgi.process.privileges import Privileges
 from pywsgi.process.reloader import ChangeWatcher
-from pywsgi.process.sockets import listening_sockets, remove_unix_socket, server_address
+from pywsgi.process.sockets import (
+    bind_sockets,
+    listening_sockets,
+    remove_unix_socket,
+    server_address,
+)
+from pywsgi.process.tls import tls_material
 
 __all__ = ["Startup"]
 
@@ -27,6 +33,7 @@ class Startup:
         self.unix_inode: Optional[int] = None
         self.wrote_pid_file = False
         self.watcher: Optional[ChangeWatcher] = None
+        self.https_fds: List[int] = []
         self.privileges = Privileges.resolve(settings.get("user"), settings.get("group"))
         check_pid_file(self.pid_file)
 
@@ -36,6 +43,12 @@ class Startup:
             self.unix_path = self.settings["unix_socket"]
             self.unix_inode = os.lstat(self.unix_path).st_ino
             self.give_to_children(self.unix_path)
+        if self.settings.get("https_port") is not None:
+            # HTTPS: a TCP socket of its own on --host (docs/tls.md), after the plain ones
+            https = bind_sockets(self.settings["host"], self.settings["https_port"],
+                                 self.settings["listen_backlog"])
+            self.https_fds = [sock.fileno() for sock in https]
+            sockets = sockets + https
         return sockets
 
     def child_settings(self, settings: Dict[str, Any],
@@ -43,6 +56,9 @@ class Startup:
         """The settings the children get: SERVER_NAME/PORT for what is listened on, and the
         report directory of --reload-on-changes."""
         settings = dict(settings, **server_address(settings, sockets))
+        if self.https_fds:
+            # the certificates, read now (as root), and which sockets speak TLS
+            settings = tls_material(dict(settings, https_listen_fds=self.https_fds))
         if settings.get("reload_on_changes"):
             self.watcher = ChangeWatcher(self.privileges)
             settings["reload_report_dir"] = self.watcher.directory
