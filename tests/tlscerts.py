@@ -37,6 +37,19 @@ class Pki:
         cert.private_key_pem.write_to_path(str(key_path))
         return cert_path, key_path
 
+    def leaf_via_intermediate(self, *identities, name):
+        """A certificate signed by an intermediate CA: (cert path (the leaf alone), key path,
+        chain path (the intermediate))."""
+        intermediate = self.ca.create_child_ca()
+        cert = intermediate.issue_cert(*identities)
+        cert_path = self.dir / (name + '.crt')
+        key_path = self.dir / (name + '.key')
+        chain_path = self.dir / (name + '.chain')
+        cert.cert_chain_pems[0].write_to_path(str(cert_path))
+        cert.private_key_pem.write_to_path(str(key_path))
+        intermediate.cert_pem.write_to_path(str(chain_path))
+        return cert_path, key_path, chain_path
+
     def expired_leaf(self, identity='localhost'):
         now = datetime.datetime.now(datetime.timezone.utc)
         return self.leaf(identity, name='expired', not_before=now - datetime.timedelta(days=30),
