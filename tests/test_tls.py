@@ -5,10 +5,12 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -484,3 +486,99 @@ def test_daemon_mode_over_tls(start_server, pki):
     assert env['wsgi.url_scheme'] == 'https' and env['HTTPS'] == 'on'
     assert env['SSL_PROTOCOL'] == 'TLSv1.3' and env['SSL_TLS_SNI'] == 'localhost'
     assert env['mod_wsgi.process_group'] != ''
+
+
+# ---------------------------------------------------------------- certificate rotation
+
+def fingerprint(port, context):
+    with tls_socket(port, context) as sock:
+        return hashlib.sha256(sock.getpeercert(binary_form=True)).hexdigest()
+
+
+@pytest.mark.timeout(120)
+def test_new_certificate_on_sighup_under_load_fails_no_request(start_server, pki, tmp_path):
+    """Certificate files replaced, SIGHUP: the new processes serve the new certificate, the old
+    ones finish theirs; under keep-alive load (wrk) and new-connection load (Python) no request
+    fails."""
+    cert, key = tmp_path / 'site.crt', tmp_path / 'site.key'
+    shutil.copy(pki.cert_path, cert)
+    shutil.copy(pki.key_path, key)
+    port = free_port()
+    server = start_server(SUITE_APP, '--https-port', port, '--processes', '2', '--threads', '4',
+                          '--ssl-certificate-file', cert, '--ssl-certificate-key-file', key)
+    wait_until(lambda: len(server.children()) == 2, 30, message='2 children')
+    context = pki.client_context()
+    old = fingerprint(port, context)
+    stop = time.monotonic() + 60
+    failures, done = [], []
+    halt = threading.Event()
+
+    def new_connections():
+        while not halt.is_set() and time.monotonic() < stop:
+            try:
+                status, _, _ = https_get(port, context, '/env')
+                done.append(status)
+                if status != 200:
+                    failures.append(status)
+            except Exception as error:   # the failure this test is about
+                failures.append(repr(error))
+
+    wrk = None
+    if shutil.which('wrk'):
+        wrk = subprocess.Popen(['wrk', '-t1', '-c20', '-d60s', '--timeout', '10s',
+                                'https://127.0.0.1:%d/env' % port], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    threads = [threading.Thread(target=new_connections, daemon=True) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_until(lambda: len(done) >= 20, 30, message='requests before the rotation')
+        renewed_cert, renewed_key = pki.leaf('localhost', '127.0.0.1', name='renewed')
+        shutil.copy(renewed_cert, tmp_path / 'new.crt')
+        shutil.copy(renewed_key, tmp_path / 'new.key')
+        os.replace(tmp_path / 'new.crt', cert)
+        os.replace(tmp_path / 'new.key', key)
+        before = set(server.children())
+        mark = server.log_mark()
+        server.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: not before & set(server.children()) and len(server.children()) == 2,
+                   60, message='the old processes replaced')
+        server.wait_for_log(r'HTTPS certificate reloaded', since=mark)
+        count = len(done)
+        wait_until(lambda: len(done) >= count + 20, 30, message='requests after the rotation')
+    finally:
+        halt.set()
+        for thread in threads:
+            thread.join(30)
+        output = ''
+        if wrk is not None:
+            wrk.send_signal(signal.SIGINT)
+            output = wrk.communicate(timeout=30)[0]
+    assert failures == [], failures
+    new = fingerprint(port, context)
+    assert new != old and new == hashlib.sha256(
+        ssl.PEM_cert_to_DER_cert(renewed_cert.read_text().split('-----END CERTIFICATE-----')[0]
+                                 + '-----END CERTIFICATE-----\n')).hexdigest()
+    if wrk is not None:
+        assert 'Socket errors' not in output and 'Non-2xx' not in output, output
+        assert int(output.split(' requests in')[0].split()[-1]) > 100, output
+
+
+def test_a_bad_new_certificate_keeps_the_old_one(start_server, pki, tmp_path):
+    cert, key = tmp_path / 'site.crt', tmp_path / 'site.key'
+    shutil.copy(pki.cert_path, cert)
+    shutil.copy(pki.key_path, key)
+    port = free_port()
+    server = start_server(SUITE_APP, '--https-port', port, '--threads', '2',
+                          '--ssl-certificate-file', cert, '--ssl-certificate-key-file', key)
+    context = pki.client_context()
+    old = fingerprint(port, context)
+    other_cert, _ = pki.leaf('other.test')
+    shutil.copy(other_cert, cert)   # a certificate that does not match the key
+    mark = server.log_mark()
+    server.proc.send_signal(signal.SIGHUP)
+    line = server.wait_for_log(r'HTTPS certificate not reloaded', since=mark, timeout=20)
+    assert 'does not match the certificate' in line
+    time.sleep(1)
+    wait_until(lambda: len(server.children()) == 1, 30, message='one child')
+    assert fingerprint(port, context) == old
