@@ -9,13 +9,10 @@ the whole configuration has been read.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from pywsgi.config.apache.syntax import Directive
 from pywsgi.config.tls import REFUSED_PROTOCOLS
-
-if TYPE_CHECKING:  # pragma: no cover
-    from pywsgi.config.apache.translate import _Scope
 
 __all__ = ["ModSSL", "vhost_port"]
 
@@ -44,8 +41,8 @@ def vhost_port(address: str) -> Optional[str]:
 
 
 class ModSSL:
-    main: _Scope
-    vhosts: List[_Scope]
+    main: Any  # translate._Scope (not imported: translate imports this module)
+    vhosts: List[Any]
     listens: List[Any]
 
     # provided by _Translator
@@ -70,7 +67,7 @@ class ModSSL:
         self.main.settings[name] = value
 
     # -- the directives
-    def d_sslengine(self, d: Directive, scope: _Scope) -> None:
+    def d_sslengine(self, d: Directive, scope: Any) -> None:
         value = self.need(d, 1, 1)[0].lower()
         if value not in ("on", "off", "optional"):
             self.error(d, f"SSLEngine {value}: must be on or off")
@@ -78,29 +75,29 @@ class ModSSL:
             self.warn(d, "SSLEngine optional (TLS upgrade, RFC 2817) is not supported; off")
         scope.tls = value == "on"
 
-    def certificate_file(self, d: Directive, scope: _Scope, name: str) -> None:
+    def certificate_file(self, d: Directive, scope: Any, name: str) -> None:
         scope.settings[name] = self.path(self.need(d, 1, 1)[0])
         scope.cert_where = scope.cert_where or d
 
-    def d_sslcertificatefile(self, d: Directive, scope: _Scope) -> None:
+    def d_sslcertificatefile(self, d: Directive, scope: Any) -> None:
         if "ssl_certificate_file" in scope.settings:
             self.warn(d, "a second SSLCertificateFile (another key type): only the first "
                          "certificate is served")
             return
         self.certificate_file(d, scope, "ssl_certificate_file")
 
-    def d_sslcertificatekeyfile(self, d: Directive, scope: _Scope) -> None:
+    def d_sslcertificatekeyfile(self, d: Directive, scope: Any) -> None:
         if "ssl_certificate_key_file" in scope.settings:
             return  # (the second certificate's, reported above)
         self.certificate_file(d, scope, "ssl_certificate_key_file")
 
-    def d_sslcertificatechainfile(self, d: Directive, scope: _Scope) -> None:
+    def d_sslcertificatechainfile(self, d: Directive, scope: Any) -> None:
         self.certificate_file(d, scope, "ssl_certificate_chain_file")
 
-    def d_sslcacertificatefile(self, d: Directive, scope: _Scope) -> None:
+    def d_sslcacertificatefile(self, d: Directive, scope: Any) -> None:
         self.server_wide(d, "ssl_ca_certificate_file", self.path(self.need(d, 1, 1)[0]))
 
-    def d_sslverifyclient(self, d: Directive, scope: _Scope) -> None:
+    def d_sslverifyclient(self, d: Directive, scope: Any) -> None:
         value = self.need(d, 1, 1)[0].lower()
         if value == "optional_no_ca":
             self.warn(d, "SSLVerifyClient optional_no_ca: pywsgi checks a client certificate "
@@ -112,11 +109,11 @@ class ModSSL:
                           f"optional_no_ca")
         self.server_wide(d, "ssl_verify_client", value)
 
-    def d_sslverifydepth(self, d: Directive, scope: _Scope) -> None:
+    def d_sslverifydepth(self, d: Directive, scope: Any) -> None:
         pass  # OpenSSL's own depth limit (100) applies; mod_ssl's default of 1 would refuse
               # intermediate CAs that the site's clients may well use
 
-    def d_sslprotocol(self, d: Directive, scope: _Scope) -> None:
+    def d_sslprotocol(self, d: Directive, scope: Any) -> None:
         """mod_ssl's syntax: a name sets, +name adds, -name removes; 'all' is every version."""
         chosen: set = set()
         for word in self.need(d, 1):
@@ -146,7 +143,7 @@ class ModSSL:
                          f"{' and '.join(offered)} only")
         self.server_wide(d, "ssl_protocols", " ".join(offered))
 
-    def d_sslciphersuite(self, d: Directive, scope: _Scope) -> None:
+    def d_sslciphersuite(self, d: Directive, scope: Any) -> None:
         args = self.need(d, 1, 2)
         if len(args) == 2:
             if args[0].upper() != "SSL":
@@ -156,7 +153,7 @@ class ModSSL:
             args = args[1:]
         self.server_wide(d, "ssl_ciphers", args[0])
 
-    def d_ssloptions(self, d: Directive, scope: _Scope) -> None:
+    def d_ssloptions(self, d: Directive, scope: Any) -> None:
         for option in self.need(d, 1):
             name = option.lstrip("+-").lower()
             if name == "stdenvvars":
@@ -168,18 +165,18 @@ class ModSSL:
                 self.warn(d, f"SSLOptions {option} is not supported, ignored (+StdEnvVars is: "
                              f"--ssl-environ)")
 
-    def d_sslpassphrasedialog(self, d: Directive, scope: _Scope) -> None:
+    def d_sslpassphrasedialog(self, d: Directive, scope: Any) -> None:
         self.warn(d, "SSLPassPhraseDialog: pywsgi never runs a program or prompts for a key's "
                      "passphrase; give it with --ssl-certificate-key-password-file")
 
-    def d_sslusestapling(self, d: Directive, scope: _Scope) -> None:
+    def d_sslusestapling(self, d: Directive, scope: Any) -> None:
         if self.need(d, 1, 1)[0].lower() == "on":
             self.warn(d, "SSLUseStapling on: OCSP stapling is not supported, ignored")
 
-    def d_sslstaplingcache(self, d: Directive, scope: _Scope) -> None:
+    def d_sslstaplingcache(self, d: Directive, scope: Any) -> None:
         pass  # (reported with SSLUseStapling on)
 
-    def d_header(self, d: Directive, scope: _Scope) -> None:
+    def d_header(self, d: Directive, scope: Any) -> None:
         """Header [always] set Strict-Transport-Security "max-age=..." -> --hsts-policy."""
         args = [a for a in self.need(d, 1) if a.lower() not in ("always", "onsuccess")]
         if len(args) >= 3 and args[0].lower() == "set" and \
@@ -188,7 +185,7 @@ class ModSSL:
             return
         self.warn(d)
 
-    def d_redirect(self, d: Directive, scope: _Scope) -> None:
+    def d_redirect(self, d: Directive, scope: Any) -> None:
         """Redirect [permanent|301] / https://... : everything to https (--https-only)."""
         args = self.need(d, 1, 3)
         if args[0].lower() in ("permanent", "temp", "seeother", "301", "302", "303", "307",
@@ -200,10 +197,10 @@ class ModSSL:
         self.warn(d, "Redirect is not supported, ignored (only 'Redirect / https://...', "
                      "which becomes --https-only)")
 
-    def d_rewritecond(self, d: Directive, scope: _Scope) -> None:
+    def d_rewritecond(self, d: Directive, scope: Any) -> None:
         scope.rewrite_conds.append(d)
 
-    def d_rewriterule(self, d: Directive, scope: _Scope) -> None:
+    def d_rewriterule(self, d: Directive, scope: Any) -> None:
         """certbot's redirect: RewriteRule ^ https://%{SERVER_NAME}%{REQUEST_URI} [R=...]."""
         args = self.need(d, 2, 3)
         flags = args[2].upper() if len(args) == 3 else ""
