@@ -429,6 +429,9 @@ pw_tls_ctx *pw_tls_ctx_new(const pw_tls_options *o, char *err, size_t errlen)
             options |= PW_SSL_OP_ENABLE_KTLS;
     }
     O.SSL_CTX_set_options(t->ctx, options);
+    /* Read ahead: one recv() takes a whole record (and what follows), not its header and then
+     * its body; conn_recv_buf takes what OpenSSL holds (SSL_has_pending). */
+    O.SSL_CTX_ctrl(t->ctx, PW_SSL_CTRL_SET_READ_AHEAD, 1, NULL);
     O.SSL_CTX_ctrl(t->ctx, PW_SSL_CTRL_MODE,
                    PW_SSL_MODE_ENABLE_PARTIAL_WRITE | PW_SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                        PW_SSL_MODE_RELEASE_BUFFERS,
@@ -682,12 +685,15 @@ ssize_t conn_recv_buf(pw_conn *c)
     ssize_t n = conn_recv(c, c->buf + c->len, c->cap - c->len);
     if (n <= 0 || !c->tls)
         return n;
-    /* A record holds up to 16 KiB: what did not fit stays inside OpenSSL, where the poller
-     * cannot see it.  Take it all now, so "readable" always means the socket. */
+    /* A record holds up to 16 KiB, and OpenSSL reads ahead: what did not fit stays inside
+     * OpenSSL (decrypted, or whole records not yet decrypted), where the poller cannot see it.
+     * Take it all now, so "readable" always means the socket.  (A partial record left there
+     * means more bytes are on their way: the socket will say so.) */
     size_t total = (size_t)n;
-    int more;
-    while ((more = O.SSL_pending(c->tls->ssl)) > 0) {
-        if (conn_grow(c, total + (size_t)more) != 0)
+    while (O.SSL_has_pending(c->tls->ssl)) {
+        int more = O.SSL_pending(c->tls->ssl);
+        size_t want = more > 4096 ? (size_t)more : 4096;
+        if (conn_grow(c, total + want) != 0)
             break;
         ssize_t m = conn_recv(c, c->buf + c->len + total, c->cap - c->len - total);
         if (m <= 0)

@@ -46,6 +46,7 @@ typedef int (*pw_pem_password_cb)(char *buf, int size, int rwflag, void *userdat
 #define PW_SSL_VERIFY_PEER 1
 #define PW_SSL_VERIFY_FAIL_IF_NO_PEER_CERT 2
 #define PW_SSL_CTRL_MODE 33
+#define PW_SSL_CTRL_SET_READ_AHEAD 41
 #define PW_SSL_CTRL_SET_SESS_CACHE_SIZE 42
 #define PW_SSL_CTRL_SET_SESS_CACHE_MODE 44
 #define PW_SSL_CTRL_SET_TLSEXT_SERVERNAME_CB 53
@@ -158,6 +159,7 @@ typedef int (*pw_pem_password_cb)(char *buf, int size, int rwflag, void *userdat
     REQUIRED(int, SSL_get_error, (const SSL *s, int ret))                                          \
     REQUIRED(int, SSL_shutdown, (SSL * s))                                                         \
     REQUIRED(int, SSL_pending, (const SSL *s))                                                     \
+    REQUIRED(int, SSL_has_pending, (const SSL *s))                                                 \
     REQUIRED(const char *, SSL_get_servername, (const SSL *s, int type))                           \
     REQUIRED(SSL_CTX *, SSL_set_SSL_CTX, (SSL * s, SSL_CTX * ctx))                                 \
     REQUIRED(const char *, SSL_get_version, (const SSL *s))                                        \
