@@ -1,7 +1,8 @@
 # HTTPS (csrc/tls.c, docs/tls.md): the Cython glue, included into _core.pyx.  The master checks
-# the certificates (tls_load, TLSContext) and hands their PEM texts to the children, which build
-# their contexts from them in serve() (_configure_tls); the environ gets the SSL_* variables
-# (--ssl-environ) from _add_ssl_environ.
+# the certificates (tls_load, TLSContext) and hands their PEM texts to the server children
+# (process/tls.py TLSMaterial, the core config's `tls`), which build their contexts from them in
+# serve() (_configure_tls); the environ gets the SSL_* variables (--ssl-environ) from
+# _add_ssl_environ.
 
 _TLS_VERSIONS = {'TLSv1.2': 0x0303, 'TLSv1.3': 0x0304}
 _TLS_VERIFY = {'none': PW_TLS_VERIFY_NONE, 'optional': PW_TLS_VERIFY_OPTIONAL,
@@ -49,23 +50,23 @@ cdef class TLSContext:
     cdef list hosts
     cdef readonly str description
 
-    def __init__(self, dict cert, dict common):
-        """cert: label, cert, chain, key, password; common: ca, verify_client, protocols,
-        ciphers, ticket_keys, ktls (process/tls.py makes both)."""
+    def __init__(self, cert, common):
+        """cert: a TLSCertificate (label, cert, chain, key, password); common: the TLSOptions
+        (ca, verify_client, protocols, ciphers, ticket_keys, ktls); process/tls.py makes both."""
         cdef pw_tls_options o
         cdef char err[512]
         cdef char text[320]
         memset(&o, 0, sizeof(o))
-        label = str(cert['label']).encode('utf-8', 'replace')
-        pem = cert['cert']
-        chain = cert.get('chain')
-        key = cert['key']
-        password = cert.get('password')
+        label = str(cert.label).encode('utf-8', 'replace')
+        pem = cert.cert
+        chain = cert.chain
+        key = cert.key
+        password = cert.password
         password_b = password.encode('utf-8') if password is not None else None
-        ca = common.get('ca')
-        versions = [_TLS_VERSIONS[name] for name in common['protocols']]
-        ciphers = common['ciphers'].encode('ascii')
-        tickets = common.get('ticket_keys')
+        ca = common.ca
+        versions = [_TLS_VERSIONS[name] for name in common.protocols]
+        ciphers = common.ciphers.encode('ascii')
+        tickets = common.ticket_keys
         o.label = label
         o.cert_pem = pem
         o.cert_len = len(pem)
@@ -78,12 +79,12 @@ cdef class TLSContext:
         if ca:
             o.ca_pem = ca
             o.ca_len = len(ca)
-        o.verify_client = _TLS_VERIFY[common['verify_client']]
+        o.verify_client = _TLS_VERIFY[common.verify_client]
         o.min_version = min(versions)
         o.max_version = max(versions)
         o.ciphers = ciphers
         o.ticket_keys = <const unsigned char *>tickets if tickets else NULL
-        o.ktls = 1 if common.get('ktls', True) else 0
+        o.ktls = 1 if common.ktls else 0
         self.hosts = []
         self.ctx = pw_tls_ctx_new(&o, err, sizeof(err))
         if self.ctx == NULL:
@@ -104,12 +105,13 @@ cdef class TLSContext:
             self.ctx = NULL
 
 
-def tls_site(dict material):
-    """The default TLSContext of a server's TLS material (process/tls.py), with a context per
-    virtual host that has a certificate of its own; ValueError names the one that is bad."""
-    common = material['common']
-    site = TLSContext(material['default'], common)
-    for names, cert in material.get('hosts', ()):
+def tls_site(material):
+    """The default TLSContext of a server's TLS material (process/tls.py TLSMaterial), with a
+    context per virtual host that has a certificate of its own; ValueError names the one that
+    is bad."""
+    common = material.common
+    site = TLSContext(material.default, common)
+    for names, cert in material.hosts:
         host = TLSContext(cert, common)
         for name in names:
             site.add_host(name, host)
@@ -122,34 +124,34 @@ cdef bytes _redirect_host = None
 cdef bint _ssl_environ = False
 
 
-cdef _configure_tls(pw_config *cfg, listen_fds, dict settings):
+cdef _configure_tls(pw_config *cfg, listen_fds, config):
     """HTTPS into the reactor's config: a TLS context for each HTTPS listening socket, the
-    --https-only redirect, the HSTS header, --ssl-environ."""
+    --https-only redirect, the HSTS header, --ssl-environ (config: the CoreConfig)."""
     global _tls_site, _hsts_line, _redirect_host, _ssl_environ
     _tls_site = None
-    https_fds = set(settings.get('https_listen_fds') or ())
-    material = settings.get('tls_material')
+    https_fds = set(config.https_listen_fds)
+    material = config.tls
     if material is not None and https_fds & set(listen_fds):
         import signal
         # OpenSSL writes to the socket with write(): a client gone mid-write must be EPIPE, not
         # a signal (python ignores SIGPIPE; a program embedding pywsgi might not)
         if signal.getsignal(signal.SIGPIPE) != signal.SIG_IGN:
             signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-        tls_load(settings.get('ssl_library'))
+        tls_load(config.ssl_library)
         _tls_site = tls_site(material)
         for i, fd in enumerate(listen_fds):
             if fd in https_fds:
                 cfg.tls[i] = (<TLSContext>_tls_site).ctx
-    _ssl_environ = bool(settings.get('ssl_environ'))
+    _ssl_environ = config.ssl_environ
     cfg.ssl_environ = _ssl_environ
-    policy = settings.get('hsts_policy')
+    policy = config.hsts_policy
     _hsts_line = ('Strict-Transport-Security: %s\r\n' % policy).encode('latin-1') if policy else None
     cfg.hsts_line = NULL
     if _hsts_line is not None:
         cfg.hsts_line = _hsts_line
-    if settings.get('https_only') and settings.get('https_port'):
-        cfg.https_redirect_port = int(settings['https_port'])
-        _redirect_host = str(settings.get('server_name') or 'localhost').encode('idna')
+    if config.https_redirect_port:
+        cfg.https_redirect_port = config.https_redirect_port
+        _redirect_host = config.https_redirect_host.encode('idna')
         cfg.https_redirect_host = _redirect_host
 
 

@@ -1,6 +1,8 @@
 """The supervisor (gunicorn's arbiter): forks the server and daemon processes and keeps them
-running. What a child does is worker.py; the sockets, the pid file and --user/--group are
-sockets.py, pidfile.py, privileges.py, driven by startup.py.
+running. Its decisions (backoff, what a child's message or death changes, graceful restarts)
+are supervision.py's, tested without processes; this module makes the system calls. What a
+child does is worker.py; the sockets, the pid file and --user/--group are sockets.py,
+pidfile.py, privileges.py, driven by startup.py.
 
     master (Master in this module, Python, no threads)
       ├─ binds the listening socket(s) once; children inherit them across fork()
@@ -28,82 +30,51 @@ import select
 import signal
 import socket
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Callable, List, Optional, Sequence
 
-from pywsgi.daemon.group import group_settings
+from pywsgi.config.typed import Settings
 from pywsgi.daemon.plan import DaemonPlan, plan_daemon_mode
-from pywsgi.errors import EXIT_LOAD_FAILED, EXIT_OK, EXIT_USAGE, StartupError
+from pywsgi.errors import EXIT_OK, EXIT_USAGE, StartupError
 from pywsgi.observe import errorlog
 from pywsgi.process.open_files import settle_max_clients
 from pywsgi.process.reloader import ChangeWatcher
 from pywsgi.process.sockets import describe_address
 from pywsgi.process.startup import Startup
-from pywsgi.process.tls import reload_tls_material
-from pywsgi.process.worker import (
-    PID_RECORD,
-    RECYCLING,
-    REPLACE_ME,
-    child_main,
-    status_text,
-)
+from pywsgi.process.supervision import Slot, Supervisor
+from pywsgi.process.tls import TLSMaterial, reload_tls_material, tls_material
+from pywsgi.process.worker import PID_RECORD, RECYCLING, REPLACE_ME, child_main
 from pywsgi.site.mounts import Mount
 from pywsgi.site.plan import serves_only_the_welcome_page
 from pywsgi.version import __version__
 
 __all__ = ["Master", "run"]
 
-BACKOFF_FIRST = 0.1
-BACKOFF_MAX = 10.0
-BACKOFF_RESET_AFTER = 30.0
 QUICK_STOP_WAIT = 1.0     # SIGINT: how long children get before SIGKILL
 
 _MASTER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1)
 
 
-@dataclass
-class _Child:
-    pid: int
-    slot: int
-    started: float
-    ready: bool = False
-    retiring: bool = False
-    kill_at: Optional[float] = None
+class Master(Supervisor):
+    """The supervisor's decisions (supervision.py) with the system calls: fork, kill, signals,
+    the ready pipe, waitpid."""
 
-
-@dataclass
-class _Slot:
-    index: int                           # position in Master.slots
-    process_index: int = 0               # 0..N-1 within its kind (server, or one daemon group)
-    group: Any = None                    # a DaemonGroup, for a daemon process slot
-    current: Optional[int] = None        # pid serving (or starting) in this slot
-    previous: Optional[int] = None       # graceful restart: the old pid, until the new is ready
-    backoff: float = BACKOFF_FIRST
-    respawn_at: Optional[float] = None
-
-    def name(self) -> str:
-        """How the log names the slot's process: "server process 0", "daemon process 1 of
-        group NAME"."""
-        if self.group is None:
-            return f"server process {self.index}"
-        return f"daemon process {self.process_index} of group {self.group.name}"
-
-
-class Master:
-    def __init__(self, settings: Dict[str, Any], sockets: List[socket.socket],
-                 mounts: List[Mount], plan: Optional[DaemonPlan] = None) -> None:
+    def __init__(self, settings: Settings, sockets: List[socket.socket],
+                 mounts: List[Mount], plan: Optional[DaemonPlan] = None, *,
+                 tls: Optional[TLSMaterial] = None, https_fds: Sequence[int] = ()) -> None:
+        slots = [Slot(i, i) for i in range(settings.processes)]
+        for group in (plan.groups if plan else ()):
+            for i in range(group.processes):
+                slots.append(Slot(len(slots), i, group))
+        super().__init__(slots, settings.graceful_timeout)
         self.settings = settings
         self.sockets = sockets
         self.mounts = mounts
         self.plan = plan
+        # HTTPS (docs/tls.md): the certificates as read (again on SIGHUP) and the sockets that
+        # speak TLS, handed to each new server process; never to a daemon process
+        self.tls = tls
+        self.https_fds = tuple(https_fds)
         self.pid = os.getpid()
-        self.children: Dict[int, _Child] = {}
-        self.slots = [_Slot(i, i) for i in range(settings["processes"])]
-        for group in (plan.groups if plan else ()):
-            for i in range(group.processes):
-                self.slots.append(_Slot(len(self.slots), i, group))
-        self.ever_ready = False
-        self.load_failed = False
         self.pending_signals: List[int] = []
         self._ready_buffer = b""
         self.watcher: Optional[ChangeWatcher] = None   # --reload-on-changes
@@ -155,26 +126,24 @@ class Master:
         if self.ready_r in readable:
             self._read_ready()
 
-    # -- spawning
-    def _spawn(self, slot: _Slot) -> Optional[int]:
-        slot.respawn_at = None
+    # -- the supervisor's hooks (supervision.py)
+    def fork_child(self, slot: Slot) -> int:
+        tls, https_fds = self.tls, self.https_fds
         if slot.group is None:
-            child_settings = dict(self.settings, process_index=slot.process_index)
             sockets, mounts = self.sockets, self.mounts
+            script_paths: List[str] = []
         else:
-            child_settings = group_settings(self.settings, slot.group, slot.process_index,
-                                                   self.plan.script_paths(slot.group))
-            sockets, mounts = [self.plan.sockets[slot.group.name]], self.plan.mounts_for(slot.group)
-        child_settings["scoreboard_slot"] = slot.index
+            sockets = [self.plan.sockets[slot.group.name]]
+            mounts = self.plan.mounts_for(slot.group)
+            script_paths = self.plan.script_paths(slot.group)
+            tls, https_fds = None, ()   # TLS ends in the server processes
         self._scoreboard_spawning(slot)
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, _MASTER_SIGNALS)
         try:
             pid = os.fork()
-        except OSError as exc:
+        except OSError:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            errorlog.error(f"cannot start {slot.name()}: {exc.strerror}")
-            self._schedule_respawn(slot, ran_for=0.0)
-            return None
+            raise
         if pid == 0:  # the child
             try:
                 for sig in _MASTER_SIGNALS:
@@ -182,23 +151,51 @@ class Master:
                 signal.set_wakeup_fd(-1)
                 for fd in (self.wake_r, self.wake_w, self.ready_r):
                     os.close(fd)
+                if slot.group is not None:
+                    self.tls = None   # a daemon process keeps no reference to the keys
             finally:
-                child_main(child_settings, sockets, mounts, self.ready_w,
-                            self.pid, mask, slot.group)
+                child_main(self.settings, sockets, mounts, ready_fd=self.ready_w,
+                           master_pid=self.pid, blocked_mask=mask,
+                           process_index=slot.process_index, scoreboard_slot=slot.index,
+                           group=slot.group, script_paths=script_paths,
+                           tls=tls, https_listen_fds=https_fds,
+                           reload_report_dir=self.watcher.directory if self.watcher else None)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         if self.scoreboard is not None:
             self.scoreboard.scoreboard_forked(slot.index, pid)
-        self.children[pid] = _Child(pid, slot.index, time.monotonic())
-        errorlog.debug(f"started {slot.name()} (pid {pid})")
         return pid
 
-    def _schedule_respawn(self, slot: _Slot, ran_for: float) -> float:
-        if ran_for >= BACKOFF_RESET_AFTER:
-            slot.backoff = BACKOFF_FIRST
-        delay = slot.backoff
-        slot.backoff = min(slot.backoff * 2, BACKOFF_MAX)
-        slot.respawn_at = time.monotonic() + delay
-        return delay
+    def kill(self, pid: int, sig: int) -> None:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def first_ready(self) -> None:
+        # Logged once every first process can serve, so it means "ready", and a script that
+        # fails to load leaves only its one error line on stderr.
+        groups = "".join(f"; daemon process group {g.name} (processes={g.processes} "
+                         f"threads={g.threads})"
+                         for g in (self.plan.groups if self.plan else ()))
+        errorlog.info(f"pywsgi {__version__} listening on "
+                      f"{_listen_urls(self.sockets, self.https_fds)} "
+                      f"(processes={self.settings.processes} "
+                      f"threads={self.settings.threads}{groups})")
+        if serves_only_the_welcome_page(self.mounts):
+            # `pywsgi` alone: say what it serves and how to serve something
+            errorlog.info("no application given: only the welcome page is served; mount a "
+                          "script with 'pywsgi myapp.wsgi', a module with 'pywsgi "
+                          "pkg.module:application', several with --script-alias /URL=PATH, "
+                          "files with --document-root DIR (pywsgi --help)")
+
+    def restarting(self) -> None:
+        # SIGHUP, --reload-on-changes: renewed certificate files go to the new processes
+        # (docs/tls.md, rotation); bad ones now leave the previous material in use
+        self.tls = reload_tls_material(self.settings, self.tls)
+
+    def slot_exited(self, slot: Slot, pid: int, keeps: int) -> None:
+        if self.scoreboard is not None:
+            self.scoreboard.scoreboard_exited(slot.index, pid, keeps)
 
     # -- events
     def _read_ready(self) -> None:
@@ -215,92 +212,11 @@ class Master:
             pid, what = PID_RECORD.unpack(self._ready_buffer[:size])
             self._ready_buffer = self._ready_buffer[size:]
             if what == RECYCLING:
-                self._on_recycling(pid)
+                self.child_recycling(pid)
             elif what == REPLACE_ME:
-                self._replace(pid)
+                self.child_asks_replacement(pid)
             else:
-                self._on_ready(pid)
-
-    def _serving(self, pid: int) -> Optional[_Child]:
-        """The child `pid` if it serves its slot and nothing replaces it yet (no graceful
-        restart under way, not retiring), else None."""
-        child = self.children.get(pid)
-        if child is None or child.retiring:
-            return None
-        slot = self.slots[child.slot]
-        if slot.current != pid or slot.previous is not None:
-            return None  # a graceful restart already replaces it
-        return child
-
-    def _replace(self, pid: int) -> None:
-        """A graceful restart of one child's slot: a new process starts, and the old one is
-        retired once the new one is ready (it keeps serving if the new one fails to start)."""
-        child = self._serving(pid)
-        if child is None:
-            return
-        slot = self.slots[child.slot]
-        errorlog.info(f"replacing {slot.name()} (pid {pid}) at its request")
-        slot.previous = pid
-        slot.current = self._spawn(slot)
-        if slot.current is None:
-            slot.current, slot.previous = slot.previous, None
-
-    def _on_recycling(self, pid: int) -> None:
-        """A child is being recycled (it stopped accepting and finishes its requests): start
-        its replacement at once. The old one exits by itself; kill_at is only a safety net."""
-        child = self._serving(pid)
-        if child is None:
-            return
-        slot = self.slots[child.slot]
-        child.retiring = True
-        grace = max(self.settings["graceful_timeout"],
-                    getattr(slot.group, "graceful_timeout", 0.0))
-        child.kill_at = time.monotonic() + grace + 5.0
-        errorlog.debug(f"{slot.name()} (pid {pid}) is being recycled; "
-                       f"starting its replacement")
-        slot.current = self._spawn(slot)
-
-    def _on_ready(self, pid: int) -> None:
-        child = self.children.get(pid)
-        if child is None:
-            return
-        child.ready = True
-        if not self.ever_ready and all(c.ready for c in self.children.values()):
-            self.ever_ready = True
-            # Logged once every first process can serve, so it means "ready", and a script
-            # that fails to load leaves only its one error line on stderr.
-            groups = "".join(f"; daemon process group {g.name} (processes={g.processes} "
-                             f"threads={g.threads})"
-                             for g in (self.plan.groups if self.plan else ()))
-            urls = _listen_urls(self.sockets, self.settings.get("https_listen_fds") or ())
-            errorlog.info(f"pywsgi {__version__} listening on {urls} "
-                          f"(processes={self.settings['processes']} "
-                          f"threads={self.settings['threads']}{groups})")
-            if serves_only_the_welcome_page(self.mounts):
-                # `pywsgi` alone: say what it serves and how to serve something
-                errorlog.info("no application given: only the welcome page is served; mount a "
-                              "script with 'pywsgi myapp.wsgi', a module with 'pywsgi "
-                              "pkg.module:application', several with --script-alias /URL=PATH, "
-                              "files with --document-root DIR (pywsgi --help)")
-        slot = self.slots[child.slot]
-        errorlog.debug(f"{slot.name()} (pid {pid}) is ready")
-        if slot.current == pid and slot.previous is not None:
-            self._retire(slot.previous)
-            slot.previous = None
-
-    def _retire(self, pid: int) -> None:
-        child = self.children.get(pid)
-        if child is None:
-            return
-        child.retiring = True
-        child.kill_at = time.monotonic() + self.settings["graceful_timeout"] + 1.0
-        self._kill(pid, signal.SIGTERM)
-
-    def _kill(self, pid: int, sig: int) -> None:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
+                self.child_ready(pid)
 
     def _reap(self, stopping: bool) -> None:
         while True:
@@ -312,78 +228,23 @@ class Master:
                 continue
             if pid == 0:
                 return
-            child = self.children.pop(pid, None)
-            if child is None:
-                continue  # not ours (the Python API may run inside a program with children)
-            if not stopping:
-                self._on_exit(child, status)
-
-    def _on_exit(self, child: _Child, status: int) -> None:
-        slot = self.slots[child.slot]
-        if self.scoreboard is not None:
-            keeps = slot.previous if child.pid == slot.current and slot.previous else 0
-            self.scoreboard.scoreboard_exited(child.slot, child.pid, keeps)
-        ran_for = time.monotonic() - child.started
-        if child.retiring:
-            errorlog.debug(f"old {slot.name()} (pid {child.pid}) {status_text(status)}")
-            return
-        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_LOAD_FAILED \
-                and not self.ever_ready:
-            self.load_failed = True
-            return
-        if child.pid == slot.previous:
-            slot.previous = None
-            errorlog.error(f"{slot.name()} (pid {child.pid}) "
-                           f"{status_text(status)} during a graceful restart")
-            return
-        if child.pid != slot.current:
-            return
-        if slot.previous is not None:
-            # the replacement failed to start: keep the old process serving
-            errorlog.error(f"graceful restart of {slot.name()} failed: new process "
-                           f"(pid {child.pid}) {status_text(status)}; the old process "
-                           f"(pid {slot.previous}) keeps serving")
-            slot.current, slot.previous = slot.previous, None
-            return
-        slot.current = None
-        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_OK:
-            errorlog.info(f"{slot.name()} (pid {child.pid}) exited; starting a new one")
-            slot.respawn_at = time.monotonic()
-            return
-        delay = self._schedule_respawn(slot, ran_for)
-        errorlog.error(f"{slot.name()} (pid {child.pid}) {status_text(status)}; "
-                       f"restarting it in {delay:g} s")
-
-    def _graceful_restart(self) -> None:
-        errorlog.info("graceful restart requested (SIGHUP): starting new processes")
-        # renewed certificate files go to the new processes (docs/tls.md, rotation)
-        self.settings = reload_tls_material(self.settings)
-        for slot in self.slots:
-            if slot.current is None:
-                slot.backoff = BACKOFF_FIRST
-                slot.current = self._spawn(slot)
-                continue
-            if slot.previous is not None:
-                # a restart is already under way: replace its not-yet-ready new process
-                self._retire(slot.current)
+            if stopping:
+                self.children.pop(pid, None)
             else:
-                slot.previous = slot.current
-            slot.current = self._spawn(slot)
-            if slot.current is None:
-                slot.current, slot.previous = slot.previous, None
+                self.child_exited(pid, status)
 
     # -- the --server-status scoreboard (pywsgi/status.py, csrc/scoreboard.c)
     scoreboard = None
 
     def _open_scoreboard(self) -> None:
-        if not self.settings.get("server_status"):
+        if not self.settings.server_status:
             return
         import pywsgi._core as _core  # the compiled core, imported by run() first (see there)
         groups = self.plan.groups if self.plan else ()
         _core.scoreboard_create(len(self.slots), [group.name for group in groups])
         self.scoreboard = _core
 
-    def _scoreboard_spawning(self, slot: _Slot) -> None:
+    def _scoreboard_spawning(self, slot: Slot) -> None:
         if self.scoreboard is None:
             return
         group = self.plan.groups.index(slot.group) if slot.group is not None else -1
@@ -398,55 +259,40 @@ class Master:
                 # only now: a SIGTERM from whoever read the pid file must find the handlers
                 self.on_started()
             self._open_scoreboard()
-            for slot in self.slots:
-                slot.current = self._spawn(slot)
+            self.start_all()
             while True:
-                now = time.monotonic()
-                deadlines = [s.respawn_at for s in self.slots if s.respawn_at is not None]
-                deadlines += [c.kill_at for c in self.children.values() if c.kill_at is not None]
-                timeout = min([1.0] + [d - now for d in deadlines])
-                self._wait(timeout)
-                self._read_ready()      # ready messages before exits: see _on_exit
+                self._wait(self.next_timeout())
+                self._read_ready()      # ready messages before exits: see child_exited
                 self._reap(stopping=False)
 
                 while self.pending_signals:
                     sig = self.pending_signals.pop(0)
                     if sig == signal.SIGTERM:
                         errorlog.info("SIGTERM received: stopping gracefully")
-                        self._stop(signal.SIGTERM, self.settings["graceful_timeout"] + 1.0)
+                        self._stop(signal.SIGTERM, self.settings.graceful_timeout + 1.0)
                         return EXIT_OK
                     if sig == signal.SIGINT:
                         errorlog.info("SIGINT received: stopping")
                         self._stop(signal.SIGINT, QUICK_STOP_WAIT)
                         return EXIT_OK
                     if sig == signal.SIGHUP:
-                        self._graceful_restart()
+                        self.graceful_restart()
                     elif sig == signal.SIGUSR1:
                         errorlog.reopen()
                         for pid in list(self.children):
-                            self._kill(pid, signal.SIGUSR1)
+                            self.kill(pid, signal.SIGUSR1)
 
                 changed = self.watcher.poll(time.monotonic()) if self.watcher else None
                 if changed:
                     errorlog.info(f"--reload-on-changes: {changed} changed")
-                    self._graceful_restart()
+                    self.graceful_restart()
 
                 if self.load_failed:
                     # the child printed why; a respawn loop would only print it again
                     self._stop(signal.SIGTERM, QUICK_STOP_WAIT)
                     return EXIT_USAGE
 
-                now = time.monotonic()
-                for slot in self.slots:
-                    if slot.respawn_at is not None and slot.respawn_at <= now:
-                        slot.current = self._spawn(slot)
-                for child in list(self.children.values()):
-                    if child.kill_at is not None and child.kill_at <= now:
-                        errorlog.warning(f"old {self.slots[child.slot].name()} (pid "
-                                         f"{child.pid}) did not stop within the graceful "
-                                         f"timeout; killing it")
-                        self._kill(child.pid, signal.SIGKILL)
-                        child.kill_at = None
+                self.run_due()
         except BaseException:
             self._stop(signal.SIGKILL, 0.0)
             raise
@@ -458,7 +304,7 @@ class Master:
     def _stop(self, sig: int, wait: float) -> None:
         """Send sig to every child, wait up to `wait` seconds, SIGKILL the rest, reap all."""
         for pid in list(self.children):
-            self._kill(pid, sig)
+            self.kill(pid, sig)
         deadline = time.monotonic() + wait
         while self.children:
             self._reap(stopping=True)
@@ -471,12 +317,12 @@ class Master:
                 self.pending_signals.clear()
                 sig = signal.SIGINT
                 for pid in list(self.children):
-                    self._kill(pid, signal.SIGINT)
+                    self.kill(pid, signal.SIGINT)
                 deadline = min(deadline, time.monotonic() + QUICK_STOP_WAIT)
         for pid in list(self.children):
             errorlog.warning(f"{self.slots[self.children[pid].slot].name()} (pid {pid}) did "
                              f"not stop in time; killing it")
-            self._kill(pid, signal.SIGKILL)
+            self.kill(pid, signal.SIGKILL)
         for pid in list(self.children):
             try:
                 os.waitpid(pid, 0)
@@ -485,18 +331,18 @@ class Master:
             self.children.pop(pid, None)
 
 
-def _listen_urls(sockets: List[socket.socket], https_fds=()) -> str:
+def _listen_urls(sockets: List[socket.socket], https_fds: Sequence[int] = ()) -> str:
     return ", ".join(describe_address(sock, "https" if sock.fileno() in https_fds else "http")
                      for sock in sockets)
 
 
-def run(settings: Dict[str, Any], mounts: List[Mount]) -> int:
+def run(settings: Settings, mounts: List[Mount]) -> int:
     """Bind, fork and supervise until stopped. Returns the exit code (0, or 2 when the
     application failed to load); raises StartupError for a bad address or port."""
     try:
-        errorlog.configure(settings["log_level"], settings["error_log"])
+        errorlog.configure(settings.log_level, settings.error_log)
     except OSError as exc:
-        raise StartupError(f"cannot open the error log {settings['error_log']}: "
+        raise StartupError(f"cannot open the error log {settings.error_log}: "
                            f"{exc.strerror or exc}") from None
     try:
         # Imported once here, not in every child: a broken build is one error, not a respawn loop
@@ -504,17 +350,17 @@ def run(settings: Dict[str, Any], mounts: List[Mount]) -> int:
         import pywsgi._core as _core
     except ImportError as exc:
         raise StartupError(f"cannot import the pywsgi core (pywsgi._core): {exc}") from None
-    if settings.get("access_log_format"):
+    if settings.access_log_format:
         try:
-            _core.check_access_log_format(settings["access_log_format"])
+            _core.check_access_log_format(settings.access_log_format)
         except ValueError as exc:
             raise StartupError(f"--access-log-format: {exc}") from None
-    if settings.get("access_log") not in (None, "-"):
+    if settings.access_log not in (None, "-"):
         try:
-            with open(settings["access_log"], "a"):
+            with open(settings.access_log, "a"):
                 pass
         except OSError as exc:
-            raise StartupError(f"cannot open the access log {settings['access_log']}: "
+            raise StartupError(f"cannot open the access log {settings.access_log}: "
                                f"{exc.strerror or exc}") from None
     settings, mounts, plan = plan_daemon_mode(settings, mounts)
     settings = settle_max_clients(settings, plan)
@@ -527,7 +373,9 @@ def run(settings: Dict[str, Any], mounts: List[Mount]) -> int:
             ops.give_to_children(plan.directory, *(g.socket_path for g in plan.groups))
         for mount in mounts:
             errorlog.debug(f"mounted {mount.label} at {mount.prefix or '/'}")
-        supervisor = Master(settings, sockets, mounts, plan)
+        supervisor = Master(settings, sockets, mounts, plan,
+                            # the certificates, read now (as root), and which sockets speak TLS
+                            tls=tls_material(settings), https_fds=ops.https_fds)
         supervisor.watcher = ops.watcher
         supervisor.on_started = ops.started  # the pid file, once listening and signals are ours
         return supervisor.run()

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any, Dict, List, Optional
+from typing import List, Optional, Tuple
 
+from pywsgi.config.typed import Settings
 from pywsgi.errors import StartupError
 from pywsgi.process.pidfile import check_pid_file, remove_pid_file, write_pid_file
 from pywsgi.process.privileges import Privileges
@@ -17,7 +18,6 @@ from pywsgi.process.sockets import (
     remove_unix_socket,
     server_address,
 )
-from pywsgi.process.tls import tls_material
 
 __all__ = ["Startup"]
 
@@ -26,43 +26,37 @@ class Startup:
     """The operations side of arbiter.run(), in order: construct (resolve --user/--group,
     check the pid file), listen(), give_to_children(), started(); cleanup() in `finally`."""
 
-    def __init__(self, settings: Dict[str, Any]) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.pid_file = settings.get("pid_file")
+        self.pid_file = settings.pid_file
         self.unix_path: Optional[str] = None
         self.unix_inode: Optional[int] = None
         self.wrote_pid_file = False
         self.watcher: Optional[ChangeWatcher] = None
-        self.https_fds: List[int] = []
-        self.privileges = Privileges.resolve(settings.get("user"), settings.get("group"))
+        self.https_fds: Tuple[int, ...] = ()     # the HTTPS listening sockets (--https-port)
+        self.privileges = Privileges.resolve(settings.user, settings.group)
         check_pid_file(self.pid_file)
 
     def listen(self) -> List[socket.socket]:
         sockets, kind = listening_sockets(self.settings)
         if kind == "unix":
-            self.unix_path = self.settings["unix_socket"]
+            self.unix_path = self.settings.unix_socket
             self.unix_inode = os.lstat(self.unix_path).st_ino
             self.give_to_children(self.unix_path)
-        if self.settings.get("https_port") is not None:
+        if self.settings.https_port is not None:
             # HTTPS: a TCP socket of its own on --host (docs/tls.md), after the plain ones
-            https = bind_sockets(self.settings["host"], self.settings["https_port"],
-                                 self.settings["listen_backlog"])
-            self.https_fds = [sock.fileno() for sock in https]
+            https = bind_sockets(self.settings.host, self.settings.https_port,
+                                 self.settings.listen_backlog)
+            self.https_fds = tuple(sock.fileno() for sock in https)
             sockets = sockets + https
         return sockets
 
-    def child_settings(self, settings: Dict[str, Any],
-                       sockets: List[socket.socket]) -> Dict[str, Any]:
-        """The settings the children get: SERVER_NAME/PORT for what is listened on, and the
-        report directory of --reload-on-changes."""
-        settings = dict(settings, **server_address(settings, sockets))
-        if self.https_fds:
-            # the certificates, read now (as root), and which sockets speak TLS
-            settings = tls_material(dict(settings, https_listen_fds=self.https_fds))
-        if settings.get("reload_on_changes"):
+    def child_settings(self, settings: Settings, sockets: List[socket.socket]) -> Settings:
+        """The settings the children get: SERVER_NAME/PORT for what is listened on. With
+        --reload-on-changes, the watcher (whose report directory the children write to)."""
+        if settings.reload_on_changes:
             self.watcher = ChangeWatcher(self.privileges)
-            settings["reload_report_dir"] = self.watcher.directory
-        return settings
+        return settings.replace(**server_address(settings, sockets))
 
     def give_to_children(self, *paths: Optional[str]) -> None:
         """chown what the root master made and the children must reach after dropping
