@@ -190,7 +190,12 @@ def test_every_value_has_its_declared_type(tmp_path):
         daemon_process=['g:threads=2'], mount_process_group=['/a=g'],
         virtual_host=[{'server_name': 'a.example', 'document_root': str(tmp_path)}],
         trust_proxy=['10.0.0.0/8'], trust_proxy_header=['forwarded'], server_status='/st',
-        server_status_allow=['10.0.0.0/8'])]
+        server_status_allow=['10.0.0.0/8'],
+        https_port=8443, ssl_certificate_file='c.pem', ssl_certificate_key_file='k.pem',
+        ssl_certificate_chain_file='chain.pem', ssl_certificate_key_password_file='pass',
+        ssl_ca_certificate_file='ca.pem', ssl_verify_client='optional', https_only=True,
+        hsts_policy='max-age=60', ssl_protocols='TLSv1.3', ssl_library='libssl.so.3',
+        ssl_environ=True)]
     for built in samples:
         for name, hint in declared.items():
             value = getattr(built, name)
