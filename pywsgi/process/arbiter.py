@@ -7,7 +7,10 @@ sockets.py, pidfile.py, privileges.py, driven by startup.py.
       ├─ forks --processes children; each loads the application(s) and runs pywsgi._core.serve()
       ├─ respawns a child that dies, with exponential backoff (0.1 s doubling to 10 s; reset once a
       │  child has run 30 s) and an error-log line naming the pid and the exit status or signal
-      ├─ SIGTERM: forward SIGTERM (graceful), wait up to graceful_timeout + 1 s, SIGKILL leftovers
+      ├─ SIGTERM: the graceful stop (docs/deploying.md): --ready-url answers 503 at once; after
+      │  --shutdown-delay the master lets go of the listening sockets and forwards SIGTERM to the
+      │  server processes (each serves its listen backlog and in-flight requests), waits up to
+      │  graceful_timeout + 1 s, then the same for the daemon processes; SIGKILL leftovers
       ├─ SIGINT: forward SIGINT (quick), wait briefly, SIGKILL leftovers
       ├─ SIGHUP: graceful restart — start a new child per slot; when it is ready, SIGTERM the old
       │  one. A new child that fails to start leaves the old one serving.
@@ -68,6 +71,7 @@ class _Child:
     ready: bool = False
     retiring: bool = False
     kill_at: Optional[float] = None
+    live: bool = False          # a daemon process that accepts requests (ready, not stopping)
 
 
 @dataclass
@@ -107,6 +111,7 @@ class Master:
         self._ready_buffer = b""
         self.watcher: Optional[ChangeWatcher] = None   # --reload-on-changes
         self.on_started: Optional[Callable[[], None]] = None      # the pid file
+        self.stop_at: Optional[float] = None   # SIGTERM: when --shutdown-delay is over
 
     # -- signals
     def _on_signal(self, signum, frame) -> None:
@@ -181,6 +186,7 @@ class Master:
                 signal.set_wakeup_fd(-1)
                 for fd in (self.wake_r, self.wake_w, self.ready_r):
                     os.close(fd)
+                self._close_others_sockets(sockets)
             finally:
                 child_main(child_settings, sockets, mounts, self.ready_w,
                             self.pid, mask, slot.group)
@@ -190,6 +196,16 @@ class Master:
         self.children[pid] = _Child(pid, slot.index, time.monotonic())
         errorlog.debug(f"started {slot.name()} (pid {pid})")
         return pid
+
+    def _close_others_sockets(self, keep: List[socket.socket]) -> None:
+        """In a new child: close the listening sockets it does not serve (a daemon process
+        has the server's from the fork). A listening socket closes, resetting what is queued in
+        it, when its last holder lets go: that must be a process that has just drained it
+        (docs/deploying.md, "The stop sequence"), not a daemon process exiting later."""
+        others = list(self.sockets) + (list(self.plan.sockets.values()) if self.plan else [])
+        for sock in others:
+            if all(sock is not mine for mine in keep):
+                sock.close()
 
     def _schedule_respawn(self, slot: _Slot, ran_for: float) -> float:
         if ran_for >= BACKOFF_RESET_AFTER:
@@ -252,6 +268,7 @@ class Master:
             return
         slot = self.slots[child.slot]
         child.retiring = True
+        self._set_live(child, False)   # it stopped accepting
         grace = max(self.settings["graceful_timeout"],
                     getattr(slot.group, "graceful_timeout", 0.0))
         child.kill_at = time.monotonic() + grace + 5.0
@@ -282,6 +299,8 @@ class Master:
                               "files with --document-root DIR (pywsgi --help)")
         slot = self.slots[child.slot]
         errorlog.debug(f"{slot.name()} (pid {pid}) is ready")
+        if slot.group is not None and not child.retiring:
+            self._set_live(child, True)
         if slot.current == pid and slot.previous is not None:
             self._retire(slot.previous)
             slot.previous = None
@@ -292,6 +311,7 @@ class Master:
             return
         child.retiring = True
         child.kill_at = time.monotonic() + self.settings["graceful_timeout"] + 1.0
+        self._set_live(child, False)
         self._kill(pid, signal.SIGTERM)
 
     def _kill(self, pid: int, sig: int) -> None:
@@ -318,6 +338,7 @@ class Master:
 
     def _on_exit(self, child: _Child, status: int) -> None:
         slot = self.slots[child.slot]
+        self._set_live(child, False)
         if self.scoreboard is not None:
             keeps = slot.previous if child.pid == slot.current and slot.previous else 0
             self.scoreboard.scoreboard_exited(child.slot, child.pid, keeps)
@@ -372,7 +393,10 @@ class Master:
     scoreboard = None
 
     def _open_scoreboard(self) -> None:
-        if not self.settings.get("server_status"):
+        # also the channel of the readiness probe: the daemon groups' live counts and the
+        # "graceful stop under way" flag (csrc/probes.h)
+        if not (self.settings.get("server_status") or self.settings.get("ready_url")
+                or self.settings.get("shutdown_delay")):
             return
         import pywsgi._core as _core  # the compiled core, imported by run() first (see there)
         groups = self.plan.groups if self.plan else ()
@@ -385,6 +409,52 @@ class Master:
         group = self.plan.groups.index(slot.group) if slot.group is not None else -1
         self.scoreboard.scoreboard_spawning(slot.index, slot.group is not None, group,
                                             slot.process_index, slot.current is not None)
+
+    def _set_live(self, child: _Child, live: bool) -> None:
+        """A daemon process starts or stops accepting requests: its group's live count, which
+        --ready-url reads in the scoreboard, follows."""
+        slot = self.slots[child.slot]
+        if slot.group is None or child.live == live:
+            return
+        child.live = live
+        if self.scoreboard is None:
+            return
+        count = sum(1 for c in self.children.values()
+                    if c.live and self.slots[c.slot].group is slot.group)
+        self.scoreboard.scoreboard_group_live(self.plan.groups.index(slot.group), count)
+
+    # -- the graceful stop (docs/deploying.md, "The stop sequence")
+    def _begin_stop(self) -> None:
+        """SIGTERM: from this instant --ready-url answers 503 and every response closes its
+        connection, while the server processes keep accepting for --shutdown-delay."""
+        delay = float(self.settings.get("shutdown_delay") or 0.0)
+        if self.scoreboard is not None:
+            self.scoreboard.scoreboard_announce_stop()
+        self.stop_at = time.monotonic() + delay
+        if delay > 0:
+            errorlog.info(f"SIGTERM received: stopping gracefully; still accepting for "
+                          f"{delay:g} s (--shutdown-delay) while load balancers stop sending")
+        else:
+            errorlog.info("SIGTERM received: stopping gracefully")
+
+    def _stop_gracefully(self) -> None:
+        """After --shutdown-delay: the server processes first - each stops accepting, serves
+        what waits in the listen backlog and finishes its requests - then, with nobody left to
+        relay to them, the daemon processes."""
+        # Let go of the listening sockets first: the last process holding one is then a server
+        # process that has just drained its backlog (csrc/reactor.c, listen_let_go), so nothing
+        # queued in it is reset; a connection that comes later is refused.
+        for sock in self.sockets:
+            sock.close()
+        grace = self.settings["graceful_timeout"] + 1.0
+        servers = [pid for pid, child in self.children.items()
+                   if self.slots[child.slot].group is None]
+        sig = self._stop(signal.SIGTERM, grace, servers)
+        groups = self.plan.groups if self.plan else ()
+        daemon_grace = max([self.settings["graceful_timeout"]]
+                           + [getattr(group, "graceful_timeout", 0.0) or 0.0
+                              for group in groups]) + 1.0
+        self._stop(sig, daemon_grace if sig == signal.SIGTERM else QUICK_STOP_WAIT)
 
     # -- the loop
     def run(self) -> int:
@@ -400,6 +470,7 @@ class Master:
                 now = time.monotonic()
                 deadlines = [s.respawn_at for s in self.slots if s.respawn_at is not None]
                 deadlines += [c.kill_at for c in self.children.values() if c.kill_at is not None]
+                deadlines += [self.stop_at] if self.stop_at is not None else []
                 timeout = min([1.0] + [d - now for d in deadlines])
                 self._wait(timeout)
                 self._read_ready()      # ready messages before exits: see _on_exit
@@ -408,21 +479,29 @@ class Master:
                 while self.pending_signals:
                     sig = self.pending_signals.pop(0)
                     if sig == signal.SIGTERM:
-                        errorlog.info("SIGTERM received: stopping gracefully")
-                        self._stop(signal.SIGTERM, self.settings["graceful_timeout"] + 1.0)
-                        return EXIT_OK
+                        if self.stop_at is None:
+                            self._begin_stop()
+                        continue
                     if sig == signal.SIGINT:
                         errorlog.info("SIGINT received: stopping")
                         self._stop(signal.SIGINT, QUICK_STOP_WAIT)
                         return EXIT_OK
                     if sig == signal.SIGHUP:
+                        if self.stop_at is not None:
+                            errorlog.info("SIGHUP ignored: the server is stopping")
+                            continue
                         self._graceful_restart()
                     elif sig == signal.SIGUSR1:
                         errorlog.reopen()
                         for pid in list(self.children):
                             self._kill(pid, signal.SIGUSR1)
 
-                changed = self.watcher.poll(time.monotonic()) if self.watcher else None
+                if self.stop_at is not None and time.monotonic() >= self.stop_at:
+                    self._stop_gracefully()
+                    return EXIT_OK
+
+                changed = (self.watcher.poll(time.monotonic())
+                           if self.watcher and self.stop_at is None else None)
                 if changed:
                     errorlog.info(f"--reload-on-changes: {changed} changed")
                     self._graceful_restart()
@@ -451,34 +530,42 @@ class Master:
             if self.scoreboard is not None:
                 self.scoreboard.scoreboard_close()
 
-    def _stop(self, sig: int, wait: float) -> None:
-        """Send sig to every child, wait up to `wait` seconds, SIGKILL the rest, reap all."""
-        for pid in list(self.children):
+    def _stop(self, sig: int, wait: float, pids: Optional[List[int]] = None) -> int:
+        """Send sig to the children `pids` (default: all), wait up to `wait` seconds, SIGKILL
+        the rest of them, reap them. Returns the signal they ended with: SIGINT when a second
+        Ctrl-C hurried a graceful stop."""
+        stopping = list(self.children) if pids is None else list(pids)
+
+        def left() -> List[int]:
+            return [pid for pid in stopping if pid in self.children]
+
+        for pid in left():
             self._kill(pid, sig)
         deadline = time.monotonic() + wait
-        while self.children:
+        while left():
             self._reap(stopping=True)
             remaining = deadline - time.monotonic()
-            if not self.children or remaining <= 0:
+            if not left() or remaining <= 0:
                 break
             self._wait(min(remaining, 0.2))
             if signal.SIGINT in self.pending_signals and sig == signal.SIGTERM:
                 # a second Ctrl-C during a graceful stop: hurry up
                 self.pending_signals.clear()
                 sig = signal.SIGINT
-                for pid in list(self.children):
+                for pid in left():
                     self._kill(pid, signal.SIGINT)
                 deadline = min(deadline, time.monotonic() + QUICK_STOP_WAIT)
-        for pid in list(self.children):
+        for pid in left():
             errorlog.warning(f"{self.slots[self.children[pid].slot].name()} (pid {pid}) did "
                              f"not stop in time; killing it")
             self._kill(pid, signal.SIGKILL)
-        for pid in list(self.children):
+        for pid in left():
             try:
                 os.waitpid(pid, 0)
             except ChildProcessError:
                 pass
             self.children.pop(pid, None)
+        return sig
 
 
 def _listen_urls(sockets: List[socket.socket]) -> str:
