@@ -87,21 +87,21 @@ static int probe_answer(pw_server *s, pw_conn *c, int which)
         snprintf(body, sizeof body, "ready\n");
     }
     int blen = (int)strlen(body);
-    int hlen = snprintf(head, sizeof head,
-                        "HTTP/1.1 %d %s\r\n"
-                        "Content-Type: text/plain; charset=utf-8\r\n"
-                        "Cache-Control: no-store\r\n"
-                        "%s",
-                        status, pw_status_reason(status),
-                        status == 405 ? "Allow: GET, HEAD\r\n" : "");
+    int hlen =
+        snprintf(head, sizeof head,
+                 "HTTP/1.1 %d %s\r\n"
+                 "Content-Type: text/plain; charset=utf-8\r\n"
+                 "Cache-Control: no-store\r\n"
+                 "%s",
+                 status, pw_status_reason(status), status == 405 ? "Allow: GET, HEAD\r\n" : "");
     /* A probe that sends a body gets its answer and a close (the body is not read here:
      * the reactor never waits); so does every client while the server stops. */
     pw_head h = {.status = status,
                  .http10 = r->version_major == 1 && r->version_minor == 0,
                  .no_body = method_is(c, "HEAD", 4),
                  .content_length = blen,
-                 .keep_alive = r->keep_alive && r->body_kind == PW_BODY_NONE &&
-                     !pw_server_stopping(s),
+                 .keep_alive =
+                     r->keep_alive && r->body_kind == PW_BODY_NONE && !pw_server_stopping(s),
                  .server_line = "Server: pywsgi\r\n"};
     hlen += pw_head_finish(&h, head + hlen, (int)sizeof head - hlen);
     struct iovec iov[2] = {{head, (size_t)hlen}, {body, (size_t)blen}};

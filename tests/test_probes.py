@@ -101,7 +101,7 @@ def test_only_allowed_clients_may_ask(start_server, allow, status):
 
 def test_unix_socket_clients_may_ask(start_server, tmp_path):
     path = tmp_path / 'pywsgi.sock'
-    server = start_server(DAEMON_APP, *PROBES, '--unix-socket', path, wait=False)
+    start_server(DAEMON_APP, *PROBES, '--unix-socket', path, wait=False)
     wait_until(path.exists, 30, message='the UNIX socket')
     client = socket.socket(socket.AF_UNIX)
     client.settimeout(10)
