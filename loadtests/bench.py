@@ -20,6 +20,7 @@ installs them into a separate venv (default <repo>/.bench-venv); see loadtests/R
 """
 import argparse
 import csv
+import dataclasses
 import datetime
 import http.client
 import os
@@ -1232,6 +1233,10 @@ def parse_args(argv):
     parser.add_argument('--pywsgi-python', type=python_executable,
                         help='Python that runs pywsgi (default: the one running this script if '
                              'it can import pywsgi, else the bench venv\'s)')
+    parser.add_argument('--baseline-python', type=python_executable,
+                        help='another build of pywsgi to measure beside this one, interleaved in '
+                             'the same run (a venv of an older commit): each pywsgi configuration '
+                             'chosen also runs as baseline-NAME under this Python')
     parser.add_argument('--list', action='store_true', help='list the configurations and exit')
     args = parser.parse_args(argv)
     if args.smoke:
@@ -1266,6 +1271,34 @@ def select(specs, args):
     return list(specs)
 
 
+def with_baselines(chosen, python):
+    """Each pywsgi configuration, followed by the same one under another build's Python (family
+    'pywsgi-baseline'), so two builds are compared in one run, round by round."""
+    out = []
+    for spec in chosen:
+        out.append(spec)
+        if spec.server != 'pywsgi':
+            continue
+
+        def launch(machine, port, workdir, original=spec.launch):
+            return original(_Rebased(machine, python), port, workdir)
+        out.append(dataclasses.replace(spec, name='baseline-' + spec.name,
+                                       server='pywsgi-baseline',
+                                       config=spec.config + ' (%s)' % python, launch=launch))
+    return out
+
+
+class _Rebased:
+    """The machine as seen by a baseline configuration: pywsgi runs under another Python."""
+
+    def __init__(self, machine, python):
+        self._machine = machine
+        self.pywsgi_python = python
+
+    def __getattr__(self, name):
+        return getattr(self._machine, name)
+
+
 def raise_open_file_limit():
     """wrk -c4000 (and the servers, which inherit it) need more descriptors than a soft limit
     of 1024: raise it to the hard limit."""
@@ -1294,6 +1327,8 @@ def main(argv=None):
                                            else ('available' + (' (quick)' if spec.quick else ''))))
         return 0
     chosen = select(specs, args)
+    if args.baseline_python:
+        chosen = with_baselines(chosen, args.baseline_python)
     for spec in chosen:
         if spec.missing:
             log('skipping %s: %s' % (spec.name, spec.missing))
