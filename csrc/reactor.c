@@ -534,6 +534,13 @@ static void conn_shed_memory(pw_server *s, pw_conn *c)
     conn_reset_request(s, c);
 }
 
+/* Bytes wait in c's socket, not read yet. */
+static int conn_has_input(const pw_conn *c)
+{
+    char peek;
+    return recv(c->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 static void reactor_scan(pw_server *s, double now)
 {
     if (s->cfg.access_log)
@@ -562,6 +569,14 @@ static void reactor_scan(pw_server *s, double now)
             clear_pending(s, c);
         if (c->idle && now - c->head_start >= PW_IDLE_FREE && now < c->deadline)
             conn_shed_memory(s, c);
+        if (now >= c->deadline && c->idle && c->len == 0 && conn_has_input(c)) {
+            /* its request came just as it was to be closed (the reactor had not read it
+             * yet, e.g. busy with an inline request): read it, not drop it */
+            c->idle = 0;
+            c->head_start = now;
+            c->deadline = now + s->cfg.header_timeout;
+            continue;
+        }
         if (now >= c->deadline) {
             if (c->need_proxy_header && c->len > 0) {
                 /* a proxy, not a browser: no HTTP answer to a header it never finished */
@@ -699,6 +714,11 @@ int reactor_turn(pw_server *s)
             relay_async_drop_idle(fd); /* an idle daemon connection: its daemon closed it */
     }
     if (atomic_load_int(&s->stopping) && s->listening) {
+        /* What clients already queued in the listen backlog are accepted and served (their
+         * responses close the connection), not left to be reset when the socket closes.
+         * Fresh, they count as idle below: one that sends nothing is not waited for long. */
+        if (!atomic_load_int(&s->shutdown))
+            accept_drain(s);
         /* Stopping: an idle connection is not closed at once - its client may be sending
          * on it right now and would see a reset.  It gets at most the keep-alive timeout
          * from now; a request that comes meanwhile is served with Connection: close.
@@ -715,10 +735,6 @@ int reactor_turn(pw_server *s)
                 c->linger_until = cap + PW_LINGER_PAUSE;
         }
         pthread_mutex_unlock(&s->lock);
-        /* What clients already queued in the listen backlog are accepted and served (their
-         * responses close the connection), not left to be reset when the socket closes. */
-        if (!atomic_load_int(&s->shutdown))
-            accept_drain(s);
         if (!atomic_load_int(&s->accept_paused))
             for (int k = 0; k < s->cfg.num_listen; k++)
                 poller_del(s, s->cfg.listen_fds[k]);

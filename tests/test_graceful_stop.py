@@ -71,10 +71,17 @@ def test_sigterm_serves_every_connection_queued_in_the_backlog(start_server, pro
         busy[-1].send(build_request('GET', '/sleep?s=4&mark=%d' % index))
         server.wait_state_file('started-%d' % index, timeout=10)
     clients = queue_clients(server, 12)
+    # and one that connects but sends nothing (a browser's preconnect): it must not hold the
+    # stop for the graceful timeout; it is closed like an idle keep-alive connection
+    silent = socket.create_connection((server.host, server.port), timeout=30)
+    wait_until(lambda: listen_queue(server.port) == 13, 10, message='13 queued')
+    sigterm_at = time.monotonic()
     server.proc.send_signal(signal.SIGTERM)
     answers = [read_all(client) for client in clients]
     for client in clients:
         client.close()
+    assert read_all(silent) == b''
+    silent.close()
     for index, answer in enumerate(answers):
         assert answer.startswith(b'HTTP/1.1 200 OK\r\n'), (index, answer[:200])
         assert b'\r\nConnection: close\r\n' in answer
@@ -83,6 +90,7 @@ def test_sigterm_serves_every_connection_queued_in_the_backlog(start_server, pro
         assert conn.read_response().status == 200  # the requests in flight finish too
         conn.close()
     assert server.proc.wait(timeout=30) == 0
+    assert time.monotonic() - sigterm_at < 15  # not the 30 s of --graceful-timeout
     assert listen_queue(server.port) is None
 
 
