@@ -260,33 +260,42 @@ cdef class _Mount:
     cdef object static    # a pywsgi.static.StaticFiles served by the C core, or None
     cdef object daemon    # a daemon process group (pywsgi.config.daemon_groups.DaemonGroup) to relay to, or None
     cdef bytes daemon_socket
+    cdef double relay_queue_timeout     # the group's waits (config/daemon_groups.py)
+    cdef double relay_response_timeout
+    cdef int relay_processes
     cdef int pool_slot    # the relay's per-thread connection pool slot for the group; -1: none
     cdef int vhost         # index of its name-based virtual host, or -1
     cdef tuple vhost_names
     cdef int slashes       # its --allow-encoded-slashes mode (its virtual host's), or -1: the server's
 
-    def __init__(self, str prefix, app, dict extras, kind='app'):
-        # kind: what serves the mount, as the planner decided (pywsgi.site.mounts.MountKind, a
-        # str enum): 'static' is served from C, 'daemon' relayed; any other kind is called.
-        vhost = extras.pop('pywsgi.virtual_host', None)
+    def __init__(self, mount):
+        # mount: a pywsgi.site.mounts.LoadedMount. Its kind is what serves it, as the planner
+        # decided (MountKind, a str enum): 'static' is served from C, 'daemon' relayed; any
+        # other kind is called.
+        app = mount.app
+        kind = mount.kind
+        vhost = mount.virtual_host    # (index, host names), or None
         self.vhost = vhost[0] if vhost is not None else -1
         self.vhost_names = tuple(vhost[1]) if vhost is not None else ()
         # kept in the environ: the application can tell whether PATH_INFO may hold '%2F'
-        slashes = extras.get('pywsgi.allow_encoded_slashes')
+        slashes = mount.extras.get('pywsgi.allow_encoded_slashes')
         self.slashes = -1 if slashes is None else _slash_mode(slashes)
-        self.prefix = prefix.rstrip('/')
+        self.prefix = mount.prefix.rstrip('/')
         self.plen = len(self.prefix)
         self.app = app
-        self.access = extras.pop('pywsgi.access', None)
+        self.access = mount.access
         self.static = app if kind == 'static' else None
         self.daemon = app if kind == 'daemon' else None
         self.pool_slot = -1
-        if self.daemon is not None:
+        if self.daemon is not None:   # a pywsgi.config.daemon_groups.DaemonGroup
             self.daemon_socket = os.fsencode(app.socket_path)
+            self.relay_queue_timeout = app.relay_queue_timeout
+            self.relay_response_timeout = app.response_timeout
+            self.relay_processes = app.processes
             slot = _pool_slots.setdefault(self.daemon_socket, len(_pool_slots))
             self.pool_slot = slot if slot < PW_RELAY_POOL_SLOTS else -1
         self.environ = dict(_base_environ)
-        self.environ.update(extras)
+        self.environ.update(mount.extras)
 
 
 cdef dict _pool_slots = {}   # daemon group socket -> pool slot of the relay
@@ -1073,12 +1082,11 @@ cdef int _serve_daemon(pw_conn *c, _Mount mount) except -1:
     cdef int status = 0
     cdef int keep
     cdef pw_sb_group *counters = _sb_group_of(mount.daemon)   # NULL without --server-status
-    group = mount.daemon
     t.socket_path = mount.daemon_socket
-    t.queue_timeout = float(getattr(group, 'queue_timeout', 0) or 0) or 45.0
-    t.response_timeout = float(getattr(group, 'response_timeout', 0) or 0) or 300.0
+    t.queue_timeout = mount.relay_queue_timeout
+    t.response_timeout = mount.relay_response_timeout
     t.pool_slot = mount.pool_slot
-    t.processes = int(getattr(group, 'processes', 1) or 1)
+    t.processes = mount.relay_processes
     with nogil:
         if counters != NULL:
             pw_sb_relay_start(counters)
@@ -1143,7 +1151,7 @@ cdef _Worker *_workers = NULL       # one per worker thread (inline mode: the re
 cdef int _worker_slots = 0
 cdef double _last_request = 0       # when a request last started or ended; 0: none yet
 cdef str _timeout_setting = '--request-timeout'   # as the 504's log line names it
-cdef bint _recycling = False        # the stop under way is a recycle (settings['on_recycle'])
+cdef bint _recycling = False        # the stop under way is a recycle (config.on_recycle)
 
 cdef extern from "Python.h":
     int PyThreadState_SetAsyncExc(unsigned long thread, PyObject *exc)
@@ -1356,12 +1364,12 @@ cdef int _access_log_fd(path) except -1:
     return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
 
-cdef pw_access_log *_open_access_log(dict settings) except NULL:
+cdef pw_access_log *_open_access_log(config) except NULL:
     global _access_log, _access_log_path
     cdef char err[256]
-    path = settings['access_log']
-    fmt = (settings.get('access_log_format') or PW_LOG_COMBINED.decode()).encode('latin-1')
-    fd = settings.get('access_log_fd')   # opened as root before --user took effect
+    path = config.access_log
+    fmt = (config.access_log_format or PW_LOG_COMBINED.decode()).encode('latin-1')
+    fd = config.access_log_fd   # opened as root before --user took effect
     fd = _access_log_fd(path) if fd is None else fd
     log = pw_access_log_new(fd, fmt, err, sizeof(err))
     if log == NULL:
@@ -1397,14 +1405,14 @@ def stop(graceful=True):
         pw_server_stop_accepting(_srv)
 
 
-cdef _configure_proxies(pw_config *cfg, dict settings):
+cdef _configure_proxies(pw_config *cfg, config):
     """--trust-proxy, --trust-proxy-header, --proxy-protocol into the reactor's config."""
     global _proxy_on
     cfg.trust.count = 0
     cfg.trust.unix_peers = 0
     cfg.trust.headers = 0
     cfg.proxy_protocol = 0
-    for item in settings.get('trust_proxy') or ():
+    for item in config.trust_proxy:
         rc = pw_trust_add(&cfg.trust, str(item).encode('latin-1'))
         if rc == -2:
             raise ValueError("--trust-proxy: at most 64 networks")
@@ -1416,15 +1424,16 @@ cdef _configure_proxies(pw_config *cfg, dict settings):
     bits = {'x-forwarded-for': PW_FWD_XFF, 'x-forwarded-proto': PW_FWD_PROTO,
             'x-forwarded-host': PW_FWD_HOST, 'x-forwarded-port': PW_FWD_PORT,
             'forwarded': PW_FWD_FORWARDED}
-    names = settings.get('trust_proxy_header') or ['x-forwarded-for', 'x-forwarded-proto']
-    for name in names:
+    for name in config.trust_proxy_header:
         if name.lower() != 'none':
             cfg.trust.headers |= bits[name.lower()]
-    cfg.proxy_protocol = 1 if settings.get('proxy_protocol') else 0
+    cfg.proxy_protocol = 1 if config.proxy_protocol else 0
 
 
-def serve(listen_fds, mounts, dict settings):
-    """Serve on the listening sockets `listen_fds` until stop(); see docs/ARCHITECTURE.md."""
+def serve(listen_fds, mounts, config):
+    """Serve on the listening sockets `listen_fds` until stop(); see docs/ARCHITECTURE.md.
+    mounts: pywsgi.site.mounts.LoadedMount; config: a pywsgi.process.core_config.CoreConfig,
+    every value read here (no defaults here)."""
     global _srv, _mounts, _base_environ, _server_software, _stop_requested, _stop_graceful
     global _recycling
     cdef pw_config cfg
@@ -1434,7 +1443,7 @@ def serve(listen_fds, mounts, dict settings):
         raise RuntimeError("serve() is already running in this process")
     if not listen_fds or len(listen_fds) > PW_MAX_LISTEN:
         raise ValueError("serve() needs 1 to %d listening sockets" % PW_MAX_LISTEN)
-    threads = int(settings.get('threads', 1))
+    threads = config.threads
     if threads < 1:
         raise ValueError("threads must be at least 1")
     memset(&cfg, 0, sizeof(cfg))
@@ -1442,45 +1451,45 @@ def serve(listen_fds, mounts, dict settings):
     cfg.num_listen = len(listen_fds)
     for i, fd in enumerate(listen_fds):
         cfg.listen_fds[i] = fd
-    cfg.keep_alive_timeout = float(settings.get('keep_alive_timeout', 2))
-    cfg.header_timeout = float(settings.get('header_timeout', 20))
-    cfg.header_max_timeout = float(settings.get('header_max_timeout', 40))
-    cfg.header_min_rate = float(settings.get('header_min_rate', 500))
+    cfg.keep_alive_timeout = config.keep_alive_timeout
+    cfg.header_timeout = config.header_timeout
+    cfg.header_max_timeout = config.header_max_timeout
+    cfg.header_min_rate = config.header_min_rate
     if cfg.header_max_timeout < cfg.header_timeout:
         cfg.header_max_timeout = cfg.header_timeout
-    cfg.body_timeout = float(settings.get('body_timeout', 60))
-    cfg.body_buffer_size = int(settings.get('body_buffer_size', 65536))
-    cfg.socket_timeout = float(settings.get('socket_timeout', 60))
-    cfg.send_min_rate = float(settings.get('send_min_rate', 100) or 0)
+    cfg.body_timeout = config.body_timeout
+    cfg.body_buffer_size = config.body_buffer_size
+    cfg.socket_timeout = config.socket_timeout
+    cfg.send_min_rate = config.send_min_rate
     global _out_high, _out_low
-    _out_high = max(4096, int(settings.get('send_buffer_size', 262144)))
+    _out_high = max(4096, config.send_buffer_size)
     _out_low = _out_high // 4
     cfg.out_high = _out_high
     cfg.out_low = _out_low
-    cfg.limit_request_body = int(settings.get('limit_request_body', 1024 * 1024 * 1024) or 0)
-    cfg.max_clients = int(settings.get('max_clients', 0) or 0)
+    cfg.limit_request_body = config.limit_request_body
+    cfg.max_clients = config.max_clients
     global _queue_timeout
-    cfg.daemon_role = 1 if settings.get('daemon_role') else 0
-    _queue_timeout = float(settings.get('queue_timeout') or 0) if cfg.daemon_role else 0
+    cfg.daemon_role = 1 if config.daemon_role else 0
+    _queue_timeout = config.queue_timeout if cfg.daemon_role else 0
     global _daemon_role
     _daemon_role = cfg.daemon_role
     if _daemon_role:
         # Idle connections here are the relay's pool, not clients: no reason to drop them soon.
         cfg.keep_alive_timeout = max(cfg.keep_alive_timeout, 300.0)
     # With sibling processes, a child whose workers are all busy leaves new connections to them.
-    cfg.accept_busy_limit = threads if int(settings.get('processes', 1)) > 1 else 0
-    cfg.log_level = _level(settings.get('log_level', 'info'))
-    _configure_proxies(&cfg, settings)
+    cfg.accept_busy_limit = threads if config.processes > 1 else 0
+    cfg.log_level = _level(config.log_level)
+    _configure_proxies(&cfg, config)
     pw_limits_default(&cfg.limits)
-    cfg.limits.max_request_line = int(settings.get('limit_request_line', 8190))
-    cfg.limits.max_fields = int(settings.get('limit_request_fields', 100))
-    cfg.limits.max_field_size = int(settings.get('limit_request_field_size', 8190))
-    cfg.limits.max_head_size = int(settings.get('limit_request_head') or 65536)
+    cfg.limits.max_request_line = config.limit_request_line
+    cfg.limits.max_fields = config.limit_request_fields
+    cfg.limits.max_field_size = config.limit_request_field_size
+    cfg.limits.max_head_size = config.limit_request_head
 
-    _server_software = settings.get('server_software') or 'pywsgi'
+    _server_software = config.server_software
     global _recycle_after, _served
     _served = 0
-    _recycle_after = int(settings.get('maximum_requests') or 0)
+    _recycle_after = config.maximum_requests
     if _recycle_after:
         import random
         _recycle_after += random.randint(0, _recycle_after // 10)
@@ -1488,28 +1497,26 @@ def serve(listen_fds, mounts, dict settings):
     _server_line = ('Server: %s\r\n' % ''.join(
         ch for ch in _server_software[:200] if 32 <= ord(ch) < 127)).encode('ascii')
     _head_cache.clear()
-    processes = int(settings.get('processes', 1))
+    processes = config.processes
     _base_environ = {
-        'SERVER_NAME': str(settings.get('server_name') or settings.get('host') or 'localhost'),
-        'SERVER_PORT': str(settings.get('port', 8000)),
+        'SERVER_NAME': config.server_name,
+        'SERVER_PORT': str(config.port),
         'SERVER_SOFTWARE': _server_software,
         'GATEWAY_INTERFACE': 'CGI/1.1',
         'wsgi.version': (1, 0),
-        'wsgi.url_scheme': settings.get('url_scheme') or 'http',
+        'wsgi.url_scheme': config.url_scheme,
         'wsgi.multithread': threads > 1,
         'wsgi.multiprocess': processes > 1,
         'wsgi.run_once': False,
         'wsgi.input_terminated': True,
         'wsgi.file_wrapper': FileWrapper,
-        'pywsgi.process_index': int(settings.get('process_index', 0) or 0),
+        'pywsgi.process_index': config.process_index,
     }
-    ms = []
-    for mount in mounts:  # (prefix, app, extras[, kind]): a pywsgi.site.mounts.LoadedMount
-        ms.append(_Mount(mount[0], mount[1], dict(mount[2] or {}), *mount[3:4]))
+    ms = [_Mount(mount) for mount in mounts]
     ms.sort(key=lambda m: -(<_Mount>m).plen)
     _mounts = ms
     global _vhost_mounts, _vhost_names, _slashes, _vhost_slashes
-    _slashes = _slash_mode(settings.get('allow_encoded_slashes'))
+    _slashes = _slash_mode(config.allow_encoded_slashes)
     _vhost_mounts = []
     _vhost_names = {}
     _vhost_slashes = []
@@ -1526,32 +1533,31 @@ def serve(listen_fds, mounts, dict settings):
             _vhost_names.setdefault(name, (<_Mount>m).vhost)
     global _direct_relay, _direct_socket
     groups = {id((<_Mount>m).daemon) for m in ms}
-    _direct_relay = (not settings.get('daemon_role') and len(groups) == 1
+    _direct_relay = (not config.daemon_role and len(groups) == 1
                      and all((<_Mount>m).daemon is not None and (<_Mount>m).access is None
                              for m in ms))
     if _direct_relay:
-        group = (<_Mount>ms[0]).daemon
         _direct_socket = (<_Mount>ms[0]).daemon_socket
         _direct_target.socket_path = _direct_socket
-        _direct_target.queue_timeout = float(getattr(group, 'queue_timeout', 0) or 0) or 45.0
-        _direct_target.response_timeout = float(getattr(group, 'response_timeout', 0) or 0) or 300.0
+        _direct_target.queue_timeout = (<_Mount>ms[0]).relay_queue_timeout
+        _direct_target.response_timeout = (<_Mount>ms[0]).relay_response_timeout
         _direct_target.pool_slot = (<_Mount>ms[0]).pool_slot
-        _direct_target.processes = int(getattr(group, 'processes', 1) or 1)
+        _direct_target.processes = (<_Mount>ms[0]).relay_processes
 
     global _direct_group
-    cfg.scoreboard = _scoreboard_enter(settings, threads)
+    cfg.scoreboard = _scoreboard_enter(config, threads)
     _direct_group = _sb_group_of((<_Mount>ms[0]).daemon) if _direct_relay else NULL
     cfg.status_url = _status_url_c if _status_url_n else NULL
     cfg.status_url_len = _status_url_n
-    _configure_probes(&cfg, settings, ms)
+    _configure_probes(&cfg, config, ms)
     mode = _choose_mode(threads, ms)
     inline = mode == MODE_INLINE
     _apply_mode(&cfg, mode, ms)
     # before the first request can arrive: the workers record into its slots
-    recycling = _RecycleLimits(settings)
+    recycling = _RecycleLimits(config.recycle, threads)
     cfg.access_log = NULL
-    if settings.get('access_log') and not settings.get('daemon_role'):
-        cfg.access_log = _open_access_log(settings)
+    if config.access_log:   # never in daemon role: the server process logs relayed requests
+        cfg.access_log = _open_access_log(config)
     srv = pw_server_new(&cfg, err, sizeof(err))
     if srv == NULL:
         raise OSError(err.decode('utf-8', 'replace'))
@@ -1566,7 +1572,7 @@ def serve(listen_fds, mounts, dict settings):
                              daemon=True)
         t.start()
         workers.append(t)
-    graceful_timeout = float(settings.get('graceful_timeout', 15))
+    graceful_timeout = config.graceful_timeout
     try:
         while not _stop_requested:
             time.sleep(0.1)
@@ -1580,25 +1586,26 @@ def serve(listen_fds, mounts, dict settings):
                 if reason is not None:
                     # the maximum-requests path: stop accepting, finish, exit; the master
                     # starts a fresh process (docs/daemon-mode.md, "Recycling")
-                    graceful_timeout = recycling.grace
+                    graceful_timeout = recycling.policy.grace
                     _log().info("recycling this process: %s (in-flight requests get %gs)"
                                 % (reason, graceful_timeout))
                     _recycling = True
                     stop(True)
-                elif recycling.watch is not None and recycling.files_check_due():
-                    reason = recycling.watch.check_files()
+                elif (recycling.policy.watch is not None
+                      and recycling.policy.files_check_due()):
+                    reason = recycling.policy.watch.check_files()
                     if reason is not None:
-                        if settings.get('on_reload') is not None:
+                        if config.on_reload is not None:
                             # replaced like a SIGHUP does, new process first; this one keeps
                             # serving until the master retires it
                             _log().info("%s: asking for a new process" % reason)
-                            settings['on_reload']()
+                            config.on_reload()
                         else:
                             _log().info("recycling this process: %s" % reason)
                             _recycling = True
                             stop(True)
-        if _recycling and settings.get('on_recycle') is not None:
-            settings['on_recycle']()  # the master starts the replacement now
+        if _recycling and config.on_recycle is not None:
+            config.on_recycle()  # the master starts the replacement now
         if not _stop_graceful:
             return
         pw_server_stop_accepting(srv)
@@ -1636,44 +1643,22 @@ def serve(listen_fds, mounts, dict settings):
 
 
 cdef class _RecycleLimits:
-    """What serve()'s main loop checks: --request-timeout (any process) every 0.1 s, and a
-    daemon process's recycling limits about once a second."""
+    """What serve()'s main loop checks every 0.1 s: --request-timeout (any process), and a
+    daemon process's recycling limits. The decisions are the policy's (a
+    pywsgi.daemon.recycle.RecyclePolicy, given the time); this class reads the workers' records
+    and does what it says."""
     cdef readonly bint active
-    cdef double started, request_timeout, interrupt_timeout, restart_interval, inactivity_timeout
-    cdef double graceful_timeout, shutdown_timeout
-    cdef public double grace
-    cdef readonly object watch
-    cdef int ticks
-    cdef bint files_due
+    cdef readonly object policy
 
-    def __init__(self, dict settings):
+    def __init__(self, policy, int threads):
         global _workers, _worker_slots, _last_request, _timeout_setting
-        self.started = _now()
-        daemon_role = bool(settings.get('daemon_role'))
-        self.request_timeout = float(settings.get('request_timeout') or 0)
-        # How long a request interrupted with RequestTimeout may take to unwind before the
-        # process is recycled; 0: recycle at once, without interrupting (a daemon group's
-        # default, as mod_wsgi's interrupt-timeout).
-        self.interrupt_timeout = float(settings.get('interrupt_timeout') or 0)
-        self.restart_interval = float(settings.get('restart_interval') or 0)
-        self.inactivity_timeout = float(settings.get('inactivity_timeout') or 0)
-        graceful = settings.get('recycle_graceful_timeout')  # a daemon group's graceful-timeout=
-        if graceful is None:
-            graceful = settings.get('graceful_timeout')      # embedded: --graceful-timeout
-        self.graceful_timeout = 15.0 if graceful is None else float(graceful)
-        self.shutdown_timeout = float(settings.get('recycle_shutdown_timeout') or 5)
-        self.grace = self.graceful_timeout
-        self.watch = settings.get('recycle_watch')
-        self.active = self.request_timeout > 0 or (daemon_role and (
-            self.restart_interval > 0 or self.inactivity_timeout > 0 or self.watch is not None))
-        _timeout_setting = ('request-timeout= of daemon process group %s'
-                            % settings.get('process_group') if daemon_role
-                            else '--request-timeout')
+        self.policy = policy
+        self.active = policy.active
+        _timeout_setting = policy.timeout_setting
         _last_request = 0
         if self.active:
-            if self.watch is not None:
-                self.watch.start([(<_Mount>m).app for m in _mounts])
-            slots = max(1, int(settings.get('threads', 1)))
+            policy.start(_now(), [(<_Mount>m).app for m in _mounts])
+            slots = max(1, threads)
             _workers = <_Worker *>calloc(slots, sizeof(_Worker))
             if _workers == NULL:
                 raise MemoryError()
@@ -1687,7 +1672,8 @@ cdef class _RecycleLimits:
             _workers = NULL
 
     def check(self):
-        """Why this process should be recycled now, or None; sets grace for that reason."""
+        """Why this process should be recycled now, or None; sets the policy's grace for that
+        reason."""
         cdef double now = _now(), since
         cdef int i
         cdef bint busy = False
@@ -1695,24 +1681,11 @@ cdef class _RecycleLimits:
             since = _workers[i].since
             if since > 0:
                 busy = True
-                if (self.request_timeout > 0 and now - since > self.request_timeout
-                        and _workers[i].environ != NULL):
+                if _workers[i].environ != NULL and self.policy.overran(now, since):
                     reason = self._overran(i, now)
                     if reason is not None:
                         return reason
-        self.ticks += 1
-        if self.ticks % 10:
-            return None
-        self.files_due = True
-        self.grace = self.graceful_timeout
-        if self.restart_interval > 0 and now - self.started >= self.restart_interval:
-            return "restart-interval (%gs) reached" % self.restart_interval
-        if (self.inactivity_timeout > 0 and not busy and _last_request > 0
-                and now - _last_request >= self.inactivity_timeout):
-            return "no request for inactivity-timeout (%gs)" % self.inactivity_timeout
-        if self.watch is not None:
-            return self.watch.check_memory()
-        return None
+        return self.policy.tick(now, busy, _last_request)
 
     cdef object _overran(self, int i, double now):
         """Worker i's request has run longer than request-timeout: raise RequestTimeout in its
@@ -1722,7 +1695,8 @@ cdef class _RecycleLimits:
         cdef double since = w.since
         cdef PyObject *environ = w.environ
         cdef int found
-        if self.interrupt_timeout > 0 and w.interrupted != since:
+        action = self.policy.on_overrun(now, since, w.interrupted)
+        if action == self.policy.INTERRUPT:
             where = _request_line(<dict><object>environ)
             stack = _thread_stack(w.thread)  # Python code: the thread may go on meanwhile
             if w.since != since or w.environ != environ:
@@ -1732,22 +1706,14 @@ cdef class _RecycleLimits:
             w.interrupted = since
             _log().error("%s has run %.2fs, longer than %s (%gs): raising RequestTimeout in "
                          "its thread%s; it is at:\n%s" % (
-                             where, now - since, _timeout_setting, self.request_timeout,
+                             where, now - since, _timeout_setting, self.policy.request_timeout,
                              '' if found else ' (no such thread: it cannot be interrupted)', stack))
             return None
-        if (self.interrupt_timeout > 0
-                and now - since <= self.request_timeout + self.interrupt_timeout):
+        if action == self.policy.WAIT:
             return None  # interrupted: it still has time to unwind
         where = _request_line(<dict><object>environ)
         stack = _thread_stack(w.thread)
-        if self.interrupt_timeout > 0:
-            what = ("did not stop within %gs of RequestTimeout (interrupt-timeout)"
-                    % self.interrupt_timeout)
-            self.grace = self.graceful_timeout
-        else:
-            what = "has run %.2fs, longer than %s (%gs)" % (
-                now - since, _timeout_setting, self.request_timeout)
-            self.grace = self.shutdown_timeout
+        what = self.policy.overrun_reason(now, since)
         _log().error("%s %s; it is at:\n%s" % (where, what, stack))
         return "a request %s" % what
 
@@ -1756,20 +1722,11 @@ cdef class _RecycleLimits:
         process waits for its other requests only (as mod_wsgi 6 drains)."""
         cdef double now = _now(), since
         cdef int i, count = 0
-        if self.request_timeout <= 0:
-            return 0
         for i in range(_worker_slots):
             since = _workers[i].since
-            if (since > 0 and _workers[i].environ != NULL
-                    and now - since > self.request_timeout + self.interrupt_timeout):
+            if since > 0 and _workers[i].environ != NULL and self.policy.is_stuck(now, since):
                 count += 1
         return count
-
-    def files_check_due(self):
-        """True about once a second: time for the watch to look at the script files."""
-        due = self.files_due
-        self.files_due = False
-        return due
 
 
 cdef str _request_line(dict environ):

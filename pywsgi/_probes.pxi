@@ -11,17 +11,18 @@ cdef bytes _health_url_raw = b''   # keep the configured paths alive for the rea
 cdef bytes _ready_url_raw = b''
 
 
-cdef _configure_probes(pw_config *cfg, dict settings, list mounts):
+cdef _configure_probes(pw_config *cfg, config, list mounts):
+    """config: the CoreConfig (pywsgi/process/core_config.py); a daemon's has no probe URL."""
     global _health_url_raw, _ready_url_raw
     cdef pw_probes *p = &cfg.probes
     cdef pw_sb_group *g
     memset(p, 0, sizeof(pw_probes))
-    if settings.get('daemon_role'):
+    if config.daemon_role:
         return  # the server processes answer; a daemon's requests are relayed ones
     if _scoreboard != NULL:
         p.stopping = &_scoreboard.stopping
-    health = settings.get('health_url')
-    ready = settings.get('ready_url')
+    health = config.health_url
+    ready = config.ready_url
     if health:
         _health_url_raw = health.encode('latin-1')
         p.health_url = _health_url_raw
@@ -30,7 +31,7 @@ cdef _configure_probes(pw_config *cfg, dict settings, list mounts):
         _ready_url_raw = ready.encode('latin-1')
         p.ready_url = _ready_url_raw
         p.ready_url_len = len(_ready_url_raw)
-    for item in HEALTH_ALWAYS_ALLOWED + tuple(settings.get('health_allow') or ()):
+    for item in HEALTH_ALWAYS_ALLOWED + tuple(config.health_allow):
         rc = pw_trust_add(&p.allow, str(item).encode('latin-1'))
         if rc == -2:
             raise ValueError("--health-allow: at most %d networks"

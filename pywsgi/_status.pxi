@@ -111,18 +111,18 @@ def scoreboard_exited(int index, int pid, int still_serving=0):
 
 # -- a child's side
 
-cdef pw_sb_slot *_scoreboard_enter(dict settings, int threads) except? NULL:
-    """Called by serve(): find this process's slot and, in a server process, the status URL."""
+cdef pw_sb_slot *_scoreboard_enter(config, int threads) except? NULL:
+    """Called by serve(): find this process's slot and, in a server process, the status URL
+    (config: the CoreConfig; a daemon's has no status URL)."""
     global _sb_slot, _sb_group_index, _status_url, _status_url_raw, _status_allow
     global _status_url_c, _status_url_n, _sb_pid
     cdef pw_sb_group *g
-    index = settings.get('scoreboard_slot')
     _sb_slot = NULL
     _status_url = None
     _status_url_n = 0
-    if _scoreboard == NULL or index is None:
+    if _scoreboard == NULL:
         return NULL
-    _sb_slot = pw_sb_slot_at(_scoreboard, int(index))
+    _sb_slot = pw_sb_slot_at(_scoreboard, config.scoreboard_slot)
     if _sb_slot == NULL:
         return NULL
     _sb_pid = os.getpid()
@@ -133,13 +133,13 @@ cdef pw_sb_slot *_scoreboard_enter(dict settings, int threads) except? NULL:
     for i in range(_scoreboard.ngroups):
         g = pw_sb_group_at(_scoreboard, i)
         _sb_group_index[g.name.decode('utf-8', 'replace')] = i
-    if settings.get('server_status') and not settings.get('daemon_role'):
+    if config.server_status:
         from pywsgi.observe import status
-        _status_url = settings['server_status']
+        _status_url = config.server_status
         _status_url_raw = _status_url.encode('latin-1')
         _status_url_c = PyBytes_AS_STRING(_status_url_raw)
         _status_url_n = <size_t>PyBytes_GET_SIZE(_status_url_raw)
-        _status_allow = status.allowed_networks(settings.get('server_status_allow'))
+        _status_allow = status.allowed_networks(config.server_status_allow)
     return _sb_slot
 
 

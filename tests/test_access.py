@@ -93,7 +93,7 @@ def test_rules_for_one_mount_given_twice_are_joined():
     from pywsgi import config
     settings = config.build(access=['/a=Order deny,allow', '/a=Deny from all',
                                     '/a=Allow from 127.0.0.1'])
-    (url, rules), = settings['access']
+    (url, rules), = settings.access
     assert url == '/a'
     assert rules.allows('127.0.0.1') and not rules.allows('10.0.0.1')
 

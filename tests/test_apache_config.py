@@ -284,7 +284,7 @@ def test_allow_encoded_slashes_in_the_server_and_virtual_hosts(tmp_path):
     inherits, own = raw['virtual_host']
     assert 'allow_encoded_slashes' not in inherits      # the server's, as Apache merges it
     assert own['allow_encoded_slashes'] == 'on'
-    assert config.build(raw)['virtual_host'][1]['allow_encoded_slashes'] == 'on'
+    assert config.build(raw).virtual_host[1]['allow_encoded_slashes'] == 'on'
 
 
 # ------------------------------------------------------------------ real servers
@@ -671,6 +671,6 @@ def test_virtual_host_without_server_name_is_the_default_only(tmp_path):
         ''', root=str(tmp_path))
     assert warnings == ['%s:1: <VirtualHost> without ServerName: it is reached only as the '
                         'default (first) virtual host' % (tmp_path / 'httpd.conf')]
-    hosts = config.build(raw)['virtual_host']
+    hosts = config.build(raw).virtual_host
     assert hosts == [{'document_root': str(tmp_path / 'srv/d')},
                      {'server_name': 'named.example'}]

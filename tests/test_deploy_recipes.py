@@ -67,13 +67,13 @@ def test_the_configmap_is_a_pywsgi_configuration_the_deployment_agrees_with(tmp_
     assert collected.application
     pod = manifest('Deployment')['spec']['template']['spec']
     container = pod['containers'][0]
-    assert container['livenessProbe']['httpGet']['path'] == settings['health_url']
-    assert container['startupProbe']['httpGet']['path'] == settings['health_url']
-    assert container['readinessProbe']['httpGet']['path'] == settings['ready_url']
+    assert container['livenessProbe']['httpGet']['path'] == settings.health_url
+    assert container['startupProbe']['httpGet']['path'] == settings.health_url
+    assert container['readinessProbe']['httpGet']['path'] == settings.ready_url
     assert 'lifecycle' not in container  # no preStop hook: --shutdown-delay does its work
-    assert pod['terminationGracePeriodSeconds'] > (settings['shutdown_delay']
-                                                   + settings['graceful_timeout'])
-    assert settings['shutdown_delay'] > 0
+    assert pod['terminationGracePeriodSeconds'] > (settings.shutdown_delay
+                                                   + settings.graceful_timeout)
+    assert settings.shutdown_delay > 0
     assert pod['securityContext']['runAsNonRoot'] is True
     assert container['securityContext']['readOnlyRootFilesystem'] is True
     assert container['resources']['limits']['cpu']

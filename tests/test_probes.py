@@ -197,7 +197,7 @@ def test_settings_are_checked():
     from pywsgi.config import ConfigError, build
     settings = build(health_url='/healthz/', ready_url='/readyz', health_allow=['10.0.0.0/8'],
                      shutdown_delay='5')
-    assert (settings['health_url'], settings['ready_url'], settings['shutdown_delay']) == \
+    assert (settings.health_url, settings.ready_url, settings.shutdown_delay) == \
         ('/healthz', '/readyz', 5.0)
     for bad in ({'health_url': 'healthz'}, {'ready_url': '/'}, {'ready_url': '/caf%C3%A9'},
                 {'health_allow': ['not-a-network']}, {'shutdown_delay': '-1'},

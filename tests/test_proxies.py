@@ -474,9 +474,9 @@ def test_c_program_under_sanitizers(tmp_path):
 def test_settings_from_the_python_api():
     from pywsgi import config
     built = config.build(trust_proxy='10.1.2.3/8', trust_proxy_header=['Forwarded'])
-    assert built['trust_proxy'] == ['10.0.0.0/8']
-    assert built['trust_proxy_header'] == ['forwarded']
-    assert config.build(trust_proxy=['::1', 'UNIX'])['trust_proxy'] == ['::1/128', 'unix']
+    assert built.trust_proxy == ['10.0.0.0/8']
+    assert built.trust_proxy_header == ['forwarded']
+    assert config.build(trust_proxy=['::1', 'UNIX']).trust_proxy == ['::1/128', 'unix']
     with pytest.raises(config.ConfigError, match='trust_proxy'):
         config.build(trust_proxy=['10.0.0.0/8'] * 65)
     with pytest.raises(config.ConfigError, match='--proxy-protocol needs --trust-proxy'):

@@ -12,10 +12,11 @@ from pywsgi.config.settings import (
     SETTINGS_BY_NAME,
     ConfigError,
     Setting,
+    Settings,
     build,
     close_match,
     defaults,
 )
 
-__all__ = ["HELP_SECTIONS", "SETTINGS", "SETTINGS_BY_NAME", "ConfigError", "Setting", "build",
-           "close_match", "defaults"]
+__all__ = ["HELP_SECTIONS", "SETTINGS", "SETTINGS_BY_NAME", "ConfigError", "Setting", "Settings",
+           "build", "close_match", "defaults"]

@@ -312,7 +312,7 @@ def as_cgi_script_list(value: Any) -> List[Tuple[Optional[str], str]]:
     return _list_of(as_cgi_script, value)
 
 
-def as_access(value: Any):
+def as_access(value: Any) -> Tuple[str, AccessRules]:
     """'MOUNT=RULES': Apache access directives for the URL prefix MOUNT, separated by ';' or
     newlines, e.g. '/admin=Order deny,allow; Deny from all; Allow from 10.0.0.0/8'."""
     url, rules = _pair(value, "MOUNT=RULES such as '/=Require ip 127.0.0.1'")
@@ -324,13 +324,13 @@ def as_access(value: Any):
     return url, rules
 
 
-def as_access_list(value: Any):
+def as_access_list(value: Any) -> List[Tuple[str, AccessRules]]:
     """Several --access values; the rules given for one MOUNT are joined in order."""
     if value is None:
         return []
     if isinstance(value, (str, bytes)):
         value = [value]
-    merged: Dict[str, Any] = {}
+    merged: Dict[str, AccessRules] = {}
     for item in value:
         url, rules = as_access(item)
         if url in merged:

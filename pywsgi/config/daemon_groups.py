@@ -15,7 +15,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from pywsgi.config.convert import as_byte_size
 
-__all__ = ["DaemonGroup", "OPTIONS", "parse_group", "group_spec"]
+__all__ = ["DaemonGroup", "OPTIONS", "parse_group", "group_spec", "QUEUE_TIMEOUT",
+           "RESPONSE_TIMEOUT", "SHUTDOWN_TIMEOUT"]
 
 # option name (as in WSGIDaemonProcess) -> (attribute, converter)
 OPTIONS: Dict[str, Tuple[str, Callable[[str], Any]]] = {
@@ -41,6 +42,15 @@ OPTIONS: Dict[str, Tuple[str, Callable[[str], Any]]] = {
     "script-reloading": ("script_reloading", lambda v: _on_off(v)),
 }
 
+# The relay's waits, in seconds (mod_wsgi's defaults), defined here once: how long a request
+# may wait for a daemon to accept it (queue-timeout=; 0 also means this), and for the next byte
+# of a daemon's response when the group sets no request-timeout=.
+QUEUE_TIMEOUT = 45.0
+RESPONSE_TIMEOUT = 300.0
+# How long a process recycled by request-timeout= (interrupt-timeout 0) gives its other
+# requests: a group's shutdown-timeout=, and embedded --request-timeout's.
+SHUTDOWN_TIMEOUT = 5.0
+
 # options holding seconds or counts: checked to be finite and 0 or more
 _NON_NEGATIVE = ("queue-timeout", "request-timeout", "interrupt-timeout", "maximum-requests",
                  "restart-interval", "inactivity-timeout", "memory-limit", "graceful-timeout",
@@ -64,7 +74,7 @@ class DaemonGroup:
     processes: int = 1
     threads: int = 15
     display_name: Optional[str] = None
-    queue_timeout: float = 45.0
+    queue_timeout: float = QUEUE_TIMEOUT
     request_timeout: float = 0.0          # 0: no limit beyond response_timeout
     interrupt_timeout: float = 0.0        # >0: RequestTimeout first, recycle if not unwound by then
     maximum_requests: int = 0
@@ -77,15 +87,20 @@ class DaemonGroup:
     inactivity_timeout: float = 0.0       # recycle after this long without a request; 0: never
     memory_limit: int = 0                 # recycle above this RSS in bytes; 0: no limit
     graceful_timeout: float = 15.0        # a recycled process's requests may run this long
-    shutdown_timeout: float = 5.0         # ... and this long after request-timeout recycled it
+    shutdown_timeout: float = SHUTDOWN_TIMEOUT  # ... after request-timeout recycled it
     script_reloading: bool = True         # recycle when a script it serves changes (mod_wsgi)
     socket_path: str = ""
+
+    @property
+    def relay_queue_timeout(self) -> float:
+        """How long the server process waits for a daemon to take a request (then 503)."""
+        return self.queue_timeout or QUEUE_TIMEOUT
 
     @property
     def response_timeout(self) -> float:
         """How long the server process waits for the next byte of a daemon's response: with
         request-timeout, the client gets 504 at request-timeout when no byte came yet."""
-        return self.request_timeout if self.request_timeout else 300.0
+        return self.request_timeout if self.request_timeout else RESPONSE_TIMEOUT
 
     def title(self) -> str:
         """The process title, as display-name=%{GROUP} gives it under mod_wsgi."""

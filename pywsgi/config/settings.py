@@ -7,7 +7,9 @@ feeds the command line (``cli.py`` builds its argparse parser from it) and the P
 
 A converter (convert.py) takes the raw value and returns the typed value, or raises
 ``ValueError`` with a short reason; ``build()`` turns that into a ``ConfigError`` that names the
-setting. Command line, PYWSGI_* variables and files: sources.py and docs/configuration.md.
+setting, and returns the frozen, typed ``Settings`` (typed.py: a field per row, read as
+``settings.port``). Command line, PYWSGI_* variables and files: sources.py and
+docs/configuration.md.
 """
 from __future__ import annotations
 
@@ -68,12 +70,14 @@ from pywsgi.config.proxies import (
     as_trust_proxy_header_list,
     as_trust_proxy_list,
 )
+from pywsgi.config.typed import Settings
 from pywsgi.errors import ConfigError
 from pywsgi.version import __version__
 
 __all__ = [
-    "ConfigError", "Setting", "SETTINGS", "SETTINGS_BY_NAME", "HELP_SECTIONS", "defaults",
-    "convert", "build", "application_group_for", "close_match", "VIRTUAL_HOST_SETTINGS",
+    "ConfigError", "Setting", "Settings", "SETTINGS", "SETTINGS_BY_NAME", "HELP_SECTIONS",
+    "defaults", "convert", "build", "application_group_for", "close_match",
+    "VIRTUAL_HOST_SETTINGS",
 ]
 
 
@@ -133,7 +137,7 @@ def as_virtual_host_list(value: Any) -> List[Dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Setting:
-    name: str                       # key in the settings dict and in the Python API
+    name: str                       # attribute of the built Settings; keyword of the Python API
     convert: Callable[[Any], Any]   # raw value -> typed value, or ValueError(reason)
     default: Any                    # typed default; None may mean "derived" (see build())
     help: str
@@ -589,7 +593,7 @@ HELP_SECTIONS: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = (
 )
 
 
-def defaults() -> Dict[str, Any]:
+def defaults() -> Settings:
     """All settings at their defaults, derived values filled in."""
     return build()
 
@@ -606,8 +610,9 @@ def convert(name: str, value: Any) -> Any:
         raise ConfigError(f"bad value for setting '{name}'{flag}: {exc}") from None
 
 
-def build(values: Optional[Dict[str, Any]] = None, **overrides: Any) -> Dict[str, Any]:
-    """Defaults + values + overrides, converted and validated, with derived values filled in.
+def build(values: Optional[Dict[str, Any]] = None, **overrides: Any) -> Settings:
+    """Defaults + values + overrides, converted and validated, with derived values filled in:
+    the frozen Settings (typed.py) everything else reads.
 
     Unknown names and bad values raise ConfigError naming the setting. Values of ``None`` for a
     setting whose default is not None mean "not given" (that is how argparse reports an absent
@@ -642,23 +647,23 @@ def build(values: Optional[Dict[str, Any]] = None, **overrides: Any) -> Dict[str
                           f"liveness and readiness need URLs of their own")
     if settings["server_software"] is None:
         settings["server_software"] = f"pywsgi/{__version__}"
-    if settings.get("log_to_terminal"):  # mod_wsgi-express --log-to-terminal
+    if settings["log_to_terminal"]:  # mod_wsgi-express --log-to-terminal
         settings["error_log"] = None
         if settings["access_log"] is not None:
             settings["access_log"] = "-"
-    return settings
+    return Settings(**settings)
 
 
-def application_group_for(settings: Dict[str, Any], mount_point: str) -> str:
+def application_group_for(settings: Settings, mount_point: str) -> str:
     """mod_wsgi's default application group, %{RESOURCE}: 'SERVER[:PORT]|MOUNT'.
 
     The port is left out for 80 and 443, as mod_wsgi does; '%{GLOBAL}' is the empty group.
     """
-    group = settings.get("application_group")
+    group = settings.application_group
     if group is not None:
         return "" if group == "%{GLOBAL}" else group
-    host = settings["server_name"]
-    port = settings["port"]
+    host = settings.server_name
+    port = settings.port
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
     if port not in (80, 443):

@@ -10,7 +10,8 @@
 Because the master holds the listening UNIX socket, a daemon that dies or restarts only
 means requests wait in the socket's backlog (up to the group's queue-timeout) - none is
 refused for it. This module: the group socket (master side), entering the group in a forked
-daemon child, and the settings its processes serve with.
+daemon child, and the settings its processes serve with (the rest of what a daemon's core reads
+is its core config: pywsgi/process/core_config.py).
 """
 from __future__ import annotations
 
@@ -19,10 +20,10 @@ import os
 import socket
 import sys
 import tempfile
-from typing import Dict, List, Optional
+from typing import Optional
 
 from pywsgi.config.daemon_groups import DaemonGroup
-from pywsgi.daemon.recycle import RecycleWatch
+from pywsgi.config.typed import Settings
 
 __all__ = ["bind_group_socket", "enter_group", "set_process_title", "group_settings"]
 
@@ -81,20 +82,10 @@ def set_process_title(title: str) -> None:
         pass
 
 
-def group_settings(settings: Dict, group: DaemonGroup, index: int,
-                   script_paths: List[str] = ()) -> Dict:
-    """The settings a daemon child passes to the core; script_paths: the script files of the
-    group's mounts (a change recycles the process, as touching a script does under mod_wsgi)."""
-    child = dict(settings)
-    child.update(threads=group.threads, processes=group.processes, daemon_role=True,
-                 queue_timeout=group.queue_timeout, process_index=index,
-                 process_group=group.name, maximum_requests=group.maximum_requests)
-    # Read by the core's main loop (pywsgi/_core.pyx serve): the recycling limits, and the
-    # once-a-second check of memory and script files.
-    child.update(request_timeout=group.request_timeout, interrupt_timeout=group.interrupt_timeout,
-                 restart_interval=group.restart_interval,
-                 inactivity_timeout=group.inactivity_timeout,
-                 recycle_graceful_timeout=group.graceful_timeout,
-                 recycle_shutdown_timeout=group.shutdown_timeout,
-                 recycle_watch=RecycleWatch(group, script_paths))
-    return child
+def group_settings(settings: Settings, group: DaemonGroup) -> Settings:
+    """A daemon process's settings: the server's, with the group's processes, threads, name
+    (mod_wsgi.process_group) and request limits."""
+    return settings.replace(threads=group.threads, processes=group.processes,
+                            process_group=group.name, maximum_requests=group.maximum_requests,
+                            request_timeout=group.request_timeout,
+                            interrupt_timeout=group.interrupt_timeout)

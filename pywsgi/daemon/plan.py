@@ -7,9 +7,10 @@ import os
 import socket
 import tempfile
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from pywsgi.config.daemon_groups import DaemonGroup
+from pywsgi.config.typed import Settings
 from pywsgi.daemon.group import bind_group_socket
 from pywsgi.errors import StartupError
 from pywsgi.observe import errorlog
@@ -55,7 +56,8 @@ class DaemonPlan:
                 pass
 
 
-def plan_daemon_mode(settings: Dict[str, Any], mounts: List[Mount]):
+def plan_daemon_mode(settings: Settings, mounts: List[Mount]
+                     ) -> Tuple[Settings, List[Mount], Optional[DaemonPlan]]:
     """Embedded mode: (settings, mounts, None).  Daemon mode: the server processes' settings,
     their mounts (application mounts relayed to their group) and the plan for the daemons.
 
@@ -63,28 +65,28 @@ def plan_daemon_mode(settings: Dict[str, Any], mounts: List[Mount]):
     scripts) runs in the group named for its URL: the longest matching --mount-process-group
     URL, else --process-group, else embedded (in the server processes)."""
     groups: Dict[str, Any] = {}
-    for group in settings.get("daemon_process") or ():
+    for group in settings.daemon_process:
         if group.name in groups:
             raise StartupError(f"--daemon-process {group.name}: the group is defined twice")
         groups[group.name] = group
-    name = settings.get("process_group") or ""
-    if settings.get("daemon") and not name:
-        name = "%s:%d" % (settings["host"], settings["port"])  # as mod_wsgi-express names it
-    per_url = list(settings.get("mount_process_group") or ())
+    name = settings.process_group
+    if settings.daemon and not name:
+        name = "%s:%d" % (settings.host, settings.port)  # as mod_wsgi-express names it
+    per_url = list(settings.mount_process_group)
     if not name and not per_url:
         if groups:
             errorlog.warning("daemon process groups defined but none selected with "
                              "--process-group: the application runs embedded")
         return settings, mounts, None
     if name and name not in groups:
-        if not settings.get("daemon"):
+        if not settings.daemon:
             raise StartupError(f"--process-group {name}: no such daemon process group (define it "
                                f"with --daemon-process {name}:processes=N,threads=M)")
         # mod_wsgi-express's group: --request-timeout and --interrupt-timeout are its options
-        groups[name] = DaemonGroup(name, processes=settings["processes"],
-                                   threads=settings["threads"],
-                                   request_timeout=settings.get("request_timeout") or 0.0,
-                                   interrupt_timeout=settings.get("interrupt_timeout") or 0.0)
+        groups[name] = DaemonGroup(name, processes=settings.processes,
+                                   threads=settings.threads,
+                                   request_timeout=settings.request_timeout,
+                                   interrupt_timeout=settings.interrupt_timeout)
     for url, group_name in per_url:
         if group_name != EMBEDDED_GROUP and group_name not in groups:
             raise StartupError(f"--mount-process-group {url or '/'}={group_name}: no such daemon "
@@ -140,9 +142,9 @@ def plan_daemon_mode(settings: Dict[str, Any], mounts: List[Mount]):
             mount.extras.setdefault("mod_wsgi.process_group", "")
             mount.extras.setdefault("pywsgi.process_group", "")
         server_mounts.append(mount)
-    threads = settings.get("server_threads") or max(
+    threads = settings.server_threads or max(
         4, sum(group.processes * group.threads for group in used))
-    settings = dict(settings, process_group=name, processes=settings["server_processes"],
-                    threads=threads)
+    settings = settings.replace(process_group=name, processes=settings.server_processes,
+                                threads=threads)
     return settings, server_mounts, DaemonPlan(used, [m for ms in group_mounts.values()
                                                        for m in ms], group_mounts=group_mounts)

@@ -106,7 +106,7 @@ def _internal_redirect(environ, start_response, location: str):
     if found is None:
         return _simple(start_response, 404)
     prefix, app, extras = found.prefix, found.wsgi_app, found.extras
-    access = extras.get("pywsgi.access")
+    access = found.access
     if access is not None and not access.allows(environ.get("REMOTE_ADDR", "")):
         errorlog.info(f"{environ.get('REMOTE_ADDR')}: internal redirect to {path} denied by the "
                       f"access rules of {prefix or '/'}: 403")
@@ -114,7 +114,7 @@ def _internal_redirect(environ, start_response, location: str):
     new = dict(environ)
     for key in ("CONTENT_LENGTH", "CONTENT_TYPE", "HTTP_CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING"):
         new.pop(key, None)
-    new.update({key: value for key, value in extras.items() if key != "pywsgi.access"})
+    new.update(extras)
     new.update({
         "REQUEST_METHOD": "GET",
         "SCRIPT_NAME": prefix,

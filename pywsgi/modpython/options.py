@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Any, Dict, List
 
+from pywsgi.config.typed import Settings
 from pywsgi.errors import StartupError
 from pywsgi.site.mounts import Mount, MountKind
 from pywsgi.site.routing import Router
@@ -30,21 +31,21 @@ def install_shim() -> None:
         sys.path.insert(0, compat)
 
 
-def plan_mounts(settings: Dict[str, Any]) -> List[Any]:
+def plan_mounts(settings: Settings) -> List[Any]:
     """The master's hook: remember the mod_python settings and give one mount per
     --python-handler (target 'module::handler', loaded in the serving process)."""
-    mod_python_settings["python_path"] = list(settings.get("python_path") or ())
-    mod_python_settings["python_option"] = list(settings.get("python_option") or ())
-    mod_python_settings["shim"] = bool(settings.get("mod_python_shim"))
-    mod_python_settings["limit_request_body"] = settings.get("limit_request_body") or 0
+    mod_python_settings["python_path"] = list(settings.python_path)
+    mod_python_settings["python_option"] = list(settings.python_option)
+    mod_python_settings["shim"] = settings.mod_python_shim
+    mod_python_settings["limit_request_body"] = settings.limit_request_body
     if mod_python_settings["shim"]:
         install_shim()  # now, so every process (forked later) has it: WSGI scripts use it too
     for directory in mod_python_settings["python_path"]:
         if not os.path.isdir(directory):
             raise StartupError(f"--python-path {directory}: no such directory")
     mounts = []
-    for url, module, handler in settings.get("python_handler") or ():
-        url = settings.get("mount_point", "") if url is None else url
+    for url, module, handler in settings.python_handler:
+        url = settings.mount_point if url is None else url
         spec = f"{module}::{handler}"
         mounts.append(Mount(url, spec, f"mod_python handler {spec}", MountKind.MOD_PYTHON))
     return mounts

@@ -4,8 +4,9 @@ allows, less a reserve for everything else a process opens (docs/security.md).""
 from __future__ import annotations
 
 import resource
-from typing import Any, Dict, Optional
+from typing import Optional
 
+from pywsgi.config.typed import Settings
 from pywsgi.daemon.plan import DaemonPlan
 from pywsgi.observe import errorlog
 
@@ -41,22 +42,22 @@ def raise_open_file_limit() -> int:
     return soft
 
 
-def descriptor_reserve(settings: Dict[str, Any], plan: Optional[DaemonPlan]) -> int:
+def descriptor_reserve(settings: Settings, plan: Optional[DaemonPlan]) -> int:
     """Descriptors kept out of --max-clients: FD_RESERVE, the open-file cache of each static
     files root, and the connections to daemon process groups (the reactor relays up to 2 per
     daemon thread at once; each relay thread keeps one per group)."""
     reserve = FD_RESERVE
-    hosts = [settings] + list(settings.get("virtual_host") or ())
-    roots = sum((1 if host.get("document_root") else 0) + len(host.get("url_alias") or ())
-                for host in hosts)
+    roots = (1 if settings.document_root else 0) + len(settings.url_alias)
+    roots += sum((1 if host.get("document_root") else 0) + len(host.get("url_alias") or ())
+                 for host in settings.virtual_host)
     reserve += STATIC_ROOT_FDS * roots
     if plan is not None:
         for group in plan.groups:
-            reserve += 2 * group.processes * group.threads + 2 * int(settings["threads"])
+            reserve += 2 * group.processes * group.threads + 2 * settings.threads
     return reserve
 
 
-def settle_max_clients(settings: Dict[str, Any], plan: Optional[DaemonPlan]) -> Dict[str, Any]:
+def settle_max_clients(settings: Settings, plan: Optional[DaemonPlan]) -> Settings:
     """--max-clients as the open-file limit allows: by default all it allows, less the reserve;
     a larger explicit value is lowered to that, with a warning (the connections beyond it would
     only meet EMFILE)."""
@@ -65,16 +66,16 @@ def settle_max_clients(settings: Dict[str, Any], plan: Optional[DaemonPlan]) -> 
         return settings  # no limit on descriptors: only an explicit --max-clients caps
     reserve = descriptor_reserve(settings, plan)
     allowed = max(soft - reserve, soft // 4, 1)
-    wanted = settings.get("max_clients")
+    wanted = settings.max_clients
     if wanted is None:
         errorlog.debug(f"--max-clients {allowed} (open-file limit {soft}, {reserve} "
                        f"descriptors kept for other uses)")
-        return dict(settings, max_clients=allowed)
+        return settings.replace(max_clients=allowed)
     if wanted > allowed:
         errorlog.warning(f"--max-clients {wanted} is more than the open-file limit allows "
                          f"({soft} descriptors per process, {reserve} of them kept for "
                          f"listening sockets, logs, files and daemon connections): using "
                          f"{allowed}; raise the hard limit (ulimit -Hn, systemd LimitNOFILE=) "
                          f"to allow more")
-        return dict(settings, max_clients=allowed)
+        return settings.replace(max_clients=allowed)
     return settings

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Optional
 
+from pywsgi.config.typed import Settings
 from pywsgi.errors import StartupError
 
 __all__ = ["Privileges", "drop_privileges", "enter_child"]
@@ -94,19 +95,22 @@ def drop_privileges(user: Optional[str], group: Optional[str]) -> None:
                 raise OSError("could not give up root: setuid(0) succeeded after dropping")
 
 
-def enter_child(settings: Dict[str, Any], group=None) -> None:
+def enter_child(settings: Settings, group=None) -> Optional[int]:
     """In a forked child, before the application is loaded: open what needs root (the access
-    log), then become --user/--group (a daemon group's own user=/group= win)."""
-    user, group_name = settings.get("user"), settings.get("group")
+    log of a server process: its descriptor is returned), then become --user/--group (a daemon
+    group's own user=/group= win)."""
+    user, group_name = settings.user, settings.group
     if group is not None and getattr(group, "user", None):
         user, group_name = group.user, group.group
     elif group is not None and getattr(group, "group", None):
         group_name = group.group
     if os.geteuid() != 0 or not (user or group_name):
-        return
-    access_log = settings.get("access_log")
-    if access_log not in (None, "-") and not settings.get("daemon_role"):
+        return None
+    access_log_fd = None
+    access_log = settings.access_log
+    if access_log not in (None, "-") and group is None:
         # opened as root, like Apache's logs; the core takes the fd instead of the path
-        settings["access_log_fd"] = os.open(
+        access_log_fd = os.open(
             access_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
     drop_privileges(user, group_name)
+    return access_log_fd

@@ -8,6 +8,7 @@ import socket
 import stat
 from typing import Any, Dict, List, Optional, Tuple
 
+from pywsgi.config.typed import Settings
 from pywsgi.errors import StartupError
 from pywsgi.observe import errorlog
 
@@ -206,7 +207,7 @@ def systemd_sockets(environ=None) -> Optional[Tuple[List[socket.socket], List[st
                                      for i in range(len(names), count)]
 
 
-def listening_sockets(settings: Dict[str, Any]) -> Tuple[List[socket.socket], str]:
+def listening_sockets(settings: Settings) -> Tuple[List[socket.socket], str]:
     """The server's listening sockets and what made them ('systemd', 'unix' or 'tcp').
 
     systemd's sockets win over everything (--host/--port/--unix-socket are then ignored, with
@@ -214,27 +215,27 @@ def listening_sockets(settings: Dict[str, Any]) -> Tuple[List[socket.socket], st
     passed = systemd_sockets()
     if passed is not None:
         sockets, names = passed
-        ignored = "--unix-socket, --host and --port are" if settings.get("unix_socket") \
+        ignored = "--unix-socket, --host and --port are" if settings.unix_socket \
             else "--host and --port are"
         errorlog.info(f"socket activation: listening on {len(sockets)} socket(s) passed by "
                       f"systemd (LISTEN_FDS): " + ", ".join(
                           f"{name}={describe_address(sock)}" for name, sock in zip(names, sockets))
                       + f"; {ignored} ignored")
         return sockets, "systemd"
-    if settings.get("unix_socket"):
-        return [bind_unix_socket(settings["unix_socket"], settings["unix_socket_mode"],
-                                 settings["listen_backlog"])], "unix"
-    return bind_sockets(settings["host"], settings["port"], settings["listen_backlog"]), "tcp"
+    if settings.unix_socket:
+        return [bind_unix_socket(settings.unix_socket, settings.unix_socket_mode,
+                                 settings.listen_backlog)], "unix"
+    return bind_sockets(settings.host, settings.port, settings.listen_backlog), "tcp"
 
 
-def server_address(settings: Dict[str, Any], sockets: List[socket.socket]) -> Dict[str, Any]:
+def server_address(settings: Settings, sockets: List[socket.socket]) -> Dict[str, Any]:
     """SERVER_NAME / SERVER_PORT defaults (used when a request has no Host header) for the
     sockets actually listened on: the first TCP socket's port; with UNIX sockets only, port
     80 (443 for https) and, unless --server-name was given, 'localhost', like gunicorn."""
     for sock in sockets:
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             return {"port": sock.getsockname()[1]}
-    updates: Dict[str, Any] = {"port": 443 if settings.get("url_scheme") == "https" else 80}
-    if settings.get("server_name") == settings.get("host"):   # derived from --host, not given
+    updates: Dict[str, Any] = {"port": 443 if settings.url_scheme == "https" else 80}
+    if settings.server_name == settings.host:   # derived from --host, not given
         updates["server_name"] = "localhost"
     return updates

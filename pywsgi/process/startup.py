@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any, Dict, List, Optional
+from typing import List, Optional
 
+from pywsgi.config.typed import Settings
 from pywsgi.errors import StartupError
 from pywsgi.process.pidfile import check_pid_file, remove_pid_file, write_pid_file
 from pywsgi.process.privileges import Privileges
@@ -20,33 +21,30 @@ class Startup:
     """The operations side of arbiter.run(), in order: construct (resolve --user/--group,
     check the pid file), listen(), give_to_children(), started(); cleanup() in `finally`."""
 
-    def __init__(self, settings: Dict[str, Any]) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.pid_file = settings.get("pid_file")
+        self.pid_file = settings.pid_file
         self.unix_path: Optional[str] = None
         self.unix_inode: Optional[int] = None
         self.wrote_pid_file = False
         self.watcher: Optional[ChangeWatcher] = None
-        self.privileges = Privileges.resolve(settings.get("user"), settings.get("group"))
+        self.privileges = Privileges.resolve(settings.user, settings.group)
         check_pid_file(self.pid_file)
 
     def listen(self) -> List[socket.socket]:
         sockets, kind = listening_sockets(self.settings)
         if kind == "unix":
-            self.unix_path = self.settings["unix_socket"]
+            self.unix_path = self.settings.unix_socket
             self.unix_inode = os.lstat(self.unix_path).st_ino
             self.give_to_children(self.unix_path)
         return sockets
 
-    def child_settings(self, settings: Dict[str, Any],
-                       sockets: List[socket.socket]) -> Dict[str, Any]:
-        """The settings the children get: SERVER_NAME/PORT for what is listened on, and the
-        report directory of --reload-on-changes."""
-        settings = dict(settings, **server_address(settings, sockets))
-        if settings.get("reload_on_changes"):
+    def child_settings(self, settings: Settings, sockets: List[socket.socket]) -> Settings:
+        """The settings the children get: SERVER_NAME/PORT for what is listened on. With
+        --reload-on-changes, the watcher (whose report directory the children write to)."""
+        if settings.reload_on_changes:
             self.watcher = ChangeWatcher(self.privileges)
-            settings["reload_report_dir"] = self.watcher.directory
-        return settings
+        return settings.replace(**server_address(settings, sockets))
 
     def give_to_children(self, *paths: Optional[str]) -> None:
         """chown what the root master made and the children must reach after dropping

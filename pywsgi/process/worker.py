@@ -1,6 +1,7 @@
 """A child's life (a server process, or a daemon process of a group), from the fork to
 os._exit: die with the master, take the group and --user/--group, load the mounts, tell the
-master it is ready, install the stop signals, run the core until stopped.
+master it is ready, install the stop signals, build the core's config (core_config.py) and run
+the core until stopped.
 
 Exit codes: 0 clean stop, 3 the application failed to load (its one-line message is already on
 stderr). The child tells the master on the ready pipe: ready, recycling (it stopped accepting:
@@ -15,34 +16,23 @@ import struct
 import sys
 import threading
 import time
-from typing import Any, Dict, List
+from typing import List, Optional, Sequence
 
-from pywsgi.daemon.group import enter_group
+from pywsgi.config.daemon_groups import DaemonGroup
+from pywsgi.config.typed import Settings
+from pywsgi.daemon.group import enter_group, group_settings
 from pywsgi.errors import EXIT_LOAD_FAILED, EXIT_OK, LoadError
 from pywsgi.observe import errorlog
+from pywsgi.process.core_config import core_config
 from pywsgi.process.privileges import enter_child
 from pywsgi.process.reloader import report_modules
 from pywsgi.site.load import load_mounts
 from pywsgi.site.mounts import Mount
 
-__all__ = ["child_main", "status_text", "PID_RECORD", "READY", "RECYCLING", "REPLACE_ME"]
+__all__ = ["child_main", "PID_RECORD", "READY", "RECYCLING", "REPLACE_ME"]
 
 PID_RECORD = struct.Struct("=ii")   # (pid, what): a child's message on the ready pipe
 READY, RECYCLING, REPLACE_ME = 0, 1, 2   # what: ready / stopped accepting / replace me first
-
-
-def status_text(status: int) -> str:
-    """How the log says a child ended: 'exited with status 1', 'was killed by SIGKILL'."""
-    if os.WIFSIGNALED(status):
-        signum = os.WTERMSIG(status)
-        try:
-            name = signal.Signals(signum).name
-        except ValueError:
-            name = f"signal {signum}"
-        return f"was killed by {name}"
-    if os.WIFEXITED(status):
-        return f"exited with status {os.WEXITSTATUS(status)}"
-    return f"ended with wait status {status}"
 
 
 def _set_parent_death_signal(master_pid: int) -> None:
@@ -71,10 +61,16 @@ def _start_parent_watch(master_pid: int) -> None:
     threading.Thread(target=watch, name="pywsgi-parent-watch", daemon=True).start()
 
 
-def child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: List[Mount],
-               ready_fd: int, master_pid: int, blocked_mask, group=None) -> None:
+def child_main(settings: Settings, sockets: List[socket.socket], mounts: List[Mount], *,
+               ready_fd: int, master_pid: int, blocked_mask, process_index: int,
+               scoreboard_slot: int, group: Optional[DaemonGroup] = None,
+               script_paths: Sequence[str] = (), reload_report_dir: Optional[str] = None
+               ) -> None:
     """Runs in the forked child (a server process, or a daemon process of `group`); never
-    returns (os._exit)."""
+    returns (os._exit). process_index: 0..N-1 among the server processes or the group's;
+    scoreboard_slot: its slot in the master (--server-status); script_paths: the group's
+    script files (a change replaces a daemon process); reload_report_dir: where
+    --reload-on-changes wants the loaded modules reported."""
     exit_code = 1
     try:
         _set_parent_death_signal(master_pid)
@@ -84,8 +80,10 @@ def child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: L
         # SIGTERM/SIGINT keep their default action (die) while the application loads.
         if group is not None:
             enter_group(group)
-        enter_child(settings, group)   # --user/--group, a group's user=/group= (docs/operations.md)
-        if settings["error_log"] is not None:
+            settings = group_settings(settings, group)
+        # --user/--group, a group's user=/group= (docs/operations.md)
+        access_log_fd = enter_child(settings, group)
+        if settings.error_log is not None:
             # As mod_wsgi does: what the application prints (sys.stderr, sys.stdout, a logging
             # handler on the console) is logged, so a service whose output is discarded loses
             # nothing.  (The access log's "-" is the C core's own descriptor, not sys.stdout.)
@@ -100,15 +98,15 @@ def child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: L
                     else " (--log-level debug prints the traceback)")
             sys.__stderr__.write(f"pywsgi: error: cannot load application: {exc}{more}\n")
             sys.__stderr__.flush()
-            if settings["error_log"] is not None:
+            if settings.error_log is not None:
                 errorlog.error(f"cannot load application: {exc}{more}")
             if exc.__cause__ is not None and errorlog.is_enabled("debug"):
                 import traceback
                 errorlog.debug("".join(traceback.format_exception(
                     type(exc.__cause__), exc.__cause__, exc.__cause__.__traceback__)))
             os._exit(EXIT_LOAD_FAILED)
-        report_modules(settings.get("reload_report_dir"),   # --reload-on-changes
-                                  [m.target for m in mounts if isinstance(m.target, str)])
+        report_modules(reload_report_dir,   # --reload-on-changes
+                       [m.target for m in mounts if isinstance(m.target, str)])
 
         # The compiled core: imported at call time, so that the command line works without a
         # build (--help, --print-config) and arbiter.run() reports a broken one as one error.
@@ -120,7 +118,7 @@ def child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: L
             # Safety net: the master SIGKILLs after graceful_timeout + 1 s anyway, but an
             # orphaned child (master killed) has nobody else to enforce the limit.
             pending = signal.alarm(0)  # a repeated SIGTERM must not push the limit back
-            signal.alarm(pending or int(settings["graceful_timeout"]) + 2)
+            signal.alarm(pending or int(settings.graceful_timeout) + 2)
             _core.stop(graceful=True)
 
         def on_sigint(signum, frame):
@@ -150,11 +148,14 @@ def child_main(settings: Dict[str, Any], sockets: List[socket.socket], mounts: L
         # Recycling (maximum-requests, a daemon group's limits): this process has stopped
         # accepting; the master starts its replacement now, not when it exits. A changed script
         # (a daemon group): the master replaces this process as SIGHUP does, new one first.
-        settings = dict(settings, on_recycle=lambda: tell_master(RECYCLING),
-                        on_reload=lambda: tell_master(REPLACE_ME))
+        config = core_config(settings, process_index=process_index,
+                             scoreboard_slot=scoreboard_slot, access_log_fd=access_log_fd,
+                             group=group, script_paths=script_paths,
+                             on_recycle=lambda: tell_master(RECYCLING),
+                             on_reload=lambda: tell_master(REPLACE_ME))
         if stop_state["requested"]:
             os._exit(EXIT_OK)
-        _core.serve([sock.fileno() for sock in sockets], core_mounts, settings)
+        _core.serve([sock.fileno() for sock in sockets], core_mounts, config)
         exit_code = EXIT_OK
     except SystemExit as exc:
         exit_code = exc.code if isinstance(exc.code, int) else 1

@@ -6,6 +6,7 @@ from typing import Any, Callable, Dict, List
 
 from pywsgi import loader
 from pywsgi.config.settings import application_group_for
+from pywsgi.config.typed import Settings
 from pywsgi.handlers.static import StaticFiles
 from pywsgi.modpython.handler import load_handler
 from pywsgi.site.mounts import LoadedMount, Mount, MountKind
@@ -29,9 +30,9 @@ class _Remount:
         return self.app(environ, start_response)
 
 
-def mount_extras(settings: Dict[str, Any], prefix: str) -> Dict[str, Any]:
+def mount_extras(settings: Settings, prefix: str) -> Dict[str, Any]:
     group = application_group_for(settings, prefix)
-    process_group = settings.get("process_group", "")
+    process_group = settings.process_group
     return {
         "mod_wsgi.application_group": group,
         "mod_wsgi.process_group": process_group,
@@ -39,7 +40,7 @@ def mount_extras(settings: Dict[str, Any], prefix: str) -> Dict[str, Any]:
         "pywsgi.process_group": process_group,
         # how PATH_INFO treats %2F; a virtual host's mounts carry their host's (the core
         # decodes a request's path with the mode of the host it is for)
-        "pywsgi.allow_encoded_slashes": settings.get("allow_encoded_slashes") or "off",
+        "pywsgi.allow_encoded_slashes": settings.allow_encoded_slashes,
     }
 
 
@@ -67,10 +68,10 @@ def _core_kind(mount: Mount, app: Callable) -> MountKind:
     return mount.kind
 
 
-def load_mounts(settings: Dict[str, Any], mounts: List[Mount]) -> List[LoadedMount]:
+def load_mounts(settings: Settings, mounts: List[Mount]) -> List[LoadedMount]:
     """The mounts for the core; raises LoadError. A sub-mount made for access rules reuses
     its parent's loaded app (a script is executed once per process)."""
-    callable_name = settings["callable_object"]
+    callable_name = settings.callable_object
     loaded: Dict[int, Callable] = {}
     core_mounts = []
     for mount in sorted(mounts, key=lambda m: m.parent is not None):
@@ -81,7 +82,8 @@ def load_mounts(settings: Dict[str, Any], mounts: List[Mount]) -> List[LoadedMou
         loaded[id(mount)] = app
         extras = mount_extras(settings, mount.group_prefix)
         extras.update(mount.extras)
-        core_mounts.append(LoadedMount(mount.prefix, app, extras, _core_kind(mount, app)))
+        core_mounts.append(LoadedMount(mount.prefix, app, extras, _core_kind(mount, app),
+                                       mount.access, mount.virtual_host))
     if any(mount.kind is MountKind.CGI for mount in mounts):
         set_internal_router(core_mounts)  # CGI local redirects route through the mounts
     return core_mounts

@@ -1,6 +1,7 @@
 """A mount: a URL prefix and what serves it. The planner (plan.py) makes one per mount and
 decides its kind; a serving process loads it (load.py) into a ``LoadedMount``, the
-(prefix, app, extras, kind) the core and the Python routers (routing.py) take.
+(prefix, app, extras, kind, access, virtual_host) the core and the Python routers (routing.py)
+take.
 
 This module imports nothing of pywsgi: every layer may name a mount's kind.
 """
@@ -8,9 +9,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Union
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple, Union
 
-__all__ = ["MountKind", "Mount", "LoadedMount", "DAEMON_MOUNT_BODY"]
+__all__ = ["MountKind", "Mount", "LoadedMount", "DAEMON_MOUNT_BODY", "VirtualHostTag"]
+
+# A mount of a name-based virtual host: the host's index (0: the default host) and the host
+# names it answers to, in lower case.
+VirtualHostTag = Tuple[int, Tuple[str, ...]]
 
 
 class MountKind(str, enum.Enum):
@@ -32,8 +37,12 @@ class Mount:
     #                                      the app itself, or (DAEMON) a DaemonGroup
     label: str = ""                      # for log lines
     kind: MountKind = MountKind.APP
-    # keys added to the mount's extras (the core takes 'pywsgi.access': an AccessRules)
+    # keys added to the mount's environ
     extras: Dict[str, Any] = field(default_factory=dict)
+    # Apache access rules (pywsgi.handlers.access.AccessRules), checked first; None: none
+    access: Any = None
+    # a name-based virtual host's mount: (the host's index, its names in lower case)
+    virtual_host: Optional[VirtualHostTag] = None
     # applied to the loaded app (the document root in front of an app mounted at '/')
     wrap: Optional[Callable[[Callable], Callable]] = None
     # a mount made for access rules below another one: serves through the parent's app
@@ -74,8 +83,10 @@ class LoadedMount(NamedTuple):
 
     prefix: str
     app: Any                  # the WSGI app; STATIC: the StaticFiles; DAEMON: the DaemonGroup
-    extras: Dict[str, Any]    # merged into the environ; 'pywsgi.access', 'pywsgi.virtual_host'
+    extras: Dict[str, Any]    # merged into the environ
     kind: MountKind
+    access: Any = None        # AccessRules checked before anything else (403); None: none
+    virtual_host: Optional[VirtualHostTag] = None   # None: not a virtual host's
 
     @property
     def wsgi_app(self) -> Callable:

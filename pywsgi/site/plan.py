@@ -13,6 +13,7 @@ import os
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from pywsgi.config.settings import application_group_for
+from pywsgi.config.typed import Settings
 from pywsgi.errors import StartupError
 from pywsgi.handlers import welcome
 from pywsgi.handlers.cgi import CGIDirectory, CGIScript, shared_limits
@@ -47,7 +48,7 @@ def _target_kind(target: str) -> MountKind:
     return MountKind.APP
 
 
-def plan_mounts(settings: Dict[str, Any], script: Optional[str] = None,
+def plan_mounts(settings: Settings, script: Optional[str] = None,
                 app: Optional[Callable] = None) -> List[Mount]:
     """The mounts to serve: SCRIPT (or app) at mount_point, plus every script_alias and the
     mounts of the other settings; with virtual hosts, each host's.
@@ -56,7 +57,7 @@ def plan_mounts(settings: Dict[str, Any], script: Optional[str] = None,
     """
     if script is not None and app is not None:
         raise StartupError("give either a script or an application object, not both")
-    if settings.get("virtual_host"):
+    if settings.virtual_host:
         mounts = _plan_virtual_hosts(settings, script, app)
     else:
         mounts = _plan_server(settings, script, app)
@@ -66,17 +67,17 @@ def plan_mounts(settings: Dict[str, Any], script: Optional[str] = None,
     return mounts
 
 
-def _plan_server(settings: Dict[str, Any], script: Optional[str],
+def _plan_server(settings: Settings, script: Optional[str],
                  app: Optional[Callable]) -> List[Mount]:
     mounts: List[Mount] = []
     if app is not None:
         if not callable(app):
             raise StartupError(f"the application must be callable, got {type(app).__name__}")
-        mounts.append(Mount(settings["mount_point"], app, getattr(app, "__name__", repr(app))))
+        mounts.append(Mount(settings.mount_point, app, getattr(app, "__name__", repr(app))))
     elif script is not None:
-        mounts.append(Mount(settings["mount_point"], _check_target(script, ""), script,
+        mounts.append(Mount(settings.mount_point, _check_target(script, ""), script,
                             _target_kind(script)))
-    for url, target in settings.get("script_alias") or ():
+    for url, target in settings.script_alias:
         mounts.append(Mount(url, _check_target(target, f"--script-alias {url or '/'}: "), target,
                             _target_kind(target)))
     mounts.extend(plan_handler_mounts(settings))  # and PythonPath/PythonOption
@@ -87,11 +88,11 @@ def _plan_server(settings: Dict[str, Any], script: Optional[str],
             raise StartupError(f"two applications mounted at {mount.prefix or '/'!r}: "
                                f"{seen[mount.prefix]} and {mount.label}")
         seen[mount.prefix] = mount.label
-    if settings.get("document_root"):
+    if settings.document_root:
         _mount_document_root(settings, mounts)
     if not mounts:
         mounts.append(Mount("", welcome.application, "welcome page"))
-    for url, rules in settings.get("access") or ():
+    for url, rules in settings.access:
         _attach_access(settings, mounts, url, rules)
     return mounts
 
@@ -105,32 +106,33 @@ _VHOST_MERGED = ("url_alias", "script_alias", "cgi_alias", "python_handler", "ac
                  "mount_process_group")
 
 
-def _plan_virtual_hosts(settings: Dict[str, Any], script: Optional[str],
+def _plan_virtual_hosts(settings: Settings, script: Optional[str],
                         app: Optional[Callable]) -> List[Mount]:
     """Name-based virtual hosts: each host's mounts are planned as a server of its own that
-    inherits the main server's settings; every mount is tagged ('pywsgi.virtual_host': index,
-    host names) and the core routes by the request's Host to that host's mounts, or to the
+    inherits the main server's settings; every mount is tagged (Mount.virtual_host: index, host
+    names) and the core routes by the request's Host to that host's mounts, or to the
     first host's when no name matches (Apache's default virtual host)."""
     mounts: List[Mount] = []
-    for index, host in enumerate(settings["virtual_host"]):
-        sub = dict(settings, virtual_host=[])
+    for index, host in enumerate(settings.virtual_host):
+        changes: Dict[str, Any] = {"virtual_host": []}
         for name, value in host.items():
             if name in _VHOST_MERGED:
                 own = {item[0] for item in value}
-                inherited = [item for item in settings.get(name) or () if item[0] not in own]
-                sub[name] = inherited + list(value)
+                inherited = [item for item in getattr(settings, name) if item[0] not in own]
+                changes[name] = inherited + list(value)
             elif name != "server_alias":
-                sub[name] = value
-        if (sub.get("process_group") or "") != (settings.get("process_group") or ""):
+                changes[name] = value
+        sub = settings.replace(**changes)
+        if sub.process_group != settings.process_group:
             raise StartupError(f"virtual host {host.get('server_name') or index + 1}: a daemon "
-                               f"process group of its own ({sub['process_group'] or 'embedded'}) "
+                               f"process group of its own ({sub.process_group or 'embedded'}) "
                                f"is not supported yet; use one WSGIProcessGroup (--process-group) "
                                f"for all")
         names = tuple(([host["server_name"].lower()] if host.get("server_name") else [])
                       + list(host.get("server_alias") or ()))
         for mount in _plan_server(sub, script, app):
-            mount.extras["pywsgi.virtual_host"] = (index, names)
-            mount.extras["pywsgi.allow_encoded_slashes"] = sub.get("allow_encoded_slashes") or "off"
+            mount.virtual_host = (index, names)
+            mount.extras["pywsgi.allow_encoded_slashes"] = sub.allow_encoded_slashes
             group = application_group_for(sub, mount.group_prefix)
             mount.extras["mod_wsgi.application_group"] = group
             mount.extras["pywsgi.application_group"] = group
@@ -141,52 +143,51 @@ def _plan_virtual_hosts(settings: Dict[str, Any], script: Optional[str],
 
 # ------------------------------------------------------------------ static, handlers, CGI
 
-def _static_app(settings: Dict[str, Any], path: str, what: str) -> Tuple[Callable, MountKind]:
+def _static_app(settings: Settings, path: str, what: str) -> Tuple[Callable, MountKind]:
     """StaticFiles for a directory or a file (STATIC); with --handler-scripts a directory's
     *.wsgi files run as applications, with --cgi-extension its CGI files run (HandlerScripts or
     CGIByExtension in front of the StaticFiles: HANDLER_SCRIPTS)."""
     if not os.path.exists(path):
         raise StartupError(f"{what}{path}: no such file or directory")
     try:
-        files = StaticFiles(path, index=(settings["directory_index"],),
-                            follow_symlinks=settings["follow_symlinks"],
-                            precompressed=settings["precompressed"],
-                            cache_control=settings["cache_control"],
+        files = StaticFiles(path, index=(settings.directory_index,),
+                            follow_symlinks=settings.follow_symlinks,
+                            precompressed=settings.precompressed,
+                            cache_control=settings.cache_control,
                             is_file=os.path.isfile(path))
     except ValueError as exc:
         raise StartupError(f"{what}{exc}") from None
-    if not os.path.isdir(path) or not (settings.get("handler_scripts")
-                                       or settings.get("cgi_extension")):
+    if not os.path.isdir(path) or not (settings.handler_scripts or settings.cgi_extension):
         return files, MountKind.STATIC
-    if settings.get("handler_scripts"):
-        files = HandlerScripts(path, files, callable_name=settings["callable_object"],
-                               extensions=settings["handler_extension"],
-                               follow_symlinks=settings["follow_symlinks"])
-    if settings.get("cgi_extension"):  # AddHandler cgi-script .cgi
+    if settings.handler_scripts:
+        files = HandlerScripts(path, files, callable_name=settings.callable_object,
+                               extensions=settings.handler_extension,
+                               follow_symlinks=settings.follow_symlinks)
+    if settings.cgi_extension:  # AddHandler cgi-script .cgi
         files = CGIByExtension(path, files, _cgi_app(settings, path, what),
-                               extensions=settings["cgi_extension"],
-                               follow_symlinks=settings["follow_symlinks"])
+                               extensions=settings.cgi_extension,
+                               follow_symlinks=settings.follow_symlinks)
     return files, MountKind.HANDLER_SCRIPTS
 
 
-def _cgi_limits(settings: Dict[str, Any]):
-    return shared_limits(settings["cgi_timeout"], settings["cgi_max_processes"])
+def _cgi_limits(settings: Settings):
+    return shared_limits(settings.cgi_timeout, settings.cgi_max_processes)
 
 
-def _cgi_app(settings: Dict[str, Any], path: str, what: str) -> Callable:
+def _cgi_app(settings: Settings, path: str, what: str) -> Callable:
     if not os.path.exists(path):
         raise StartupError(f"{what}{path}: no such file or directory")
     if not os.path.isdir(path) and not os.path.isfile(path):
         raise StartupError(f"{what}{path}: not a directory or a file")
-    return CGIDirectory(path, _cgi_limits(settings), document_root=settings.get("document_root"),
-                        follow_symlinks=settings["follow_symlinks"])
+    return CGIDirectory(path, _cgi_limits(settings), document_root=settings.document_root,
+                        follow_symlinks=settings.follow_symlinks)
 
 
-def _cgi_directory(settings: Dict[str, Any], path: str, what: str) -> Tuple[Callable, MountKind]:
+def _cgi_directory(settings: Settings, path: str, what: str) -> Tuple[Callable, MountKind]:
     return _cgi_app(settings, path, what), MountKind.CGI
 
 
-def _subdirectory_factory(settings: Dict[str, Any], path: str, make) -> Optional[Callable]:
+def _subdirectory_factory(settings: Settings, path: str, make) -> Optional[Callable]:
     """For a directory mount: (app, kind) for a subdirectory (access rules below the mount)."""
     if not os.path.isdir(path):
         return None
@@ -198,39 +199,39 @@ def _subdirectory_factory(settings: Dict[str, Any], path: str, make) -> Optional
             raise StartupError(f"{what}{sub}: no such directory")
         real_root = os.path.realpath(path)
         real = os.path.realpath(sub)
-        if not settings["follow_symlinks"] and not real.startswith(real_root.rstrip("/") + "/"):
+        if not settings.follow_symlinks and not real.startswith(real_root.rstrip("/") + "/"):
             raise StartupError(f"{what}{sub} leads out of {path}")
         return make(settings, sub, what)
     return for_subdirectory
 
 
-def _file_mounts(settings: Dict[str, Any]) -> List[Mount]:
+def _file_mounts(settings: Settings) -> List[Mount]:
     """Mounts for --cgi-script, --cgi-alias and --url-alias (the document root comes later)."""
     mounts: List[Mount] = []
-    for url, path in settings.get("cgi_script") or ():
-        url = settings["mount_point"] if url is None else url
+    for url, path in settings.cgi_script:
+        url = settings.mount_point if url is None else url
         what = f"--cgi-script {url or '/'}: "
         if not os.path.isfile(path):
             raise StartupError(f"{what}{path}: " + ("not a file" if os.path.exists(path)
                                                      else "no such file"))
-        app = CGIScript(path, _cgi_limits(settings), callable_name=settings["callable_object"],
-                        document_root=settings.get("document_root"))
+        app = CGIScript(path, _cgi_limits(settings), callable_name=settings.callable_object,
+                        document_root=settings.document_root)
         mounts.append(Mount(url, app, f"CGI script {path}", MountKind.CGI))
-    for url, path in settings.get("cgi_alias") or ():
+    for url, path in settings.cgi_alias:
         app, kind = _cgi_directory(settings, path, f"--cgi-alias {url or '/'}: ")
         mounts.append(Mount(url, app, f"CGI {path}", kind,
                             subdirectory=_subdirectory_factory(settings, path, _cgi_directory)))
-    for url, path in settings.get("url_alias") or ():
+    for url, path in settings.url_alias:
         app, kind = _static_app(settings, path, f"--url-alias {url or '/'}: ")
         mounts.append(Mount(url, app, f"files {path}", kind,
                             subdirectory=_subdirectory_factory(settings, path, _static_app)))
     return mounts
 
 
-def _mount_document_root(settings: Dict[str, Any], mounts: List[Mount]) -> None:
+def _mount_document_root(settings: Settings, mounts: List[Mount]) -> None:
     """The document root is the '/' mount; explicit mounts win by longest prefix. When an
     application is mounted at '/' too, existing files win over it (mod_wsgi-express)."""
-    root = settings["document_root"]
+    root = settings.document_root
     what = "--document-root: "
     if not os.path.isdir(root):
         raise StartupError(f"{what}{root}: " + ("not a directory" if os.path.exists(root)
@@ -240,8 +241,8 @@ def _mount_document_root(settings: Dict[str, Any], mounts: List[Mount]) -> None:
         if mount.prefix == "":
 
             def in_front(app, files=files):
-                return DocumentRootFirst(files, app, root, (settings["directory_index"],),
-                                         follow_symlinks=settings["follow_symlinks"])
+                return DocumentRootFirst(files, app, root, (settings.directory_index,),
+                                         follow_symlinks=settings.follow_symlinks)
             mount.wrap = in_front
             mount.label += f" (behind the files of {root})"
             return
@@ -249,13 +250,13 @@ def _mount_document_root(settings: Dict[str, Any], mounts: List[Mount]) -> None:
                         subdirectory=_subdirectory_factory(settings, root, _static_app)))
 
 
-def _attach_access(settings: Dict[str, Any], mounts: List[Mount], url: str, rules) -> None:
+def _attach_access(settings: Settings, mounts: List[Mount], url: str, rules) -> None:
     """Access rules for the URL prefix `url`: on the mount at that prefix, or on a new mount
     made for it below the mount that serves it (longest prefix wins, so the rules apply to
     that part of the URL space only)."""
     for mount in mounts:
         if mount.prefix == url:
-            mount.extras["pywsgi.access"] = rules
+            mount.access = rules
             return
     enclosing = None
     for mount in mounts:
@@ -272,7 +273,7 @@ def _attach_access(settings: Dict[str, Any], mounts: List[Mount], url: str, rule
     else:
         sub = Mount(url, enclosing.target, f"{enclosing.label} (at {url})", enclosing.kind,
                     parent=enclosing)
-    sub.extras["pywsgi.access"] = rules
+    sub.access = rules
     mounts.append(sub)
 
 

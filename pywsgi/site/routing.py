@@ -8,7 +8,7 @@ Both come here:
 * a mount serves a path when its prefix is '' (the root) or the path is the prefix or starts
   with the prefix and '/' (``/myapp`` serves ``/myapp`` and ``/myapp/x``, never ``/myappx``);
   the longest such prefix wins;
-* with name-based virtual hosts (mounts tagged ``pywsgi.virtual_host`` = (index, names)), only
+* with name-based virtual hosts (mounts tagged ``virtual_host`` = (index, names)), only
   the mounts of the request's host count, or the first host's when no name matches (Apache's
   default virtual host), as in the core.
 
@@ -23,7 +23,7 @@ from urllib.parse import unquote
 __all__ = ["prefix_matches", "normalize_path", "request_host", "Router",
            "set_internal_router", "internal_router"]
 
-M = TypeVar("M")   # a mount: anything with .prefix (str) and .extras (dict)
+M = TypeVar("M")   # a mount: anything with .prefix (str) and .virtual_host (a tag or None)
 
 
 def prefix_matches(prefix: str, path: str) -> bool:
@@ -86,7 +86,7 @@ class Router(Generic[M]):
         self._by_host: Dict[int, List[M]] = {}
         self._host_index: Dict[str, int] = {}
         for mount in ordered:
-            tag = mount.extras.get("pywsgi.virtual_host")  # type: ignore[attr-defined]
+            tag = mount.virtual_host  # type: ignore[attr-defined]
             if tag is None:
                 continue
             index, names = tag

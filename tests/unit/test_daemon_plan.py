@@ -37,7 +37,7 @@ def test_daemon_runs_the_app_in_a_group_named_like_mod_wsgi_express(settings, tr
     assert kinds == {'': MountKind.DAEMON, '/static': MountKind.STATIC}  # files stay here
     assert next(m for m in mounts if m.prefix == '').target is group
     # the server processes: --server-processes, and a relay thread per daemon thread (>= 4)
-    assert (server_settings['processes'], server_settings['threads']) == (2, 21)
+    assert (server_settings.processes, server_settings.threads) == (2, 21)
     assert [m.prefix for m in daemon_plan.mounts_for(group)] == ['']
     assert daemon_plan.script_paths(group) == [str(tree / 'a.wsgi')]
 

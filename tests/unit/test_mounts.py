@@ -86,7 +86,7 @@ def test_access_rules_below_a_mount(settings, site):
     admin = mounts['/app/admin']
     assert admin.parent is mounts['/app'] and admin.kind is MountKind.APP
     assert admin.group_prefix == '/app'
-    assert 'pywsgi.access' in admin.extras
+    assert admin.access is not None and 'pywsgi.access' not in admin.extras
 
 
 @pytest.mark.parametrize('values, message', [
@@ -111,8 +111,8 @@ def test_virtual_hosts_tag_every_mount(settings, site):
         {'server_name': 'two.example', 'server_alias': ['www.two.example'],
          'document_root': str(site / 'htdocs'), 'allow_encoded_slashes': 'nodecode'}])
     mounts = plan_mounts(built)
-    tags = sorted((m.prefix, m.extras['pywsgi.virtual_host'],
-                   m.extras['pywsgi.allow_encoded_slashes']) for m in mounts)
+    tags = sorted((m.prefix, m.virtual_host, m.extras['pywsgi.allow_encoded_slashes'])
+                  for m in mounts)
     assert tags == [('', (1, ('two.example', 'www.two.example')), 'nodecode'),
                     ('/a', (0, ('one.example',)), 'off')]
 

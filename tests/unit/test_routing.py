@@ -45,8 +45,7 @@ def test_request_host_as_the_core_matches_it(host_header, host):
 
 
 def mount(prefix, name, vhost=None, kind=MountKind.APP):
-    extras = {} if vhost is None else {'pywsgi.virtual_host': vhost}
-    return LoadedMount(prefix, name, extras, kind)
+    return LoadedMount(prefix, name, {}, kind, virtual_host=vhost)
 
 
 def test_the_longest_prefix_wins_whatever_the_order():

@@ -1,9 +1,13 @@
-"""The settings: a daemon group's options, the table's conversions, and where values come from."""
+"""The settings: a daemon group's options, the table's conversions, the typed Settings object,
+and where values come from."""
+import collections.abc
+import dataclasses
 import os
+import typing
 
 import pytest
 
-from pywsgi.config import ConfigError, build
+from pywsgi.config import SETTINGS, ConfigError, Settings, build
 from pywsgi.config.daemon_groups import DaemonGroup, group_spec, parse_group
 from pywsgi.config.sources import FileSource, collect, read_toml, to_toml
 
@@ -47,11 +51,11 @@ def test_group_spec_reads_back_to_the_same_group(tmp_path):
 def test_build_converts_and_derives(tmp_path):
     built = build(port='8080', threads=2, limit_request_body='10M', host='0.0.0.0',
                   document_root=str(tmp_path), daemon_process='g:processes=2')
-    assert (built['port'], built['threads']) == (8080, 2)
-    assert built['limit_request_body'] == 10 * 1024 * 1024
-    assert built['server_name'] == 'localhost'              # derived from a wildcard host
-    assert built['server_software'].startswith('pywsgi/')
-    assert [group.name for group in built['daemon_process']] == ['g']
+    assert (built.port, built.threads) == (8080, 2)
+    assert built.limit_request_body == 10 * 1024 * 1024
+    assert built.server_name == 'localhost'              # derived from a wildcard host
+    assert built.server_software.startswith('pywsgi/')
+    assert [group.name for group in built.daemon_process] == ['g']
     with pytest.raises(ConfigError, match=r"unknown setting 'thread' \(did you mean 'threads'\?\)"):
         build(thread=2)
     with pytest.raises(ConfigError, match=r"bad value for setting 'port' \(--port\)"):
@@ -93,3 +97,101 @@ def test_a_bad_file_value_names_the_file_and_line(source, message):
 def test_a_bad_environment_value_names_the_variable():
     with pytest.raises(ConfigError, match='environment variable PYWSGI_THREADS: bad value'):
         collect(environ={'PYWSGI_THREADS': 'lots', 'PATH': os.environ.get('PATH', '')})
+
+
+# ------------------------------------------------------------------ the Settings object
+
+def test_settings_are_read_as_attributes_and_never_set():
+    built = build(threads=3)
+    assert built.threads == 3 and built.processes == 1
+    with pytest.raises(AttributeError, match=r"no setting 'thread' \(did you mean 'threads'\?\)"):
+        built.thread  # noqa: B018
+    with pytest.raises(AttributeError, match="no setting 'colour'"):
+        built.colour  # noqa: B018
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.threads = 4
+    assert not hasattr(built, '__html__')   # probes for hooks get a plain AttributeError
+
+
+def test_derived_settings_are_copies_with_changes():
+    built = build(threads=3, port=8123)
+    derived = built.replace(threads=15, process_group='g')
+    assert (derived.threads, derived.process_group, derived.port) == (15, 'g', 8123)
+    assert (built.threads, built.process_group) == (3, '')   # the original is untouched
+    with pytest.raises(AttributeError, match=r"no setting 'thread' \(did you mean 'threads'\?\)"):
+        built.replace(thread=15)
+
+
+def _declared_types():
+    return typing.get_type_hints(Settings)
+
+
+def test_the_typed_declaration_lists_the_table_in_order():
+    """config/typed.py declares a field per row of the table (config/settings.py): a new
+    setting needs its line there too, with its type."""
+    declared = [field.name for field in dataclasses.fields(Settings)]
+    table = [setting.name for setting in SETTINGS]
+    missing = [name for name in table if name not in declared]
+    assert not missing, 'declare these settings in pywsgi/config/typed.py: %s' % missing
+    assert declared == table, 'pywsgi/config/typed.py lists the settings in another order'
+
+
+def _has_type_variable_or_any(hint):
+    if hint is typing.Any or isinstance(hint, typing.TypeVar):
+        return True
+    return any(_has_type_variable_or_any(arg) for arg in typing.get_args(hint))
+
+
+def test_each_declared_type_is_what_its_converter_returns():
+    declared = _declared_types()
+    checked = 0
+    for setting in SETTINGS:
+        returns = typing.get_type_hints(setting.convert).get('return')
+        if returns is None or _has_type_variable_or_any(returns):
+            continue   # _or_none(...) and the like: the defaults' check below covers them
+        assert declared[setting.name] == returns, setting.name
+        checked += 1
+    assert checked > len(SETTINGS) // 2
+
+
+def _conforms(value, hint):
+    """Whether value is of the type hint (the shapes the declaration uses)."""
+    if hint is typing.Any:
+        return True
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union:
+        return any(_conforms(value, arg) for arg in args)
+    if origin in (list, collections.abc.Sequence):
+        return isinstance(value, origin) and all(_conforms(item, args[0]) for item in value)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return isinstance(value, tuple) and all(_conforms(item, args[0]) for item in value)
+        return (isinstance(value, tuple) and len(value) == len(args)
+                and all(_conforms(item, arg) for item, arg in zip(value, args)))
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            _conforms(key, args[0]) and _conforms(item, args[1]) for key, item in value.items())
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def test_every_value_has_its_declared_type(tmp_path):
+    declared = _declared_types()
+    (tmp_path / 'app.wsgi').write_text('application = None\n')
+    samples = [build(), build(
+        host='0.0.0.0', max_clients='100', access_log='-', access_log_format='%h',
+        application_group='%{GLOBAL}', cache_control='no-cache', server_software='x',
+        script_alias=['/a=%s' % (tmp_path / 'app.wsgi')], url_alias=[['/f', str(tmp_path)]],
+        cgi_script=[str(tmp_path / 'app.wsgi')], access=['/=Require all granted'],
+        python_handler=['/h=mod::handle'], python_option=['k=v'], cgi_extension=['.cgi'],
+        daemon_process=['g:threads=2'], mount_process_group=['/a=g'],
+        virtual_host=[{'server_name': 'a.example', 'document_root': str(tmp_path)}],
+        trust_proxy=['10.0.0.0/8'], trust_proxy_header=['forwarded'], server_status='/st',
+        server_status_allow=['10.0.0.0/8'])]
+    for built in samples:
+        for name, hint in declared.items():
+            value = getattr(built, name)
+            assert _conforms(value, hint), f'{name} = {value!r} is not {hint}'
