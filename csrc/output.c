@@ -449,7 +449,8 @@ static void output_done(pw_server *s, pw_conn *c)
         queue_to_worker(s, c);
         break;
     case PW_AFTER_KEEP:
-        if (conn_keep(s, c)) { /* a pipelined request was complete already */
+        /* a pipelined request was complete already (not a probe URL, answered here) */
+        if (conn_keep(s, c) && conn_next_probes(s, c)) {
             pthread_mutex_lock(&s->lock);
             conn_unwatch(s, c);
             pthread_mutex_unlock(&s->lock);

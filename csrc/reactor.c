@@ -65,7 +65,11 @@ void pw_server_stop_accepting(pw_server *s)
 
 int pw_server_stopping(pw_server *s)
 {
-    return atomic_load_int(&s->stopping);
+    return atomic_load_int(&s->stopping) || stop_announced(s);
+}
+int pw_server_accepting(pw_server *s)
+{
+    return !atomic_load_int(&s->let_go);
 }
 int pw_server_open_conns(pw_server *s)
 {
@@ -539,6 +543,8 @@ static void reactor_readable(pw_server *s, pw_conn *c)
                     conn_end(s, c); /* answered (413): the body may be on its way */
                     return;
                 }
+                if (!conn_next_probes(s, c))
+                    return; /* a probe URL, answered here (probes.c) */
                 int ready = prebuffer_start(s, c);
                 if (ready < 0)
                     return;
@@ -579,6 +585,13 @@ static void conn_shed_memory(pw_server *s, pw_conn *c)
     conn_reset_request(s, c);
 }
 
+/* Bytes wait in c's socket, not read yet. */
+static int conn_has_input(const pw_conn *c)
+{
+    char peek;
+    return recv(c->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 static void reactor_scan(pw_server *s, double now)
 {
     if (s->cfg.access_log)
@@ -607,6 +620,14 @@ static void reactor_scan(pw_server *s, double now)
             clear_pending(s, c);
         if (c->idle && now - c->head_start >= PW_IDLE_FREE && now < c->deadline)
             conn_shed_memory(s, c);
+        if (now >= c->deadline && c->idle && c->len == 0 && conn_has_input(c)) {
+            /* its request came just as it was to be closed (the reactor had not read it
+             * yet, e.g. busy with an inline request): read it, not drop it */
+            c->idle = 0;
+            c->head_start = now;
+            c->deadline = now + s->cfg.header_timeout;
+            continue;
+        }
         if (now >= c->deadline) {
             if (c->need_proxy_header && c->len > 0) {
                 /* a proxy, not a browser: no HTTP answer to a header it never finished */
@@ -649,6 +670,25 @@ static void reactor_scan(pw_server *s, double now)
         s->last_trim = now;
     }
 #endif
+}
+
+/* Stopping, the backlog drained: give up this process's hold on the listening sockets now,
+ * not at its exit.  A socket is closed - and what is queued in it reset - when the last
+ * process holding it lets go; the master lets go when the whole server stops, before it
+ * stops the server processes (process/arbiter.py), so the last to let go is a process that
+ * has just drained the backlog, and a connection that comes later is refused (the load
+ * balancer tries another server) instead of being accepted into a queue nobody reads.  The
+ * descriptor becomes /dev/null (dup2 replaces it at once), so its number stays valid for the
+ * Python socket object that owns it. */
+static void listen_let_go(pw_server *s)
+{
+    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd >= 0) {
+        for (int k = 0; k < s->cfg.num_listen; k++)
+            dup2(null_fd, s->cfg.listen_fds[k]);
+        close(null_fd);
+    }
+    atomic_store_int(&s->let_go, 1);
 }
 
 /* One round of the reactor: wait for events (up to the next scan or lazy wake-up), handle them,
@@ -731,6 +771,11 @@ int reactor_turn(pw_server *s)
             relay_async_drop_idle(fd); /* an idle daemon connection: its daemon closed it */
     }
     if (atomic_load_int(&s->stopping) && s->listening) {
+        /* What clients already queued in the listen backlog are accepted and served (their
+         * responses close the connection), not left to be reset when the socket closes.
+         * Fresh, they count as idle below: one that sends nothing is not waited for long. */
+        if (!atomic_load_int(&s->shutdown))
+            accept_drain(s);
         /* Stopping: an idle connection is not closed at once - its client may be sending
          * on it right now and would see a reset.  It gets at most the keep-alive timeout
          * from now; a request that comes meanwhile is served with Connection: close.
@@ -751,6 +796,7 @@ int reactor_turn(pw_server *s)
             for (int k = 0; k < s->cfg.num_listen; k++)
                 poller_del(s, s->cfg.listen_fds[k]);
         s->listening = 0;
+        listen_let_go(s);
     }
     if (__atomic_load_n(&s->handoff, __ATOMIC_ACQUIRE))
         relay_adopt(s);
@@ -856,7 +902,14 @@ void pw_server_free(pw_server *s)
     free(s);
 }
 
+/* After a response: keep or close c (below), and answer the pipelined requests that follow
+ * while they are for a probe URL.  1: the next request is complete (the caller serves it). */
 int conn_release(pw_server *s, pw_conn *c, int keep_alive)
+{
+    return conn_release_one(s, c, keep_alive) && conn_next_probes(s, c);
+}
+
+int conn_release_one(pw_server *s, pw_conn *c, int keep_alive)
 {
     c->requests++;
     if (s->cfg.scoreboard && c->resp_status && !c->status_page)

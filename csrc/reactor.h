@@ -21,6 +21,7 @@
 #include "http_parser.h"
 #include "accesslog.h"
 #include "proxy_trust.h"
+#include "probes.h"
 #include "response.h"
 #include "tls.h"
 
@@ -90,6 +91,7 @@ typedef struct {
     const char *hsts_line;           /* "Strict-Transport-Security: ...\r\n" on responses to
                                         https requests (--hsts-policy), or NULL */
     int ssl_environ;                 /* --ssl-environ: the relay carries the SSL_* variables */
+    pw_probes probes;                /* --health-url, --ready-url (probes.h); zeroed: none */
 } pw_config;
 
 enum { PW_LOG_ERROR = 0, PW_LOG_WARNING = 1, PW_LOG_INFO = 2, PW_LOG_DEBUG = 3 };
@@ -224,12 +226,21 @@ typedef struct pw_conn {
 } pw_conn;
 
 pw_server *pw_server_new(const pw_config *cfg, char *err, size_t errlen);
-int pw_server_start(pw_server *s);           /* starts the reactor thread; 0 ok */
-void pw_server_stop_accepting(pw_server *s); /* graceful: stop accepting, close idle conns */
-void pw_server_shutdown(pw_server *s);       /* stop reactor, wake workers; join reactor */
+int pw_server_start(pw_server *s); /* starts the reactor thread; 0 ok */
+/* Graceful: stop accepting - first accepting every connection already queued in the listen
+ * backlog, then giving up this process's hold on the listening sockets (so the last process
+ * to let go of a socket leaves nothing queued in it to be reset) - and close idle connections
+ * (the keep-alive timeout at most). */
+void pw_server_stop_accepting(pw_server *s);
+void pw_server_shutdown(pw_server *s); /* stop reactor, wake workers; join reactor */
 void pw_server_free(pw_server *s);
 int pw_server_open_conns(pw_server *s);
+/* Whether responses close their connection now: this process stops, or the master began a
+ * graceful stop of the whole server (probes.h: the server still accepts meanwhile). */
 int pw_server_stopping(pw_server *s);
+/* Whether the listening sockets are still this process's (stop_accepting: until the backlog
+ * is drained). */
+int pw_server_accepting(pw_server *s);
 const pw_config *pw_server_config(pw_server *s);
 
 /* Workers: block until a connection with a complete head is ready; NULL on shutdown. */

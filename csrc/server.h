@@ -14,6 +14,7 @@
  *   response.c     the sans-I/O parts of a response: status reasons, the Date header
  *   tls.c          HTTPS: OpenSSL loaded at run time, contexts, a TLS connection's handshake,
  *                  reads and writes (the I/O paths call it when c->tls is set)
+ *   probes.c       --health-url and --ready-url, answered by the core (probes.h)
  *
  * Everything declared here is internal to the extension module (hidden visibility).
  */
@@ -127,6 +128,8 @@ struct pw_server {
     int stopping;         /* atomic: no new connections, no keep-alive */
     int shutdown;         /* atomic: reactor and workers end */
     int listening;        /* reactor: listen fds registered */
+    int let_go;           /* atomic: stopping, the backlog was drained and the listening
+                             sockets let go (pw_server_accepting) */
     int busy;             /* atomic: connections queued or with a worker */
     int accept_paused;    /* atomic: listen fds left out while busy */
     int pending;          /* reactor only: fresh connections not yet dispatched */
@@ -204,6 +207,7 @@ void conn_end(pw_server *s, pw_conn *c);
 int conn_grow(pw_conn *c, size_t want);
 int conn_keep(pw_server *s, pw_conn *c);
 int conn_release(pw_server *s, pw_conn *c, int keep_alive);
+int conn_release_one(pw_server *s, pw_conn *c, int keep_alive);
 void conn_reset_request(pw_server *s, pw_conn *c);
 void log_reactor_answer(pw_server *s, pw_conn *c, int captured);
 int reactor_turn(pw_server *s);
@@ -212,6 +216,7 @@ void conn_proxy_apply(pw_server *s, pw_conn *c, const pw_proxy_info *info);
 
 /* accept.c */
 void accept_balance(pw_server *s);
+void accept_drain(pw_server *s);
 pw_conn *conn_slot(pw_server *s, int fd);
 int evict_idle(pw_server *s, pw_conn *keep);
 int fd_table_fit(pw_conn ***table, int *cap, int fd);
@@ -318,6 +323,11 @@ ssize_t conn_recv_buf(pw_conn *c);
 short conn_wait_events(const pw_conn *c, short events);
 int conn_out_watch(const pw_conn *c);
 void conn_shut_write(pw_conn *c);
+/* probes.c: health and readiness (probes.h).  conn_next_probes: c's next request has a
+ * complete head - answer it here, and the pipelined ones after it, while they are for a probe
+ * URL; 1: a request for a worker is complete in c, 0: c is no longer the caller's. */
+int conn_next_probes(pw_server *s, pw_conn *c);
+int stop_announced(pw_server *s);
 
 /* errorlog.c */
 void log_limited(pw_server *s, pw_log_limit *l, double now, int level, const char *fmt, ...)

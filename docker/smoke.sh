@@ -4,7 +4,7 @@
 #   2. make a Debian bookworm base image with debootstrap, once (cached as $BASE_IMAGE);
 #   3. build docker/Dockerfile with buildah on that base;
 #   4. run the image's ENTRYPOINT with `buildah run` on loopback and check
-#      (a) the welcome page and the image's HEALTHCHECK, (b) a mounted script
+#      (a) the welcome page, the image's HEALTHCHECK and its /healthz, /readyz, (b) a mounted script
 #      (examples/myapp.wsgi answers "mod_wsgi works!"), (c) SIGTERM drains an in-flight
 #      request and the server exits 0, (d) a certificate mounted at /certs: HTTPS answers;
 #   5. report the image size; fail if the runtime stage adds more than $MAX_ABOVE_BASE_MB.
@@ -253,6 +253,8 @@ timeout 60 buildah --storage-driver vfs run --isolation chroot --network host \
     --env "PYWSGI_PORT=$port" "$SERVER_CTR" -- "${HEALTHCHECK[@]:1}" \
     || fail "(a) the image's HEALTHCHECK command failed against a running server"
 say "(a) HEALTHCHECK command passes"
+expect_response "(a) GET /healthz" "$(http_get "$port" /healthz)" 200 "ok"
+expect_response "(a) GET /readyz" "$(http_get "$port" /readyz)" 200 "ready"
 grep -q "pid" "$WORK_DIR/welcome.log" || fail "(a) no error-log lines on stderr"
 stop_server "(a) welcome"
 say "(a) the server's log (stderr):"

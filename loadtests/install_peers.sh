@@ -14,8 +14,9 @@
 #   --pywsgi-only   only (re)install pywsgi into the venv: run it after changing the core, since the
 #                   bench venv holds a built copy, not an editable one.
 #   --tools-only    only Debian's wrk and ab (what CI's `bench.py --smoke` needs), chromium with
-#                   a font (tests/test_server_status.py screenshots the status page), and curl and
-#                   openssl (tests/test_tls.py's real TLS clients); no venv.
+#                   a font (tests/test_server_status.py screenshots the status page), curl and
+#                   openssl (tests/test_tls.py's real TLS clients) and haproxy
+#                   (tests/test_scale_out.py balances three instances with it); no venv.
 set -u
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -61,7 +62,7 @@ if [ "$USE_APT" = 1 ]; then
     fi
     $SUDO apt-get update -q || note "apt-get update failed (continuing with the old package lists)"
     APT_PACKAGES="wrk apache2-utils nginx libev-dev"
-    if [ "$TOOLS_ONLY" = 1 ]; then APT_PACKAGES="wrk apache2-utils chromium fonts-dejavu-core curl openssl";
+    if [ "$TOOLS_ONLY" = 1 ]; then APT_PACKAGES="wrk apache2-utils chromium fonts-dejavu-core curl openssl haproxy";
     elif [ "$WITH_APACHE" = 1 ]; then APT_PACKAGES="$APT_PACKAGES apache2 libapache2-mod-wsgi-py3"; fi
     # One package at a time, so one missing package does not take the others with it.
     for package in $APT_PACKAGES; do

@@ -1,4 +1,4 @@
-# The C side of the core, declared once: csrc/http_parser.h (via _http_parser.pxd), reactor.h, relay.h, static.h, accesslog.h.
+# The C side of the core, declared once: csrc/http_parser.h (via _http_parser.pxd), reactor.h, relay.h, static.h, accesslog.h, probes.h, tls.h.
 from libc.stdint cimport uint32_t, uint64_t
 from posix.types cimport off_t
 
@@ -74,12 +74,14 @@ cdef extern from "scoreboard.h" nogil:
         uint64_t relayed
         int64_t in_flight
         uint64_t errors[3]
+        int32_t live
 
     ctypedef struct pw_scoreboard:
         int32_t nslots
         int32_t ngroups
         int32_t master_pid
         int64_t created_us
+        int32_t stopping
 
     pw_scoreboard *pw_sb_create(int nslots, int ngroups)
     void pw_sb_destroy(pw_scoreboard *sb)
@@ -88,6 +90,21 @@ cdef extern from "scoreboard.h" nogil:
     int64_t pw_sb_wall_us()
     void pw_sb_relay_start(pw_sb_group *g)
     void pw_sb_relay_done(pw_sb_group *g, int status_out)
+    void pw_sb_announce_stop(pw_scoreboard *sb)
+    void pw_sb_set_live(pw_sb_group *g, int live)
+
+
+cdef extern from "probes.h" nogil:
+    enum: PW_PROBE_GROUPS
+    ctypedef struct pw_probes:
+        const char *health_url
+        size_t health_url_len
+        const char *ready_url
+        size_t ready_url_len
+        pw_trust allow
+        const int32_t *stopping
+        int ngroups
+        pw_sb_group *groups[64]
 
 
 cdef extern from "tls.h" nogil:
@@ -192,6 +209,7 @@ cdef extern from "reactor.h" nogil:
         const char *https_redirect_host
         const char *hsts_line
         int ssl_environ
+        pw_probes probes
 
     ctypedef struct pw_conn:
         int fd
@@ -226,6 +244,7 @@ cdef extern from "reactor.h" nogil:
     void pw_server_free(pw_server *s)
     int pw_server_open_conns(pw_server *s)
     int pw_server_stopping(pw_server *s)
+    int pw_server_accepting(pw_server *s)
     pw_conn *pw_queue_pop(pw_server *s)
     int pw_conn_release(pw_server *s, pw_conn *c, int keep_alive)
     ssize_t pw_body_peek(pw_server *s, pw_conn *c, const char **ptr)

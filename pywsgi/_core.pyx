@@ -1132,6 +1132,7 @@ cdef bint _try_sendfile(Request req, FileWrapper wrapper) except -1:
 include "_static.pxi"
 include "_status.pxi"
 include "_tls.pxi"
+include "_probes.pxi"
 
 
 # ------------------------------------------------------------------------ threads
@@ -1553,6 +1554,7 @@ def serve(listen_fds, mounts, config):
     _direct_group = _sb_group_of((<_Mount>ms[0]).daemon) if _direct_relay else NULL
     cfg.status_url = _status_url_c if _status_url_n else NULL
     cfg.status_url_len = _status_url_n
+    _configure_probes(&cfg, config, ms)
     mode = _choose_mode(threads, ms)
     inline = mode == MODE_INLINE
     _apply_mode(&cfg, mode, ms)
@@ -1613,8 +1615,9 @@ def serve(listen_fds, mounts, config):
             return
         pw_server_stop_accepting(srv)
         deadline = time.monotonic() + graceful_timeout
-        # (requests stuck past --request-timeout and their interrupt are not waited for)
-        while (pw_server_open_conns(srv) > recycling.stuck()
+        # (requests stuck past --request-timeout and their interrupt are not waited for; the
+        # connections queued in the listen backlog are, once the reactor has accepted them)
+        while ((pw_server_open_conns(srv) > recycling.stuck() or pw_server_accepting(srv))
                and time.monotonic() < deadline):
             if not _stop_graceful:
                 return

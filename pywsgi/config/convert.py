@@ -478,6 +478,19 @@ def as_status_url(value: Any) -> Optional[str]:
     return url
 
 
+def as_probe_url(value: Any) -> Optional[str]:
+    """--health-url / --ready-url: a plain ASCII path below the root, such as /healthz; the
+    core compares it with the request's path as sent (no percent-decoding), the query aside."""
+    if value is None:
+        return None
+    url = normalize_mount_point(value)
+    if url == "":
+        raise ValueError("must be a URL path such as /healthz, not the root")
+    if not url.isascii() or "%" in url:
+        raise ValueError(f"must be plain ASCII without percent-escapes, got {value!r}")
+    return url
+
+
 def as_status_allow(value: Any) -> str:
     """One --server-status-allow value: an IPv4/IPv6 address or CIDR network."""
     text = as_str(value).strip()

@@ -47,6 +47,7 @@ from pywsgi.config.convert import (
     as_optional_user_or_group,
     as_port,
     as_positive_int,
+    as_probe_url,
     as_python_handler,
     as_python_handler_list,
     as_python_identifier_path,
@@ -579,6 +580,34 @@ SETTINGS: Tuple[Setting, ...] = (
             "SSL_CLIENT_VERIFY, ...) in the environ of HTTPS requests, like SSLOptions "
             "+StdEnvVars.",
             express="--ssl-environ", flag="--ssl-environ", const=True),
+    # -- behind a load balancer (docs/deploying.md); no Apache or mod_wsgi-express counterpart
+    Setting("health_url", as_probe_url, None,
+            "Answer this URL (e.g. /healthz) in the server process itself, no application "
+            "call and no thread: 200 while the process serves (a liveness probe, the Docker "
+            "image's HEALTHCHECK). GET or HEAD, from loopback, a UNIX-socket client or "
+            "--health-allow; others get 403. No Apache counterpart.",
+            express=None, flag="--health-url", metavar="URL"),
+    Setting("ready_url", as_probe_url, None,
+            "Answer this URL (e.g. /readyz) in the server process itself: 200 when every mount "
+            "and daemon process group can take requests, 503 while a daemon group has no live "
+            "process (starting, or restarting all of its processes) and from the first instant "
+            "of a graceful stop (SIGTERM), so a load balancer or Kubernetes stops sending "
+            "before the server stops accepting. Allowed like --health-url. No Apache "
+            "counterpart.",
+            express=None, flag="--ready-url", metavar="URL"),
+    Setting("health_allow", as_status_allow_list, (),
+            "A client address or CIDR network that may ask --health-url and --ready-url besides "
+            "loopback and UNIX-socket clients (who always may); repeatable. A kubelet probes "
+            "from its node's address.",
+            express=None, flag="--health-allow", metavar="CIDR", repeatable=True,
+            item_convert=as_status_allow),
+    Setting("shutdown_delay", as_seconds, 0.0,
+            "On SIGTERM, keep accepting and serving for this long, with --ready-url answering "
+            "503 and every response closing its connection, before the graceful stop proper "
+            "(stop accepting, serve what waits in the listen backlog, finish in-flight requests "
+            "within --graceful-timeout): the time a load balancer or Kubernetes needs to stop "
+            "sending, so no preStop hook is needed. No Apache counterpart.",
+            express=None, flag="--shutdown-delay", metavar="SECONDS"),
     # -- internal: set by the master for each child
     Setting("process_index", as_non_negative_int, 0,
             "Index (0..processes-1) of the server child; set by the master.",
@@ -630,6 +659,9 @@ HELP_SECTIONS: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = (
       "allow_encoded_slashes")),
     ("operations", "docs/operations.md, docs/server-status.md",
      ("pid_file", "user", "group", "server_status", "server_status_allow")),
+    ("behind a load balancer", "health, readiness and stops that lose nothing; "
+     "docs/deploying.md",
+     ("health_url", "ready_url", "health_allow", "shutdown_delay")),
     ("configuration", "files and Apache configuration; docs/configuration.md",
      ("apache_config", "apache_root")),
 )
@@ -685,6 +717,9 @@ def build(values: Optional[Dict[str, Any]] = None, **overrides: Any) -> Settings
         raise ConfigError("--proxy-protocol needs --trust-proxy: the peers allowed to send "
                           "PROXY headers (e.g. --trust-proxy 10.0.0.0/8)")
     _check_https(settings)
+    if settings["health_url"] and settings["health_url"] == settings["ready_url"]:
+        raise ConfigError(f"--health-url and --ready-url are both {settings['health_url']}: "
+                          f"liveness and readiness need URLs of their own")
     if settings["server_software"] is None:
         settings["server_software"] = f"pywsgi/{__version__}"
     if settings["log_to_terminal"]:  # mod_wsgi-express --log-to-terminal

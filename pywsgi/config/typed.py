@@ -133,6 +133,11 @@ class Settings:
     ssl_ciphers: str
     ssl_library: Optional[str]
     ssl_environ: bool
+    # -- behind a load balancer (docs/deploying.md)
+    health_url: Optional[str]
+    ready_url: Optional[str]
+    health_allow: List[str]
+    shutdown_delay: float
     # -- internal
     process_index: int
 

@@ -74,6 +74,10 @@ class CoreConfig:
     scoreboard_slot: int            # this process's slot (used when the master mapped one)
     server_status: Optional[str]    # the status URL this process answers; None: none
     server_status_allow: Tuple[str, ...]
+    # -- health and readiness (docs/deploying.md): the server processes answer them
+    health_url: Optional[str]       # None: none (always None in daemon role)
+    ready_url: Optional[str]
+    health_allow: Tuple[str, ...]   # besides loopback and UNIX-socket clients
     # -- stopping and recycling
     graceful_timeout: float         # a stopping process's requests get this long
     maximum_requests: int           # recycle after this many requests (with jitter); 0: never
@@ -159,6 +163,9 @@ def core_config(settings: Settings, *, process_index: int, scoreboard_slot: int,
         scoreboard_slot=scoreboard_slot,
         server_status=None if daemon else settings.server_status,  # the server answers it
         server_status_allow=tuple(settings.server_status_allow),
+        health_url=None if daemon else settings.health_url,
+        ready_url=None if daemon else settings.ready_url,
+        health_allow=tuple(settings.health_allow),
         graceful_timeout=settings.graceful_timeout,
         maximum_requests=settings.maximum_requests,
         recycle=recycle,

@@ -13,7 +13,7 @@ from pywsgi.process.tls import TLSCertificate, TLSMaterial, TLSOptions
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CORE_SOURCES = ('pywsgi/_core.pyx', 'pywsgi/_status.pxi', 'pywsgi/_static.pxi',
-                'pywsgi/_tls.pxi')
+                'pywsgi/_tls.pxi', 'pywsgi/_probes.pxi')
 
 
 def read_core():
