@@ -4,6 +4,8 @@
  */
 #include "server.h"
 
+#include <limits.h>
+
 /* Make an fd-indexed table (*table, *cap entries) hold index fd; new entries are NULL. */
 int fd_table_fit(pw_conn ***table, int *cap, int fd)
 {
@@ -217,7 +219,7 @@ static int accept_over_cap(pw_server *s, pw_conn *c)
     return -1;
 }
 
-static int accept_batch(pw_server *s, int lfd, int index, int most);
+static int accept_batch(pw_server *s, int lfd, int index, int most, int draining);
 
 /* A new connection on a socket several processes wait on wakes the first of them in the
  * socket's wait queue that is waiting (EPOLLEXCLUSIVE): the same process whenever it is idle,
@@ -230,19 +232,29 @@ static int accept_batch(pw_server *s, int lfd, int index, int most);
 void reactor_accept(pw_server *s, int lfd, int index)
 {
     int take_turns = s->cfg.daemon_role && s->cfg.accept_busy_limit > 0;
-    if (accept_batch(s, lfd, index, take_turns ? 1 : 64) > 0 && take_turns && s->listening &&
+    if (accept_batch(s, lfd, index, take_turns ? 1 : 64, 0) > 0 && take_turns && s->listening &&
         !atomic_load_int(&s->accept_paused)) {
         poller_del(s, lfd);
         poller_add_level(s, lfd, 1);
     }
 }
 
-/* Accept what is waiting, `most` at most (then other events get their turn); how many. */
-static int accept_batch(pw_server *s, int lfd, int index, int most)
+/* A stop: accept every connection queued on the listening sockets, until EAGAIN and whatever
+ * the busy limit, before this process lets go of them (reactor_turn).  With several processes
+ * on one socket each drains it when it stops: what the others have not taken by then. */
+void accept_drain(pw_server *s)
+{
+    for (int k = 0; k < s->cfg.num_listen; k++)
+        accept_batch(s, s->cfg.listen_fds[k], k, INT_MAX, 1);
+}
+
+/* Accept what is waiting, `most` at most (then other events get their turn); how many.
+ * draining: ignore the busy limit (accept_drain). */
+static int accept_batch(pw_server *s, int lfd, int index, int most, int draining)
 {
     int accepted = 0;
     for (int i = 0; i < most; i++) {
-        if (s->cfg.accept_busy_limit > 0 &&
+        if (!draining && s->cfg.accept_busy_limit > 0 &&
             atomic_load_int(&s->busy) + s->pending >= s->cfg.accept_busy_limit)
             return accepted;
         struct sockaddr_storage ss;
@@ -318,6 +330,11 @@ static int accept_batch(pw_server *s, int lfd, int index, int most)
         c->fwd_server_port = 0;
         c->proxy_trusted = 0;
         c->need_proxy_header = 0;
+        c->plain_on_tls = 0;
+        if (s->cfg.tls[index] && tls_conn_start(s, c, s->cfg.tls[index]) != 0) {
+            conn_close(s, c);
+            continue;
+        }
         if (trust_on(s) && !s->cfg.daemon_role) {
             c->proxy_trusted = ss.ss_family == AF_UNIX ? s->cfg.trust.unix_peers
                                                        : pw_trust_host(&s->cfg.trust, c->peer_host);

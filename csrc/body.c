@@ -59,7 +59,7 @@ static int body_fill(pw_server *s, pw_conn *c)
         return -1;
     }
     for (;;) {
-        ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+        ssize_t n = conn_recv_buf(c);
         if (n > 0) {
             c->len += n;
             return 0;
@@ -72,7 +72,7 @@ static int body_fill(pw_server *s, pw_conn *c)
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            int w = wait_fd(c->fd, POLLIN, s->cfg.body_timeout);
+            int w = wait_fd(c->fd, conn_wait_events(c, POLLIN), s->cfg.body_timeout);
             if (w == 1)
                 continue;
             if (w == 0) {

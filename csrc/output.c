@@ -6,22 +6,40 @@
 
 void pw_send_error(pw_server *s, pw_conn *c, int status)
 {
-    char body[256], head[512];
-    int blen = pw_error_page(status, NULL, body, sizeof body);
-    int hlen = snprintf(head, sizeof head,
+    send_answer(s, c, status, NULL, NULL);
+}
+
+void send_answer(pw_server *s, pw_conn *c, int status, const char *message, const char *headers)
+{
+    c->resp_status = status;
+    if (!tls_handshaken(c))
+        return; /* no HTTP before the TLS handshake: the connection just closes */
+    char body[512], local[1024];
+    int blen = pw_error_page(status, message, body, sizeof body);
+    size_t room = sizeof local + (headers ? strlen(headers) : 0);
+    char *head = room > sizeof local ? malloc(room) : local;
+    if (!head) {
+        head = local;
+        room = sizeof local;
+        headers = NULL;
+    }
+    int hlen = snprintf(head, room,
                         "HTTP/1.1 %d %s\r\n"
-                        "Content-Type: text/html; charset=utf-8\r\n",
-                        status, pw_status_reason(status));
+                        "Content-Type: text/html; charset=utf-8\r\n%s",
+                        status, pw_status_reason(status), headers ? headers : "");
     pw_head h = {.status = status,
                  .content_length = blen,
                  .keep_alive = 0,
-                 .server_line = "Server: pywsgi\r\n"};
-    hlen += pw_head_finish(&h, head + hlen, (int)sizeof head - hlen);
+                 .server_line = "Server: pywsgi\r\n",
+                 .extra_lines = pw_conn_hsts(s, c)};
+    hlen += pw_head_finish(&h, head + hlen, (int)room - hlen);
     struct iovec iov[2] = {{head, (size_t)hlen}, {body, (size_t)blen}};
     c->resp_status = status;
     c->resp_bytes = blen;
     pw_conn_writev(s, c, iov, 2);
-    shutdown(c->fd, SHUT_WR);
+    conn_shut_write(c);
+    if (head != local)
+        free(head);
 }
 
 /* Wait until fd is ready for `events` or the timeout passes; 1 ready, 0 timeout, -1 error. */
@@ -143,7 +161,7 @@ static int out_wait_writable(pw_server *s, pw_conn *c)
             t = w;
         if (s->cfg.daemon_role)
             t = s->cfg.socket_timeout; /* (see out_too_slow) */
-        int rc = wait_fd(c->fd, POLLOUT, t > 0.001 ? t : 0.001);
+        int rc = wait_fd(c->fd, conn_wait_events(c, POLLOUT), t > 0.001 ? t : 0.001);
         if (rc == 1)
             return 0;
         if (rc < 0)
@@ -154,6 +172,8 @@ static int out_wait_writable(pw_server *s, pw_conn *c)
 /* Send without waiting: bytes sent, 0 when the socket is full, -1 failed. */
 static ssize_t send_now(pw_conn *c, struct iovec *iov, int iovcnt)
 {
+    if (c->tls)
+        return tls_send(c, iov, iovcnt);
     struct msghdr m = {0};
     m.msg_iov = iov;
     m.msg_iovlen = iovcnt;
@@ -171,6 +191,8 @@ static ssize_t send_now(pw_conn *c, struct iovec *iov, int iovcnt)
  * file shrank under us). */
 static ssize_t sendfile_now(pw_conn *c, int fd, off_t *off, size_t count)
 {
+    if (c->tls)
+        return tls_sendfile(c, fd, off, count);
     for (;;) {
 #ifdef __linux__
         ssize_t n = sendfile(c->fd, fd, off, count > (1u << 30) ? (1u << 30) : count);
@@ -400,7 +422,7 @@ void out_to_reactor(pw_server *s, pw_conn *c)
 {
     pthread_mutex_lock(&s->lock);
     atomic_store_int(&c->state, PW_CONN_WRITING);
-    if (conn_watch(s, c, PW_WATCH_OUT) != 0) {
+    if (conn_watch(s, c, conn_out_watch(c)) != 0) {
         c->broken = 1;
         c->out_progress_at = 0; /* the next scan drops it (output_failed) */
     }
@@ -427,7 +449,8 @@ static void output_done(pw_server *s, pw_conn *c)
         queue_to_worker(s, c);
         break;
     case PW_AFTER_KEEP:
-        if (conn_keep(s, c)) { /* a pipelined request was complete already */
+        /* a pipelined request was complete already (not a probe URL, answered here) */
+        if (conn_keep(s, c) && conn_next_probes(s, c)) {
             pthread_mutex_lock(&s->lock);
             conn_unwatch(s, c);
             pthread_mutex_unlock(&s->lock);
@@ -471,6 +494,13 @@ void conn_write_ready(pw_server *s, pw_conn *c)
         return;
     }
     size_t left = pw_conn_out_pending(c);
-    if (c->after_output == PW_AFTER_RESUME ? left < s->cfg.out_low : left == 0)
+    if (c->after_output == PW_AFTER_RESUME ? left < s->cfg.out_low : left == 0) {
         output_done(s, c);
+    } else if (c->tls && c->watch != conn_out_watch(c)) {
+        /* TLS must read before it can write on (or the other way back) */
+        pthread_mutex_lock(&s->lock);
+        if (conn_watch(s, c, conn_out_watch(c)) != 0)
+            c->broken = 1; /* the next scan drops it */
+        pthread_mutex_unlock(&s->lock);
+    }
 }

@@ -65,7 +65,11 @@ void pw_server_stop_accepting(pw_server *s)
 
 int pw_server_stopping(pw_server *s)
 {
-    return atomic_load_int(&s->stopping);
+    return atomic_load_int(&s->stopping) || stop_announced(s);
+}
+int pw_server_accepting(pw_server *s)
+{
+    return !atomic_load_int(&s->let_go);
 }
 int pw_server_open_conns(pw_server *s)
 {
@@ -96,6 +100,10 @@ void conn_close(pw_server *s, pw_conn *c)
     for (int i = 0; i < 16 && !s->cfg.daemon_role; i++)
         if (recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0)
             break;
+    tls_conn_free(c, 1);
+    free(c->ssl_vars);
+    c->ssl_vars = NULL;
+    c->ssl_vars_len = 0;
     c->fd = -1;
     c->watch = PW_WATCH_NONE;
     free(c->out);
@@ -136,7 +144,7 @@ void conn_end(pw_server *s, pw_conn *c)
         return;
     }
     clear_pending(s, c);
-    shutdown(c->fd, SHUT_WR);
+    conn_shut_write(c);
     double now = pw_now();
     pthread_mutex_lock(&s->lock);
     c->linger_until = now + PW_LINGER_MAX;
@@ -211,7 +219,7 @@ static void conn_find_client(pw_server *s, pw_conn *c)
 {
     memcpy(c->peer_host, c->conn_host, sizeof c->peer_host);
     c->peer_port = c->conn_port;
-    c->fwd_https = c->proxy_https;
+    c->fwd_https = c->tls ? 1 : c->proxy_https;
     c->fwd_host_len = 0;
     c->fwd_server_port = 0;
     if (!c->proxy_trusted || !s->cfg.trust.headers)
@@ -261,6 +269,9 @@ static int conn_head_done(pw_server *s, pw_conn *c)
     c->idle = 0;
     if (c->client_closes)
         r->keep_alive = 0; /* frames the response as for a client that asked to close */
+    /* plain HTTP to the HTTPS port (400), --https-only (301 to https) */
+    if ((c->plain_on_tls || s->cfg.https_redirect_port) && tls_head_check(s, c) != 0)
+        return -1;
     if (r->body_kind == PW_BODY_LENGTH && s->cfg.limit_request_body &&
         r->content_length > s->cfg.limit_request_body) {
         pw_log(s, PW_LOG_INFO,
@@ -376,9 +387,62 @@ static int prebuffer_start(pw_server *s, pw_conn *c)
     return 0;
 }
 
+/* --proxy-protocol: the header's client becomes the connection's peer. */
+void conn_proxy_apply(pw_server *s, pw_conn *c, const pw_proxy_info *info)
+{
+    if (info->has_addr) {
+        /* the proxy's client is now this connection's peer; its own forwarding headers count
+         * only if it is a trusted proxy too */
+        memcpy(c->conn_host, info->src, sizeof c->conn_host);
+        c->conn_port = info->src_port;
+        c->proxy_trusted = pw_trust_host(&s->cfg.trust, c->conn_host);
+    }
+    c->proxy_https = info->ssl ? 1 : -1;
+    memcpy(c->peer_host, c->conn_host, sizeof c->peer_host);
+    c->peer_port = c->conn_port;
+}
+
+/* Watch c for its next read: input, or output when TLS must write before it can read on. */
+static int conn_rearm(pw_server *s, pw_conn *c)
+{
+    return conn_watch(s, c, conn_wait_events(c, POLLIN) == POLLOUT ? PW_WATCH_OUT : PW_WATCH_IN);
+}
+
+/* A connection to an HTTPS port before its handshake is done: the PROXY header that may come
+ * first, then the handshake, which the reactor drives without waiting.  1: go on reading
+ * (TLS is up, or this is plain HTTP sent to the HTTPS port), 0: wait (watched), -1 closed. */
+static int reactor_tls_start(pw_server *s, pw_conn *c)
+{
+    if (c->need_proxy_header) {
+        int rc = tls_proxy_header(s, c);
+        if (rc <= 0) {
+            if (rc < 0 || conn_rearm(s, c) != 0)
+                conn_close(s, c);
+            return rc < 0 ? -1 : 0;
+        }
+        c->need_proxy_header = 0;
+    }
+    switch (tls_handshake(s, c)) {
+    case TLS_HS_DONE: return 1;
+    case TLS_HS_AGAIN:
+        if (conn_rearm(s, c) != 0) {
+            conn_close(s, c);
+            return -1;
+        }
+        return 0;
+    case TLS_HS_PLAIN:
+        tls_conn_free(c, 0);
+        c->plain_on_tls = 1; /* read its head as usual, then answer 400 (tls_head_check) */
+        return 1;
+    default: conn_close(s, c); return -1;
+    }
+}
+
 static void reactor_readable(pw_server *s, pw_conn *c)
 {
     size_t room;
+    if (c->tls && !tls_handshaken(c) && reactor_tls_start(s, c) <= 0)
+        return;
     if (c->prebuffering) {
         pw_request *r = &c->req;
         room = r->body_kind == PW_BODY_LENGTH ? (size_t)(r->head_len + r->content_length - c->len)
@@ -396,7 +460,7 @@ static void reactor_readable(pw_server *s, pw_conn *c)
         conn_close(s, c);
         return;
     }
-    ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+    ssize_t n = conn_recv_buf(c);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
         conn_close(s, c);
         return;
@@ -439,16 +503,7 @@ static void reactor_readable(pw_server *s, pw_conn *c)
                 memmove(c->buf, c->buf + plen, c->len - plen);
                 c->len -= plen;
                 c->need_proxy_header = 0;
-                if (info.has_addr) {
-                    /* the proxy's client is now this connection's peer; its own forwarding
-                     * headers count only if it is a trusted proxy too */
-                    memcpy(c->conn_host, info.src, sizeof c->conn_host);
-                    c->conn_port = info.src_port;
-                    c->proxy_trusted = pw_trust_host(&s->cfg.trust, c->conn_host);
-                }
-                c->proxy_https = info.ssl ? 1 : -1;
-                memcpy(c->peer_host, c->conn_host, sizeof c->peer_host);
-                c->peer_port = c->conn_port;
+                conn_proxy_apply(s, c, &info);
                 if (c->len == 0)
                     goto rearm;
             }
@@ -488,6 +543,8 @@ static void reactor_readable(pw_server *s, pw_conn *c)
                     conn_end(s, c); /* answered (413): the body may be on its way */
                     return;
                 }
+                if (!conn_next_probes(s, c))
+                    return; /* a probe URL, answered here (probes.c) */
                 int ready = prebuffer_start(s, c);
                 if (ready < 0)
                     return;
@@ -499,7 +556,7 @@ static void reactor_readable(pw_server *s, pw_conn *c)
         }
     }
 rearm:
-    if (conn_arm(s, c, 0) != 0)
+    if (conn_rearm(s, c) != 0)
         conn_close(s, c);
 }
 
@@ -526,6 +583,13 @@ static void conn_shed_memory(pw_server *s, pw_conn *c)
     free(c->headers);
     c->headers = NULL;
     conn_reset_request(s, c);
+}
+
+/* Bytes wait in c's socket, not read yet. */
+static int conn_has_input(const pw_conn *c)
+{
+    char peek;
+    return recv(c->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
 
 static void reactor_scan(pw_server *s, double now)
@@ -556,6 +620,14 @@ static void reactor_scan(pw_server *s, double now)
             clear_pending(s, c);
         if (c->idle && now - c->head_start >= PW_IDLE_FREE && now < c->deadline)
             conn_shed_memory(s, c);
+        if (now >= c->deadline && c->idle && c->len == 0 && conn_has_input(c)) {
+            /* its request came just as it was to be closed (the reactor had not read it
+             * yet, e.g. busy with an inline request): read it, not drop it */
+            c->idle = 0;
+            c->head_start = now;
+            c->deadline = now + s->cfg.header_timeout;
+            continue;
+        }
         if (now >= c->deadline) {
             if (c->need_proxy_header && c->len > 0) {
                 /* a proxy, not a browser: no HTTP answer to a header it never finished */
@@ -563,6 +635,12 @@ static void reactor_scan(pw_server *s, double now)
                        "%s:%d: PROXY header not complete in time "
                        "(--proxy-protocol): connection closed",
                        c->conn_host, c->conn_port);
+            } else if (!tls_handshaken(c)) {
+                if (tls_started(c)) /* (a client that never said a word closes quietly) */
+                    pw_log(s, PW_LOG_INFO,
+                           "%s:%d: TLS handshake not complete in time (--header-timeout): "
+                           "connection closed",
+                           c->peer_host, c->peer_port);
             } else if (!c->idle && c->len > 0) {
                 pw_log(s, PW_LOG_INFO, "%s:%d: request %s not complete in time: 408", c->peer_host,
                        c->peer_port, c->prebuffering ? "body" : "head");
@@ -592,6 +670,25 @@ static void reactor_scan(pw_server *s, double now)
         s->last_trim = now;
     }
 #endif
+}
+
+/* Stopping, the backlog drained: give up this process's hold on the listening sockets now,
+ * not at its exit.  A socket is closed - and what is queued in it reset - when the last
+ * process holding it lets go; the master lets go when the whole server stops, before it
+ * stops the server processes (process/arbiter.py), so the last to let go is a process that
+ * has just drained the backlog, and a connection that comes later is refused (the load
+ * balancer tries another server) instead of being accepted into a queue nobody reads.  The
+ * descriptor becomes /dev/null (dup2 replaces it at once), so its number stays valid for the
+ * Python socket object that owns it. */
+static void listen_let_go(pw_server *s)
+{
+    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd >= 0) {
+        for (int k = 0; k < s->cfg.num_listen; k++)
+            dup2(null_fd, s->cfg.listen_fds[k]);
+        close(null_fd);
+    }
+    atomic_store_int(&s->let_go, 1);
 }
 
 /* One round of the reactor: wait for events (up to the next scan or lazy wake-up), handle them,
@@ -674,6 +771,11 @@ int reactor_turn(pw_server *s)
             relay_async_drop_idle(fd); /* an idle daemon connection: its daemon closed it */
     }
     if (atomic_load_int(&s->stopping) && s->listening) {
+        /* What clients already queued in the listen backlog are accepted and served (their
+         * responses close the connection), not left to be reset when the socket closes.
+         * Fresh, they count as idle below: one that sends nothing is not waited for long. */
+        if (!atomic_load_int(&s->shutdown))
+            accept_drain(s);
         /* Stopping: an idle connection is not closed at once - its client may be sending
          * on it right now and would see a reset.  It gets at most the keep-alive timeout
          * from now; a request that comes meanwhile is served with Connection: close.
@@ -694,6 +796,7 @@ int reactor_turn(pw_server *s)
             for (int k = 0; k < s->cfg.num_listen; k++)
                 poller_del(s, s->cfg.listen_fds[k]);
         s->listening = 0;
+        listen_let_go(s);
     }
     if (__atomic_load_n(&s->handoff, __ATOMIC_ACQUIRE))
         relay_adopt(s);
@@ -774,6 +877,8 @@ void pw_server_free(pw_server *s)
         if ((st == PW_CONN_RELAYING || st == PW_CONN_WRITING) && c->relay_fd >= 0)
             close(c->relay_fd);
         if (st != PW_CONN_BUSY) {
+            tls_conn_free(c, 0);
+            free(c->ssl_vars);
             free(c->out);
             pw_relay_progress_free(c);
             free(c->log_capture);
@@ -801,7 +906,14 @@ void pw_server_free(pw_server *s)
     free(s);
 }
 
+/* After a response: keep or close c (below), and answer the pipelined requests that follow
+ * while they are for a probe URL.  1: the next request is complete (the caller serves it). */
 int conn_release(pw_server *s, pw_conn *c, int keep_alive)
+{
+    return conn_release_one(s, c, keep_alive) && conn_next_probes(s, c);
+}
+
+int conn_release_one(pw_server *s, pw_conn *c, int keep_alive)
 {
     c->requests++;
     if (s->cfg.scoreboard && c->resp_status && !c->status_page)

@@ -21,7 +21,9 @@
 #include "http_parser.h"
 #include "accesslog.h"
 #include "proxy_trust.h"
+#include "probes.h"
 #include "response.h"
+#include "tls.h"
 
 #define PW_MAX_LISTEN 16
 
@@ -84,6 +86,15 @@ typedef struct {
                                     threads): more wait in the reactor, so the pooled
                                     connections stay as few as the daemons' threads and spread
                                     over the daemon processes as evenly as their accepts did */
+    /* HTTPS (tls.h, docs/tls.md) */
+    pw_tls_ctx *tls[PW_MAX_LISTEN];  /* per listening socket: its TLS context; NULL: plain HTTP */
+    int https_redirect_port;         /* --https-only: plain HTTP is answered 301 to https on
+                                        this port; 0: off */
+    const char *https_redirect_host; /* ... to this host when the request names none */
+    const char *hsts_line;           /* "Strict-Transport-Security: ...\r\n" on responses to
+                                        https requests (--hsts-policy), or NULL */
+    int ssl_environ;                 /* --ssl-environ: the relay carries the SSL_* variables */
+    pw_probes probes;                /* --health-url, --ready-url (probes.h); zeroed: none */
 } pw_config;
 
 enum { PW_LOG_ERROR = 0, PW_LOG_WARNING = 1, PW_LOG_INFO = 2, PW_LOG_DEBUG = 3 };
@@ -208,15 +219,31 @@ typedef struct pw_conn {
     } rp;
     unsigned long requests; /* served on this connection */
     struct pw_conn *next;   /* queue link */
+    /* HTTPS (tls.c): the TLS session of a connection to an HTTPS port, NULL for plain HTTP;
+     * a plain HTTP request that came to the HTTPS port (answered 400); in a daemon, the
+     * --ssl-environ variables the relay preamble carried (malloc'ed, "NAME\0VALUE\0...") */
+    struct pw_tls_conn *tls;
+    int plain_on_tls;
+    char *ssl_vars;
+    size_t ssl_vars_len;
 } pw_conn;
 
 pw_server *pw_server_new(const pw_config *cfg, char *err, size_t errlen);
-int pw_server_start(pw_server *s);           /* starts the reactor thread; 0 ok */
-void pw_server_stop_accepting(pw_server *s); /* graceful: stop accepting, close idle conns */
-void pw_server_shutdown(pw_server *s);       /* stop reactor, wake workers; join reactor */
+int pw_server_start(pw_server *s); /* starts the reactor thread; 0 ok */
+/* Graceful: stop accepting - first accepting every connection already queued in the listen
+ * backlog, then giving up this process's hold on the listening sockets (so the last process
+ * to let go of a socket leaves nothing queued in it to be reset) - and close idle connections
+ * (the keep-alive timeout at most). */
+void pw_server_stop_accepting(pw_server *s);
+void pw_server_shutdown(pw_server *s); /* stop reactor, wake workers; join reactor */
 void pw_server_free(pw_server *s);
 int pw_server_open_conns(pw_server *s);
+/* Whether responses close their connection now: this process stops, or the master began a
+ * graceful stop of the whole server (probes.h: the server still accepts meanwhile). */
 int pw_server_stopping(pw_server *s);
+/* Whether the listening sockets are still this process's (stop_accepting: until the backlog
+ * is drained). */
+int pw_server_accepting(pw_server *s);
 const pw_config *pw_server_config(pw_server *s);
 
 /* Workers: block until a connection with a complete head is ready; NULL on shutdown. */

@@ -232,12 +232,23 @@ int pw_daemon_send_file(pw_server *s, pw_conn *c, int fd, long long offset, long
     }
 }
 
-size_t build_preamble(pw_server *s, pw_conn *c, int pooled, unsigned char *pre)
+size_t build_preamble(pw_server *s, pw_conn *c, int pooled, unsigned char *pre, const char **vars,
+                      size_t *vars_len)
 {
     size_t alen = strlen(c->peer_host);
     if (alen > 63)
         alen = 63;
-    uint16_t plen = (uint16_t)(PW_PREAMBLE_FIXED + alen), port = (uint16_t)c->peer_port, zero = 0;
+    *vars = NULL;
+    *vars_len = 0;
+    if (s->cfg.ssl_environ) {
+        *vars = pw_conn_ssl_vars(c, vars_len);
+        if (*vars_len > PW_PREAMBLE_VARS_MAX) {
+            *vars = NULL;
+            *vars_len = 0;
+        }
+    }
+    uint16_t plen = (uint16_t)(PW_PREAMBLE_FIXED + alen + *vars_len), port = (uint16_t)c->peer_port,
+             vlen = (uint16_t)*vars_len;
     double enq = pw_now();
     memcpy(pre, PW_PREAMBLE_MAGIC, 4);
     memcpy(pre + 4, &plen, 2);
@@ -249,10 +260,10 @@ size_t build_preamble(pw_server *s, pw_conn *c, int pooled, unsigned char *pre)
         (pw_server_stopping(s) ? PW_PREAMBLE_CLIENT_CLOSES : 0);
     pre[7] = (unsigned char)alen;
     memcpy(pre + 8, &port, 2);
-    memcpy(pre + 10, &zero, 2);
+    memcpy(pre + 10, &vlen, 2);
     memcpy(pre + 12, &enq, 8);
     memcpy(pre + PW_PREAMBLE_FIXED, c->peer_host, alen);
-    return plen;
+    return PW_PREAMBLE_FIXED + alen;
 }
 
 /* ---------------------------------------------------------------- relaying the response
@@ -458,7 +469,7 @@ static int wait_daemon(pw_server *s, pw_conn *c, int fd, double deadline)
         double left = deadline - pw_now();
         if (left <= 0)
             return 0;
-        struct pollfd p[2] = {{fd, POLLIN, 0}, {c->fd, POLLOUT, 0}};
+        struct pollfd p[2] = {{fd, POLLIN, 0}, {c->fd, conn_wait_events(c, POLLOUT), 0}};
         int n = poll(p, pw_conn_out_pending(c) ? 2 : 1, (int)(left * 1000) + 1);
         if (n < 0 && errno == EINTR)
             continue;
@@ -509,9 +520,11 @@ again:
 
     /* preamble + head */
     unsigned char pre[PW_PREAMBLE_FIXED + 64];
-    size_t plen = build_preamble(s, c, pooled, pre);
-    struct iovec iov[2] = {{pre, plen}, {c->buf, c->req.head_len}};
-    if (daemon_writev(fd, iov, 2, t->response_timeout) != 0) {
+    const char *vars;
+    size_t vars_len;
+    size_t plen = build_preamble(s, c, pooled, pre, &vars, &vars_len);
+    struct iovec iov[3] = {{pre, plen}, {(void *)vars, vars_len}, {c->buf, c->req.head_len}};
+    if (daemon_writev(fd, iov, 3, t->response_timeout) != 0) {
         if (reused) { /* the daemon closed its end while the connection was idle */
             close(fd);
             fd = -1;
@@ -618,14 +631,15 @@ int pw_preamble_parse(pw_conn *c)
         return memcmp(c->buf, PW_PREAMBLE_MAGIC, c->len < 4 ? c->len : 4) == 0 ? 0 : -1;
     if (memcmp(c->buf, PW_PREAMBLE_MAGIC, 4) != 0)
         return -1;
-    uint16_t plen;
+    uint16_t plen, vlen;
     memcpy(&plen, c->buf + 4, 2);
-    if (plen < PW_PREAMBLE_FIXED || plen > PW_PREAMBLE_FIXED + 63)
+    if (plen < PW_PREAMBLE_FIXED || plen > PW_PREAMBLE_FIXED + 63 + PW_PREAMBLE_VARS_MAX)
         return -1;
     if (c->len < plen)
         return 0;
     unsigned alen = (unsigned char)c->buf[7];
-    if (PW_PREAMBLE_FIXED + alen != plen)
+    memcpy(&vlen, c->buf + 10, 2);
+    if (alen > 63 || vlen > PW_PREAMBLE_VARS_MAX || PW_PREAMBLE_FIXED + alen + vlen != plen)
         return -1;
     uint16_t port;
     memcpy(&port, c->buf + 8, 2);
@@ -635,5 +649,15 @@ int pw_preamble_parse(pw_conn *c)
     c->peer_port = port;
     c->expect_handled = (c->buf[6] & PW_PREAMBLE_EXPECT_HANDLED) != 0;
     c->one_shot = (c->buf[6] & PW_PREAMBLE_KEEP) == 0;
+    free(c->ssl_vars); /* (a pooled connection: the previous request's) */
+    c->ssl_vars = NULL;
+    c->ssl_vars_len = 0;
+    if (vlen) {
+        c->ssl_vars = malloc(vlen);
+        if (!c->ssl_vars)
+            return -1;
+        memcpy(c->ssl_vars, c->buf + PW_PREAMBLE_FIXED + alen, vlen);
+        c->ssl_vars_len = vlen;
+    }
     return plen;
 }

@@ -14,7 +14,9 @@
  *
  * Preamble (host byte order: both ends are on one machine):
  *   "PWD1" | u16 length of the whole preamble | u8 flags | u8 address length |
- *   u16 client port | u16 reserved | f64 enqueued at (CLOCK_MONOTONIC seconds) | address
+ *   u16 client port | u16 length of the SSL variables | f64 enqueued at (CLOCK_MONOTONIC
+ *   seconds) | address | SSL variables ("NAME\0VALUE\0..." of an https client with
+ *   --ssl-environ, tls.h)
  */
 #ifndef PW_RELAY_H
 #define PW_RELAY_H
@@ -23,10 +25,11 @@
 
 #define PW_PREAMBLE_MAGIC "PWD1"
 #define PW_PREAMBLE_FIXED 20
+#define PW_PREAMBLE_VARS_MAX 8192    /* the SSL variables, at most */
 #define PW_PREAMBLE_EXPECT_HANDLED 1 /* the server process answers Expect: 100-continue */
 #define PW_PREAMBLE_KEEP 2          /* pooled connection: keep it after a self-delimited response */
 #define PW_PREAMBLE_PROXY_TRUSTED 4 /* came through a trusted proxy (docs/proxies.md) */
-#define PW_PREAMBLE_HTTPS 8         /* a trusted proxy said the client used https */
+#define PW_PREAMBLE_HTTPS 8 /* the client used https (TLS here, or a trusted proxy said so) */
 #define PW_PREAMBLE_CLIENT_CLOSES \
     16 /* the server process is stopping and closes the client
                                           connection after this response: frame it so

@@ -106,14 +106,16 @@ static int relay_async_send(pw_server *s, pw_conn *c, const pw_relay_target *t)
         if (fd < 0)
             return -1;
         unsigned char pre[PW_PREAMBLE_FIXED + 64];
-        size_t plen = build_preamble(s, c, 1, pre);
-        struct iovec iov[2] = {{pre, plen}, {c->buf, c->req.head_len}};
+        const char *vars;
+        size_t vars_len;
+        size_t plen = build_preamble(s, c, 1, pre, &vars, &vars_len);
+        struct iovec iov[3] = {{pre, plen}, {(void *)vars, vars_len}, {c->buf, c->req.head_len}};
         struct msghdr m;
         memset(&m, 0, sizeof m);
         m.msg_iov = iov;
-        m.msg_iovlen = 2;
+        m.msg_iovlen = 3;
         ssize_t n = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n == (ssize_t)(plen + c->req.head_len)) {
+        if (n == (ssize_t)(plen + vars_len + c->req.head_len)) {
             pw_relay_progress_init(c, 1, reused);
             c->relay_since = since;
             return fd;

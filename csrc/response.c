@@ -107,6 +107,8 @@ int pw_head_finish(pw_head *h, char *out, int room)
     }
     if (h->server_line)
         put(&o, h->server_line, (int)strlen(h->server_line));
+    if (h->extra_lines)
+        put(&o, h->extra_lines, (int)strlen(h->extra_lines));
     if (!h->keep_alive || h->announce_close)
         PUT(&o, "Connection: close\r\n");
     else if (h->http10)

@@ -20,7 +20,7 @@ void pw_http_date(char out[30]);
  *   - a known length: Content-Length;
  *   - else on HTTP/1.1: Transfer-Encoding: chunked; on HTTP/1.0: the body ends when the
  *     connection closes, so it is not kept;
- *   - Date and Server unless the head has them; Connection: close when the connection is not
+ *   - Date and Server unless the head has them; extra_lines (Strict-Transport-Security); Connection: close when the connection is not
  *     kept (or the client's is not, for a daemon's pooled relay connection), Connection:
  *     keep-alive when an HTTP/1.0 connection is;
  *   - the blank line that ends the head.
@@ -36,6 +36,8 @@ typedef struct pw_head {
     int has_date;             /* the head has a Date field already */
     const char *server_line;  /* "Server: ...\r\n" to add, or NULL: the head has one */
     int chunked;              /* out: the body goes in chunks */
+    const char *extra_lines;  /* more lines the server adds ("Name: value\r\n"...: the HSTS
+                                  header on https), or NULL */
 } pw_head;
 
 /* The small HTML page of an answer the server gives itself (an error, a refusal): written into

@@ -3,7 +3,8 @@
  * scoreboard).  Plain C, no Python.
  *
  * The master maps one shared anonymous segment before it forks anything, so every server
- * child and every daemon process sees the same memory.  It holds one fixed-size slot per
+ * child and every daemon process sees the same memory (with --server-status, and for the
+ * readiness probe and the stop sequence: --ready-url, --shutdown-delay).  It holds one fixed-size slot per
  * process slot (server children first, then each daemon group's processes) and one record per
  * daemon process group.  A slot is written only by the process in it (lock-free: relaxed
  * atomic adds on its own cache lines) and by the master (pid, state, restarts); any process
@@ -62,6 +63,9 @@ typedef struct pw_sb_group {
     uint64_t relayed;   /* requests relayed to the group */
     int64_t in_flight;  /* relays in progress */
     uint64_t errors[3]; /* the relay's own 502, 503, 504 */
+    /* written by the master: the group's processes that accept requests now (ready, not
+     * stopping); --ready-url answers 503 while it is 0 (csrc/probes.c) */
+    int32_t live;
 } __attribute__((aligned(64))) pw_sb_group;
 
 typedef struct pw_scoreboard {
@@ -70,6 +74,10 @@ typedef struct pw_scoreboard {
     int32_t ngroups;
     int32_t master_pid;
     int64_t created_us;
+    /* written by the master the instant a graceful stop of the whole server begins (SIGTERM):
+     * --ready-url answers 503 and every response closes its connection from then on, while the
+     * server processes still accept for --shutdown-delay (csrc/probes.h) */
+    int32_t stopping;
     /* pw_sb_slot slots[nslots]; pw_sb_group groups[ngroups]; (64-byte aligned) */
 } __attribute__((aligned(64))) pw_scoreboard;
 
@@ -96,6 +104,18 @@ static inline void pw_sb_request_done(pw_sb_slot *slot, int status, long long by
     PW_SB_ADD(slot->latency[i], 1);
     if (seconds > 0)
         PW_SB_ADD(slot->latency_us_sum, (uint64_t)(seconds * 1e6));
+}
+
+/* The master's flags (probes.h reads them): a graceful stop of the whole server began; how
+ * many of a daemon group's processes accept requests now. */
+static inline void pw_sb_announce_stop(pw_scoreboard *sb)
+{
+    __atomic_store_n(&sb->stopping, 1, __ATOMIC_RELEASE);
+}
+
+static inline void pw_sb_set_live(pw_sb_group *g, int live)
+{
+    __atomic_store_n(&g->live, live, __ATOMIC_RELEASE);
 }
 
 /* Around one relay to a daemon group (server side); status_out as pw_relay gives it. */

@@ -12,6 +12,9 @@
  *   relay_async.c  daemon mode: the relay the reactor runs itself (relay.c: the threads' relay)
  *   errorlog.c     the error log's lines
  *   response.c     the sans-I/O parts of a response: status reasons, the Date header
+ *   tls.c          HTTPS: OpenSSL loaded at run time, contexts, a TLS connection's handshake,
+ *                  reads and writes (the I/O paths call it when c->tls is set)
+ *   probes.c       --health-url and --ready-url, answered by the core (probes.h)
  *
  * Everything declared here is internal to the extension module (hidden visibility).
  */
@@ -125,6 +128,8 @@ struct pw_server {
     int stopping;         /* atomic: no new connections, no keep-alive */
     int shutdown;         /* atomic: reactor and workers end */
     int listening;        /* reactor: listen fds registered */
+    int let_go;           /* atomic: stopping, the backlog was drained and the listening
+                             sockets let go (pw_server_accepting) */
     int busy;             /* atomic: connections queued or with a worker */
     int accept_paused;    /* atomic: listen fds left out while busy */
     int pending;          /* reactor only: fresh connections not yet dispatched */
@@ -202,13 +207,16 @@ void conn_end(pw_server *s, pw_conn *c);
 int conn_grow(pw_conn *c, size_t want);
 int conn_keep(pw_server *s, pw_conn *c);
 int conn_release(pw_server *s, pw_conn *c, int keep_alive);
+int conn_release_one(pw_server *s, pw_conn *c, int keep_alive);
 void conn_reset_request(pw_server *s, pw_conn *c);
 void log_reactor_answer(pw_server *s, pw_conn *c, int captured);
 int reactor_turn(pw_server *s);
 int trust_on(pw_server *s);
+void conn_proxy_apply(pw_server *s, pw_conn *c, const pw_proxy_info *info);
 
 /* accept.c */
 void accept_balance(pw_server *s);
+void accept_drain(pw_server *s);
 pw_conn *conn_slot(pw_server *s, int fd);
 int evict_idle(pw_server *s, pw_conn *keep);
 int fd_table_fit(pw_conn ***table, int *cap, int fd);
@@ -239,6 +247,9 @@ void log_chunked_413(pw_server *s, pw_conn *c);
 
 /* output.c */
 void conn_write_ready(pw_server *s, pw_conn *c);
+/* An answer of the server's own with Connection: close (pw_send_error with a message and
+ * more header lines, e.g. a Location). */
+void send_answer(pw_server *s, pw_conn *c, int status, const char *message, const char *headers);
 void out_slow_start(pw_conn *c);
 void out_to_reactor(pw_server *s, pw_conn *c);
 int out_too_slow(pw_server *s, pw_conn *c, double now);
@@ -250,7 +261,10 @@ int wait_fd(int fd, short events, double timeout);
 enum { RP_BODY_NONE, RP_BODY_LENGTH, RP_BODY_CHUNKED, RP_BODY_UNTIL_CLOSE };
 #define RP_MALFORMED (-2) /* rp_recv: a malformed file record (502 answered) */
 #define RP_FILE_ONLY (-3) /* rp_recv: a file record alone; the head follows */
-size_t build_preamble(pw_server *s, pw_conn *c, int pooled, unsigned char *pre);
+/* The preamble's fixed part and address into pre (their length); *vars, *vars_len: the SSL
+ * variables that follow them (none: length 0). */
+size_t build_preamble(pw_server *s, pw_conn *c, int pooled, unsigned char *pre, const char **vars,
+                      size_t *vars_len);
 void pw_relay_progress_init(pw_conn *c, int pooled, int reused);
 ssize_t rp_recv(pw_server *s, pw_conn *c, int fd, char *buf, size_t cap, int *status_out);
 int rp_take(pw_server *s, pw_conn *c, const char *buf, size_t n);
@@ -282,6 +296,38 @@ void relay_adopt(pw_server *s);
 void relay_async_timeouts(pw_server *s, double now);
 void relay_client_took(pw_server *s, pw_conn *c);
 void relay_client_failed(pw_server *s, pw_conn *c);
+
+/* tls.c: a connection's TLS (c->tls; NULL: plain HTTP, and these are plain recv/send) */
+enum {
+    TLS_HS_AGAIN = 0,
+    TLS_HS_DONE = 1,
+    TLS_HS_PLAIN = 2,
+    TLS_HS_FAILED = -1,
+    TLS_HS_CLOSED = -2
+};
+int tls_conn_start(pw_server *s, pw_conn *c, pw_tls_ctx *ctx);
+void tls_conn_free(pw_conn *c, int notify);
+int tls_handshake(pw_server *s, pw_conn *c);
+int tls_handshaken(const pw_conn *c);
+int tls_started(const pw_conn *c);
+int tls_proxy_header(pw_server *s, pw_conn *c);
+int tls_head_check(pw_server *s, pw_conn *c);
+ssize_t tls_send(pw_conn *c, const struct iovec *iov, int iovcnt);
+ssize_t tls_sendfile(pw_conn *c, int fd, off_t *off, size_t count);
+/* recv() on c (plain or TLS); conn_recv_buf: into c->buf after c->len (not added), with all
+ * the TLS record's plaintext; conn_wait_events: what poll() must wait for before the next
+ * try (events, unless TLS needs the other one); conn_out_watch: PW_WATCH_OUT, or _IN when
+ * TLS needs to read before it can write; conn_shut_write: close_notify, then SHUT_WR */
+ssize_t conn_recv(pw_conn *c, void *buf, size_t len);
+ssize_t conn_recv_buf(pw_conn *c);
+short conn_wait_events(const pw_conn *c, short events);
+int conn_out_watch(const pw_conn *c);
+void conn_shut_write(pw_conn *c);
+/* probes.c: health and readiness (probes.h).  conn_next_probes: c's next request has a
+ * complete head - answer it here, and the pipelined ones after it, while they are for a probe
+ * URL; 1: a request for a worker is complete in c, 0: c is no longer the caller's. */
+int conn_next_probes(pw_server *s, pw_conn *c);
+int stop_announced(pw_server *s);
 
 /* errorlog.c */
 void log_limited(pw_server *s, pw_log_limit *l, double now, int level, const char *fmt, ...)

@@ -741,7 +741,8 @@ static void head_end(exchange *x, sbuf *b, long long content_length)
                  .no_body = x->is_head || x->c->resp_status == 304,
                  .content_length = content_length,
                  .keep_alive = x->keep,
-                 .server_line = x->r->server};
+                 .server_line = x->r->server,
+                 .extra_lines = pw_conn_hsts(x->s, x->c)};
     sb_add(b, tail, (size_t)pw_head_finish(&h, tail, sizeof tail));
 }
 

@@ -4,9 +4,9 @@
 #   2. make a Debian bookworm base image with debootstrap, once (cached as $BASE_IMAGE);
 #   3. build docker/Dockerfile with buildah on that base;
 #   4. run the image's ENTRYPOINT with `buildah run` on loopback and check
-#      (a) the welcome page and the image's HEALTHCHECK, (b) a mounted script
+#      (a) the welcome page, the image's HEALTHCHECK and its /healthz, /readyz, (b) a mounted script
 #      (examples/myapp.wsgi answers "mod_wsgi works!"), (c) SIGTERM drains an in-flight
-#      request and the server exits 0;
+#      request and the server exits 0, (d) a certificate mounted at /certs: HTTPS answers;
 #   5. report the image size; fail if the runtime stage adds more than $MAX_ABOVE_BASE_MB.
 # Idempotent; every slow step is bounded by `timeout`. Exits non-zero with "smoke: FAIL: ...".
 # Env: PYWSGI_SMOKE_REBUILD_BASE=1 remakes the base image; DEBIAN_MIRROR picks the mirror.
@@ -53,6 +53,7 @@ trap cleanup EXIT
 missing=()
 command -v buildah >/dev/null || missing+=(buildah)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
+command -v openssl >/dev/null || missing+=(openssl)
 if [ "${#missing[@]}" -gt 0 ]; then
     say "installing ${missing[*]} with apt-get"
     export DEBIAN_FRONTEND=noninteractive
@@ -252,6 +253,8 @@ timeout 60 buildah --storage-driver vfs run --isolation chroot --network host \
     --env "PYWSGI_PORT=$port" "$SERVER_CTR" -- "${HEALTHCHECK[@]:1}" \
     || fail "(a) the image's HEALTHCHECK command failed against a running server"
 say "(a) HEALTHCHECK command passes"
+expect_response "(a) GET /healthz" "$(http_get "$port" /healthz)" 200 "ok"
+expect_response "(a) GET /readyz" "$(http_get "$port" /readyz)" 200 "ready"
 grep -q "pid" "$WORK_DIR/welcome.log" || fail "(a) no error-log lines on stderr"
 stop_server "(a) welcome"
 say "(a) the server's log (stderr):"
@@ -286,6 +289,33 @@ stop_server "(c) script"
 wait "$slow_pid" || true
 expect_response "(c) in-flight GET /slow" "$(cat "$WORK_DIR/slow.out")" 200 "slow request finished"
 
+# ---------------------------------------------------------------- 4d. HTTPS
+CERT_DIR="$WORK_DIR/certs"
+mkdir -m 755 "$CERT_DIR"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$CERT_DIR/tls.key" -out "$CERT_DIR/tls.crt" >/dev/null 2>&1 \
+    || fail "(d) openssl could not make a test certificate"
+chmod 644 "$CERT_DIR/tls.crt" "$CERT_DIR/tls.key"   # the image's user (uid 10001) reads them
+port="$(free_port)"
+https_port="$(free_port)"
+say "(d) a certificate mounted at /certs: HTTPS on 127.0.0.1:$https_port"
+start_server https "$port" -v "$APP_DIR:/app:ro" -v "$CERT_DIR:/certs:ro" \
+    --env "PYWSGI_HTTPS_PORT=$https_port" -- myapp.wsgi --host 127.0.0.1
+got="$("$HOST_PYTHON" - "$https_port" "$CERT_DIR/tls.crt" <<'PY'
+import http.client, ssl, sys
+context = ssl.create_default_context(cafile=sys.argv[2])
+conn = http.client.HTTPSConnection("localhost", int(sys.argv[1]), timeout=10, context=context)
+conn.request("GET", "/")
+response = conn.getresponse()
+print(response.status, response.read().decode("utf-8", "replace"), conn.sock.version())
+PY
+)" || fail "(d) no HTTPS answer on port $https_port: $(tail -n 5 "$WORK_DIR/https.log")"
+expect_response "(d) GET https://localhost/" "$got" 200 "mod_wsgi works!"
+grep -q "https://127.0.0.1:$https_port" "$WORK_DIR/https.log" \
+    || fail "(d) the startup line does not name the https address"
+stop_server "(d) https"
+
 for ctr in "${CONTAINERS[@]}"; do
     [ -n "$ctr" ] && bah rm "$ctr" >/dev/null 2>&1 || true
 done
@@ -312,4 +342,4 @@ say "runtime image size above the base: $above_base_mb MB ($above_base_bytes byt
 [ "$above_base_bytes" -le $((MAX_ABOVE_BASE_MB * 1000000)) ] \
     || fail "the runtime stage adds $above_base_mb MB to the base, more than $MAX_ABOVE_BASE_MB MB"
 
-say "PASS (hadolint, build, welcome page, healthcheck, mounted script, SIGTERM drain + exit 0, size)"
+say "PASS (hadolint, build, welcome page, healthcheck, mounted script, SIGTERM drain + exit 0, HTTPS, size)"

@@ -228,6 +228,7 @@ class Machine:
         self.peer_python = str(venv_python) if venv_python.exists() else None
         self.wrk = find_executable('wrk')
         self.ab = find_executable('ab')
+        self.openssl = find_executable('openssl')   # the HTTPS rows' test certificate
         self.nginx = find_executable('nginx')
         self.apache = find_executable('apache2') or find_executable('httpd')
         self.apache_modules = self._apache_modules_dir()
@@ -299,6 +300,7 @@ class Launch:
     path: str = '/'
     env: dict = field(default_factory=dict)
     expected_size: int = len(HELLO_BODY)  # None: any body (the Flask app's JSON)
+    scheme: str = 'http'
 
 
 @dataclass
@@ -310,6 +312,94 @@ class ServerSpec:
     launch: object     # (machine, port, workdir: Path) -> Launch
     missing: str = ''  # why it cannot run here ('' = it can)
     flask: bool = False  # serves the Flask app (apps/flask_app.py): measured by wrk-flask only
+    tools: tuple = ()  # the only tools that measure it (empty: every tool)
+
+
+# --------------------------------------------------------------------------- HTTPS rows
+# Issue 20: hello world over TLS, pywsgi (1 process) against nginx's `return 200` (1 worker) and
+# gunicorn with --certfile/--keyfile, all with the same certificate (ECDSA P-256, made by
+# openssl once per run) and measured by wrk over TLS (keep-alive, and a new connection and full
+# handshake per request).
+TLS_TOOLS = ('wrk-keepalive', 'wrk-close')
+
+
+def tls_certificate(machine, workdir):
+    """(cert, key) of a self-signed certificate for 127.0.0.1 in workdir."""
+    cert, key = workdir / 'tls.crt', workdir / 'tls.key'
+    if not cert.exists():
+        subprocess.run([machine.openssl, 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                        'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1',
+                        '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', str(key),
+                        '-out', str(cert)], check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def pywsgi_tls_spec(processes, threads, quick):
+    def launch(machine, port, workdir):
+        cert, key = tls_certificate(machine, workdir)
+        return Launch([machine.pywsgi_python, '-m', 'pywsgi', str(HELLO_APP),
+                       '--host', '127.0.0.1', '--port', str(free_port()),
+                       '--https-port', str(port), '--ssl-certificate-file', str(cert),
+                       '--ssl-certificate-key-file', str(key),
+                       '--processes', str(processes), '--threads', str(threads),
+                       '--log-level', 'warn'],
+                      cwd=str(workdir), env=python_env(), scheme='https')
+    return ServerSpec('embedded-%dx%d-tls' % (processes, threads), 'pywsgi',
+                      'HTTPS, --processes %d --threads %d' % (processes, threads), quick, launch,
+                      tools=TLS_TOOLS)
+
+
+def nginx_tls_spec(quick):
+    def launch(machine, port, workdir):
+        cert, key = tls_certificate(machine, workdir)
+        user = 'user nobody nogroup;' if os.geteuid() == 0 else ''
+        conf = workdir / 'nginx.conf'
+        conf.write_text('''%(user)s
+worker_processes 1;
+daemon off;
+master_process on;
+pid %(dir)s/nginx.pid;
+error_log %(dir)s/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 5s;
+    default_type text/plain;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:SSL:10m;
+    client_body_temp_path %(dir)s/body;
+    proxy_temp_path %(dir)s/proxy;
+    fastcgi_temp_path %(dir)s/fastcgi;
+    uwsgi_temp_path %(dir)s/uwsgi;
+    scgi_temp_path %(dir)s/scgi;
+    server {
+        listen 127.0.0.1:%(port)d ssl;
+        ssl_certificate %(cert)s;
+        ssl_certificate_key %(key)s;
+        location / { return 200 "%(body)s"; }
+    }
+}
+''' % {'user': user, 'dir': workdir, 'port': port, 'cert': cert, 'key': key,
+               'body': HELLO_BODY.decode()})
+        make_world_readable(workdir)
+        return Launch([machine.nginx, '-p', str(workdir), '-c', str(conf)], cwd=str(workdir),
+                      scheme='https')
+    return ServerSpec('nginx-return200-tls', 'nginx', 'HTTPS, return 200, 1 worker', quick,
+                      launch, tools=TLS_TOOLS)
+
+
+def gunicorn_tls_spec(quick):
+    workers = str(NPROC)
+
+    def launch(machine, port, workdir):
+        cert, key = tls_certificate(machine, workdir)
+        return Launch([machine.gunicorn, '-k', 'sync', '-w', workers,
+                       '-b', '127.0.0.1:%d' % port, '--backlog', '1024',
+                       '--certfile', str(cert), '--keyfile', str(key), 'hello:application'],
+                      cwd=str(APPS_DIR), env=python_env(), scheme='https')
+    return ServerSpec('gunicorn-sync-tls', 'gunicorn', 'HTTPS, -k sync -w %s --certfile '
+                      '--keyfile' % workers, quick, launch, tools=TLS_TOOLS)
 
 
 def python_env():
@@ -526,6 +616,7 @@ def catalog(machine):
         pywsgi_static_spec('pywsgi-static-100k', '/100k.bin', BIG_STATIC_SIZE, False),
         pywsgi_flask_spec(1, 1, True),
         pywsgi_flask_spec(1, 5, False),
+        pywsgi_tls_spec(1, 1, True),
     ]
     pywsgi_modules = python_has_modules(machine.pywsgi_python, ['pywsgi', 'flask']) \
         if machine.pywsgi_python else set()
@@ -581,9 +672,12 @@ def catalog(machine):
         apache_spec('apache-static', 'static', False),
         nginx_spec('nginx-static', '/hello.txt', len(HELLO_BODY), False),
         nginx_spec('nginx-static-100k', '/100k.bin', BIG_STATIC_SIZE, False),
+        nginx_tls_spec(True),
+        gunicorn_tls_spec(True),
     ]
     # The Python module each venv-run peer needs (gunicorn+meinheld needs both).
-    python_needs = {'gunicorn-sync': ['gunicorn'], 'gunicorn-gthread': ['gunicorn'],
+    python_needs = {'gunicorn-sync': ['gunicorn'], 'gunicorn-sync-tls': ['gunicorn'],
+                    'gunicorn-gthread': ['gunicorn'],
                     'gunicorn-meinheld': ['gunicorn', 'meinheld'], 'bjoern': ['bjoern'],
                     'fastwsgi': ['fastwsgi'], 'flask-bjoern': ['bjoern', 'flask'],
                     'flask-fastwsgi': ['fastwsgi', 'flask']}
@@ -610,6 +704,9 @@ def catalog(machine):
                 spec.missing = 'mod_wsgi not installed (install_peers.sh --with-apache)'
         elif spec.name.startswith('nginx') and not machine.nginx:
             spec.missing = 'nginx not installed'
+    for spec in specs + peers:
+        if spec.name.endswith('-tls') and not spec.missing and not machine.openssl:
+            spec.missing = 'openssl not installed (it makes the HTTPS rows\' certificate)'
     return specs + peers
 
 
@@ -628,7 +725,7 @@ class RunningServer:
         self.port = free_port()
         self.workdir = workdir
         self.launch = spec.launch(machine, self.port, workdir)
-        self.url = 'http://127.0.0.1:%d%s' % (self.port, self.launch.path)
+        self.url = '%s://127.0.0.1:%d%s' % (self.launch.scheme, self.port, self.launch.path)
         self.log_path = workdir / 'server.log'
         env = dict(os.environ)
         env.update(self.launch.env)
@@ -655,7 +752,12 @@ class RunningServer:
             if self.proc.poll() is not None:
                 raise RuntimeError('exited with status %s before serving; its output:\n%s'
                                    % (self.proc.returncode, self.log_tail()))
-            connection = http.client.HTTPConnection('127.0.0.1', self.port, timeout=2)
+            if self.launch.scheme == 'https':
+                import ssl
+                connection = http.client.HTTPSConnection(
+                    '127.0.0.1', self.port, timeout=2, context=ssl._create_unverified_context())
+            else:
+                connection = http.client.HTTPConnection('127.0.0.1', self.port, timeout=2)
             try:
                 connection.request('GET', self.launch.path)
                 response = connection.getresponse()
@@ -723,7 +825,8 @@ class Tool:
     def applies_to(self, spec):
         # (a --baseline-python copy of a configuration is measured as the configuration is)
         name = spec.name[len('baseline-'):] if spec.name.startswith('baseline-') else spec.name
-        return self.flask == spec.flask and (not self.only or name in self.only)
+        return self.flask == spec.flask and (not self.only or name in self.only) and \
+            (not spec.tools or self.name in spec.tools)
 
     def argv(self, machine, url, duration):
         if self.name in ('wrk-keepalive', 'wrk-flask'):
@@ -1054,7 +1157,7 @@ def target_checks(rows):
     def best_pywsgi(tool):
         candidates = [row for row in rows if row['server'] == 'pywsgi' and row['tool'] == tool
                       and row.get('rps') and 'static' not in row['config']
-                      and not row['config'].endswith('-log')
+                      and not row['config'].endswith(('-log', '-tls'))
                       and not row['config'].startswith('modpython')]
         return max(candidates, key=lambda row: row['rps']) if candidates else None
 
@@ -1101,6 +1204,11 @@ def target_checks(rows):
           rps('nginx-static', keep), 1.0, 'pywsgi-static', 'nginx-static')
     ratio('static 100 KiB ≥ 1.0× nginx (keep-alive)', rps('pywsgi-static-100k', keep),
           rps('nginx-static-100k', keep), 1.0, 'pywsgi-static-100k', 'nginx-static-100k')
+    ratio('HTTPS keep-alive, 1 process ≥ 0.8× nginx return 200 over TLS',
+          rps('embedded-1x1-tls', keep), rps('nginx-return200-tls', keep), 0.8,
+          'embedded-1x1-tls', 'nginx-return200-tls')
+    ratio('HTTPS keep-alive, 1 process ≥ 3× gunicorn --certfile', rps('embedded-1x1-tls', keep),
+          rps('gunicorn-sync-tls', keep), 3.0, 'embedded-1x1-tls', 'gunicorn-sync-tls')
     many = 'wrk-c4000'
     one_process = [row for row in rows if row['tool'] == many and row.get('rps')
                    and row['config'] in ('embedded-1x5', 'embedded-1x1')]
@@ -1126,7 +1234,8 @@ def target_checks(rows):
         checks.append(('4,000 keep-alive clients, 1 process (wrk-c4000) vs bjoern',
                        'not measured', '-'))
     peers = [row for row in rows if row['tool'] == keep and row['server'] != 'pywsgi'
-             and row.get('rps') and row.get('p99_ms') is not None]
+             and row.get('rps') and row.get('p99_ms') is not None
+             and not row['config'].endswith('-tls')]
     if best and best.get('p99_ms') is not None and peers:
         fastest = max(peers, key=lambda row: row['rps'])
         checks.append(('p99 at c=100 ≤ the fastest peer\'s (keep-alive)',

@@ -13,8 +13,10 @@
 #                                   [--pywsgi-only] [--tools-only]
 #   --pywsgi-only   only (re)install pywsgi into the venv: run it after changing the core, since the
 #                   bench venv holds a built copy, not an editable one.
-#   --tools-only    only Debian's wrk and ab (what CI's `bench.py --smoke` needs) and chromium with
-#                   a font (tests/test_server_status.py screenshots the status page); no venv.
+#   --tools-only    only Debian's wrk and ab (what CI's `bench.py --smoke` needs), chromium with
+#                   a font (tests/test_server_status.py screenshots the status page), curl and
+#                   openssl (tests/test_tls.py's real TLS clients) and haproxy
+#                   (tests/test_scale_out.py balances three instances with it); no venv.
 set -u
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,7 +35,7 @@ while [ $# -gt 0 ]; do
         --no-apt) USE_APT=0; shift ;;
         --pywsgi-only) PYWSGI_ONLY=1; USE_APT=0; shift ;;
         --tools-only) TOOLS_ONLY=1; shift ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -60,7 +62,7 @@ if [ "$USE_APT" = 1 ]; then
     fi
     $SUDO apt-get update -q || note "apt-get update failed (continuing with the old package lists)"
     APT_PACKAGES="wrk apache2-utils nginx libev-dev"
-    if [ "$TOOLS_ONLY" = 1 ]; then APT_PACKAGES="wrk apache2-utils chromium fonts-dejavu-core";
+    if [ "$TOOLS_ONLY" = 1 ]; then APT_PACKAGES="wrk apache2-utils chromium fonts-dejavu-core curl openssl haproxy";
     elif [ "$WITH_APACHE" = 1 ]; then APT_PACKAGES="$APT_PACKAGES apache2 libapache2-mod-wsgi-py3"; fi
     # One package at a time, so one missing package does not take the others with it.
     for package in $APT_PACKAGES; do

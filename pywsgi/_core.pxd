@@ -1,4 +1,4 @@
-# The C side of the core, declared once: csrc/http_parser.h (via _http_parser.pxd), reactor.h, relay.h, static.h, accesslog.h.
+# The C side of the core, declared once: csrc/http_parser.h (via _http_parser.pxd), reactor.h, relay.h, static.h, accesslog.h, probes.h, tls.h.
 from libc.stdint cimport uint32_t, uint64_t
 from posix.types cimport off_t
 
@@ -74,12 +74,14 @@ cdef extern from "scoreboard.h" nogil:
         uint64_t relayed
         int64_t in_flight
         uint64_t errors[3]
+        int32_t live
 
     ctypedef struct pw_scoreboard:
         int32_t nslots
         int32_t ngroups
         int32_t master_pid
         int64_t created_us
+        int32_t stopping
 
     pw_scoreboard *pw_sb_create(int nslots, int ngroups)
     void pw_sb_destroy(pw_scoreboard *sb)
@@ -88,6 +90,54 @@ cdef extern from "scoreboard.h" nogil:
     int64_t pw_sb_wall_us()
     void pw_sb_relay_start(pw_sb_group *g)
     void pw_sb_relay_done(pw_sb_group *g, int status_out)
+    void pw_sb_announce_stop(pw_scoreboard *sb)
+    void pw_sb_set_live(pw_sb_group *g, int live)
+
+
+cdef extern from "probes.h" nogil:
+    enum: PW_PROBE_GROUPS
+    ctypedef struct pw_probes:
+        const char *health_url
+        size_t health_url_len
+        const char *ready_url
+        size_t ready_url_len
+        pw_trust allow
+        const int32_t *stopping
+        int ngroups
+        pw_sb_group *groups[64]
+
+
+cdef extern from "tls.h" nogil:
+    ctypedef struct pw_tls_ctx:
+        pass
+    enum:
+        PW_TLS_VERIFY_NONE
+        PW_TLS_VERIFY_OPTIONAL
+        PW_TLS_VERIFY_REQUIRE
+    ctypedef struct pw_tls_options:
+        const char *label
+        const char *cert_pem
+        size_t cert_len
+        const char *chain_pem
+        size_t chain_len
+        const char *key_pem
+        size_t key_len
+        const char *key_password
+        const char *ca_pem
+        size_t ca_len
+        int verify_client
+        int min_version
+        int max_version
+        const char *ciphers
+        const char *ciphersuites
+        const unsigned char *ticket_keys
+        int ktls
+    int pw_tls_load(const char *path, int only_path, char *err, size_t errlen)
+    const char *pw_tls_library()
+    pw_tls_ctx *pw_tls_ctx_new(const pw_tls_options *o, char *err, size_t errlen)
+    int pw_tls_ctx_add_host(pw_tls_ctx *default_ctx, const char *host, pw_tls_ctx *vhost)
+    void pw_tls_ctx_describe(const pw_tls_ctx *t, char *out, size_t len)
+    void pw_tls_ctx_free(pw_tls_ctx *t)
 
 
 cdef extern from "response.h" nogil:
@@ -103,6 +153,7 @@ cdef extern from "response.h" nogil:
         int has_date
         const char *server_line
         int chunked
+        const char *extra_lines
     int pw_head_finish(pw_head *h, char *out, int room)
     int pw_error_page(int status, const char *message, char *out, int room)
 
@@ -154,6 +205,12 @@ cdef extern from "reactor.h" nogil:
         double lazy_wake
         int leader_follower
         int relay_async_limit
+        pw_tls_ctx *tls[16]
+        int https_redirect_port
+        const char *https_redirect_host
+        const char *hsts_line
+        int ssl_environ
+        pw_probes probes
 
     ctypedef struct pw_conn:
         int fd
@@ -188,6 +245,7 @@ cdef extern from "reactor.h" nogil:
     void pw_server_free(pw_server *s)
     int pw_server_open_conns(pw_server *s)
     int pw_server_stopping(pw_server *s)
+    int pw_server_accepting(pw_server *s)
     pw_conn *pw_queue_pop(pw_server *s)
     pw_conn *pw_queue_try_pop(pw_server *s)
     int pw_conn_release(pw_server *s, pw_conn *c, int keep_alive)
@@ -202,6 +260,8 @@ cdef extern from "reactor.h" nogil:
     int pw_conn_sendfile(pw_server *s, pw_conn *c, int fd, off_t offset, size_t count)
     void pw_send_error(pw_server *s, pw_conn *c, int status)
     void pw_log_set_fd(int fd)
+    const char *pw_conn_ssl_vars(pw_conn *c, size_t *len)
+    const char *pw_conn_hsts(pw_server *s, pw_conn *c)
 
 
 cdef extern from "relay.h" nogil:

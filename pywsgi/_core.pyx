@@ -828,6 +828,7 @@ cdef class Request:
         h.announce_close = self.client_close
         h.has_date = self.has_date
         h.server_line = NULL if self.has_server else <const char *>_server_line
+        h.extra_lines = pw_conn_hsts(_srv, self.conn)
         n = pw_head_finish(&h, out, room)
         self.chunked = h.chunked
         self.keep_alive = h.keep_alive
@@ -1340,6 +1341,8 @@ cdef dict _environ(pw_conn *c, Request req, _Mount mount, str path):
         env['SERVER_NAME'] = template.environ['SERVER_NAME'] = template.server_name = name
     if port is not copied_port:
         env['SERVER_PORT'] = template.environ['SERVER_PORT'] = template.server_port = port
+    if _ssl_environ:
+        _add_ssl_environ(c, env)
     return env
 
 
@@ -1605,6 +1608,8 @@ cdef bint _try_sendfile(Request req, FileWrapper wrapper) except -1:
 
 include "_static.pxi"
 include "_status.pxi"
+include "_tls.pxi"
+include "_probes.pxi"
 
 
 # ------------------------------------------------------------------------ threads
@@ -1982,6 +1987,7 @@ def serve(listen_fds, mounts, config):
     cfg.accept_busy_limit = threads if config.processes > 1 else 0
     cfg.log_level = _level(config.log_level)
     _configure_proxies(&cfg, config)
+    _configure_tls(&cfg, listen_fds, config)
     pw_limits_default(&cfg.limits)
     cfg.limits.max_request_line = config.limit_request_line
     cfg.limits.max_fields = config.limit_request_fields
@@ -2051,6 +2057,7 @@ def serve(listen_fds, mounts, config):
     _direct_group = _sb_group_of((<_Mount>ms[0]).daemon) if _direct_relay else NULL
     cfg.status_url = _status_url_c if _status_url_n else NULL
     cfg.status_url_len = _status_url_n
+    _configure_probes(&cfg, config, ms)
     mode = _choose_mode(threads, ms)
     inline = mode == MODE_INLINE
     _apply_mode(&cfg, mode, ms)
@@ -2111,8 +2118,9 @@ def serve(listen_fds, mounts, config):
             return
         pw_server_stop_accepting(srv)
         deadline = time.monotonic() + graceful_timeout
-        # (requests stuck past --request-timeout and their interrupt are not waited for)
-        while (pw_server_open_conns(srv) > recycling.stuck()
+        # (requests stuck past --request-timeout and their interrupt are not waited for; the
+        # connections queued in the listen backlog are, once the reactor has accepted them)
+        while ((pw_server_open_conns(srv) > recycling.stuck() or pw_server_accepting(srv))
                and time.monotonic() < deadline):
             if not _stop_graceful:
                 return

@@ -40,6 +40,22 @@ def scoreboard_create(int nslots, group_names):
     _scoreboard = sb
 
 
+def scoreboard_announce_stop():
+    """The master begins a graceful stop of the whole server (SIGTERM): from now on every
+    server process answers --ready-url with 503 and closes each connection after its response,
+    while it still accepts for --shutdown-delay (csrc/probes.h)."""
+    if _scoreboard != NULL:
+        pw_sb_announce_stop(_scoreboard)
+
+
+def scoreboard_group_live(int group, int live):
+    """The master: how many processes of daemon group `group` accept requests now (ready and
+    not stopping); --ready-url answers 503 while it is 0."""
+    cdef pw_sb_group *g = pw_sb_group_at(_scoreboard, group)
+    if g != NULL:
+        pw_sb_set_live(g, live)
+
+
 def scoreboard_close():
     global _scoreboard
     if _scoreboard != NULL:
@@ -181,6 +197,7 @@ def scoreboard_snapshot():
             'relayed': g.relayed,
             'in_flight': max(0, g.in_flight),
             'errors': [g.errors[k] for k in range(3)],
+            'live': g.live,
         })
     return {
         'master_pid': _scoreboard.master_pid,

@@ -118,8 +118,6 @@ _TIMEOUT = ("use --request-timeout {value}: a request running longer is interrup
 _NO_DETACH = ("pywsgi does not detach from the terminal: run it under systemd or supervisord, "
               "with --pid-file PATH if a pid file is wanted (pywsgi's --daemon is mod_wsgi's "
               "daemon mode)")
-_NO_TLS = ("pywsgi has no TLS yet: terminate TLS in a reverse proxy and trust it with "
-           "--trust-proxy (docs/proxies.md)")
 _CHDIR = ("pywsgi has no such option: start it in {value} (cd {value} && pywsgi ...); that "
           "directory is on sys.path and relative paths resolve against it (a daemon process "
           "group has home={value})")
@@ -232,10 +230,18 @@ FOREIGN_OPTIONS: Tuple[Foreign, ...] = (
     Foreign(("--trusted-proxy",), "waitress", "use --trust-proxy {value}", "IP"),
     Foreign(("--trusted-proxy-headers",), "waitress",
             "use --trust-proxy-header NAME, once per header", "HEADERS"),
-    Foreign(("--certfile", "--keyfile", "--ca-certs"), "gunicorn", _NO_TLS, "FILE"),
-    Foreign(("--https",), "uWSGI", _NO_TLS, "ADDRESS"),
-    Foreign(("--https-port", "--ssl-certificate", "--ssl-certificate-file",
-             "--ssl-certificate-key-file"), "mod_wsgi-express", _NO_TLS, "VALUE"),
+    Foreign(("--certfile",), "gunicorn", "use --ssl-certificate-file {value} with --https-port "
+            "PORT (docs/tls.md)", "FILE"),
+    Foreign(("--keyfile",), "gunicorn", "use --ssl-certificate-key-file {value}", "FILE"),
+    Foreign(("--ca-certs",), "gunicorn", "use --ssl-ca-certificate-file {value} with "
+            "--ssl-verify-client optional|require", "FILE"),
+    Foreign(("--cert-reqs",), "gunicorn", "use --ssl-verify-client none|optional|require",
+            "INT"),
+    Foreign(("--https",), "uWSGI", "use --https-port PORT --ssl-certificate-file CERT "
+            "--ssl-certificate-key-file KEY (docs/tls.md)", "ADDRESS"),
+    Foreign(("--ssl-certificate",), "mod_wsgi-express",
+            "use --ssl-certificate-file {value}.crt --ssl-certificate-key-file {value}.key",
+            "PATH"),
     # -- mod_wsgi-express options that are daemon process group options here
     Foreign(("--queue-timeout",), "mod_wsgi-express", _group_option("queue-timeout"),
             "SECONDS"),

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from serverproc import SUITE_APP, ServerProcess
+from serverproc import SUITE_APP, ServerProcess, https_server
 
 DEFAULT_TEST_TIMEOUT = 60
 
@@ -75,10 +75,21 @@ def start_module_server(tmp_path_factory):
     factory.stop_all()
 
 
-@pytest.fixture(scope='module', params=['4', '1'], ids=['threads4', 'inline'])
+@pytest.fixture(scope='session')
+def pki(tmp_path_factory):
+    """A CA and a server certificate for localhost, made now (tests/tlscerts.py)."""
+    from tlscerts import Pki
+    return Pki(tmp_path_factory.mktemp('pki'))
+
+
+@pytest.fixture(scope='module', params=['4', '1', 'tls'], ids=['threads4', 'inline', 'tls'])
 def suite_server(request, start_module_server):
-    """The test-app suite (tests/apps/suite.py), shared by a module's tests; each test runs twice:
-    with 4 worker threads, and with --threads 1, where the reactor thread runs the app inline.
-    The long keep-alive timeout keeps an idle close by the server from passing for the close a
-    test expects (closed_by_server waits 3 s)."""
-    return start_module_server(SUITE_APP, '--threads', request.param, '--keep-alive-timeout', '30')
+    """The test-app suite (tests/apps/suite.py), shared by a module's tests; each test runs three
+    times: with 4 worker threads; with --threads 1, where the reactor thread runs the app
+    inline; and over HTTPS (4 threads). The long keep-alive timeout keeps an idle close by the
+    server from passing for the close a test expects (closed_by_server waits 3 s)."""
+    args = (SUITE_APP, '--keep-alive-timeout', '30')
+    if request.param == 'tls':
+        return https_server(start_module_server, request.getfixturevalue('pki'), *args,
+                            '--threads', '4')
+    return start_module_server(*args, '--threads', request.param)

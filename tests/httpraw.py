@@ -61,14 +61,32 @@ def chunked(*pieces, trailer=b''):
     return out + b'0\r\n' + trailer + b'\r\n'
 
 
+# Ports that speak HTTPS (a test server's --https-port): port -> ssl.SSLContext.  A
+# RawConnection to one of them does TLS first, so the byte-level suites run over TLS too.
+TLS_PORTS = {}
+
+
 class RawConnection:
-    def __init__(self, port, host='127.0.0.1', timeout=10.0, source=None):
+    def __init__(self, port, host='127.0.0.1', timeout=10.0, source=None, sock=None):
         """source: the client's own address (another loopback address, e.g. 127.0.0.2)."""
-        self.sock = socket.create_connection((host, port), timeout=timeout,
-                                             source_address=(source, 0) if source else None)
+        if sock is None:
+            sock = socket.create_connection((host, port), timeout=timeout,
+                                            source_address=(source, 0) if source else None)
+            if port in TLS_PORTS:
+                try:
+                    sock = TLS_PORTS[port].wrap_socket(sock, server_hostname='localhost')
+                except BaseException:
+                    sock.close()
+                    raise
+        self.sock = sock
         self.buffer = bytearray()
         self.received = bytearray()  # everything ever received, for diagnostics
         self.eof = False
+
+    @classmethod
+    def over(cls, sock):
+        """A RawConnection over a socket already connected (a TLS one, say)."""
+        return cls(None, sock=sock)
 
     def __enter__(self):
         return self

@@ -81,6 +81,15 @@ def wait_until(predicate, timeout, interval=0.05, message='condition'):
         time.sleep(interval)
 
 
+def https_server(start, pki, *args):
+    """A server started by `start` (a start_server fixture) with an --https-port too, spoken to
+    over TLS from then on (ServerProcess.use_https): the plain-HTTP suites run again over TLS."""
+    https_port = free_port()
+    server = start(*args, '--https-port', https_port, *pki.server_args())
+    server.use_https(https_port, pki.client_context())
+    return server
+
+
 class ServerProcess:
     """One pywsgi server process started for a test, in its own session (so its children can be
     found and, if it leaves any behind, stopped by PID)."""
@@ -164,9 +173,23 @@ class ServerProcess:
 
     # --- requests ------------------------------------------------------------------------------
 
+    def use_https(self, https_port, context):
+        """From now on .port is the server's --https-port: RawConnection (httpraw.TLS_PORTS)
+        and request() speak TLS to it with `context`; .plain_port is the HTTP one."""
+        import httpraw
+        self.plain_port = self.port
+        self.port = https_port
+        self.tls_context = context
+        httpraw.TLS_PORTS[https_port] = context
+
     def request(self, method, path, body=None, headers=None, timeout=10.0):
         """One request on a fresh connection (http.client); returns (response, body bytes)."""
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        context = getattr(self, 'tls_context', None)
+        if context is not None:
+            connection = http.client.HTTPSConnection('localhost', self.port, timeout=timeout,
+                                                     context=context)
+        else:
+            connection = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
             connection.request(method, path, body=body, headers=headers or {})
             response = connection.getresponse()

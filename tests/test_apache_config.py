@@ -19,7 +19,7 @@ import pytest
 
 from pywsgi.config.apache import syntax, translate
 from pywsgi.config.apache.syntax import ApacheConfigError
-from serverproc import APPS_DIR, EXAMPLE_APP, wait_until
+from serverproc import APPS_DIR, EXAMPLE_APP, free_port, wait_until
 
 FIXTURES = Path(__file__).resolve().parent / 'apache'
 
@@ -144,8 +144,8 @@ def test_unsupported_directives_are_reported_once_with_file_and_line(tmp_path):
         WSGIRestrictEmbedded On
         WSGIDaemonProcess site processes=2 threads=4 inactivity-timeout=60 deadlock-timeout=60 lang=C.UTF-8
         WSGIScriptAliasMatch ^/x(.*) /srv/x.wsgi
-        <IfModule mod_ssl.c>
-            Listen 443
+        <IfModule mod_proxy.c>
+            Listen 8080
         </IfModule>
         ''')
     conf = tmp_path / 'httpd.conf'
@@ -155,7 +155,7 @@ def test_unsupported_directives_are_reported_once_with_file_and_line(tmp_path):
         '%s:4: WSGIDaemonProcess site: option lang is not supported, ignored' % conf,
         '%s:5: WSGIScriptAliasMatch (regular-expression mounts) is not supported, ignored: use '
         'WSGIScriptAlias' % conf,
-        '%s:6: <IfModule mod_ssl.c>: pywsgi has no such module; the section is skipped' % conf,
+        '%s:6: <IfModule mod_proxy.c>: pywsgi has no such module; the section is skipped' % conf,
     ]
     assert len(warnings) == len(set(warnings))
     assert raw == {'daemon_process': ['site:processes=2,threads=4,inactivity-timeout=60']}
@@ -430,6 +430,100 @@ def test_virtual_hosts_route_by_host_header(vhosts, host, path, status, body):
 def test_virtual_host_of_an_absolute_form_target(vhosts):
     response, data = vhosts.get('http://b.example/', headers={'Host': 'a.example'})
     assert response.status == 200 and data == b'site B\n'
+
+
+# ------------------------------------------------------------------ mod_ssl (issue 20)
+
+def test_mod_ssl_site_translates_to_the_https_settings(tmp_path, pki):
+    ssl_site_tree(tmp_path, pki)
+    raw, _, warnings = translate.read(str(FIXTURES / 'ssl_vhosts.conf'), str(tmp_path))
+    assert warnings == []
+    assert (raw['port'], raw['https_port'], raw['https_only']) == ('80', '443', 'true')
+    assert raw['ssl_protocols'] == 'TLSv1.2 TLSv1.3'
+    assert raw['ssl_ciphers'] == 'HIGH:!aNULL:!MD5'
+    assert raw['hsts_policy'] == 'max-age=63072000'
+    assert raw['ssl_environ'] == 'true'
+    assert raw['ssl_verify_client'] == 'optional'
+    assert raw['ssl_ca_certificate_file'] == str(tmp_path / 'etc/ssl/clients-ca.pem')
+    a, b = raw['virtual_host']   # the port-80 twin that only redirects is gone
+    assert a['server_name'] == 'a.example'
+    assert a['ssl_certificate_file'] == str(tmp_path / 'etc/ssl/a.example/fullchain.pem')
+    assert b['ssl_certificate_chain_file'] == str(tmp_path / 'etc/ssl/b.example/chain.pem')
+
+
+@pytest.mark.parametrize('text, message', [
+    ('SSLProtocol TLSv1 TLSv1.1\n', 'only TLSv1, TLSv1.1, which pywsgi never offers'),
+    ('SSLProtocol all -NOPE\n', "unknown protocol '-NOPE'"),
+    ('SSLVerifyClient always\n', 'must be none, optional, require or optional_no_ca'),
+    ('<Location /admin>\n    SSLVerifyClient require\n</Location>\n',
+     'client certificates for part of a site are not supported'),
+    ('<Location /admin>\n    SSLRequireSSL\n</Location>\n', 'SSLRequireSSL outside'),
+])
+def test_mod_ssl_what_cannot_be_carried_over_is_an_error(tmp_path, text, message):
+    with pytest.raises(ApacheConfigError, match=message):
+        read_conf(tmp_path, text)
+
+
+def test_mod_ssl_what_is_left_out_is_reported(tmp_path):
+    raw, _, warnings = read_conf(tmp_path, '''\
+        Listen 80
+        Listen 443 https
+        SSLProtocol all -SSLv3
+        SSLUseStapling on
+        SSLPassPhraseDialog exec:/usr/share/apache2/ask-for-passphrase
+        SSLCertificateFile /etc/ssl/site.pem
+        SSLCertificateKeyFile /etc/ssl/site.key
+        <VirtualHost *:80>
+            ServerName plain.example
+            SSLCertificateFile /etc/ssl/plain.pem
+            Redirect /old /new
+        </VirtualHost>
+        ''')
+    assert (raw['port'], raw['https_port']) == ('80', '443')
+    assert raw['ssl_protocols'] == 'TLSv1.2 TLSv1.3'
+    assert 'ssl_certificate_file' not in raw['virtual_host'][0]
+    text = '\n'.join(warnings)
+    for expected in ('SSLProtocol: TLSv1, TLSv1.1 not offered', 'OCSP stapling is not supported',
+                     'never runs a program or prompts', 'in a virtual host without SSLEngine on',
+                     'Redirect is not supported'):
+        assert expected in text, text
+
+
+def ssl_site_tree(root, pki):
+    write(root / 'srv/a/index.html', 'site A over TLS\n')
+    write(root / 'srv/b/index.html', 'site B over TLS\n')
+    (root / 'srv/wsgi').mkdir(parents=True)
+    shutil.copy(EXAMPLE_APP, root / 'srv/wsgi/myapp.wsgi')
+    a_cert, a_key = pki.leaf('a.example', name='a')
+    b_cert, b_key, b_chain = pki.leaf_via_intermediate('b.example', 'www.b.example', name='b')
+    for source, target in ((a_cert, 'a.example/fullchain.pem'), (a_key, 'a.example/privkey.pem'),
+                           (b_cert, 'b.example/cert.pem'), (b_key, 'b.example/key.pem'),
+                           (b_chain, 'b.example/chain.pem'), (pki.ca_path, 'clients-ca.pem')):
+        (root / 'etc/ssl' / target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, root / 'etc/ssl' / target)
+    return root
+
+
+def test_mod_ssl_site_served_unchanged(start_server, pki, tmp_path):
+    """The certbot-style site runs as it is: SNI picks each host's certificate (b's verifies
+    only with its SSLCertificateChainFile), HSTS is sent, port 80 redirects."""
+    from tlscerts import https_get, tls_socket
+    root = ssl_site_tree(tmp_path / 'root', pki)
+    https_port = free_port()
+    server = serve(start_server, FIXTURES / 'ssl_vhosts.conf', root, '--https-port', https_port)
+    context = pki.client_context()
+    for host, page in (('a.example', b'site A over TLS\n'), ('b.example', b'site B over TLS\n'),
+                       ('www.b.example', b'site B over TLS\n')):
+        status, headers, body = https_get(https_port, context, '/', server_hostname=host)
+        assert (status, body) == (200, page), host
+        assert headers['strict-transport-security'] == 'max-age=63072000'
+    with tls_socket(https_port, context, server_hostname='www.b.example') as sock:
+        assert ('DNS', 'www.b.example') in sock.getpeercert()['subjectAltName']
+    status, _, body = https_get(https_port, context, '/app', server_hostname='b.example')
+    assert body == b'mod_wsgi works!'
+    response, _ = server.get('/some/page?x=1', headers={'Host': 'a.example'})
+    assert response.status == 301
+    assert response.getheader('Location') == 'https://a.example:%d/some/page?x=1' % https_port
 
 
 # ------------------------------------------------------------------ the command line

@@ -229,7 +229,9 @@ def test_a_mistyped_option_gets_the_nearest_flag(args, must_mention):
     (['--pid', '/run/app.pid'], ['--pid-file /run/app.pid']),
     (['-D'], ['does not detach', '--daemon']),
     (['--forwarded-allow-ips', '10.0.0.1'], ['--trust-proxy']),
-    (['--certfile', 'cert.pem'], ['no TLS', 'reverse proxy']),
+    (['--certfile', 'cert.pem'], ['--ssl-certificate-file cert.pem', '--https-port']),
+    (['--ssl-certificate', '/etc/site'], ['--ssl-certificate-file /etc/site.crt',
+                                          '--ssl-certificate-key-file /etc/site.key']),
     # uWSGI
     (['--http', ':9090'], ['--host 0.0.0.0 --port 9090']),
     (['-w', 'mysite.wsgi'], ['pywsgi mysite.wsgi:application']),

@@ -12,11 +12,17 @@ def environ_via(server, method='GET', target='/env', headers=None, body=b'', ver
         return response.json(), connection.sock.getsockname()
 
 
+def over_tls(server):
+    return getattr(server, 'tls_context', None) is not None
+
+
 def test_server_and_remote_address(suite_server):
     environ, (client_host, client_port) = environ_via(suite_server)
     assert environ['REQUEST_METHOD'] == 'GET'
     assert environ['SERVER_NAME']
-    assert environ['SERVER_PORT'] == str(suite_server.port)
+    # a Host without a port: the listening port; over TLS https's default port, as Apache
+    # says for https (and as pywsgi says behind a TLS proxy)
+    assert environ['SERVER_PORT'] == ('443' if over_tls(suite_server) else str(suite_server.port))
     assert environ['SERVER_PROTOCOL'] == 'HTTP/1.1'
     assert environ['REMOTE_ADDR'] == client_host == '127.0.0.1'
     assert environ['REMOTE_PORT'] == str(client_port)
@@ -84,7 +90,8 @@ def test_http_headers_and_repeated_headers_joined(suite_server):
 def test_wsgi_keys(suite_server):
     environ, _ = environ_via(suite_server)
     assert environ['wsgi.version'] == [1, 0]
-    assert environ['wsgi.url_scheme'] == 'http'
+    assert environ['wsgi.url_scheme'] == ('https' if over_tls(suite_server) else 'http')
+    assert environ.get('HTTPS') == ('on' if over_tls(suite_server) else None)
     assert environ['wsgi.run_once'] is False
     assert environ['test.file_wrapper_callable'] is True
     assert environ['test.errors_is_stream'] is True

@@ -15,6 +15,7 @@ import pytest
 
 from httpraw import IncompleteResponse, RawConnection, chunked
 from malformed_cases import CASES
+from serverproc import https_server
 
 # The application: logs each PATH_INFO, reads the whole body (so a malformed chunked body is
 # detected and answered by the server), and describes the environ on /env.
@@ -66,10 +67,14 @@ def application(environ, start_response):
 IO_TIMEOUT = 5.0
 
 
-@pytest.fixture(scope='module')
-def strict_server(start_module_server, tmp_path_factory):
+@pytest.fixture(scope='module', params=['plain', 'tls'])
+def strict_server(request, start_module_server, tmp_path_factory):
+    """The strict app, over plain HTTP and once more over HTTPS (the same bytes inside TLS)."""
     app = tmp_path_factory.mktemp('strict_app') / 'strict_app.wsgi'
     app.write_text(STRICT_APP)
+    if request.param == 'tls':
+        return https_server(start_module_server, request.getfixturevalue('pki'), app,
+                            '--threads', '4')
     return start_module_server(app, '--threads', '4')
 
 

@@ -83,6 +83,12 @@ def as_port(value: Any) -> int:
     return number
 
 
+def as_optional_port(value: Any) -> Optional[int]:
+    if value is None or value == "":
+        return None
+    return as_port(value)
+
+
 def as_seconds(value: Any) -> float:
     """A non-negative duration in seconds; ints and decimals both accepted."""
     if isinstance(value, bool):
@@ -469,6 +475,19 @@ def as_status_url(value: Any) -> Optional[str]:
     url = normalize_mount_point(value)
     if url == "":
         raise ValueError("must be a URL path such as /server-status, not the root")
+    return url
+
+
+def as_probe_url(value: Any) -> Optional[str]:
+    """--health-url / --ready-url: a plain ASCII path below the root, such as /healthz; the
+    core compares it with the request's path as sent (no percent-decoding), the query aside."""
+    if value is None:
+        return None
+    url = normalize_mount_point(value)
+    if url == "":
+        raise ValueError("must be a URL path such as /healthz, not the root")
+    if not url.isascii() or "%" in url:
+        raise ValueError(f"must be plain ASCII without percent-escapes, got {value!r}")
     return url
 
 

@@ -41,11 +41,13 @@ from pywsgi.config.convert import (
     as_non_negative_int,
     as_optional_extension_list,
     as_optional_path,
+    as_optional_port,
     as_optional_positive_int,
     as_optional_str,
     as_optional_user_or_group,
     as_port,
     as_positive_int,
+    as_probe_url,
     as_python_handler,
     as_python_handler_list,
     as_python_identifier_path,
@@ -68,6 +70,14 @@ from pywsgi.config.proxies import (
     as_trust_proxy_header,
     as_trust_proxy_header_list,
     as_trust_proxy_list,
+)
+from pywsgi.config.tls import (
+    MOZILLA_INTERMEDIATE,
+    PROTOCOLS,
+    as_hsts_policy,
+    as_ssl_ciphers,
+    as_ssl_protocols,
+    as_ssl_verify_client,
 )
 from pywsgi.config.typed import Settings
 from pywsgi.errors import ConfigError
@@ -99,7 +109,10 @@ def as_daemon_process_list(value: Any) -> Tuple[Any, ...]:
 # What a name-based virtual host may set; every other setting is the server's.
 VIRTUAL_HOST_SETTINGS = ("server_name", "server_alias", "document_root", "url_alias",
                          "script_alias", "cgi_alias", "access", "python_handler",
-                         "process_group", "mount_process_group", "allow_encoded_slashes")
+                         "process_group", "mount_process_group", "allow_encoded_slashes",
+                         # a certificate of its own, chosen by SNI (docs/tls.md)
+                         "ssl_certificate_file", "ssl_certificate_key_file",
+                         "ssl_certificate_chain_file")
 
 
 def as_virtual_host(value: Any) -> Dict[str, Any]:
@@ -511,6 +524,90 @@ SETTINGS: Tuple[Setting, ...] = (
             "Default: loopback only (127.0.0.0/8 and ::1); others get 403.",
             express=None, flag="--server-status-allow", metavar="CIDR", repeatable=True,
             item_convert=as_status_allow),
+    # -- HTTPS (docs/tls.md)
+    Setting("https_port", as_optional_port, None,
+            "Also serve HTTPS on this TCP port (on --host), with the certificate of "
+            "--ssl-certificate-file; TLS is done in the core (OpenSSL, loaded at run time).",
+            express="--https-port", flag="--https-port", metavar="PORT"),
+    Setting("ssl_certificate_file", as_optional_path, None,
+            "The server's certificate (PEM), maybe followed by its intermediate certificates "
+            "(a 'fullchain.pem'), like SSLCertificateFile.",
+            express="--ssl-certificate-file", flag="--ssl-certificate-file", metavar="PATH"),
+    Setting("ssl_certificate_key_file", as_optional_path, None,
+            "The certificate's private key (PEM), like SSLCertificateKeyFile. Read by the "
+            "master before any --user takes effect, so it may be readable by root only.",
+            express="--ssl-certificate-key-file", flag="--ssl-certificate-key-file",
+            metavar="PATH"),
+    Setting("ssl_certificate_chain_file", as_optional_path, None,
+            "Intermediate CA certificates (PEM) sent after the certificate, like "
+            "SSLCertificateChainFile.",
+            express="--ssl-certificate-chain-file", flag="--ssl-certificate-chain-file",
+            metavar="PATH"),
+    Setting("ssl_certificate_key_password_file", as_optional_path, None,
+            "A file whose first line is the passphrase of an encrypted private key (nginx's "
+            "ssl_password_file); pywsgi never prompts for one.",
+            express=None, flag="--ssl-certificate-key-password-file", metavar="PATH"),
+    Setting("ssl_ca_certificate_file", as_optional_path, None,
+            "CA certificates (PEM) that client certificates must chain to, like "
+            "SSLCACertificateFile; used with --ssl-verify-client.",
+            express="--ssl-ca-certificate-file", flag="--ssl-ca-certificate-file",
+            metavar="PATH"),
+    Setting("ssl_verify_client", as_ssl_verify_client, "none",
+            "Client certificates, like SSLVerifyClient: none; optional (asked for, and checked "
+            "when given); require (the handshake fails without a valid one).",
+            express=None, flag="--ssl-verify-client", metavar="none|optional|require"),
+    Setting("https_only", as_bool, False,
+            "Answer every plain HTTP request with 301 to the same URL on --https-port.",
+            express="--https-only", flag="--https-only", const=True),
+    Setting("hsts_policy", as_hsts_policy, None,
+            "Send Strict-Transport-Security with this value on HTTPS responses, e.g. "
+            "'max-age=31536000; includeSubDomains'.",
+            express="--hsts-policy", flag="--hsts-policy", metavar="VALUE"),
+    Setting("ssl_protocols", as_ssl_protocols, PROTOCOLS,
+            "TLS versions offered: 'TLSv1.2 TLSv1.3' (the default), 'TLSv1.3', or 'all'; "
+            "TLS 1.1 and older are never offered.",
+            express=None, flag="--ssl-protocols", metavar="PROTOCOLS"),
+    Setting("ssl_ciphers", as_ssl_ciphers, MOZILLA_INTERMEDIATE,
+            "OpenSSL cipher list for TLS 1.2, like SSLCipherSuite. Default: Mozilla's "
+            "'intermediate' list (ECDHE and DHE with AES-GCM or ChaCha20-Poly1305).",
+            express=None, flag="--ssl-ciphers", metavar="CIPHERS"),
+    Setting("ssl_library", as_optional_path, None,
+            "The libssl to load (e.g. /opt/openssl/lib/libssl.so.3). Default: the one Python's "
+            "ssl module uses, else the system's libssl.so.3 or libssl.so.1.1.",
+            express=None, flag="--ssl-library", metavar="PATH"),
+    Setting("ssl_environ", as_bool, False,
+            "Put mod_ssl's SSL_* variables (SSL_PROTOCOL, SSL_CIPHER, SSL_CLIENT_S_DN, "
+            "SSL_CLIENT_VERIFY, ...) in the environ of HTTPS requests, like SSLOptions "
+            "+StdEnvVars.",
+            express="--ssl-environ", flag="--ssl-environ", const=True),
+    # -- behind a load balancer (docs/deploying.md); no Apache or mod_wsgi-express counterpart
+    Setting("health_url", as_probe_url, None,
+            "Answer this URL (e.g. /healthz) in the server process itself, no application "
+            "call and no thread: 200 while the process serves (a liveness probe, the Docker "
+            "image's HEALTHCHECK). GET or HEAD, from loopback, a UNIX-socket client or "
+            "--health-allow; others get 403. No Apache counterpart.",
+            express=None, flag="--health-url", metavar="URL"),
+    Setting("ready_url", as_probe_url, None,
+            "Answer this URL (e.g. /readyz) in the server process itself: 200 when every mount "
+            "and daemon process group can take requests, 503 while a daemon group has no live "
+            "process (starting, or restarting all of its processes) and from the first instant "
+            "of a graceful stop (SIGTERM), so a load balancer or Kubernetes stops sending "
+            "before the server stops accepting. Allowed like --health-url. No Apache "
+            "counterpart.",
+            express=None, flag="--ready-url", metavar="URL"),
+    Setting("health_allow", as_status_allow_list, (),
+            "A client address or CIDR network that may ask --health-url and --ready-url besides "
+            "loopback and UNIX-socket clients (who always may); repeatable. A kubelet probes "
+            "from its node's address.",
+            express=None, flag="--health-allow", metavar="CIDR", repeatable=True,
+            item_convert=as_status_allow),
+    Setting("shutdown_delay", as_seconds, 0.0,
+            "On SIGTERM, keep accepting and serving for this long, with --ready-url answering "
+            "503 and every response closing its connection, before the graceful stop proper "
+            "(stop accepting, serve what waits in the listen backlog, finish in-flight requests "
+            "within --graceful-timeout): the time a load balancer or Kubernetes needs to stop "
+            "sending, so no preStop hook is needed. No Apache counterpart.",
+            express=None, flag="--shutdown-delay", metavar="SECONDS"),
     # -- internal: set by the master for each child
     Setting("process_index", as_non_negative_int, 0,
             "Index (0..processes-1) of the server child; set by the master.",
@@ -549,6 +646,12 @@ HELP_SECTIONS: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = (
       "server_threads")),
     ("logs", "the error log goes to stderr unless --error-log",
      ("log_level", "error_log", "access_log", "access_log_format", "log_to_terminal")),
+    ("https", "TLS in the core, like mod_ssl; docs/tls.md",
+     ("https_port", "ssl_certificate_file", "ssl_certificate_key_file",
+      "ssl_certificate_chain_file", "https_only", "hsts_policy")),
+    ("tls options", "protocols, client certificates, the environ; docs/tls.md",
+     ("ssl_protocols", "ssl_ciphers", "ssl_verify_client", "ssl_ca_certificate_file",
+      "ssl_environ", "ssl_certificate_key_password_file", "ssl_library")),
     ("proxies", "behind a reverse proxy or load balancer; docs/proxies.md",
      ("trust_proxy", "trust_proxy_header", "proxy_protocol")),
     ("what the application sees", "in the WSGI environ",
@@ -556,6 +659,9 @@ HELP_SECTIONS: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = (
       "allow_encoded_slashes")),
     ("operations", "docs/operations.md, docs/server-status.md",
      ("pid_file", "user", "group", "server_status", "server_status_allow")),
+    ("behind a load balancer", "health, readiness and stops that lose nothing; "
+     "docs/deploying.md",
+     ("health_url", "ready_url", "health_allow", "shutdown_delay")),
     ("configuration", "files and Apache configuration; docs/configuration.md",
      ("apache_config", "apache_root")),
 )
@@ -610,6 +716,10 @@ def build(values: Optional[Dict[str, Any]] = None, **overrides: Any) -> Settings
     if settings["proxy_protocol"] and not settings["trust_proxy"]:
         raise ConfigError("--proxy-protocol needs --trust-proxy: the peers allowed to send "
                           "PROXY headers (e.g. --trust-proxy 10.0.0.0/8)")
+    _check_https(settings)
+    if settings["health_url"] and settings["health_url"] == settings["ready_url"]:
+        raise ConfigError(f"--health-url and --ready-url are both {settings['health_url']}: "
+                          f"liveness and readiness need URLs of their own")
     if settings["server_software"] is None:
         settings["server_software"] = f"pywsgi/{__version__}"
     if settings["log_to_terminal"]:  # mod_wsgi-express --log-to-terminal
@@ -617,6 +727,35 @@ def build(values: Optional[Dict[str, Any]] = None, **overrides: Any) -> Settings
         if settings["access_log"] is not None:
             settings["access_log"] = "-"
     return Settings(**settings)
+
+
+def _check_https(settings: Dict[str, Any]) -> None:
+    """The HTTPS settings hang together: a port and a certificate with its key, or none."""
+    hosts = [h for h in settings["virtual_host"] if h.get("ssl_certificate_file")]
+    for host in hosts:
+        if not host.get("ssl_certificate_key_file"):
+            raise ConfigError(f"virtual host {host.get('server_name') or '(default)'}: "
+                              f"ssl_certificate_file needs ssl_certificate_key_file too")
+    if settings["https_port"] is None:
+        for name in ("ssl_certificate_file", "https_only"):
+            if settings[name] or (name == "ssl_certificate_file" and hosts):
+                raise ConfigError(f"--{name.replace('_', '-')} is set but --https-port is not: "
+                                  f"say which port serves HTTPS (e.g. --https-port 8443)")
+        return
+    if not settings["ssl_certificate_file"] and not hosts:
+        raise ConfigError("--https-port needs a certificate: --ssl-certificate-file CERT.pem "
+                          "--ssl-certificate-key-file KEY.pem (docs/tls.md)")
+    if settings["ssl_certificate_file"] and not settings["ssl_certificate_key_file"]:
+        raise ConfigError("--ssl-certificate-file needs --ssl-certificate-key-file (the "
+                          "certificate's private key)")
+    if settings["https_port"] == settings["port"] and settings["port"] != 0 \
+            and not settings["unix_socket"]:
+        raise ConfigError(f"--https-port {settings['https_port']} is --port too: HTTPS needs a "
+                          f"port of its own")
+    if settings["ssl_verify_client"] != "none" and not settings["ssl_ca_certificate_file"]:
+        raise ConfigError(f"--ssl-verify-client {settings['ssl_verify_client']} needs "
+                          f"--ssl-ca-certificate-file: the CAs client certificates must "
+                          f"chain to")
 
 
 def application_group_for(settings: Settings, mount_point: str) -> str:

@@ -119,6 +119,25 @@ class Settings:
     # -- server status
     server_status: Optional[str]
     server_status_allow: List[str]
+    # -- HTTPS (docs/tls.md)
+    https_port: Optional[int]                           # None: no HTTPS
+    ssl_certificate_file: Optional[str]
+    ssl_certificate_key_file: Optional[str]
+    ssl_certificate_chain_file: Optional[str]
+    ssl_certificate_key_password_file: Optional[str]
+    ssl_ca_certificate_file: Optional[str]
+    ssl_verify_client: str                              # none, optional or require
+    https_only: bool
+    hsts_policy: Optional[str]
+    ssl_protocols: List[str]                            # of TLSv1.2, TLSv1.3
+    ssl_ciphers: str
+    ssl_library: Optional[str]
+    ssl_environ: bool
+    # -- behind a load balancer (docs/deploying.md)
+    health_url: Optional[str]
+    ready_url: Optional[str]
+    health_allow: List[str]
+    shutdown_delay: float
     # -- internal
     process_index: int
 

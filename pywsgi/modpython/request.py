@@ -424,8 +424,11 @@ class Request:
     def register_cleanup(self, callable_: Callable, data: Any = None) -> None:
         self._cleanups.append((callable_, data))
 
-    def ssl_var_lookup(self, name: str) -> None:
-        return None
+    def ssl_var_lookup(self, name: str) -> Optional[str]:
+        """mod_ssl's variable `name` of an HTTPS request: with --ssl-environ (docs/tls.md) the
+        core puts them in the environ; None otherwise."""
+        value = self._environ.get(name) if name.startswith(("SSL_", "HTTPS")) else None
+        return value if isinstance(value, str) else None
 
     # -- internal redirect
     def internal_redirect(self, new_uri: str) -> None:

@@ -179,6 +179,8 @@ def status_document(snapshot: Dict[str, Any], url: str = "") -> Dict[str, Any]:
             "name": group["name"],
             "processes": len(members),
             "processes_ready": sum(1 for p in members if p["state"] == "ready"),
+            # accepting requests, as the master counts them (what --ready-url reads)
+            "processes_live": group.get("live", 0),
             "threads": sum(p["threads"] for p in members if p["state"] in _LIVE_STATES),
             "requests": group["relayed"],
             "served": sum(p["requests"] for p in members),
@@ -281,6 +283,9 @@ def prometheus_text(document: Dict[str, Any]) -> str:
                [("", {"group": g["name"]}, g["requests"]) for g in groups])
         family("pywsgi_daemon_group_busy", "gauge", "Relays to the group in progress.",
                [("", {"group": g["name"]}, g["busy"]) for g in groups])
+        family("pywsgi_daemon_group_live_processes", "gauge",
+               "Daemon processes of the group accepting requests (--ready-url is 503 at 0).",
+               [("", {"group": g["name"]}, g["processes_live"]) for g in groups])
         family("pywsgi_daemon_group_queue", "gauge",
                "Relayed requests waiting for a daemon thread.",
                [("", {"group": g["name"]}, g["queue"]) for g in groups])

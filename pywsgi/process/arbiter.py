@@ -9,7 +9,10 @@ pidfile.py, privileges.py, driven by startup.py.
       ├─ forks --processes children; each loads the application(s) and runs pywsgi._core.serve()
       ├─ respawns a child that dies, with exponential backoff (0.1 s doubling to 10 s; reset once a
       │  child has run 30 s) and an error-log line naming the pid and the exit status or signal
-      ├─ SIGTERM: forward SIGTERM (graceful), wait up to graceful_timeout + 1 s, SIGKILL leftovers
+      ├─ SIGTERM: the graceful stop (docs/deploying.md): --ready-url answers 503 at once; after
+      │  --shutdown-delay the master lets go of the listening sockets and forwards SIGTERM to the
+      │  server processes (each serves its listen backlog and in-flight requests), waits up to
+      │  graceful_timeout + 1 s, then the same for the daemon processes; SIGKILL leftovers
       ├─ SIGINT: forward SIGINT (quick), wait briefly, SIGKILL leftovers
       ├─ SIGHUP: graceful restart — start a new child per slot; when it is ready, SIGTERM the old
       │  one. A new child that fails to start leaves the old one serving.
@@ -30,7 +33,7 @@ import select
 import signal
 import socket
 import time
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Sequence
 
 from pywsgi.config.typed import Settings
 from pywsgi.daemon.plan import DaemonPlan, plan_daemon_mode
@@ -41,6 +44,7 @@ from pywsgi.process.reloader import ChangeWatcher
 from pywsgi.process.sockets import describe_address
 from pywsgi.process.startup import Startup
 from pywsgi.process.supervision import Slot, Supervisor
+from pywsgi.process.tls import TLSMaterial, reload_tls_material, tls_material
 from pywsgi.process.worker import PID_RECORD, RECYCLING, REPLACE_ME, child_main
 from pywsgi.site.mounts import Mount
 from pywsgi.site.plan import serves_only_the_welcome_page
@@ -58,7 +62,8 @@ class Master(Supervisor):
     the ready pipe, waitpid."""
 
     def __init__(self, settings: Settings, sockets: List[socket.socket],
-                 mounts: List[Mount], plan: Optional[DaemonPlan] = None) -> None:
+                 mounts: List[Mount], plan: Optional[DaemonPlan] = None, *,
+                 tls: Optional[TLSMaterial] = None, https_fds: Sequence[int] = ()) -> None:
         slots = [Slot(i, i) for i in range(settings.processes)]
         for group in (plan.groups if plan else ()):
             for i in range(group.processes):
@@ -68,11 +73,16 @@ class Master(Supervisor):
         self.sockets = sockets
         self.mounts = mounts
         self.plan = plan
+        # HTTPS (docs/tls.md): the certificates as read (again on SIGHUP) and the sockets that
+        # speak TLS, handed to each new server process; never to a daemon process
+        self.tls = tls
+        self.https_fds = tuple(https_fds)
         self.pid = os.getpid()
         self.pending_signals: List[int] = []
         self._ready_buffer = b""
         self.watcher: Optional[ChangeWatcher] = None   # --reload-on-changes
         self.on_started: Optional[Callable[[], None]] = None      # the pid file
+        self.stop_at: Optional[float] = None   # SIGTERM: when --shutdown-delay is over
 
     # -- signals
     def _on_signal(self, signum, frame) -> None:
@@ -122,6 +132,7 @@ class Master(Supervisor):
 
     # -- the supervisor's hooks (supervision.py)
     def fork_child(self, slot: Slot) -> int:
+        tls, https_fds = self.tls, self.https_fds
         if slot.group is None:
             sockets, mounts = self.sockets, self.mounts
             script_paths: List[str] = []
@@ -129,6 +140,7 @@ class Master(Supervisor):
             sockets = [self.plan.sockets[slot.group.name]]
             mounts = self.plan.mounts_for(slot.group)
             script_paths = self.plan.script_paths(slot.group)
+            tls, https_fds = None, ()   # TLS ends in the server processes
         self._scoreboard_spawning(slot)
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, _MASTER_SIGNALS)
         try:
@@ -143,16 +155,30 @@ class Master(Supervisor):
                 signal.set_wakeup_fd(-1)
                 for fd in (self.wake_r, self.wake_w, self.ready_r):
                     os.close(fd)
+                if slot.group is not None:
+                    self.tls = None   # a daemon process keeps no reference to the keys
+                self._close_others_sockets(sockets)
             finally:
                 child_main(self.settings, sockets, mounts, ready_fd=self.ready_w,
                            master_pid=self.pid, blocked_mask=mask,
                            process_index=slot.process_index, scoreboard_slot=slot.index,
                            group=slot.group, script_paths=script_paths,
+                           tls=tls, https_listen_fds=https_fds,
                            reload_report_dir=self.watcher.directory if self.watcher else None)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         if self.scoreboard is not None:
             self.scoreboard.scoreboard_forked(slot.index, pid)
         return pid
+
+    def _close_others_sockets(self, keep: List[socket.socket]) -> None:
+        """In a new child: close the listening sockets it does not serve (a daemon process
+        has the server's from the fork). A listening socket closes, resetting what is queued in
+        it, when its last holder lets go: that must be a process that has just drained it
+        (docs/deploying.md, "The stop sequence"), not a daemon process exiting later."""
+        others = list(self.sockets) + (list(self.plan.sockets.values()) if self.plan else [])
+        for sock in others:
+            if all(sock is not mine for mine in keep):
+                sock.close()
 
     def kill(self, pid: int, sig: int) -> None:
         try:
@@ -166,7 +192,8 @@ class Master(Supervisor):
         groups = "".join(f"; daemon process group {g.name} (processes={g.processes} "
                          f"threads={g.threads})"
                          for g in (self.plan.groups if self.plan else ()))
-        errorlog.info(f"pywsgi {__version__} listening on {_listen_urls(self.sockets)} "
+        errorlog.info(f"pywsgi {__version__} listening on "
+                      f"{_listen_urls(self.sockets, self.https_fds)} "
                       f"(processes={self.settings.processes} "
                       f"threads={self.settings.threads}{groups})")
         if serves_only_the_welcome_page(self.mounts):
@@ -176,9 +203,18 @@ class Master(Supervisor):
                           "pkg.module:application', several with --script-alias /URL=PATH, "
                           "files with --document-root DIR (pywsgi --help)")
 
+    def restarting(self) -> None:
+        # SIGHUP, --reload-on-changes: renewed certificate files go to the new processes
+        # (docs/tls.md, rotation); bad ones now leave the previous material in use
+        self.tls = reload_tls_material(self.settings, self.tls)
+
     def slot_exited(self, slot: Slot, pid: int, keeps: int) -> None:
         if self.scoreboard is not None:
             self.scoreboard.scoreboard_exited(slot.index, pid, keeps)
+
+    def group_live(self, group, count: int) -> None:
+        if self.scoreboard is not None:   # what --ready-url reads (csrc/probes.h)
+            self.scoreboard.scoreboard_group_live(self.plan.groups.index(group), count)
 
     # -- events
     def _read_ready(self) -> None:
@@ -220,7 +256,10 @@ class Master(Supervisor):
     scoreboard = None
 
     def _open_scoreboard(self) -> None:
-        if not self.settings.server_status:
+        # also the channel of the readiness probe: the daemon groups' live counts and the
+        # "graceful stop under way" flag (csrc/probes.h)
+        if not (self.settings.server_status or self.settings.ready_url
+                or self.settings.shutdown_delay):
             return
         import pywsgi._core as _core  # the compiled core, imported by run() first (see there)
         groups = self.plan.groups if self.plan else ()
@@ -234,6 +273,38 @@ class Master(Supervisor):
         self.scoreboard.scoreboard_spawning(slot.index, slot.group is not None, group,
                                             slot.process_index, slot.current is not None)
 
+    # -- the graceful stop (docs/deploying.md, "The stop sequence")
+    def _begin_stop(self) -> None:
+        """SIGTERM: from this instant --ready-url answers 503 and every response closes its
+        connection, while the server processes keep accepting for --shutdown-delay."""
+        delay = self.settings.shutdown_delay
+        if self.scoreboard is not None:
+            self.scoreboard.scoreboard_announce_stop()
+        self.stop_at = time.monotonic() + delay
+        if delay > 0:
+            errorlog.info(f"SIGTERM received: stopping gracefully; still accepting for "
+                          f"{delay:g} s (--shutdown-delay) while load balancers stop sending")
+        else:
+            errorlog.info("SIGTERM received: stopping gracefully")
+
+    def _stop_gracefully(self) -> None:
+        """After --shutdown-delay: the server processes first - each stops accepting, serves
+        what waits in the listen backlog and finishes its requests - then, with nobody left to
+        relay to them, the daemon processes."""
+        # Let go of the listening sockets first: the last process holding one is then a server
+        # process that has just drained its backlog (csrc/reactor.c, listen_let_go), so nothing
+        # queued in it is reset; a connection that comes later is refused.
+        for sock in self.sockets:
+            sock.close()
+        servers = [pid for pid, child in self.children.items()
+                   if self.slots[child.slot].group is None]
+        sig = self._stop(signal.SIGTERM, self.settings.graceful_timeout + 1.0, servers)
+        groups = self.plan.groups if self.plan else ()
+        daemon_grace = max([self.settings.graceful_timeout]
+                           + [getattr(group, "graceful_timeout", 0.0) or 0.0
+                              for group in groups]) + 1.0
+        self._stop(sig, daemon_grace if sig == signal.SIGTERM else QUICK_STOP_WAIT)
+
     # -- the loop
     def run(self) -> int:
         self._install_signals()
@@ -244,28 +315,39 @@ class Master(Supervisor):
             self._open_scoreboard()
             self.start_all()
             while True:
-                self._wait(self.next_timeout())
+                timeout = self.next_timeout()
+                if self.stop_at is not None:
+                    timeout = min(timeout, self.stop_at - time.monotonic())
+                self._wait(timeout)
                 self._read_ready()      # ready messages before exits: see child_exited
                 self._reap(stopping=False)
 
                 while self.pending_signals:
                     sig = self.pending_signals.pop(0)
                     if sig == signal.SIGTERM:
-                        errorlog.info("SIGTERM received: stopping gracefully")
-                        self._stop(signal.SIGTERM, self.settings.graceful_timeout + 1.0)
-                        return EXIT_OK
+                        if self.stop_at is None:
+                            self._begin_stop()
+                        continue
                     if sig == signal.SIGINT:
                         errorlog.info("SIGINT received: stopping")
                         self._stop(signal.SIGINT, QUICK_STOP_WAIT)
                         return EXIT_OK
                     if sig == signal.SIGHUP:
+                        if self.stop_at is not None:
+                            errorlog.info("SIGHUP ignored: the server is stopping")
+                            continue
                         self.graceful_restart()
                     elif sig == signal.SIGUSR1:
                         errorlog.reopen()
                         for pid in list(self.children):
                             self.kill(pid, signal.SIGUSR1)
 
-                changed = self.watcher.poll(time.monotonic()) if self.watcher else None
+                if self.stop_at is not None and time.monotonic() >= self.stop_at:
+                    self._stop_gracefully()
+                    return EXIT_OK
+
+                changed = (self.watcher.poll(time.monotonic())
+                           if self.watcher and self.stop_at is None else None)
                 if changed:
                     errorlog.info(f"--reload-on-changes: {changed} changed")
                     self.graceful_restart()
@@ -284,38 +366,47 @@ class Master(Supervisor):
             if self.scoreboard is not None:
                 self.scoreboard.scoreboard_close()
 
-    def _stop(self, sig: int, wait: float) -> None:
-        """Send sig to every child, wait up to `wait` seconds, SIGKILL the rest, reap all."""
-        for pid in list(self.children):
+    def _stop(self, sig: int, wait: float, pids: Optional[List[int]] = None) -> int:
+        """Send sig to the children `pids` (default: all), wait up to `wait` seconds, SIGKILL
+        the rest of them, reap them. Returns the signal they ended with: SIGINT when a second
+        Ctrl-C hurried a graceful stop."""
+        stopping = list(self.children) if pids is None else list(pids)
+
+        def left() -> List[int]:
+            return [pid for pid in stopping if pid in self.children]
+
+        for pid in left():
             self.kill(pid, sig)
         deadline = time.monotonic() + wait
-        while self.children:
+        while left():
             self._reap(stopping=True)
             remaining = deadline - time.monotonic()
-            if not self.children or remaining <= 0:
+            if not left() or remaining <= 0:
                 break
             self._wait(min(remaining, 0.2))
             if signal.SIGINT in self.pending_signals and sig == signal.SIGTERM:
                 # a second Ctrl-C during a graceful stop: hurry up
                 self.pending_signals.clear()
                 sig = signal.SIGINT
-                for pid in list(self.children):
+                for pid in left():
                     self.kill(pid, signal.SIGINT)
                 deadline = min(deadline, time.monotonic() + QUICK_STOP_WAIT)
-        for pid in list(self.children):
+        for pid in left():
             errorlog.warning(f"{self.slots[self.children[pid].slot].name()} (pid {pid}) did "
                              f"not stop in time; killing it")
             self.kill(pid, signal.SIGKILL)
-        for pid in list(self.children):
+        for pid in left():
             try:
                 os.waitpid(pid, 0)
             except ChildProcessError:
                 pass
             self.children.pop(pid, None)
+        return sig
 
 
-def _listen_urls(sockets: List[socket.socket]) -> str:
-    return ", ".join(describe_address(sock) for sock in sockets)
+def _listen_urls(sockets: List[socket.socket], https_fds: Sequence[int] = ()) -> str:
+    return ", ".join(describe_address(sock, "https" if sock.fileno() in https_fds else "http")
+                     for sock in sockets)
 
 
 def run(settings: Settings, mounts: List[Mount]) -> int:
@@ -355,7 +446,9 @@ def run(settings: Settings, mounts: List[Mount]) -> int:
             ops.give_to_children(plan.directory, *(g.socket_path for g in plan.groups))
         for mount in mounts:
             errorlog.debug(f"mounted {mount.label} at {mount.prefix or '/'}")
-        supervisor = Master(settings, sockets, mounts, plan)
+        supervisor = Master(settings, sockets, mounts, plan,
+                            # the certificates, read now (as root), and which sockets speak TLS
+                            tls=tls_material(settings), https_fds=ops.https_fds)
         supervisor.watcher = ops.watcher
         supervisor.on_started = ops.started  # the pid file, once listening and signals are ours
         return supervisor.run()

@@ -18,6 +18,7 @@ from pywsgi.config.proxies import DEFAULT_HEADERS
 from pywsgi.config.settings import SETTINGS_BY_NAME
 from pywsgi.config.typed import Settings
 from pywsgi.daemon.recycle import RecyclePolicy, RecycleWatch
+from pywsgi.process.tls import TLSMaterial
 
 __all__ = ["CoreConfig", "core_config"]
 
@@ -50,6 +51,14 @@ class CoreConfig:
     trust_proxy: Tuple[str, ...]
     trust_proxy_header: Tuple[str, ...]     # the headers honoured (the default resolved)
     proxy_protocol: bool
+    # -- HTTPS (docs/tls.md); a daemon process gets no certificate and no HTTPS socket
+    tls: Optional[TLSMaterial]      # the certificates the master read (process/tls.py); None: none
+    https_listen_fds: Tuple[int, ...]   # which of serve()'s listening fds speak TLS
+    ssl_library: Optional[str]      # the libssl to load; None: Python's, else the system's
+    ssl_environ: bool               # the SSL_* variables in the environ (a daemon's: relayed)
+    hsts_policy: Optional[str]      # Strict-Transport-Security's value on https responses
+    https_redirect_port: int        # --https-only: plain HTTP gets 301 to this port; 0: served
+    https_redirect_host: str        # ... on this host when the request names none
     # -- what the application sees, and the Server header
     server_name: str
     port: int
@@ -65,6 +74,10 @@ class CoreConfig:
     scoreboard_slot: int            # this process's slot (used when the master mapped one)
     server_status: Optional[str]    # the status URL this process answers; None: none
     server_status_allow: Tuple[str, ...]
+    # -- health and readiness (docs/deploying.md): the server processes answer them
+    health_url: Optional[str]       # None: none (always None in daemon role)
+    ready_url: Optional[str]
+    health_allow: Tuple[str, ...]   # besides loopback and UNIX-socket clients
     # -- stopping and recycling
     graceful_timeout: float         # a stopping process's requests get this long
     maximum_requests: int           # recycle after this many requests (with jitter); 0: never
@@ -76,12 +89,15 @@ class CoreConfig:
 
 def core_config(settings: Settings, *, process_index: int, scoreboard_slot: int,
                 access_log_fd: Optional[int] = None, group: Optional[DaemonGroup] = None,
-                script_paths: Sequence[str] = (),
+                script_paths: Sequence[str] = (), tls: Optional[TLSMaterial] = None,
+                https_listen_fds: Sequence[int] = (),
                 on_recycle: Optional[Callable[[], None]] = None,
                 on_reload: Optional[Callable[[], None]] = None) -> CoreConfig:
     """The core's config for a server process, or (group) a daemon process of that group;
     `settings` are the process's own (a daemon's: daemon.group.group_settings), `script_paths`
-    the group's script files (a change replaces a daemon process)."""
+    the group's script files (a change replaces a daemon process); `tls` and `https_listen_fds`:
+    the certificates and the HTTPS sockets the master hands a server process (a daemon process
+    gets neither, whatever is passed)."""
     daemon = group is not None
     if group is None:   # a server process: --request-timeout and --interrupt-timeout only
         recycle = RecyclePolicy(
@@ -124,6 +140,15 @@ def core_config(settings: Settings, *, process_index: int, scoreboard_slot: int,
         trust_proxy=tuple(settings.trust_proxy),
         trust_proxy_header=tuple(settings.trust_proxy_header) or DEFAULT_HEADERS,
         proxy_protocol=settings.proxy_protocol,
+        # TLS ends in the server processes: no key in a daemon (the relay carries the https
+        # flag and the SSL_* variables; the daemon adds HSTS and the variables from them)
+        tls=None if daemon else tls,
+        https_listen_fds=() if daemon else tuple(https_listen_fds),
+        ssl_library=settings.ssl_library,
+        ssl_environ=settings.ssl_environ,
+        hsts_policy=settings.hsts_policy,
+        https_redirect_port=(settings.https_port or 0) if settings.https_only else 0,
+        https_redirect_host=settings.server_name or "localhost",
         # '' (given empty) falls back as the core always did
         server_name=settings.server_name or settings.host or "localhost",
         port=settings.port,
@@ -138,6 +163,9 @@ def core_config(settings: Settings, *, process_index: int, scoreboard_slot: int,
         scoreboard_slot=scoreboard_slot,
         server_status=None if daemon else settings.server_status,  # the server answers it
         server_status_allow=tuple(settings.server_status_allow),
+        health_url=None if daemon else settings.health_url,
+        ready_url=None if daemon else settings.ready_url,
+        health_allow=tuple(settings.health_allow),
         graceful_timeout=settings.graceful_timeout,
         maximum_requests=settings.maximum_requests,
         recycle=recycle,

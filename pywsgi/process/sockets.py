@@ -149,15 +149,16 @@ def remove_unix_socket(path: Optional[str], sock_inode: Optional[int]) -> None:
         pass
 
 
-def describe_address(sock: socket.socket) -> str:
-    """'http://127.0.0.1:8000', 'http://[::1]:8000' or 'unix:/run/app.sock' for log lines."""
+def describe_address(sock: socket.socket, scheme: str = "http") -> str:
+    """'http://127.0.0.1:8000', 'http://[::1]:8000' or 'unix:/run/app.sock' for log lines
+    (scheme 'https' for an HTTPS socket)."""
     name = sock.getsockname()
     if sock.family == socket.AF_UNIX:
         if isinstance(name, bytes):
             name = name.decode("utf-8", "replace")
         return "unix:" + (name or "(unnamed)")
     host, port = name[0], name[1]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 # ------------------------------------------------------------------ systemd socket activation

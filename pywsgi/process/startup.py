@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from pywsgi.config.typed import Settings
 from pywsgi.errors import StartupError
 from pywsgi.process.pidfile import check_pid_file, remove_pid_file, write_pid_file
 from pywsgi.process.privileges import Privileges
 from pywsgi.process.reloader import ChangeWatcher
-from pywsgi.process.sockets import listening_sockets, remove_unix_socket, server_address
+from pywsgi.process.sockets import (
+    bind_sockets,
+    listening_sockets,
+    remove_unix_socket,
+    server_address,
+)
 
 __all__ = ["Startup"]
 
@@ -28,6 +33,7 @@ class Startup:
         self.unix_inode: Optional[int] = None
         self.wrote_pid_file = False
         self.watcher: Optional[ChangeWatcher] = None
+        self.https_fds: Tuple[int, ...] = ()     # the HTTPS listening sockets (--https-port)
         self.privileges = Privileges.resolve(settings.user, settings.group)
         check_pid_file(self.pid_file)
 
@@ -37,6 +43,12 @@ class Startup:
             self.unix_path = self.settings.unix_socket
             self.unix_inode = os.lstat(self.unix_path).st_ino
             self.give_to_children(self.unix_path)
+        if self.settings.https_port is not None:
+            # HTTPS: a TCP socket of its own on --host (docs/tls.md), after the plain ones
+            https = bind_sockets(self.settings.host, self.settings.https_port,
+                                 self.settings.listen_backlog)
+            self.https_fds = tuple(sock.fileno() for sock in https)
+            sockets = sockets + https
         return sockets
 
     def child_settings(self, settings: Settings, sockets: List[socket.socket]) -> Settings:

@@ -58,6 +58,7 @@ class Child:
     ready: bool = False
     retiring: bool = False
     kill_at: Optional[float] = None
+    live: bool = False          # a daemon process that accepts requests (ready, not stopping)
 
 
 @dataclass
@@ -104,6 +105,24 @@ class Supervisor:
 
     def slot_exited(self, slot: Slot, pid: int, keeps: int) -> None:
         """A child of `slot` is gone; `keeps`: the old process that still serves it, or 0."""
+
+    def restarting(self) -> None:
+        """A graceful restart begins, before its new processes start: the master reads again
+        what they are given (the certificates, docs/tls.md)."""
+
+    def group_live(self, group: Any, count: int) -> None:
+        """`count` processes of daemon group `group` accept requests now (--ready-url answers
+        503 while it is 0)."""
+
+    def _set_live(self, child: Child, live: bool) -> None:
+        """A daemon process starts (ready) or stops (retired, recycling, gone) accepting
+        requests: its group's live count follows."""
+        group = self.slots[child.slot].group
+        if group is None or child.live == live:
+            return
+        child.live = live
+        self.group_live(group, sum(1 for c in self.children.values()
+                                   if c.live and self.slots[c.slot].group is group))
 
     # -- starting
     def start_all(self) -> None:
@@ -163,6 +182,7 @@ class Supervisor:
             return
         slot = self.slots[child.slot]
         child.retiring = True
+        self._set_live(child, False)   # it stopped accepting
         grace = max(self.graceful_timeout, getattr(slot.group, "graceful_timeout", 0.0))
         child.kill_at = self.clock() + grace + RECYCLE_KILL_MARGIN
         errorlog.debug(f"{slot.name()} (pid {pid}) is being recycled; "
@@ -179,6 +199,8 @@ class Supervisor:
             self.first_ready()
         slot = self.slots[child.slot]
         errorlog.debug(f"{slot.name()} (pid {pid}) is ready")
+        if not child.retiring:
+            self._set_live(child, True)
         if slot.current == pid and slot.previous is not None:
             self.retire(slot.previous)
             slot.previous = None
@@ -189,6 +211,7 @@ class Supervisor:
             return
         child.retiring = True
         child.kill_at = self.clock() + self.graceful_timeout + RETIRE_KILL_MARGIN
+        self._set_live(child, False)
         self.kill(pid, signal.SIGTERM)
 
     # -- a child's death (waitpid)
@@ -197,6 +220,7 @@ class Supervisor:
         if child is None:
             return  # not ours (the Python API may run inside a program with children)
         slot = self.slots[child.slot]
+        self._set_live(child, False)
         keeps = slot.previous if child.pid == slot.current and slot.previous else 0
         self.slot_exited(slot, child.pid, keeps)
         ran_for = self.clock() - child.started
@@ -233,6 +257,7 @@ class Supervisor:
     # -- SIGHUP, --reload-on-changes
     def graceful_restart(self) -> None:
         errorlog.info("graceful restart requested (SIGHUP): starting new processes")
+        self.restarting()
         for slot in self.slots:
             if slot.current is None:
                 slot.backoff = BACKOFF_FIRST

@@ -26,6 +26,7 @@ from pywsgi.observe import errorlog
 from pywsgi.process.core_config import core_config
 from pywsgi.process.privileges import enter_child
 from pywsgi.process.reloader import report_modules
+from pywsgi.process.tls import TLSMaterial
 from pywsgi.site.load import load_mounts
 from pywsgi.site.mounts import Mount
 
@@ -64,13 +65,15 @@ def _start_parent_watch(master_pid: int) -> None:
 def child_main(settings: Settings, sockets: List[socket.socket], mounts: List[Mount], *,
                ready_fd: int, master_pid: int, blocked_mask, process_index: int,
                scoreboard_slot: int, group: Optional[DaemonGroup] = None,
-               script_paths: Sequence[str] = (), reload_report_dir: Optional[str] = None
+               script_paths: Sequence[str] = (), reload_report_dir: Optional[str] = None,
+               tls: Optional[TLSMaterial] = None, https_listen_fds: Sequence[int] = ()
                ) -> None:
     """Runs in the forked child (a server process, or a daemon process of `group`); never
     returns (os._exit). process_index: 0..N-1 among the server processes or the group's;
     scoreboard_slot: its slot in the master (--server-status); script_paths: the group's
     script files (a change replaces a daemon process); reload_report_dir: where
-    --reload-on-changes wants the loaded modules reported."""
+    --reload-on-changes wants the loaded modules reported; tls, https_listen_fds: a server
+    process's certificates as the master read them and which of `sockets` speak TLS."""
     exit_code = 1
     try:
         _set_parent_death_signal(master_pid)
@@ -151,6 +154,7 @@ def child_main(settings: Settings, sockets: List[socket.socket], mounts: List[Mo
         config = core_config(settings, process_index=process_index,
                              scoreboard_slot=scoreboard_slot, access_log_fd=access_log_fd,
                              group=group, script_paths=script_paths,
+                             tls=tls, https_listen_fds=https_listen_fds,
                              on_recycle=lambda: tell_master(RECYCLING),
                              on_reload=lambda: tell_master(REPLACE_ME))
         if stop_state["requested"]:

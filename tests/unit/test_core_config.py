@@ -9,9 +9,11 @@ import pytest
 from pywsgi.daemon.group import group_settings
 from pywsgi.daemon.recycle import RecyclePolicy, RecycleWatch
 from pywsgi.process.core_config import CoreConfig, core_config
+from pywsgi.process.tls import TLSCertificate, TLSMaterial, TLSOptions
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CORE_SOURCES = ('pywsgi/_core.pyx', 'pywsgi/_status.pxi', 'pywsgi/_static.pxi')
+CORE_SOURCES = ('pywsgi/_core.pyx', 'pywsgi/_status.pxi', 'pywsgi/_static.pxi',
+                'pywsgi/_tls.pxi', 'pywsgi/_probes.pxi')
 
 
 def read_core():
@@ -104,3 +106,42 @@ def test_the_core_config_is_frozen(settings):
     config = server_config(settings)
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.threads = 2
+
+
+# ---------------------------------------------------------------- HTTPS (docs/tls.md)
+
+HTTPS = dict(https_port=8443, ssl_certificate_file='c.pem', ssl_certificate_key_file='k.pem')
+MATERIAL = TLSMaterial(
+    default=TLSCertificate(label='--ssl-certificate-file c.pem', cert=b'CERT', key=b'KEY',
+                           chain=None, password=None),
+    hosts=(), common=TLSOptions(ca=None, verify_client='none', protocols=('TLSv1.3',),
+                                ciphers='ECDHE+AESGCM', ticket_keys=bytes(80), ktls=True))
+
+
+def test_a_server_process_gets_the_tls_material_the_master_hands_it(settings):
+    built = settings(HTTPS, https_only=True, hsts_policy='max-age=60', ssl_environ=True,
+                     server_name='www.example')
+    config = core_config(built, process_index=0, scoreboard_slot=0, tls=MATERIAL,
+                         https_listen_fds=[7])
+    assert config.tls is MATERIAL and config.https_listen_fds == (7,)
+    assert config.ssl_environ and config.hsts_policy == 'max-age=60'
+    assert (config.https_redirect_port, config.https_redirect_host) == (8443, 'www.example')
+    # no --https-only: plain HTTP is served, not redirected
+    assert core_config(settings(HTTPS), process_index=0, scoreboard_slot=0,
+                       tls=MATERIAL).https_redirect_port == 0
+    # no HTTPS at all
+    plain = server_config(settings)
+    assert plain.tls is None and plain.https_listen_fds == () and plain.https_redirect_port == 0
+
+
+def test_a_daemon_process_gets_no_key(settings):
+    """TLS ends in the server processes: a daemon's core config has no certificate and no
+    HTTPS socket, whatever it is given; it keeps --ssl-environ and --hsts-policy, which it
+    applies to the requests relayed to it as https."""
+    built = settings(HTTPS, hsts_policy='max-age=60', ssl_environ=True,
+                     daemon_process=['g:processes=1'])
+    group = built.daemon_process[0]
+    config = core_config(group_settings(built, group), process_index=0, scoreboard_slot=1,
+                         group=group, tls=MATERIAL, https_listen_fds=[7])
+    assert config.tls is None and config.https_listen_fds == ()
+    assert config.ssl_environ and config.hsts_policy == 'max-age=60'

@@ -190,8 +190,50 @@ def test_every_value_has_its_declared_type(tmp_path):
         daemon_process=['g:threads=2'], mount_process_group=['/a=g'],
         virtual_host=[{'server_name': 'a.example', 'document_root': str(tmp_path)}],
         trust_proxy=['10.0.0.0/8'], trust_proxy_header=['forwarded'], server_status='/st',
-        server_status_allow=['10.0.0.0/8'])]
+        server_status_allow=['10.0.0.0/8'],
+        https_port=8443, ssl_certificate_file='c.pem', ssl_certificate_key_file='k.pem',
+        ssl_certificate_chain_file='chain.pem', ssl_certificate_key_password_file='pass',
+        ssl_ca_certificate_file='ca.pem', ssl_verify_client='optional', https_only=True,
+        hsts_policy='max-age=60', ssl_protocols='TLSv1.3', ssl_library='libssl.so.3',
+        ssl_environ=True)]
     for built in samples:
         for name, hint in declared.items():
             value = getattr(built, name)
             assert _conforms(value, hint), f'{name} = {value!r} is not {hint}'
+
+
+# ---------------------------------------------------------------- HTTPS (docs/tls.md)
+
+HTTPS = dict(https_port=8443, ssl_certificate_file='c.pem', ssl_certificate_key_file='k.pem')
+
+
+def test_https_settings_and_their_defaults():
+    settings = build(HTTPS)
+    assert settings.ssl_protocols == ['TLSv1.2', 'TLSv1.3']
+    assert settings.ssl_ciphers.startswith('ECDHE-ECDSA-AES128-GCM-SHA256:')
+    assert settings.ssl_verify_client == 'none' and not settings.https_only
+    assert build(HTTPS, ssl_protocols='tlsv1.3').ssl_protocols == ['TLSv1.3']
+    assert build(HTTPS, ssl_protocols='all').ssl_protocols == ['TLSv1.2', 'TLSv1.3']
+    assert build(HTTPS, hsts_policy='max-age=60').hsts_policy == 'max-age=60'
+    # a virtual host's own certificate is enough for --https-port
+    host = dict(server_name='a.test', ssl_certificate_file='a.pem', ssl_certificate_key_file='a.k')
+    assert build(https_port=8443, virtual_host=[host]).virtual_host[0]['ssl_certificate_file']
+
+
+@pytest.mark.parametrize('values, message', [
+    (dict(https_port=8443), 'needs a certificate'),
+    (dict(HTTPS, ssl_certificate_key_file=None), 'needs --ssl-certificate-key-file'),
+    (dict(ssl_certificate_file='c.pem'), '--https-port is not'),
+    (dict(https_only=True), '--https-port is not'),
+    (dict(HTTPS, port=8443), 'HTTPS needs a port of its own'),
+    (dict(HTTPS, ssl_verify_client='require'), 'needs --ssl-ca-certificate-file'),
+    (dict(HTTPS, ssl_verify_client='sometimes'), 'must be none, optional or require'),
+    (dict(HTTPS, ssl_protocols='TLSv1.1 TLSv1.2'), 'TLSv1.1 is not offered: it is insecure'),
+    (dict(HTTPS, ssl_protocols='QUIC'), "unknown protocol 'QUIC'"),
+    (dict(HTTPS, hsts_policy='includeSubDomains'), 'needs max-age'),
+    (dict(HTTPS, hsts_policy='max-age=1\r\nX-Evil: 1'), 'printable ASCII'),
+    (dict(HTTPS, https_port=70000), 'TCP port number'),
+])
+def test_bad_https_settings_are_named(values, message):
+    with pytest.raises(ConfigError, match=message):
+        build(values)

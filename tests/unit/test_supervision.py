@@ -253,3 +253,49 @@ def test_the_master_sleeps_until_the_next_deadline():
     assert made.next_timeout() == 1.0
     made.now += 19.5
     assert made.next_timeout() == pytest.approx(0.5)
+
+
+class LiveCounts(Fake):
+    """... that also records each daemon group's live count (what --ready-url reads)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.live = {}
+
+    def group_live(self, group, count):
+        self.live[group.name] = count
+
+
+def test_a_daemon_group_is_live_while_one_of_its_processes_accepts():
+    group = DaemonGroup('g', processes=2)
+    made = LiveCounts(servers=1, groups=[group])
+    made.start_all()
+    assert made.live == {}                        # starting: nothing ready yet
+    made.child_ready(102)
+    assert made.live == {'g': 1}
+    made.child_ready(103)
+    assert made.live == {'g': 2}
+    made.child_ready(101)                         # a server process counts for no group
+    assert made.live == {'g': 2}
+    made.child_recycling(102)                     # stopped accepting; its replacement starts
+    assert made.live == {'g': 1}
+    made.child_exited(103, killed(signal.SIGKILL))
+    assert made.live == {'g': 0}                  # --ready-url: 503 now
+    made.child_ready(104)                         # the recycled one's replacement
+    assert made.live == {'g': 1}
+
+
+def test_a_graceful_restart_keeps_a_daemon_group_live():
+    group = DaemonGroup('g', processes=1)
+    made = LiveCounts(servers=1, groups=[group])
+    made.start_all()
+    made.all_ready()
+    counts = [made.live['g']]
+    made.graceful_restart()                       # new processes 103 (server), 104 (daemon)
+    counts.append(made.live['g'])
+    made.child_ready(104)                         # the new daemon first, then the old retired
+    counts.append(made.live['g'])
+    made.child_exited(102, exited(0))
+    counts.append(made.live['g'])
+    assert counts == [1, 1, 1, 1]
+    assert (102, signal.SIGTERM) in made.killed

@@ -26,6 +26,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from pywsgi.config.apache.mod_ssl import QUIET as _QUIET_SSL
+from pywsgi.config.apache.mod_ssl import ModSSL, vhost_port
 from pywsgi.config.apache.syntax import ApacheConfigError, Directive, Parser, parse
 from pywsgi.config.daemon_groups import OPTIONS as DAEMON_OPTIONS
 from pywsgi.handlers.access import AccessRules
@@ -49,13 +51,13 @@ _QUIET = {
     "gracefulshutdowntimeout", "scoreboardfile", "coredumpdirectory", "pythonautoreload",
     "pythondebug", "pythoninterpreter", "pythoninterpperdirectory", "pythonoptimize",
     "wsgiverbosedebugging", "wsgisocketrotation", "wsgidestroyinterpreter",
-}
+} | _QUIET_SSL
 
 # <IfModule> sections pywsgi evaluates as true: the modules whose directives it carries over.
 _MODULES = {
     "wsgi", "alias", "dir", "mime", "authz_core", "authz_host", "access_compat", "cgi", "cgid",
     "log_config", "reqtimeout", "python", "mpm_event", "mpm_worker", "mpm_prefork", "unixd",
-    "core", "so", "http", "authn_core", "version",
+    "core", "so", "http", "authn_core", "version", "ssl", "headers",
 }
 
 # Access control directives of a <Directory>/<Location> block (mod_access_compat, mod_authz_*).
@@ -98,14 +100,33 @@ class _Scope:
     blocks: List[_Block] = field(default_factory=list)
     group_by_url: Dict[str, str] = field(default_factory=dict)
     where: str = ""
+    # mod_ssl (mod_ssl.py): SSLEngine on; a redirect of everything to https; a <VirtualHost>'s
+    # address, port and section; the first certificate directive; pending RewriteConds
+    tls: bool = False
+    https_redirect: bool = False
+    address: str = ""
+    port: Optional[str] = None
+    section: Optional[Directive] = None
+    cert_where: Optional[Directive] = None
+    rewrite_conds: List[Directive] = field(default_factory=list)
+
+    def names(self) -> List[str]:
+        name = self.settings.get("server_name")
+        return ([name.lower()] if name else []) + list(self.settings.get("server_alias", []))
+
+    def only_names(self) -> bool:
+        """Nothing but its names (and a redirect): a port-80 twin of an https site."""
+        return not self.blocks and not self.group_by_url and \
+            set(self.settings) <= {"server_name", "server_alias"}
 
 
-class _Translator:
+class _Translator(ModSSL):
     def __init__(self, parser: Parser) -> None:
         self.parser = parser
         self.warnings: List[str] = []
         self.main = _Scope()
         self.vhosts: List[_Scope] = []
+        self.listens: List[Tuple[str, str, str, Directive]] = []  # host, port, protocol, where
         self.log_formats: Dict[str, str] = dict(_LOG_FORMAT_NICKNAMES)
         self.daemon_names: Dict[str, str] = {}
         self.global_group: Optional[Tuple[str, str]] = None   # (group, where)
@@ -217,14 +238,13 @@ class _Translator:
 
     # -- the main server and virtual hosts
     def d_listen(self, d: Directive, scope: _Scope) -> None:
+        """Listen [host:]port [protocol]: the ports are chosen in finish_tls (mod_ssl.py), one
+        for HTTP and one for HTTPS (a <VirtualHost> with SSLEngine on, or protocol https)."""
         args = self.need(d, 1, 2)
-        if len(args) == 2 and args[1].lower() != "http":
-            self.warn(d, f"Listen {' '.join(args)}: only plain HTTP is served; the protocol "
-                         f"argument is ignored")
-        if "port" in self.main.settings:
-            self.warn(d, f"Listen {args[0]}: pywsgi listens on one address; only the first "
-                         f"Listen is used")
-            return
+        protocol = args[1].lower() if len(args) == 2 else "http"
+        if protocol not in ("http", "https"):
+            self.warn(d, f"Listen {' '.join(args)}: protocol {args[1]} taken as http")
+            protocol = "http"
         address = args[0]
         if address.startswith("["):
             host, _, port = address[1:].partition("]:")
@@ -236,8 +256,7 @@ class _Translator:
             host, port = "", address
         if not port.isdigit():
             self.error(d, f"Listen {address}: not a port number")
-        self.main.settings["host"] = host or "0.0.0.0"
-        self.main.settings["port"] = port
+        self.listens.append((host, port, protocol, d))
 
     def d_servername(self, d: Directive, scope: _Scope) -> None:
         name = self.need(d, 1, 1)[0]
@@ -481,7 +500,8 @@ class _Translator:
 
     def virtual_host(self, section: Directive) -> None:
         self.need(section, 1)
-        vhost = _Scope(where=section.where)
+        vhost = _Scope(where=section.where, address=section.args[0],
+                       port=vhost_port(section.args[0]), section=section)
         self.walk(section.children or [], vhost)
         if "server_name" not in vhost.settings:
             self.warn(section, "<VirtualHost> without ServerName: it is reached only as the "
@@ -664,7 +684,17 @@ class _Translator:
                 # Apache refuses to start with it here ("not allowed here"): so does pywsgi
                 self.error(d, f"AllowEncodedSlashes is not allowed in <{block.kind.title()}>; "
                               f"Apache takes it in the server config and <VirtualHost> only")
-            elif key in _QUIET:
+            elif key == "sslrequiressl" and not scope.tls:
+                self.error(d, "SSLRequireSSL outside an SSLEngine on virtual host: pywsgi "
+                              "cannot refuse plain HTTP for one URL; serve the whole site over "
+                              "https with --https-only (Redirect / https://... on port 80)")
+            elif key == "sslverifyclient" and d.args and d.args[0].lower() != "none":
+                self.error(d, f"SSLVerifyClient {d.args[0]} in <{block.kind.title()}>: client "
+                              f"certificates for part of a site are not supported; refusing to "
+                              f"start rather than serve it without one. Set it for the server")
+            elif key == "ssloptions":
+                self.d_ssloptions(d, scope)
+            elif key in _QUIET or key == "sslrequiressl":
                 continue
             else:
                 self.warn(d)
@@ -707,6 +737,7 @@ class _Translator:
             for _, extensions in self.cgi_handlers:
                 have.extend(e for e in extensions if e not in have)
         raw = dict(main.settings)
+        self.finish_tls(raw)   # the ports, and which virtual hosts stay (mod_ssl.py)
         if self.global_group is not None:
             raw["process_group"] = self.global_group[0]
         # WSGIProcessGroup inside <VirtualHost>, <Location>/<Directory>, or process-group= of
