@@ -1209,7 +1209,11 @@ cdef object _server_port_of(str host):
 
 
 cdef bint _host_has_port(host):
-    return bool(host) and ':' in host.rpartition(']')[2]
+    # RFC 3986 3.2.3: an empty port ("example.org:") is the scheme's default port
+    if not host:
+        return False
+    after_ip6 = host.rpartition(']')[2]
+    return ':' in after_ip6 and not after_ip6.endswith(':')
 
 
 # The keys every request sets, in the order the environ lists them (after the mount's).

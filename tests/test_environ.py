@@ -16,13 +16,17 @@ def over_tls(server):
     return getattr(server, 'tls_context', None) is not None
 
 
+def default_port(server):
+    """SERVER_PORT for a Host without a port: the listening port; over TLS https's default
+    port, as Apache says for https (and as pywsgi says behind a TLS proxy)."""
+    return '443' if over_tls(server) else str(server.port)
+
+
 def test_server_and_remote_address(suite_server):
     environ, (client_host, client_port) = environ_via(suite_server)
     assert environ['REQUEST_METHOD'] == 'GET'
     assert environ['SERVER_NAME']
-    # a Host without a port: the listening port; over TLS https's default port, as Apache
-    # says for https (and as pywsgi says behind a TLS proxy)
-    assert environ['SERVER_PORT'] == ('443' if over_tls(suite_server) else str(suite_server.port))
+    assert environ['SERVER_PORT'] == default_port(suite_server)
     assert environ['SERVER_PROTOCOL'] == 'HTTP/1.1'
     assert environ['REMOTE_ADDR'] == client_host == '127.0.0.1'
     assert environ['REMOTE_PORT'] == str(client_port)
@@ -174,7 +178,7 @@ def test_server_name_and_port_come_from_the_host_header(suite_server, host, serv
             environ = connection.request('GET', '/env', [('Host', host)]).json()
             assert environ['HTTP_HOST'] == host
             assert environ['SERVER_NAME'] == server_name
-            assert environ['SERVER_PORT'] == server_port or str(suite_server.port)
+            assert environ['SERVER_PORT'] == (server_port or default_port(suite_server))
 
 
 def test_request_uri_and_path_info_when_the_path_is_decoded(suite_server):
@@ -209,7 +213,7 @@ def test_server_name_port_and_remote_addr_follow_each_request(suite_server):
                     ([('Host', 'b.example')], 'HTTP/1.1'), ([('Host', 'b.example')], 'HTTP/1.1'),
                     (keep, 'HTTP/1.0')]]
     assert 'HTTP_HOST' not in default
-    assert default['SERVER_PORT'] == str(suite_server.port)
+    assert default['SERVER_PORT'] == default_port(suite_server)
     expected = [('a.example', '8081'), (default['SERVER_NAME'], default['SERVER_PORT']),
                 ('b.example', default['SERVER_PORT']), ('b.example', default['SERVER_PORT']),
                 (default['SERVER_NAME'], default['SERVER_PORT'])]
