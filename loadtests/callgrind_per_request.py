@@ -1,6 +1,7 @@
 """Instructions per request of a pywsgi server process, counted by callgrind (valgrind).
 
     python loadtests/callgrind_per_request.py [--python PY] [--requests N] [--app APP] \
+        [--path PATH] [--connections N] [--peer bjoern|fastwsgi] [--functions N] \
         -- [pywsgi flags]
 
 Runs the server twice under callgrind - serving 200 and then 200 + N keep-alive GETs from one
@@ -8,10 +9,15 @@ sequential client - and prints (Ir of the second child - Ir of the first) / N: t
 instructions one request costs the server process, startup excluded. Unlike req/s this does not
 depend on what else the machine is doing, so it compares two builds (or two commits: run it with
 each one's Python) on a shared, noisy machine. Needs valgrind (Debian's package).
+
+--functions N also prints the N functions that cost the most per request, inclusive of what
+they call (callgrind_annotate --inclusive=yes on both runs, subtracted): where the time goes.
 """
 import argparse
+import collections
 import glob
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -29,45 +35,123 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def child_instructions(python, app, flags, requests, scratch):
-    """Ir of the server child after `requests` keep-alive GETs (then a SIGTERM)."""
+def read_response(client):
+    """One response, framed by its Content-Length; raises if it is not a 200."""
+    received = b''
+    while b'\r\n\r\n' not in received:
+        received += recv(client)
+    head, _, body = received.partition(b'\r\n\r\n')
+    if not head.startswith(b'HTTP/1.1 200 '):
+        raise SystemExit('the server answered %r' % head.split(b'\r\n')[0])
+    length = re.search(br'\r\ncontent-length: *(\d+)', head, re.I)
+    if not length:
+        raise SystemExit('the application must set Content-Length')
+    while len(body) < int(length.group(1)):
+        body += recv(client)
+
+
+def recv(client):
+    data = client.recv(65536)
+    if not data:
+        raise SystemExit('the server closed the connection')
+    return data
+
+
+def child_instructions(python, app, flags, requests, scratch, path='/', connections=1,
+                       peer=None):
+    """Ir of the server child after `requests` keep-alive GETs (then a SIGTERM), and the
+    callgrind files counted.  With several connections, each round sends a request on every
+    one and then reads every response, so the server finds them ready together.  peer: bjoern
+    or fastwsgi instead of pywsgi (one process, one thread: all of it is counted), serving the
+    module of loadtests/apps that app names, through apps/run_peer.py."""
     port = free_port()
     out = os.path.join(scratch, 'callgrind.%d' % requests)
+    if peer:
+        module = os.path.splitext(os.path.basename(app))[0]
+        server = [python, os.path.join(HERE, 'apps', 'run_peer.py'), peer, '127.0.0.1',
+                  str(port), 'hello' if app == EXAMPLE else module]
+    else:
+        server = [python, '-m', 'pywsgi', app, '--host', '127.0.0.1', '--port', str(port),
+                  '--processes', '1', *flags]
     master = subprocess.Popen(
-        ['valgrind', '--tool=callgrind', '--callgrind-out-file=' + out + '.%p', python, '-m',
-         'pywsgi', app, '--host', '127.0.0.1', '--port', str(port), '--processes', '1', *flags],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=scratch)
+        ['valgrind', '--tool=callgrind', '--separate-threads=yes',
+         '--callgrind-out-file=' + out + '.%p', *server],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=scratch,
+        env=dict(os.environ, PYTHONHASHSEED='0'))
+    clients = []
     try:
         deadline = time.monotonic() + 300
-        while True:
+        while not clients:
             try:
-                client = socket.create_connection(('127.0.0.1', port), timeout=60)
-                break
+                clients.append(socket.create_connection(('127.0.0.1', port), timeout=60))
             except OSError:
                 if time.monotonic() > deadline or master.poll() is not None:
                     raise SystemExit('the server did not start under valgrind') from None
                 time.sleep(0.5)
-        request = b'GET / HTTP/1.1\r\nHost: bench\r\n\r\n'
-        with client:
-            for _ in range(requests):
+        while len(clients) < connections:
+            clients.append(socket.create_connection(('127.0.0.1', port), timeout=60))
+        request = b'GET %s HTTP/1.1\r\nHost: bench\r\n\r\n' % path.encode()
+        for _ in range(requests // connections):
+            for client in clients:
                 client.sendall(request)
-                received = b''
-                while b'\r\n\r\n' not in received or not received.endswith(b'!'):
-                    data = client.recv(65536)
-                    if not data:
-                        raise SystemExit('the server closed the connection')
-                    received += data
+            for client in clients:
+                read_response(client)
     finally:
-        master.send_signal(signal.SIGTERM)
+        for client in clients:
+            client.close()
+        master.send_signal(signal.SIGINT if peer else signal.SIGTERM)  # the peers: Ctrl-C
         master.wait(300)
+    total, counted = None, []
     for path in glob.glob(out + '.*'):
-        if int(path.rsplit('.', 1)[1]) == master.pid:
+        pid, _, thread = path.rsplit('.', 1)[1].partition('-')
+        # Not the master, nor the child's main thread: it wakes every 0.1 s, so what it spends
+        # follows the run's wall-clock time, not the requests. (A file without a thread
+        # number is empty.)
+        if not thread or (not peer and (int(pid) == master.pid or int(thread) == 1)):
             continue
         with open(path) as f:
             for line in f:
-                if line.startswith('summary:'):
-                    return int(line.split()[1])
-    raise SystemExit('no callgrind output for the server child')
+                if line.startswith(('summary:', 'totals:')):
+                    total = (total or 0) + int(line.split()[1])
+                    counted.append(path)
+                    break
+    if total is None:
+        raise SystemExit('no callgrind output for the server child')
+    return total, counted
+
+
+def readable(function):
+    """A Cython function's C name as its Python name: __pyx_f_6pywsgi_5_core_7Request__check
+    -> Request._check."""
+    match = re.match(r'__pyx_(?:f|pw|pf)_6pywsgi_5_core_(.*)', function)
+    if not match:
+        return function
+    rest = match.group(1)
+    cls = re.match(r'(\d+)', rest)
+    if cls:
+        n = int(cls.group(1))
+        start = len(cls.group(1))
+        name = rest[start:start + n]
+        rest = rest[start + n:]
+        return name + '.' + re.sub(r'^_\d*', '', rest, count=1) if rest else name
+    return rest
+
+
+def inclusive(paths):
+    """Instructions per function, inclusive, summed over the files (threads)."""
+    costs = collections.Counter()
+    for path in paths:
+        listing = subprocess.run(['callgrind_annotate', '--inclusive=yes', '--threshold=100',
+                                  path], capture_output=True, text=True, check=True).stdout
+        for line in listing.splitlines():
+            match = re.match(r'\s*([\d,]+) \([^)]*\)\s+(\S.*?)(?: \[.*\])?$', line)
+            if not match or 'PROGRAM TOTALS' in line:
+                continue
+            where, _, function = match.group(2).rpartition(':')
+            if where.endswith('.h'):
+                continue  # an inlined header's share, already in its caller's line
+            costs[readable(function)] += int(match.group(1).replace(',', ''))
+    return costs
 
 
 def main():
@@ -76,15 +160,34 @@ def main():
                         help='the Python whose pywsgi is measured (default: this one)')
     parser.add_argument('--requests', type=int, default=2000)
     parser.add_argument('--app', default=EXAMPLE,
-                        help='a script whose body ends with "!" (default: examples/myapp.wsgi)')
+                        help='the WSGI script served (default: examples/myapp.wsgi); its '
+                             'answer must be a 200 with Content-Length')
+    parser.add_argument('--path', default='/', help='the path requested (default /)')
+    parser.add_argument('--connections', type=int, default=1, metavar='N',
+                        help='keep-alive connections, a request in flight on each (default 1; '
+                             'more lets the server find several requests ready at once, as '
+                             'under load, but then the count moves a little from run to run)')
+    parser.add_argument('--peer', choices=['bjoern', 'fastwsgi'],
+                        help='count this peer instead (run by --python, which must have it), '
+                             'serving hello.py or the --app of loadtests/apps')
+    parser.add_argument('--functions', type=int, default=0, metavar='N',
+                        help='also list the N costliest functions per request (inclusive)')
     parser.add_argument('flags', nargs='*', help='pywsgi flags, after --; default --threads 1')
     args = parser.parse_args()
     flags = args.flags or ['--threads', '1']
     with tempfile.TemporaryDirectory() as scratch:
-        base = child_instructions(args.python, os.path.abspath(args.app), flags, 200, scratch)
-        more = child_instructions(args.python, os.path.abspath(args.app), flags,
-                                  200 + args.requests, scratch)
-    print('%.0f instructions per request (%s)' % ((more - base) / args.requests, ' '.join(flags)))
+        app = EXAMPLE if args.app == EXAMPLE else os.path.abspath(args.app)
+        base, base_files = child_instructions(args.python, app, flags, 200, scratch, args.path,
+                                              args.connections, args.peer)
+        more, more_files = child_instructions(args.python, app, flags, 200 + args.requests,
+                                              scratch, args.path, args.connections, args.peer)
+        print('%.0f instructions per request (%s)' % ((more - base) / args.requests,
+                                                      args.peer or ' '.join(flags)))
+        if args.functions:
+            before, after = inclusive(base_files), inclusive(more_files)
+            rows = sorted(((after[f] - before[f]) / args.requests, f) for f in after)
+            for cost, function in reversed(rows[-args.functions:]):
+                print('%8.0f  %s' % (cost, function))
 
 
 if __name__ == '__main__':
