@@ -563,11 +563,13 @@ rearm:
 /* Reactor, under s->lock: c has been idle (READING, no byte of a next request) for a while.
  * Free its read buffer, header table, access-log capture and (empty) output buffer - its next
  * request, if any, gets new ones - so thousands of idle keep-alive connections cost ~0.9 KiB
- * each (docs/security.md).  A busy keep-alive connection is never idle this long. */
+ * each (docs/security.md), and OpenSSL's record buffers on HTTPS.  A busy keep-alive connection
+ * is never idle this long. */
 static void conn_shed_memory(pw_server *s, pw_conn *c)
 {
     if (c->len != 0 || c->out_off != c->out_len || c->out_file_fd >= 0)
         return;
+    s->idle_freed += tls_shed_memory(c);
     if (!c->buf && !c->headers && !c->log_capture && !c->out)
         return;
     s->idle_freed += c->cap + c->out_cap + (c->log_capture ? PW_LOG_CAPTURE : 0) +

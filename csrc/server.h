@@ -86,9 +86,9 @@
 /* Most connections closed by one eviction (nginx's ngx_drain_connections: 32, or an eighth
  * of the candidates): one walk makes room for a run of new connections. */
 #define PW_EVICT_BATCH 32
-/* An idle connection's read buffer, header table and access-log capture are freed after this
- * long (conn_shed_memory), so thousands of idle keep-alive connections cost little; a busy one
- * keeps them. */
+/* An idle connection's read buffer, header table and access-log capture (and OpenSSL's record
+ * buffers) are freed after this long (conn_shed_memory), so thousands of idle keep-alive
+ * connections cost little; a busy one keeps them. */
 #define PW_IDLE_FREE 1.0
 
 /* Connection structures come in slabs of this many, apart from the buffers a connection
@@ -323,6 +323,9 @@ ssize_t conn_recv_buf(pw_conn *c);
 short conn_wait_events(const pw_conn *c, short events);
 int conn_out_watch(const pw_conn *c);
 void conn_shut_write(pw_conn *c);
+/* Reactor, c idle (no request byte, no output pending): free OpenSSL's record buffers; the
+ * bytes freed (about), 0 if none. */
+size_t tls_shed_memory(pw_conn *c);
 /* probes.c: health and readiness (probes.h).  conn_next_probes: c's next request has a
  * complete head - answer it here, and the pipelined ones after it, while they are for a probe
  * URL; 1: a request for a worker is complete in c, 0: c is no longer the caller's. */

@@ -35,6 +35,23 @@ static char library[128];
 static unsigned long version_num;
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* OpenSSL's record buffers (about 17 KiB to read, as much to write) stay with a busy connection
+ * from one request to the next and are freed once it is idle (tls_shed_memory), instead of
+ * after every record (SSL_MODE_RELEASE_BUFFERS: a malloc and a free of each per request, ~1,400
+ * instructions).  Only where SSL_free_buffers refuses buffers still in use (CVE-2024-4741, fixed
+ * in 3.0.14, 3.1.6, 3.2.2, 3.3.1); older libraries keep SSL_MODE_RELEASE_BUFFERS. */
+static int shed_when_idle;
+#define PW_TLS_BUFFERS (2 * 17 * 1024)
+
+static int free_buffers_is_safe(unsigned long v)
+{
+    static const unsigned char fixed[] = {14, 6, 2, 1}; /* 3.0.14, 3.1.6, 3.2.2, 3.3.1 */
+    unsigned long major = v >> 28, minor = (v >> 20) & 0xff, patch = (v >> 4) & 0xff;
+    if (major != 3)
+        return major > 3;
+    return minor >= sizeof fixed || patch >= fixed[minor];
+}
+
 const char *pw_tls_library(void)
 {
     return library;
@@ -87,6 +104,7 @@ static int load_from(const char *ssl_name, char *err, size_t errlen)
     }
     if (!O.SSL_get1_peer_certificate)
         O.SSL_get1_peer_certificate = O.SSL_get_peer_certificate;
+    shed_when_idle = O.SSL_free_buffers && free_buffers_is_safe(version_num);
     O.OPENSSL_init_ssl(PW_OPENSSL_INIT_LOAD_SSL_STRINGS | PW_OPENSSL_INIT_LOAD_CRYPTO_STRINGS,
                        NULL);
     /* "OpenSSL 3.0.19 27 Jan 2026": the name and version, without the date */
@@ -147,6 +165,17 @@ static const char *ossl_reason(char *buf, size_t len, const char *otherwise)
     }
     O.ERR_clear_error();
     return buf;
+}
+
+/* Empty this thread's error queue before an SSL call, so that SSL_get_error() afterwards sees
+ * that call's errors only (OpenSSL requires it).  ERR_clear_error() costs ~800 instructions in
+ * OpenSSL 3 even on an empty queue (it resets all 16 slots, freeing each one's strings), and an
+ * HTTPS request makes two SSL calls; ERR_peek_error() is what SSL_get_error() looks at, so a
+ * queue it finds empty is empty enough - and it usually is (failures are cleared after). */
+static void err_queue_empty(void)
+{
+    if (O.ERR_peek_error())
+        O.ERR_clear_error();
 }
 
 /* ---------------------------------------------------------------- contexts */
@@ -434,7 +463,7 @@ pw_tls_ctx *pw_tls_ctx_new(const pw_tls_options *o, char *err, size_t errlen)
     O.SSL_CTX_ctrl(t->ctx, PW_SSL_CTRL_SET_READ_AHEAD, 1, NULL);
     O.SSL_CTX_ctrl(t->ctx, PW_SSL_CTRL_MODE,
                    PW_SSL_MODE_ENABLE_PARTIAL_WRITE | PW_SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                       PW_SSL_MODE_RELEASE_BUFFERS,
+                       (shed_when_idle ? 0 : PW_SSL_MODE_RELEASE_BUFFERS),
                    NULL);
     if (O.SSL_CTX_ctrl(t->ctx, PW_SSL_CTRL_SET_MIN_PROTO_VERSION, o->min_version, NULL) != 1 ||
         O.SSL_CTX_ctrl(t->ctx, PW_SSL_CTRL_SET_MAX_PROTO_VERSION, o->max_version, NULL) != 1) {
@@ -522,6 +551,7 @@ struct pw_tls_conn {
     unsigned handshaken : 1;
     unsigned checked : 1; /* the first byte was seen: a TLS handshake, not plain HTTP */
     unsigned ktls : 1;    /* the kernel encrypts what we send: sendfile works */
+    unsigned buffers : 1; /* OpenSSL may hold record buffers (shed_when_idle) */
     char *vars;           /* --ssl-environ, made once */
     size_t vars_len;
 };
@@ -555,14 +585,25 @@ void tls_conn_free(pw_conn *c, int notify)
     if (notify && t->handshaken && !c->broken) {
         /* close_notify (RFC 8446 6.1), without waiting for the client's: best effort on a
          * non-blocking socket */
-        O.ERR_clear_error();
+        err_queue_empty();
         O.SSL_shutdown(t->ssl);
-        O.ERR_clear_error();
+        err_queue_empty();
     }
     O.SSL_free(t->ssl);
     free(t->vars);
     free(t);
     c->tls = NULL;
+}
+
+size_t tls_shed_memory(pw_conn *c)
+{
+    struct pw_tls_conn *t = c->tls;
+    /* (SSL_has_pending: not a byte of a record the client has begun, nor a decrypted one) */
+    if (!t || !t->buffers || !t->handshaken || O.SSL_has_pending(t->ssl) ||
+        O.SSL_free_buffers(t->ssl) != 1)
+        return 0;
+    t->buffers = 0;
+    return PW_TLS_BUFFERS;
 }
 
 int tls_handshaken(const pw_conn *c)
@@ -630,8 +671,9 @@ int tls_handshake(pw_server *s, pw_conn *c)
             return TLS_HS_FAILED;
         }
     }
-    O.ERR_clear_error();
+    err_queue_empty();
     errno = 0;
+    t->buffers = shed_when_idle;
     int rc = O.SSL_do_handshake(t->ssl);
     if (rc == 1) {
         t->handshaken = 1;
@@ -666,8 +708,9 @@ ssize_t conn_recv(pw_conn *c, void *buf, size_t len)
     struct pw_tls_conn *t = c->tls;
     if (!t)
         return recv(c->fd, buf, len, 0);
-    O.ERR_clear_error();
+    err_queue_empty();
     errno = 0;
+    t->buffers = shed_when_idle;
     int n = O.SSL_read(t->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
     if (n > 0) {
         t->want = 0;
@@ -709,8 +752,9 @@ static __thread char gather[PW_SSL3_RT_MAX_PLAIN_LENGTH];
 
 static ssize_t ssl_write(struct pw_tls_conn *t, const void *p, size_t n)
 {
-    O.ERR_clear_error();
+    err_queue_empty();
     errno = 0;
+    t->buffers = shed_when_idle;
     int w = O.SSL_write(t->ssl, p, n > INT_MAX ? INT_MAX : (int)n);
     if (w > 0) {
         t->want = 0;
@@ -750,8 +794,9 @@ ssize_t tls_sendfile(pw_conn *c, int fd, off_t *off, size_t count)
 {
     struct pw_tls_conn *t = c->tls;
     if (t->ktls) { /* kernel TLS: the file goes from the page cache, encrypted by the kernel */
-        O.ERR_clear_error();
+        err_queue_empty();
         errno = 0;
+        t->buffers = shed_when_idle;
         ssize_t n = O.SSL_sendfile(t->ssl, fd, *off, count > (1u << 30) ? (1u << 30) : count, 0);
         if (n > 0) {
             t->want = 0;
@@ -778,9 +823,9 @@ ssize_t tls_sendfile(pw_conn *c, int fd, off_t *off, size_t count)
 void conn_shut_write(pw_conn *c)
 {
     if (c->tls && c->tls->handshaken) {
-        O.ERR_clear_error();
+        err_queue_empty();
         O.SSL_shutdown(c->tls->ssl); /* close_notify before the FIN */
-        O.ERR_clear_error();
+        err_queue_empty();
     }
     shutdown(c->fd, SHUT_WR);
 }

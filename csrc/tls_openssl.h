@@ -90,6 +90,7 @@ typedef int (*pw_pem_password_cb)(char *buf, int size, int rwflag, void *userdat
     REQUIRED(unsigned long, OpenSSL_version_num, (void))                                           \
     REQUIRED(const char *, OpenSSL_version, (int type))                                            \
     REQUIRED(unsigned long, ERR_get_error, (void))                                                 \
+    REQUIRED(unsigned long, ERR_peek_error, (void))                                                \
     REQUIRED(void, ERR_clear_error, (void))                                                        \
     REQUIRED(const char *, ERR_reason_error_string, (unsigned long e))                             \
     REQUIRED(void, ERR_error_string_n, (unsigned long e, char *buf, size_t len))                   \
@@ -178,6 +179,7 @@ typedef int (*pw_pem_password_cb)(char *buf, int size, int rwflag, void *userdat
     OPTIONAL(X509 *, SSL_get1_peer_certificate, (const SSL *s))                                    \
     OPTIONAL(X509 *, SSL_get_peer_certificate, (const SSL *s))                                     \
     OPTIONAL(int, SSL_CTX_set_num_tickets, (SSL_CTX * ctx, size_t n))                              \
+    OPTIONAL(int, SSL_free_buffers, (SSL * s))                                                     \
     OPTIONAL(ssize_t, SSL_sendfile, (SSL * s, int fd, off_t offset, size_t size, int flags))
 
 #endif

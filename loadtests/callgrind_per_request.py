@@ -1,14 +1,20 @@
 """Instructions per request of a pywsgi server process, counted by callgrind (valgrind).
 
     python loadtests/callgrind_per_request.py [--python PY] [--requests N] [--app APP] \
-        [--path PATH] [--connections N] [--peer bjoern|fastwsgi] [--functions N] \
-        -- [pywsgi flags]
+        [--path PATH] [--connections N] [--peer bjoern|fastwsgi|nginx] [--https] \
+        [--functions N] -- [pywsgi flags]
 
 Runs the server twice under callgrind - serving 200 and then 200 + N keep-alive GETs from one
 sequential client - and prints (Ir of the second child - Ir of the first) / N: the user-space
 instructions one request costs the server process, startup excluded. Unlike req/s this does not
 depend on what else the machine is doing, so it compares two builds (or two commits: run it with
 each one's Python) on a shared, noisy machine. Needs valgrind (Debian's package).
+
+--https counts an HTTPS keep-alive request instead: the server gets an ECDSA P-256 certificate
+(made by openssl, as bench.py's HTTPS rows) and --https-port, the client speaks TLS (Python's ssl,
+TLS 1.3) on each keep-alive connection. Both runs make the same handshakes, so the difference is
+the requests alone. --peer nginx counts nginx's `return 200` (one process, master_process off)
+with the same body, over TLS with --https: the figure issue 20 compares against.
 
 --functions N also prints the N functions that cost the most per request, inclusive of what
 they call (callgrind_annotate --inclusive=yes on both runs, subtracted): where the time goes.
@@ -18,8 +24,10 @@ import collections
 import glob
 import os
 import re
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -27,6 +35,57 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLE = os.path.join(HERE, '..', 'examples', 'myapp.wsgi')
+NGINX = shutil.which('nginx', path=os.environ.get('PATH', '') + ':/usr/sbin') or '/usr/sbin/nginx'
+HELLO_BODY = 'mod_wsgi works!'  # examples/myapp.wsgi's and loadtests/apps/hello.py's
+
+
+def certificate(scratch):
+    """(cert, key) of a self-signed ECDSA P-256 certificate for 127.0.0.1 (bench.py's)."""
+    cert, key = os.path.join(scratch, 'tls.crt'), os.path.join(scratch, 'tls.key')
+    if not os.path.exists(cert):
+        subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                        'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1',
+                        '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert],
+                       check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def nginx_command(scratch, port, https):
+    """nginx serving `return 200` on port in one process (bench.py's configuration)."""
+    if not os.path.exists(NGINX):
+        raise SystemExit('--peer nginx: nginx is not installed (loadtests/install_peers.sh)')
+    conf = os.path.join(scratch, 'nginx.conf')
+    tls = ''
+    if https:
+        cert, key = certificate(scratch)
+        tls = 'ssl_certificate %s; ssl_certificate_key %s;' % (cert, key)
+    with open(conf, 'w') as f:
+        f.write('''daemon off;
+master_process off;
+pid %(dir)s/nginx.pid;
+error_log %(dir)s/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 60s;
+    default_type text/plain;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:SSL:10m;
+    client_body_temp_path %(dir)s/body;
+    proxy_temp_path %(dir)s/proxy;
+    fastcgi_temp_path %(dir)s/fastcgi;
+    uwsgi_temp_path %(dir)s/uwsgi;
+    scgi_temp_path %(dir)s/scgi;
+    server {
+        listen 127.0.0.1:%(port)d%(ssl)s;
+        %(tls)s
+        location / { return 200 "%(body)s"; }
+    }
+}
+''' % {'dir': scratch, 'port': port, 'ssl': ' ssl' if https else '', 'tls': tls,
+           'body': HELLO_BODY})
+    return [NGINX, '-p', scratch, '-c', conf]
 
 
 def free_port():
@@ -58,38 +117,53 @@ def recv(client):
 
 
 def child_instructions(python, app, flags, requests, scratch, path='/', connections=1,
-                       peer=None):
+                       peer=None, https=False):
     """Ir of the server child after `requests` keep-alive GETs (then a SIGTERM), and the
     callgrind files counted.  With several connections, each round sends a request on every
     one and then reads every response, so the server finds them ready together.  peer: bjoern
     or fastwsgi instead of pywsgi (one process, one thread: all of it is counted), serving the
-    module of loadtests/apps that app names, through apps/run_peer.py."""
+    module of loadtests/apps that app names, through apps/run_peer.py; nginx: its `return
+    200`.  https: over TLS, each connection's handshake made before the first request."""
     port = free_port()
     out = os.path.join(scratch, 'callgrind.%d' % requests)
-    if peer:
+    if peer == 'nginx':
+        server = nginx_command(scratch, port, https)
+    elif peer:
         module = os.path.splitext(os.path.basename(app))[0]
         server = [python, os.path.join(HERE, 'apps', 'run_peer.py'), peer, '127.0.0.1',
                   str(port), 'hello' if app == EXAMPLE else module]
     else:
-        server = [python, '-m', 'pywsgi', app, '--host', '127.0.0.1', '--port', str(port),
-                  '--processes', '1', *flags]
+        server = [python, '-m', 'pywsgi', app, '--host', '127.0.0.1', '--processes', '1']
+        if https:
+            cert, key = certificate(scratch)
+            server += ['--port', str(free_port()), '--https-port', str(port),
+                       '--ssl-certificate-file', cert, '--ssl-certificate-key-file', key]
+        else:
+            server += ['--port', str(port)]
+        server += flags
     master = subprocess.Popen(
         ['valgrind', '--tool=callgrind', '--separate-threads=yes',
          '--callgrind-out-file=' + out + '.%p', *server],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=scratch,
         env=dict(os.environ, PYTHONHASHSEED='0'))
     clients = []
+    context = ssl._create_unverified_context() if https else None
+
+    def connect():
+        client = socket.create_connection(('127.0.0.1', port), timeout=60)
+        return context.wrap_socket(client) if https else client
+
     try:
         deadline = time.monotonic() + 300
         while not clients:
             try:
-                clients.append(socket.create_connection(('127.0.0.1', port), timeout=60))
+                clients.append(connect())
             except OSError:
                 if time.monotonic() > deadline or master.poll() is not None:
                     raise SystemExit('the server did not start under valgrind') from None
                 time.sleep(0.5)
         while len(clients) < connections:
-            clients.append(socket.create_connection(('127.0.0.1', port), timeout=60))
+            clients.append(connect())
         request = b'GET %s HTTP/1.1\r\nHost: bench\r\n\r\n' % path.encode()
         for _ in range(requests // connections):
             for client in clients:
@@ -99,7 +173,8 @@ def child_instructions(python, app, flags, requests, scratch, path='/', connecti
     finally:
         for client in clients:
             client.close()
-        master.send_signal(signal.SIGINT if peer else signal.SIGTERM)  # the peers: Ctrl-C
+        # the Python peers stop at Ctrl-C, nginx at SIGQUIT (graceful)
+        master.send_signal({None: signal.SIGTERM, 'nginx': signal.SIGQUIT}.get(peer, signal.SIGINT))
         master.wait(300)
     total, counted = None, []
     for path in glob.glob(out + '.*'):
@@ -167,9 +242,13 @@ def main():
                         help='keep-alive connections, a request in flight on each (default 1; '
                              'more lets the server find several requests ready at once, as '
                              'under load, but then the count moves a little from run to run)')
-    parser.add_argument('--peer', choices=['bjoern', 'fastwsgi'],
-                        help='count this peer instead (run by --python, which must have it), '
-                             'serving hello.py or the --app of loadtests/apps')
+    parser.add_argument('--peer', choices=['bjoern', 'fastwsgi', 'nginx'],
+                        help='count this peer instead: bjoern or fastwsgi (run by --python, '
+                             'which must have it) serving hello.py or the --app of '
+                             'loadtests/apps; nginx (%s) its return 200 with the same body' % NGINX)
+    parser.add_argument('--https', action='store_true',
+                        help='requests over TLS (--https-port, an ECDSA P-256 certificate), '
+                             'the handshakes left out')
     parser.add_argument('--functions', type=int, default=0, metavar='N',
                         help='also list the N costliest functions per request (inclusive)')
     parser.add_argument('flags', nargs='*', help='pywsgi flags, after --; default --threads 1')
@@ -178,11 +257,13 @@ def main():
     with tempfile.TemporaryDirectory() as scratch:
         app = EXAMPLE if args.app == EXAMPLE else os.path.abspath(args.app)
         base, base_files = child_instructions(args.python, app, flags, 200, scratch, args.path,
-                                              args.connections, args.peer)
+                                              args.connections, args.peer, args.https)
         more, more_files = child_instructions(args.python, app, flags, 200 + args.requests,
-                                              scratch, args.path, args.connections, args.peer)
-        print('%.0f instructions per request (%s)' % ((more - base) / args.requests,
-                                                      args.peer or ' '.join(flags)))
+                                              scratch, args.path, args.connections, args.peer,
+                                              args.https)
+        print('%.0f instructions per %s request (%s)' % (
+            (more - base) / args.requests, 'HTTPS' if args.https else 'HTTP',
+            args.peer or ' '.join(flags)))
         if args.functions:
             before, after = inclusive(base_files), inclusive(more_files)
             rows = sorted(((after[f] - before[f]) / args.requests, f) for f in after)

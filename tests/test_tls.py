@@ -113,6 +113,28 @@ def test_keep_alive_and_pipelining_over_tls(tls_server, pki):
         assert raw.read_response().body == b'chunk0;chunk1;chunk2;'
 
 
+def test_idle_keep_alive_connections_serve_again_after_their_buffers_are_freed(start_server,
+                                                                              pki):
+    """An idle connection gives its buffers back after a second (OpenSSL's record buffers too,
+    SSL_free_buffers); its next request, TLS 1.3 or 1.2, gets new ones."""
+    port = free_port()
+    start_server(SUITE_APP, '--https-port', port, '--threads', '1', '--keep-alive-timeout', '30',
+                 *pki.server_args())
+    raws = []
+    try:
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2) * 5:
+            sock = tls_socket(port, pki.client_context(minimum=version, maximum=version))
+            raws.append(RawConnection.over(sock))
+        for round_ in range(3):
+            for index, raw in enumerate(raws):
+                response = raw.request('GET', '/env?n=%d-%d' % (round_, index))
+                assert response.json()['QUERY_STRING'] == 'n=%d-%d' % (round_, index)
+            time.sleep(1.6)   # idle past PW_IDLE_FREE (1 s) and the next scan (0.25 s)
+    finally:
+        for raw in raws:
+            raw.sock.close()
+
+
 def test_large_upload_and_download_over_tls(tls_server, pki):
     context = pki.client_context()
     body = os.urandom(5 * 1024 * 1024 + 3)
