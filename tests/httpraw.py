@@ -61,6 +61,20 @@ def chunked(*pieces, trailer=b''):
     return out + b'0\r\n' + trailer + b'\r\n'
 
 
+def recv_until_close(sock, complete=None):
+    """Every byte `sock` receives until the peer closes it - or, given `complete`, until
+    complete(the bytes so far) is true (a response whole on a connection kept alive)."""
+    data = bytearray()
+    while True:
+        piece = sock.recv(65536)
+        if not piece:
+            break
+        data += piece
+        if complete is not None and complete(data):
+            break
+    return bytes(data)
+
+
 # Ports that speak HTTPS (a test server's --https-port): port -> ssl.SSLContext.  A
 # RawConnection to one of them does TLS first, so the byte-level suites run over TLS too.
 TLS_PORTS = {}

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from httpraw import recv_until_close
 from serverproc import STARTUP_TIMEOUT, free_port, is_alive, wait_until
 
 APP = '''
@@ -203,12 +204,7 @@ def test_unix_socket_serves_http_and_is_removed_on_exit(start_server, app_path, 
     raw.settimeout(10)
     raw.connect(str(path))
     raw.sendall(b'GET / HTTP/1.0\r\n\r\n')
-    data = b''
-    while True:
-        chunk = raw.recv(65536)
-        if not chunk:
-            break
-        data += chunk
+    data = recv_until_close(raw)
     raw.close()
     head, _, body = data.partition(b'\r\n\r\n')
     assert head.startswith(b'HTTP/1.1 200') or head.startswith(b'HTTP/1.0 200')
@@ -609,12 +605,7 @@ def test_unix_socket_bad_request_is_answered_and_logged(start_server, app_path, 
     raw.settimeout(10)
     raw.connect(str(path))
     raw.sendall(b'GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n')
-    data = b''
-    while True:
-        chunk = raw.recv(65536)
-        if not chunk:
-            break
-        data += chunk
+    data = recv_until_close(raw)
     raw.close()
     assert data.startswith(b'HTTP/1.1 400 ')
     assert unix_get(path)[0].status == 200   # the server is unharmed

@@ -23,6 +23,7 @@ import time
 
 import pytest
 
+from httpraw import recv_until_close
 from serverproc import APPS_DIR, children_of, free_port, is_alive, wait_until
 
 APP = APPS_DIR / 'instance_app.py'
@@ -112,12 +113,7 @@ class HAProxy:
                 sock.settimeout(5)
                 sock.connect(str(self.stats))
                 sock.sendall(b'show stat\n')
-                data = b''
-                while True:
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
+                data = recv_until_close(sock)
         except OSError:
             return {}
         lines = data.decode().splitlines()

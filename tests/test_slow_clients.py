@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from httpraw import RawConnection
+from httpraw import RawConnection, recv_until_close
 
 MiB = 1024 * 1024
 
@@ -191,19 +191,12 @@ def test_a_slow_but_steady_reader_gets_every_byte(start_server, slow_app, path, 
     server = start_server(app, '--threads', '2', '--send-buffer-size', '64k', *flags, env=env)
     reader, = open_slow_readers(server.port, path, 1, method=method)
     reader.setblocking(True)
-    data = bytearray()
     try:
         time.sleep(0.5)  # let the server fill every buffer first
-        while True:
-            piece = reader.recv(1 << 20)
-            if not piece:
-                break
-            data += piece
-            if b'0\r\n\r\n' == bytes(data[-5:]):
-                break
+        data = recv_until_close(reader, complete=lambda data: data.endswith(b'0\r\n\r\n'))
     finally:
         reader.close()
-    head, _, body = bytes(data).partition(b'\r\n\r\n')
+    head, _, body = data.partition(b'\r\n\r\n')
     assert head.startswith(b'HTTP/1.1 200')
     if b'chunked' in head:
         decoded, rest = bytearray(), body
