@@ -84,17 +84,12 @@ IO_TIMEOUT = 5.0
 
 
 @pytest.fixture
-def limits_app(tmp_path):
-    app = tmp_path / 'limits_app.wsgi'
-    app.write_text(LIMITS_APP)
-    return app
-
-
-@pytest.fixture
-def serve(start_server, limits_app):
+def serve(start_server, app_file):
     """serve(*flags) -> a running server of LIMITS_APP with those flags."""
+    app = app_file(LIMITS_APP, 'limits_app.wsgi')
+
     def start(*flags):
-        return start_server(limits_app, *flags)
+        return start_server(app, *flags)
     return start
 
 

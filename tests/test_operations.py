@@ -35,10 +35,8 @@ def application(environ, start_response):
 
 
 @pytest.fixture
-def app_path(tmp_path):
-    path = tmp_path / 'app.wsgi'
-    path.write_text(APP)
-    return path
+def app_path(app_file):
+    return app_file(APP)
 
 
 @pytest.fixture

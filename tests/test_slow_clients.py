@@ -44,9 +44,8 @@ def application(environ, start_response):
 
 
 @pytest.fixture
-def slow_app(tmp_path):
-    app = tmp_path / 'slow_app.wsgi'
-    app.write_text(SLOW_APP)
+def slow_app(app_file, tmp_path):
+    app = app_file(SLOW_APP, 'slow_app.wsgi')
     big = tmp_path / 'big.bin'
     big.write_bytes(b'f' * (10 * MiB))
     return app, {'SLOW_FILE': str(big)}
