@@ -15,30 +15,9 @@ import time
 
 import pytest
 
-from serverproc import cpu_ticks, wait_until
+from serverproc import APPS_DIR, cpu_ticks, wait_until
 
-# "/" answers "ok"; "/hold?leave=N" opens descriptors until the process has none left, then
-# closes N of them and keeps the rest: the application has used up the open-file limit.
-CONN_APP = r'''
-import os
-
-HELD = []
-
-
-def application(environ, start_response):
-    if environ.get('PATH_INFO') == '/hold':
-        leave = int(environ.get('QUERY_STRING', 'leave=8').partition('=')[2])
-        while True:
-            try:
-                HELD.append(os.open('/dev/null', os.O_RDONLY))
-            except OSError:
-                break
-        for _ in range(leave):
-            os.close(HELD.pop())
-    body = b'ok'
-    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '2')])
-    return [body]
-'''
+CONN_APP = APPS_DIR / 'descriptors_app.py'   # "/" answers "ok"; "/hold" uses up the fds
 
 IO_TIMEOUT = 5.0
 # A connection counts as idle (and may be closed to make room) once it has sent nothing for
@@ -50,14 +29,7 @@ PARTIAL_HEAD = b'GET / HTTP/1.1\r\nHost: h\r\n'
 
 
 @pytest.fixture
-def conn_app(tmp_path):
-    app = tmp_path / 'conn_app.wsgi'
-    app.write_text(CONN_APP)
-    return app
-
-
-@pytest.fixture
-def serve(start_server, conn_app):
+def serve(start_server):
     """serve(*flags, nofile=None) -> a server of CONN_APP; nofile=(soft, hard) is its
     RLIMIT_NOFILE (an int: soft = hard)."""
     def start(*flags, nofile=None):
@@ -65,7 +37,7 @@ def serve(start_server, conn_app):
         if nofile is not None:
             limits = (nofile, nofile) if isinstance(nofile, int) else nofile
             preexec = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limits)  # noqa: E731
-        return start_server(conn_app, *flags, preexec_fn=preexec)
+        return start_server(CONN_APP, *flags, preexec_fn=preexec)
     return start
 
 
