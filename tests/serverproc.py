@@ -3,12 +3,15 @@ wait for conditions. The fixtures in conftest.py are built on these."""
 import http.client
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent
@@ -49,6 +52,17 @@ def cpu_ticks(pid):
     """User + system CPU time a live process has used so far, in clock ticks."""
     fields = _proc_stat_fields(pid)
     return int(fields[11]) + int(fields[12])
+
+
+def raise_own_nofile(needed):
+    """This test process needs `needed` descriptors (for a crowd of client sockets): its soft
+    RLIMIT_NOFILE goes up to that, or the test is skipped where the hard limit is lower."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        pytest.skip('RLIMIT_NOFILE hard limit %d < %d' % (hard, needed))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
 def all_pids():

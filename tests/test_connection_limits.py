@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from serverproc import APPS_DIR, cpu_ticks, wait_until
+from serverproc import APPS_DIR, cpu_ticks, raise_own_nofile, wait_until
 
 CONN_APP = APPS_DIR / 'descriptors_app.py'   # "/" answers "ok"; "/hold" uses up the fds
 
@@ -39,16 +39,6 @@ def serve(start_server):
             preexec = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limits)  # noqa: E731
         return start_server(CONN_APP, *flags, preexec_fn=preexec)
     return start
-
-
-def raise_own_nofile(needed):
-    """This test process needs `needed` descriptors for its crowd."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft >= needed:
-        return
-    if hard != resource.RLIM_INFINITY and hard < needed:
-        pytest.skip('RLIMIT_NOFILE hard limit %d < %d' % (hard, needed))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
 def server_child(server):
