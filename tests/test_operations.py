@@ -98,6 +98,16 @@ def unix_get(path, target='/', headers=None):
         connection.close()
 
 
+def unix_exchange(path, request):
+    """Raw request bytes sent over the UNIX socket at `path`; all the server sends back until
+    it closes."""
+    with socket.socket(socket.AF_UNIX) as raw:
+        raw.settimeout(10)
+        raw.connect(str(path))
+        raw.sendall(request)
+        return recv_until_close(raw)
+
+
 def wait_unix_ready(server, path):
     def ready():
         if server.proc.poll() is not None:
@@ -198,12 +208,7 @@ def test_unix_socket_serves_http_and_is_removed_on_exit(start_server, app_path, 
     assert got['remote_port'] == 'None'
     assert got['server_name'] == 'app.example'
     # no Host header (HTTP/1.0): SERVER_NAME/PORT fall back to localhost:80
-    raw = socket.socket(socket.AF_UNIX)
-    raw.settimeout(10)
-    raw.connect(str(path))
-    raw.sendall(b'GET / HTTP/1.0\r\n\r\n')
-    data = recv_until_close(raw)
-    raw.close()
+    data = unix_exchange(path, b'GET / HTTP/1.0\r\n\r\n')
     head, _, body = data.partition(b'\r\n\r\n')
     assert head.startswith(b'HTTP/1.1 200') or head.startswith(b'HTTP/1.0 200')
     got = fields(body)
@@ -599,12 +604,7 @@ def test_unix_socket_bad_request_is_answered_and_logged(start_server, app_path, 
     server = start_server(app_path, '--unix-socket', path, '--access-log', access_log,
                           wait=False)
     wait_unix_ready(server, path)
-    raw = socket.socket(socket.AF_UNIX)
-    raw.settimeout(10)
-    raw.connect(str(path))
-    raw.sendall(b'GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n')
-    data = recv_until_close(raw)
-    raw.close()
+    data = unix_exchange(path, b'GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n')
     assert data.startswith(b'HTTP/1.1 400 ')
     assert unix_get(path)[0].status == 200   # the server is unharmed
     wait_until(lambda: access_log.exists() and ' 200 ' in access_log.read_text(), 10,
