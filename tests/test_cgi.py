@@ -25,35 +25,11 @@ SCRIPTS = {
         data = json.dumps(out).encode()
         sys.stdout.buffer.write(b'Content-Type: application/json\\r\\nX-Script: env\\r\\n\\r\\n' + data)
         ''',
-    'status.py': '''
-        import sys
-        sys.stdout.write('Status: 418 I am a teapot\\nContent-Type: text/plain\\n\\nshort and stout')
-        ''',
-    'status_code_only.py': '''
-        import sys
-        sys.stdout.write('Status: 404\\nContent-Type: text/plain\\n\\nnothing')
-        ''',
-    'local_redirect.py': '''
-        import sys
-        sys.stdout.write('Location: /cgi-bin/env.py/after?from=redirect\\n\\n')
-        ''',
-    'static_redirect.py': '''
-        import sys
-        sys.stdout.write('Location: /files/hello.txt\\n\\n')
-        ''',
-    'external_redirect.py': '''
-        import sys
-        sys.stdout.write('Location: http://example.com/elsewhere\\n\\n')
-        ''',
     'stderr.py': '''
         import sys
         sys.stderr.write('first complaint\\nsecond complaint\\n')
         sys.stderr.flush()
         sys.stdout.write('Content-Type: text/plain\\n\\nfine')
-        ''',
-    'malformed.py': '''
-        import sys
-        sys.stdout.write('this is not a header\\n\\nbody')
         ''',
     'no_output.py': '''
         pass
@@ -85,6 +61,19 @@ SCRIPTS = {
             sys.stdout.flush()
         ''',
 }
+
+
+# Programs that print a fixed response: a status, redirects, a head that is not one.
+FIXED_OUTPUT = {
+    'status.py': 'Status: 418 I am a teapot\nContent-Type: text/plain\n\nshort and stout',
+    'status_code_only.py': 'Status: 404\nContent-Type: text/plain\n\nnothing',
+    'local_redirect.py': 'Location: /cgi-bin/env.py/after?from=redirect\n\n',
+    'static_redirect.py': 'Location: /files/hello.txt\n\n',
+    'external_redirect.py': 'Location: http://example.com/elsewhere\n\n',
+    'malformed.py': 'this is not a header\n\nbody',
+}
+SCRIPTS.update({name: 'import sys\nsys.stdout.write(%r)\n' % output
+                for name, output in FIXED_OUTPUT.items()})
 
 
 def write_cgi_dir(directory):
