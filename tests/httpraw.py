@@ -40,6 +40,15 @@ class Response:
         return json.loads(self.body)
 
 
+def assert_items(mapping, expected):
+    """`mapping` (the environ a test app answered with, say) holds every key of `expected` with
+    its value: one assertion, which names every difference."""
+    got = {key: mapping.get(key, '<missing>') for key in expected}
+    wrong = {key for key in expected if got[key] != expected[key]}
+    assert not wrong, 'got %r, expected %r' % ({key: got[key] for key in wrong},
+                                               {key: expected[key] for key in wrong})
+
+
 def build_request(method='GET', target='/', headers=None, body=b'', version='HTTP/1.1',
                   host='127.0.0.1'):
     """Request bytes; Host is added unless given; Content-Length is added for a non-empty body

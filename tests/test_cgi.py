@@ -8,6 +8,7 @@ import textwrap
 
 import pytest
 
+from httpraw import assert_items
 from serverproc import EXAMPLE_APP, all_pids, is_alive, read_proc_stat, wait_until
 
 PYTHON_CGI_HEAD = '#!%s\n' % sys.executable
@@ -195,13 +196,10 @@ def test_local_location_is_an_internal_redirect(cgi_server):
     response, body = cgi_server.request('POST', '/cgi-bin/local_redirect.py?orig=1', body=b'zz')
     assert response.status == 200, body
     env = json.loads(body)
-    assert env['REQUEST_METHOD'] == 'GET'
-    assert env['SCRIPT_NAME'] == '/cgi-bin/env.py'
-    assert env['PATH_INFO'] == '/after'
-    assert env['QUERY_STRING'] == 'from=redirect'
-    assert env['REDIRECT_URL'] == '/cgi-bin/local_redirect.py'
-    assert env['REDIRECT_QUERY_STRING'] == 'orig=1'
-    assert env['_body'] == ''
+    assert_items(env, {'REQUEST_METHOD': 'GET', 'SCRIPT_NAME': '/cgi-bin/env.py',
+                       'PATH_INFO': '/after', 'QUERY_STRING': 'from=redirect',
+                       'REDIRECT_URL': '/cgi-bin/local_redirect.py',
+                       'REDIRECT_QUERY_STRING': 'orig=1', '_body': ''})
 
 
 def test_local_redirect_to_a_static_file(cgi_server):

@@ -1,7 +1,7 @@
 """The WSGI environ (PEP 3333; issue 2, point 6), seen by a validated app over real requests."""
 import pytest
 
-from httpraw import RawConnection, chunked
+from httpraw import RawConnection, assert_items, chunked
 from serverproc import SUITE_APP
 
 
@@ -84,11 +84,9 @@ def test_http_headers_and_repeated_headers_joined(suite_server):
     environ, _ = environ_via(suite_server, headers=[
         ('User-Agent', 'pywsgi-tests/1'), ('X-Multi', 'a'), ('X-Custom-Thing', 'value with  spaces'),
         ('X-Multi', 'b'), ('x-multi', 'c'), ('Accept', '*/*')])
-    assert environ['HTTP_HOST'] == '127.0.0.1'
-    assert environ['HTTP_USER_AGENT'] == 'pywsgi-tests/1'
-    assert environ['HTTP_X_MULTI'] == 'a, b, c'
-    assert environ['HTTP_X_CUSTOM_THING'] == 'value with  spaces'
-    assert environ['HTTP_ACCEPT'] == '*/*'
+    assert_items(environ, {'HTTP_HOST': '127.0.0.1', 'HTTP_USER_AGENT': 'pywsgi-tests/1',
+                           'HTTP_X_MULTI': 'a, b, c', 'HTTP_X_CUSTOM_THING': 'value with  spaces',
+                           'HTTP_ACCEPT': '*/*'})
 
 
 def test_wsgi_keys(suite_server):

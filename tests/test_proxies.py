@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from httpraw import RawConnection, build_request
+from httpraw import RawConnection, assert_items, build_request
 from serverproc import REPO_ROOT, SUITE_APP, wait_until
 
 ALL_HEADERS = ['--trust-proxy-header', 'x-forwarded-for', '--trust-proxy-header',
@@ -156,12 +156,9 @@ def test_malformed_forwarded_is_ignored(trusted, value):
 def test_forwarded_proto_and_host_come_from_the_clients_element(trusted):
     env = env_via(trusted, [('Forwarded', 'for=203.0.113.43;proto=https;host="shop.example:8443", '
                                           'for=192.0.2.61;proto=http;host=inner')])
-    assert env['REMOTE_ADDR'] == '203.0.113.43'
-    assert env['wsgi.url_scheme'] == 'https'
-    assert env['HTTPS'] == 'on'
-    assert env['HTTP_HOST'] == 'shop.example:8443'
-    assert env['SERVER_NAME'] == 'shop.example'
-    assert env['SERVER_PORT'] == '8443'
+    assert_items(env, {'REMOTE_ADDR': '203.0.113.43', 'wsgi.url_scheme': 'https', 'HTTPS': 'on',
+                       'HTTP_HOST': 'shop.example:8443', 'SERVER_NAME': 'shop.example',
+                       'SERVER_PORT': '8443'})
 
 
 def test_forwarded_wins_over_x_forwarded_for(trusted):
@@ -192,10 +189,8 @@ def test_bad_x_forwarded_proto_is_ignored(trusted):
 def test_x_forwarded_host_and_port(trusted):
     env = env_via(trusted, [('X-Forwarded-Host', 'www.example.org'), ('X-Forwarded-Proto', 'https'),
                             ('X-Forwarded-Port', '8443')])
-    assert env['HTTP_HOST'] == 'www.example.org'
-    assert env['SERVER_NAME'] == 'www.example.org'
-    assert env['SERVER_PORT'] == '8443'
-    assert env['wsgi.url_scheme'] == 'https'
+    assert_items(env, {'HTTP_HOST': 'www.example.org', 'SERVER_NAME': 'www.example.org',
+                       'SERVER_PORT': '8443', 'wsgi.url_scheme': 'https'})
 
 
 @pytest.mark.parametrize('host', ['evil.example/path', 'a b', 'x:notaport', ''])
