@@ -28,6 +28,15 @@ def env_via(server, headers=(), prefix=b'', target='/env'):
     return response.json()
 
 
+def env_once_logged(server, headers, logged):
+    """The app's environ for one request sent with `headers`, once the error log has a line
+    matching `logged` about it."""
+    mark = server.log_mark()
+    env = env_via(server, headers)
+    server.wait_for_log(logged, since=mark)
+    return env
+
+
 def closed_without_answer(server, data):
     """Send data; True when the server closes the connection without sending a byte."""
     with RawConnection(server.port) as conn:
@@ -97,10 +106,9 @@ def test_several_x_forwarded_for_lines_are_one_list(trusted):
 @pytest.mark.parametrize('xff', ['203.0.113.7, garbage', '999.1.1.1', '203.0.113.7:99999',
                                  '[2001:db8::1', '203.0.113.7 192.0.2.1'])
 def test_malformed_x_forwarded_for_keeps_the_peer(trusted, xff):
-    mark = trusted.log_mark()
-    env = env_via(trusted, [('X-Forwarded-For', xff)])
+    env = env_once_logged(trusted, [('X-Forwarded-For', xff)],
+                          r'forwarding header from a trusted proxy ignored: X-Forwarded-For ')
     assert env['REMOTE_ADDR'] == '127.0.0.1'
-    trusted.wait_for_log(r'forwarding header from a trusted proxy ignored: X-Forwarded-For ', since=mark)
 
 
 def test_no_forwarding_headers_keeps_the_peer(trusted):
@@ -147,10 +155,9 @@ def test_forwarded_grammar(trusted, value, client, port):
     'for="300.1.1.1"',
 ])
 def test_malformed_forwarded_is_ignored(trusted, value):
-    mark = trusted.log_mark()
-    env = env_via(trusted, [('Forwarded', value)])
+    env = env_once_logged(trusted, [('Forwarded', value)],
+                          r'forwarding header from a trusted proxy ignored: .*Forwarded')
     assert env['REMOTE_ADDR'] == '127.0.0.1'
-    trusted.wait_for_log(r'forwarding header from a trusted proxy ignored: .*Forwarded', since=mark)
 
 
 def test_forwarded_proto_and_host_come_from_the_clients_element(trusted):
@@ -180,10 +187,9 @@ def test_x_forwarded_proto(trusted, proto, scheme, port):
 
 
 def test_bad_x_forwarded_proto_is_ignored(trusted):
-    mark = trusted.log_mark()
-    env = env_via(trusted, [('X-Forwarded-Proto', 'javascript')])
+    env = env_once_logged(trusted, [('X-Forwarded-Proto', 'javascript')],
+                          r'ignored: X-Forwarded-Proto is neither http nor https')
     assert env['wsgi.url_scheme'] == 'http'
-    trusted.wait_for_log(r'ignored: X-Forwarded-Proto is neither http nor https', since=mark)
 
 
 def test_x_forwarded_host_and_port(trusted):
