@@ -95,6 +95,17 @@ def wait_until(predicate, timeout, interval=0.05, message='condition'):
         time.sleep(interval)
 
 
+def stop_process(proc, timeout=STOP_TIMEOUT):
+    """Stop a subprocess.Popen: SIGTERM, then SIGKILL if it has not exited within `timeout`."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def https_server(start, pki, *args):
     """A server started by `start` (a start_server fixture) with an --https-port too, spoken to
     over TLS from then on (ServerProcess.use_https): the plain-HTTP suites run again over TLS."""
@@ -238,13 +249,7 @@ class ServerProcess:
         return members
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         # Children the master failed to take down would outlive the test: stop them by PID.
         for pid in self.session_members():
             try:

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from httpraw import recv_until_close
-from serverproc import STARTUP_TIMEOUT, free_port, is_alive, wait_until
+from serverproc import STARTUP_TIMEOUT, free_port, is_alive, stop_process, wait_until
 
 APP = '''
 import os
@@ -425,16 +425,6 @@ def activated(tmp_path, app_path, listeners, names=None, extra=()):
     return proc, stderr_path
 
 
-def stop_process(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def test_socket_activation_tcp_and_unix(tmp_path, app_path):
     tcp = socket.socket()
     tcp.bind(('127.0.0.1', 0))
@@ -464,7 +454,7 @@ def test_socket_activation_tcp_and_unix(tmp_path, app_path):
         assert got['server_port'] == str(port)
         assert unix_get(unix_path)[0].status == 200
     finally:
-        stop_process(proc)
+        stop_process(proc, timeout=30)
         tcp.close()
         unix.close()
     assert proc.returncode == 0
@@ -477,7 +467,7 @@ def test_socket_activation_rejects_a_socket_that_is_not_listening(tmp_path, app_
     try:
         proc.wait(timeout=STARTUP_TIMEOUT)
     finally:
-        stop_process(proc)
+        stop_process(proc, timeout=30)
         idle.close()
     assert proc.returncode == 2
     assert ('pywsgi: error: LISTEN_FDS=1: fd 3 (fd 3) is not a listening TCP or UNIX stream '

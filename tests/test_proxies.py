@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from httpraw import RawConnection, assert_items, build_request
-from serverproc import REPO_ROOT, SUITE_APP, wait_until
+from serverproc import REPO_ROOT, SUITE_APP, stop_process, wait_until
 
 ALL_HEADERS = ['--trust-proxy-header', 'x-forwarded-for', '--trust-proxy-header',
                'x-forwarded-proto', '--trust-proxy-header', 'x-forwarded-host',
@@ -496,7 +496,6 @@ def _ipv6_loopback_ok():
 @pytest.mark.skipif(not _ipv6_loopback_ok(), reason='no IPv6 loopback')
 def test_ipv6_peer_trusted(tmp_path):
     """A proxy on ::1 (ServerProcess listens on 127.0.0.1 only, so this one is started here)."""
-    import signal
     with socket.socket(socket.AF_INET6) as probe:
         probe.bind(('::1', 0))
         port = probe.getsockname()[1]
@@ -531,10 +530,5 @@ def test_ipv6_peer_trusted(tmp_path):
         assert env['REMOTE_ADDR'] == '2001:db8::42'
         assert env['wsgi.url_scheme'] == 'https'
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         stderr.close()

@@ -24,7 +24,7 @@ import time
 import pytest
 
 from httpraw import recv_until_close
-from serverproc import APPS_DIR, children_of, free_port, is_alive, wait_until
+from serverproc import APPS_DIR, children_of, free_port, is_alive, stop_process, wait_until
 
 APP = APPS_DIR / 'instance_app.py'
 CHECK_INTERVAL = 0.25   # HAProxy's `inter`, with `fall 1 rise 1`
@@ -127,13 +127,7 @@ class HAProxy:
         return time.monotonic()
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=10)
         self.log.close()
 
 
