@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -104,6 +105,20 @@ def stop_process(proc, timeout=STOP_TIMEOUT):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def in_thread(function, *args, **kwargs):
+    """Run function in a thread; returns (thread, outcome dict with 'result' or 'error')."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome['result'] = function(*args, **kwargs)
+        except Exception as error:  # reported by the test's assertions
+            outcome['error'] = error
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
 
 
 def https_server(start, pki, *args):

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from httpraw import RawConnection, build_request, chunked
-from serverproc import APPS_DIR, EXAMPLE_APP, ServerProcess, is_alive, wait_until
+from serverproc import APPS_DIR, EXAMPLE_APP, ServerProcess, in_thread, is_alive, wait_until
 
 sys.path.insert(0, str(APPS_DIR))
 from daemon_app import pattern  # noqa: E402  (the app's own byte pattern, to check bodies)
@@ -55,20 +55,6 @@ def wait_for_processes(server, daemons, servers=1, timeout=20):
         return None
     return wait_until(counted, timeout, message='%d daemon and %d server processes'
                       % (daemons, servers))
-
-
-def in_thread(function, *args, **kwargs):
-    """Run function in a thread; returns (thread, outcome dict with 'result' or 'error')."""
-    outcome = {}
-
-    def run():
-        try:
-            outcome['result'] = function(*args, **kwargs)
-        except Exception as error:  # reported by the test's assertions
-            outcome['error'] = error
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, outcome
 
 
 def start_expecting_failure(args, workdir, timeout=30):

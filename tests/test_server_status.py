@@ -18,7 +18,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from serverproc import APPS_DIR, EXAMPLE_APP, SUITE_APP, ServerProcess, is_alive, wait_until
+from serverproc import (
+    APPS_DIR,
+    EXAMPLE_APP,
+    SUITE_APP,
+    ServerProcess,
+    in_thread,
+    is_alive,
+    wait_until,
+)
 
 DAEMON_APP = APPS_DIR / 'daemon_app.py'
 STATUS = '/server-status'
@@ -48,19 +56,6 @@ def rows_by_pid(document):
 def live_rows(document, role=None):
     return [p for p in document['processes']
             if p['state'] == 'ready' and (role is None or p['role'] == role)]
-
-
-def in_thread(function, *args):
-    outcome = {}
-
-    def run():
-        try:
-            outcome['result'] = function(*args)
-        except Exception as error:  # reported by the test's assertions
-            outcome['error'] = error
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, outcome
 
 
 # ------------------------------------------------------------------ embedded mode
