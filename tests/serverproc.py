@@ -121,6 +121,16 @@ def in_thread(function, *args, **kwargs):
     return thread, outcome
 
 
+def results_of(calls, timeout=30):
+    """What in_thread calls returned (in order), once they have finished; a call that raised or
+    did not finish within `timeout` fails the test."""
+    for thread, _ in calls:
+        thread.join(timeout)
+    for index, (_, outcome) in enumerate(calls):
+        assert 'result' in outcome, (index, outcome)
+    return [outcome['result'] for _, outcome in calls]
+
+
 def https_server(start, pki, *args):
     """A server started by `start` (a start_server fixture) with an --https-port too, spoken to
     over TLS from then on (ServerProcess.use_https): the plain-HTTP suites run again over TLS."""

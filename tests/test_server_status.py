@@ -25,6 +25,7 @@ from serverproc import (
     ServerProcess,
     in_thread,
     is_alive,
+    results_of,
     wait_until,
 )
 
@@ -256,9 +257,7 @@ def test_daemon_group_queue_length(start_server):
         return group if group['busy'] == 3 and group['queue'] == 2 else None
     group = wait_until(queued, 20, interval=0.1, message='3 relays in flight, 2 of them queued')
     assert group['threads'] == 1
-    for thread, outcome in clients:
-        thread.join(60)
-        assert outcome['result'][0].status == 200
+    assert [response.status for response, _ in results_of(clients, timeout=60)] == [200] * 3
     status_json_when(server, lambda d: (d['groups'][0]['busy'], d['groups'][0]['queue'],
                                         d['groups'][0]['requests']) == (0, 0, 3),
                      'nothing in flight, 3 relayed')
