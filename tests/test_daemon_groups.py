@@ -43,6 +43,19 @@ def write_script(path, name, version=1):
     return path
 
 
+def touch_ahead(path, seconds=2):
+    """Sets the file's mtime `seconds` ahead: a change the server sees even on a file system
+    with coarse-grained times."""
+    later = time.time() + seconds
+    os.utime(path, (later, later))
+
+
+def rewrite_script(path, name, version):
+    """The script written again as `version`, with a newer mtime."""
+    write_script(path, name, version)
+    touch_ahead(path)
+
+
 def get_json(server, path, timeout=30):
     response, body = server.get(path, timeout=timeout)
     assert response.status == 200, (path, response.status, body[:300])
@@ -51,6 +64,22 @@ def get_json(server, path, timeout=30):
 
 def pids_of_group(server, name):
     return sorted(pid for pid in daemon_pids(server) if cmdline(pid) == '(wsgi:%s)' % name)
+
+
+def one_daemon_group(start_server, app, options):
+    """A server of `app` in daemon group g, one process with `options`, once it is up:
+    (server, [the daemon process's pid])."""
+    server = start_server(app, '--daemon-process', 'g:processes=1,' + options,
+                          '--process-group', 'g')
+    daemons, _ = wait_for_processes(server, daemons=1)
+    return server, daemons
+
+
+def assert_another_process_serves(server, old_pid, name):
+    """/hello?n=NAME is answered, by a daemon process other than old_pid."""
+    response, body = server.get('/hello?n=%s' % name, timeout=30)
+    assert (response.status, body) == (200, b'hello ' + name.encode())
+    assert int(response.getheader('X-Pid')) != old_pid
 
 
 # ------------------------------------------------------------------ several groups at once
@@ -147,9 +176,7 @@ def test_bad_mount_process_group_exits_2(tmp_path, args):
 # ------------------------------------------------------------------ recycling
 
 def test_restart_interval_recycles_and_requests_keep_working(start_server):
-    server = start_server(DAEMON_APP, '--daemon-process',
-                          'g:processes=1,threads=2,restart-interval=1', '--process-group', 'g')
-    (first,), _ = wait_for_processes(server, daemons=1)
+    server, (first,) = one_daemon_group(start_server, DAEMON_APP, 'threads=2,restart-interval=1')
     wait_until(lambda: not is_alive(first), 20, message='the daemon to be recycled')
     pids = set()
     for index in range(10):
@@ -161,41 +188,31 @@ def test_restart_interval_recycles_and_requests_keep_working(start_server):
 
 
 def test_inactivity_timeout_recycles_an_idle_process(start_server):
-    server = start_server(DAEMON_APP, '--daemon-process',
-                          'g:processes=1,threads=2,inactivity-timeout=1', '--process-group', 'g')
-    wait_for_processes(server, daemons=1)
+    server, _ = one_daemon_group(start_server, DAEMON_APP, 'threads=2,inactivity-timeout=1')
     response, _ = server.get('/pid', timeout=30)
     idle = int(response.getheader('X-Pid'))
     # no more requests: the process is replaced
     wait_until(lambda: not is_alive(idle), 20, message='the idle daemon to be recycled')
     wait_for_processes(server, daemons=1)
-    response, body = server.get('/hello?n=after', timeout=30)
-    assert (response.status, body) == (200, b'hello after')
-    assert int(response.getheader('X-Pid')) != idle
+    assert_another_process_serves(server, idle, 'after')
     assert 'no request for inactivity-timeout' in server.stderr_text()
 
 
 def test_memory_limit_recycles_a_process_above_it(start_server):
-    server = start_server(RECYCLE_APP, '--daemon-process',
-                          'g:processes=1,threads=2,memory-limit=100M', '--process-group', 'g')
-    wait_for_processes(server, daemons=1)
+    server, _ = one_daemon_group(start_server, RECYCLE_APP, 'threads=2,memory-limit=100M')
     response, body = server.get('/hog', timeout=30)
     assert response.status == 200, body
     fat = int(response.getheader('X-Pid'))
     response, body = server.get('/hog', timeout=30)  # 128 MiB held, well above the limit
     if int(response.getheader('X-Pid')) == fat:
         wait_until(lambda: not is_alive(fat), 20, message='the process above memory-limit to go')
-    response, body = server.get('/hello?n=lean', timeout=30)
-    assert (response.status, body) == (200, b'hello lean')
-    assert int(response.getheader('X-Pid')) != fat
+    assert_another_process_serves(server, fat, 'lean')
     assert 'above memory-limit' in server.stderr_text()
 
 
 def test_request_timeout_gives_504_and_recycles_the_process(start_server):
-    server = start_server(DAEMON_APP, '--daemon-process',
-                          'g:processes=1,threads=3,request-timeout=2,shutdown-timeout=2',
-                          '--process-group', 'g')
-    (daemon,), _ = wait_for_processes(server, daemons=1)
+    server, (daemon,) = one_daemon_group(start_server, DAEMON_APP,
+                                         'threads=3,request-timeout=2,shutdown-timeout=2')
     stuck = in_thread(server.get, '/sleep?s=60&mark=stuck', timeout=40)
     assert int(server.wait_state_file('started-stuck', timeout=20)) == daemon
     # a shorter request on the same process: it finishes although the process is recycled
@@ -209,9 +226,7 @@ def test_request_timeout_gives_504_and_recycles_the_process(start_server):
     assert (response.status, body) == (200, b'slept %d' % daemon)
     # the stuck process is killed after shutdown-timeout; a new one serves
     wait_until(lambda: not is_alive(daemon), 30, message='the stuck daemon to go')
-    response, body = server.get('/hello?n=next', timeout=30)
-    assert (response.status, body) == (200, b'hello next')
-    assert int(response.getheader('X-Pid')) != daemon
+    assert_another_process_serves(server, daemon, 'next')
     log = server.stderr_text()
     assert 'longer than request-timeout' in log
     # the stuck request, and where it was stuck
@@ -256,9 +271,7 @@ def test_touching_the_script_reloads_its_group_without_failing_a_request(start_s
         thread.start()
     try:
         wait_until(lambda: len(versions) >= 20, 30, message='requests before the reload')
-        write_script(script, 'app', version=2)
-        later = time.time() + 2  # a new mtime even on a coarse-grained file system
-        os.utime(script, (later, later))
+        rewrite_script(script, 'app', version=2)
         wait_until(lambda: versions and versions[-1] == 2, 60, message='the new code to answer')
         seen = len(versions)
         wait_until(lambda: len(versions) >= seen + 20, 30, message='requests after the reload')
@@ -274,14 +287,10 @@ def test_touching_the_script_reloads_its_group_without_failing_a_request(start_s
 
 def test_a_reload_lets_the_old_process_finish_its_request(start_server, tmp_path):
     script = write_script(tmp_path / 'app.wsgi', 'app', version=1)
-    server = start_server(script, '--daemon-process', 'g:processes=1,threads=2',
-                          '--process-group', 'g')
-    (old,), _ = wait_for_processes(server, daemons=1)
+    server, (old,) = one_daemon_group(start_server, script, 'threads=2')
     slow = in_thread(server.get, '/sleep', timeout=30)   # 3 s in the old process
     assert int(server.wait_state_file('sleeping-app', timeout=20)) == old
-    write_script(script, 'app', version=2)
-    later = time.time() + 2
-    os.utime(script, (later, later))
+    rewrite_script(script, 'app', version=2)
     # the new process takes over; the old one finishes the request it was running
     info = wait_until(lambda: (lambda i: i if i['version'] == 2 else None)(get_json(server, '/')),
                       30, interval=0.1, message='the new code to answer')
@@ -295,19 +304,15 @@ def test_a_reload_lets_the_old_process_finish_its_request(start_server, tmp_path
 
 def test_a_script_that_no_longer_loads_leaves_the_old_code_serving(start_server, tmp_path):
     script = write_script(tmp_path / 'app.wsgi', 'app', version=1)
-    server = start_server(script, '--daemon-process', 'g:processes=1,threads=2',
-                          '--process-group', 'g')
-    (daemon,), _ = wait_for_processes(server, daemons=1)
+    server, (daemon,) = one_daemon_group(start_server, script, 'threads=2')
     mark = server.log_mark()
     script.write_text(script.read_text() + '\nthis is not python(\n')
-    later = time.time() + 2
-    os.utime(script, (later, later))
+    touch_ahead(script)
     server.wait_for_log(r'graceful restart of .* failed.*keeps serving', since=mark, timeout=30)
     info = get_json(server, '/')
     assert (info['pid'], info['version']) == (daemon, 1)
     write_script(script, 'app', version=3)
-    later += 2
-    os.utime(script, (later, later))
+    touch_ahead(script, 4)   # newer than the broken one
     wait_until(lambda: not is_alive(daemon), 30, message='the fixed script to replace the process')
     assert get_json(server, '/')['version'] == 3
 
@@ -325,9 +330,7 @@ def test_handler_scripts_run_in_the_group_and_a_changed_one_recycles_it(start_se
     assert (info['pid'], info['version'], info['process_group']) == (daemon, 1, 'g')
     response, body = server.get('/plain.txt')
     assert (response.status, body) == (200, b'a plain file\n')
-    write_script(handler, 'h', version=2)
-    later = time.time() + 2
-    os.utime(handler, (later, later))
+    rewrite_script(handler, 'h', version=2)
     wait_until(lambda: not is_alive(daemon), 20, message='the group to be recycled')
     info = get_json(server, '/h.wsgi')
     assert info['version'] == 2 and info['pid'] != daemon
@@ -336,13 +339,9 @@ def test_handler_scripts_run_in_the_group_and_a_changed_one_recycles_it(start_se
 
 def test_script_reloading_off_keeps_the_process(start_server, tmp_path):
     script = write_script(tmp_path / 'app.wsgi', 'app', version=1)
-    server = start_server(script, '--daemon-process', 'g:processes=1,threads=2,script-reloading=off',
-                          '--process-group', 'g')
-    (daemon,), _ = wait_for_processes(server, daemons=1)
+    server, (daemon,) = one_daemon_group(start_server, script, 'threads=2,script-reloading=off')
     mark = server.log_mark()
-    write_script(script, 'app', version=2)
-    later = time.time() + 2
-    os.utime(script, (later, later))
+    rewrite_script(script, 'app', version=2)
     # the checks run about once a second; a reload would have logged by then
     with pytest.raises(AssertionError):
         server.wait_for_log('recycling this process', since=mark, timeout=4)
