@@ -64,6 +64,17 @@ def build_request(method='GET', target='/', headers=None, body=b'', version='HTT
     return head.encode('latin-1') + b'\r\n' + body
 
 
+def assert_closed_or_reusable(connection, response):
+    """After `response` on `connection` (to the test suite app, tests/apps/suite.py): if it said
+    Connection: close the server closes the connection; if not, the connection answers the next
+    request, in order (/env echoes its query string)."""
+    if response.has_token('Connection', 'close'):
+        assert connection.closed_by_server(), 'open after Connection: close'
+    else:
+        after = connection.request('GET', '/env?after')
+        assert after.json()['QUERY_STRING'] == 'after', after.raw[:300]
+
+
 def chunked(*pieces, trailer=b''):
     """A chunked request body from byte pieces (empty pieces are skipped)."""
     out = b''.join(b'%x\r\n%s\r\n' % (len(piece), piece) for piece in pieces if piece)
