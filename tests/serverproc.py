@@ -1,6 +1,7 @@
 """Helpers for the functional tests: start a real pywsgi server process, find its children,
 wait for conditions. The fixtures in conftest.py are built on these."""
 import http.client
+import json
 import os
 import re
 import resource
@@ -249,6 +250,13 @@ class ServerProcess:
 
     def get(self, path, **kwargs):
         return self.request('GET', path, **kwargs)
+
+    def get_json(self, path, timeout=30.0):
+        """The JSON body (an app's environ, say) of GET path, which must be answered 200; the
+        bound is generous, as a daemon process may be (re)starting."""
+        response, body = self.get(path, timeout=timeout)
+        assert response.status == 200, (path, response.status, body[:300])
+        return json.loads(body)
 
     def state_file(self, name):
         return self.state_dir / name

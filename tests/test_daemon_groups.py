@@ -56,12 +56,6 @@ def rewrite_script(path, name, version):
     touch_ahead(path)
 
 
-def get_json(server, path, timeout=30):
-    response, body = server.get(path, timeout=timeout)
-    assert response.status == 200, (path, response.status, body[:300])
-    return json.loads(body)
-
-
 def pids_of_group(server, name):
     return sorted(pid for pid in daemon_pids(server) if cmdline(pid) == '(wsgi:%s)' % name)
 
@@ -98,15 +92,15 @@ def test_two_groups_each_serve_their_own_mounts(start_server, tmp_path):
     group_b = wait_until(lambda: len(pids_of_group(server, 'b')) == 2 and pids_of_group(server, 'b'),
                          20, message='group b')
 
-    info = get_json(server, '/a/')
+    info = server.get_json('/a/')
     assert (info['app'], info['process_group'], info['script_name']) == ('a', 'a', '/a')
     assert info['pid'] in group_a
     for _ in range(4):
-        info = get_json(server, '/b/')
+        info = server.get_json('/b/')
         assert (info['app'], info['process_group']) == ('b', 'b')
         assert info['pid'] in group_b
     # /c is in no group: it runs embedded, in the server process
-    info = get_json(server, '/c/')
+    info = server.get_json('/c/')
     assert (info['app'], info['process_group']) == ('c', '')
     assert info['pid'] not in group_a + group_b
     assert info['pid'] in server.children()
@@ -129,8 +123,8 @@ def test_two_groups_each_serve_their_own_mounts(start_server, tmp_path):
     wait_until(lambda: pids_of_group(server, 'a') and pids_of_group(server, 'a') != group_a, 20,
                message='a new process for group a')
     assert pids_of_group(server, 'b') == group_b
-    assert get_json(server, '/a/')['app'] == 'a'
-    assert get_json(server, '/b/')['app'] == 'b'
+    assert server.get_json('/a/')['app'] == 'a'
+    assert server.get_json('/b/')['app'] == 'b'
 
 
 def test_longest_mount_process_group_prefix_wins_over_process_group(start_server, tmp_path):
@@ -143,9 +137,9 @@ def test_longest_mount_process_group_prefix_wins_over_process_group(start_server
                           '--mount-process-group', '/api=api',
                           '--mount-process-group', '/api/v2=%{GLOBAL}')
     wait_for_processes(server, daemons=2)
-    assert get_json(server, '/')['process_group'] == 'main'
-    assert get_json(server, '/api/')['process_group'] == 'api'
-    assert get_json(server, '/api/v2/')['process_group'] == ''
+    assert server.get_json('/')['process_group'] == 'main'
+    assert server.get_json('/api/')['process_group'] == 'api'
+    assert server.get_json('/api/v2/')['process_group'] == ''
 
 
 def test_unknown_mount_process_group_exits_2(tmp_path):
@@ -246,7 +240,7 @@ def test_touching_the_script_reloads_its_group_without_failing_a_request(start_s
                           '--mount-process-group', '/other=h')
     wait_for_processes(server, daemons=3)
     group_h = pids_of_group(server, 'h')
-    assert get_json(server, '/')['version'] == 1
+    assert server.get_json('/')['version'] == 1
     stop = threading.Event()
     failures = []
     versions = []
@@ -280,7 +274,7 @@ def test_touching_the_script_reloads_its_group_without_failing_a_request(start_s
         for thread in threads:
             thread.join(60)
     assert failures == []
-    assert get_json(server, '/')['version'] == 2
+    assert server.get_json('/')['version'] == 2
     assert pids_of_group(server, 'h') == group_h  # the other group was not touched
     assert 'the script %s changed' % script in server.stderr_text()
 
@@ -292,7 +286,7 @@ def test_a_reload_lets_the_old_process_finish_its_request(start_server, tmp_path
     assert int(server.wait_state_file('sleeping-app', timeout=20)) == old
     rewrite_script(script, 'app', version=2)
     # the new process takes over; the old one finishes the request it was running
-    info = wait_until(lambda: (lambda i: i if i['version'] == 2 else None)(get_json(server, '/')),
+    info = wait_until(lambda: (lambda i: i if i['version'] == 2 else None)(server.get_json('/')),
                       30, interval=0.1, message='the new code to answer')
     assert info['pid'] != old
     slow[0].join(30)
@@ -309,12 +303,12 @@ def test_a_script_that_no_longer_loads_leaves_the_old_code_serving(start_server,
     script.write_text(script.read_text() + '\nthis is not python(\n')
     touch_ahead(script)
     server.wait_for_log(r'graceful restart of .* failed.*keeps serving', since=mark, timeout=30)
-    info = get_json(server, '/')
+    info = server.get_json('/')
     assert (info['pid'], info['version']) == (daemon, 1)
     write_script(script, 'app', version=3)
     touch_ahead(script, 4)   # newer than the broken one
     wait_until(lambda: not is_alive(daemon), 30, message='the fixed script to replace the process')
-    assert get_json(server, '/')['version'] == 3
+    assert server.get_json('/')['version'] == 3
 
 
 def test_handler_scripts_run_in_the_group_and_a_changed_one_recycles_it(start_server, tmp_path):
@@ -326,13 +320,13 @@ def test_handler_scripts_run_in_the_group_and_a_changed_one_recycles_it(start_se
                           '--daemon-process', 'g:processes=1,threads=2',
                           '--mount-process-group', '/=g')
     (daemon,), _ = wait_for_processes(server, daemons=1)
-    info = get_json(server, '/h.wsgi')
+    info = server.get_json('/h.wsgi')
     assert (info['pid'], info['version'], info['process_group']) == (daemon, 1, 'g')
     response, body = server.get('/plain.txt')
     assert (response.status, body) == (200, b'a plain file\n')
     rewrite_script(handler, 'h', version=2)
     wait_until(lambda: not is_alive(daemon), 20, message='the group to be recycled')
-    info = get_json(server, '/h.wsgi')
+    info = server.get_json('/h.wsgi')
     assert info['version'] == 2 and info['pid'] != daemon
     assert 'the handler script %s changed' % handler in server.stderr_text()
 
@@ -345,7 +339,7 @@ def test_script_reloading_off_keeps_the_process(start_server, tmp_path):
     # the checks run about once a second; a reload would have logged by then
     with pytest.raises(AssertionError):
         server.wait_for_log('recycling this process', since=mark, timeout=4)
-    info = get_json(server, '/')
+    info = server.get_json('/')
     assert (info['pid'], info['version']) == (daemon, 1)
 
 
