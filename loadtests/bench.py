@@ -179,6 +179,15 @@ def python_executable(value):
     return path
 
 
+def run_quietly(argv, timeout, cwd=None):
+    """The finished process of argv, its output captured as text; None when it could not run or
+    ran out of time."""
+    try:
+        return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
 def python_has_modules(python, modules):
     """Which of `modules` `python` can import (from a neutral directory, so a source tree in the
     current directory cannot shadow an installed package)."""
@@ -188,12 +197,8 @@ def python_has_modules(python, modules):
               '        __import__(name); print(name)\n'
               '    except BaseException:\n'
               '        pass\n')
-    try:
-        result = subprocess.run([python, '-c', script] + list(modules), cwd='/',
-                                capture_output=True, text=True, timeout=120)
-    except (OSError, subprocess.TimeoutExpired):
-        return set()
-    return set(result.stdout.split())
+    result = run_quietly([python, '-c', script] + list(modules), 120, cwd='/')
+    return set(result.stdout.split()) if result is not None else set()
 
 
 def module_versions(python, distributions):
@@ -201,18 +206,15 @@ def module_versions(python, distributions):
               'for name in sys.argv[1:]:\n'
               '    try: print(name, m.version(name))\n'
               '    except Exception: pass\n')
-    try:
-        result = subprocess.run([python, '-c', script] + list(distributions), cwd='/',
-                                capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
+    result = run_quietly([python, '-c', script] + list(distributions), 60, cwd='/')
+    if result is None:
         return {}
     return dict(line.split(None, 1) for line in result.stdout.splitlines() if ' ' in line)
 
 
 def tool_version(argv):
-    try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired):
+    result = run_quietly(argv, 20)
+    if result is None:
         return ''
     text = (result.stdout + result.stderr).strip().splitlines()
     return text[0].strip() if text else ''
