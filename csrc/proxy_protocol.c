@@ -21,15 +21,9 @@ static int fail(const char **error, const char *why)
 /* Decimal port, 0..65535, at most 5 digits, no leading zero (canonical form only). */
 static int v1_port(const char *p, size_t n)
 {
-    if (n == 0 || n > 5 || (n > 1 && p[0] == '0'))
+    if (n > 1 && p[0] == '0')
         return -1;
-    int v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return -1;
-        v = v * 10 + (p[i] - '0');
-    }
-    return v <= 65535 ? v : -1;
+    return pw_port_number(p, n);
 }
 
 static int v1_addr(const char *p, size_t n, int family, unsigned char bin[16])

@@ -25,6 +25,22 @@ typedef struct {
     int ssl; /* v2 PP2_TYPE_SSL TLV with PP2_CLIENT_SSL: the client used TLS */
 } pw_proxy_info;
 
+/* A port number in decimal: 1 to 5 digits, at most 65535; -1 when it is not one.  Shared by the
+ * proxy parsers, which add their grammar's own rule (PROXY v1: no leading zero; the forwarding
+ * headers of proxy_trust.c: no port 0). */
+static inline int pw_port_number(const char *p, size_t n)
+{
+    if (n == 0 || n > 5)
+        return -1;
+    int v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v <= 65535 ? v : -1;
+}
+
 /* > 0: the header is complete and that many bytes long (info filled); 0: need more bytes;
  * -1: not a valid PROXY header (*error says why, static text). */
 int pw_proxy_parse(const char *buf, size_t len, pw_proxy_info *info, const char **error);

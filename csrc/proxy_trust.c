@@ -3,6 +3,7 @@
  * Plain C, no Python, no allocation.
  */
 #include "proxy_trust.h"
+#include "proxy_protocol.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -144,15 +145,8 @@ static int name_is(const char *buf, const pw_header *h, const char *name)
 
 static int parse_port(const char *p, size_t n)
 {
-    if (n == 0 || n > 5)
-        return -1;
-    int v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return -1;
-        v = v * 10 + (p[i] - '0');
-    }
-    return v >= 1 && v <= 65535 ? v : -1;
+    int v = pw_port_number(p, n);
+    return v >= 1 ? v : -1;
 }
 
 /* One address of X-Forwarded-For: "a.b.c.d", "a.b.c.d:port", "v6", "[v6]", "[v6]:port". */

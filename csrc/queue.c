@@ -7,6 +7,23 @@
 /* A worker thread counts in s->running from the connection it pops until its next pop. */
 static __thread int worker_running;
 
+/* Under qlock: takes the queue's first connection (there is one) for this worker thread, which
+ * counts in s->running from now until its next pop. */
+static pw_conn *take_first(pw_server *s)
+{
+    pw_conn *c = s->qhead;
+    s->qhead = c->next;
+    if (!s->qhead)
+        s->qtail = NULL;
+    c->next = NULL;
+    s->queued--;
+    if (!worker_running) {
+        worker_running = 1;
+        s->running++;
+    }
+    return c;
+}
+
 /* The --server-status URL or below: answered by the Python layer, never relayed. */
 static int is_status_target(pw_server *s, pw_conn *c)
 {
@@ -116,14 +133,7 @@ pw_conn *leader_pop(pw_server *s)
         if (s->qhead &&
             (!patient || now - s->queue_moved >= s->cfg.lazy_wake ||
              (s->running == 0 && !s->token))) {
-            c = s->qhead;
-            s->qhead = c->next;
-            if (!s->qhead)
-                s->qtail = NULL;
-            c->next = NULL;
-            s->queued--;
-            worker_running = 1;
-            s->running++;
+            c = take_first(s);
             s->queue_moved = pw_now();
             break;
         }
@@ -185,16 +195,7 @@ pw_conn *pw_queue_try_pop(pw_server *s)
     pw_conn *c = NULL;
     pthread_mutex_lock(&s->qlock);
     if (s->qhead && !atomic_load_int(&s->shutdown)) {
-        c = s->qhead;
-        s->qhead = c->next;
-        if (!s->qhead)
-            s->qtail = NULL;
-        c->next = NULL;
-        s->queued--;
-        if (!worker_running) {
-            worker_running = 1;
-            s->running++;
-        }
+        c = take_first(s);
         if (s->cfg.lazy_wake > 0)
             s->queue_moved = pw_now();
         if (s->cfg.leader_follower && !s->token)
@@ -220,15 +221,9 @@ pw_conn *pw_queue_pop(pw_server *s)
         if (s->signaled > 0)
             s->signaled--;
     }
-    pw_conn *c = s->qhead;
-    if (c) {
-        s->qhead = c->next;
-        if (!s->qhead)
-            s->qtail = NULL;
-        c->next = NULL;
-        s->queued--;
-        worker_running = 1;
-        s->running++;
+    pw_conn *c = NULL;
+    if (s->qhead) {
+        c = take_first(s);
         if (s->cfg.lazy_wake > 0)
             s->queue_moved = pw_now();
     }

@@ -133,6 +133,16 @@ static int send_body(pw_server *s, pw_conn *c, int fd, double timeout)
     return 0;
 }
 
+/* m: one buffer (iov) and room for ancillary data (the descriptor of a file record). */
+static void message_with_control(struct msghdr *m, struct iovec *iov, void *control, size_t size)
+{
+    memset(m, 0, sizeof *m);
+    m->msg_iov = iov;
+    m->msg_iovlen = 1;
+    m->msg_control = control;
+    m->msg_controllen = size;
+}
+
 /* The first read of a response: like recv(), but takes a descriptor passed with a file record.
  * Returns the bytes read into buf (0 when it was only the record: *file_fd is then set), -1 with
  * errno as recv(), -2 for a malformed record. */
@@ -145,11 +155,7 @@ static ssize_t recv_file_record(int fd, char *buf, size_t cap, int *file_fd, lon
     } control;
     struct iovec iov = {buf, cap};
     struct msghdr m;
-    memset(&m, 0, sizeof m);
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = control.space;
-    m.msg_controllen = sizeof control.space;
+    message_with_control(&m, &iov, control.space, sizeof control.space);
 #ifdef MSG_CMSG_CLOEXEC
     ssize_t n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
 #else
@@ -206,11 +212,7 @@ int pw_daemon_send_file(pw_server *s, pw_conn *c, int fd, long long offset, long
     memset(&control, 0, sizeof control);
     struct iovec iov = {record, sizeof record};
     struct msghdr m;
-    memset(&m, 0, sizeof m);
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = control.space;
-    m.msg_controllen = sizeof control.space;
+    message_with_control(&m, &iov, control.space, sizeof control.space);
     struct cmsghdr *h = CMSG_FIRSTHDR(&m);
     h->cmsg_level = SOL_SOCKET;
     h->cmsg_type = SCM_RIGHTS;

@@ -179,6 +179,15 @@ def python_executable(value):
     return path
 
 
+def run_quietly(argv, timeout, cwd=None):
+    """The finished process of argv, its output captured as text; None when it could not run or
+    ran out of time."""
+    try:
+        return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
 def python_has_modules(python, modules):
     """Which of `modules` `python` can import (from a neutral directory, so a source tree in the
     current directory cannot shadow an installed package)."""
@@ -188,12 +197,8 @@ def python_has_modules(python, modules):
               '        __import__(name); print(name)\n'
               '    except BaseException:\n'
               '        pass\n')
-    try:
-        result = subprocess.run([python, '-c', script] + list(modules), cwd='/',
-                                capture_output=True, text=True, timeout=120)
-    except (OSError, subprocess.TimeoutExpired):
-        return set()
-    return set(result.stdout.split())
+    result = run_quietly([python, '-c', script] + list(modules), 120, cwd='/')
+    return set(result.stdout.split()) if result is not None else set()
 
 
 def module_versions(python, distributions):
@@ -201,18 +206,15 @@ def module_versions(python, distributions):
               'for name in sys.argv[1:]:\n'
               '    try: print(name, m.version(name))\n'
               '    except Exception: pass\n')
-    try:
-        result = subprocess.run([python, '-c', script] + list(distributions), cwd='/',
-                                capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
+    result = run_quietly([python, '-c', script] + list(distributions), 60, cwd='/')
+    if result is None:
         return {}
     return dict(line.split(None, 1) for line in result.stdout.splitlines() if ' ' in line)
 
 
 def tool_version(argv):
-    try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired):
+    result = run_quietly(argv, 20)
+    if result is None:
         return ''
     text = (result.stdout + result.stderr).strip().splitlines()
     return text[0].strip() if text else ''
@@ -349,13 +351,9 @@ def pywsgi_tls_spec(processes, threads, quick):
                       tools=TLS_TOOLS)
 
 
-def nginx_tls_spec(quick):
-    def launch(machine, port, workdir):
-        cert, key = tls_certificate(machine, workdir)
-        user = 'user nobody nogroup;' if os.geteuid() == 0 else ''
-        conf = workdir / 'nginx.conf'
-        conf.write_text('''%(user)s
-worker_processes 1;
+# nginx.conf of an nginx row: the frame they share, with the row's own http settings and server.
+NGINX_CONF = '''%(user)s
+worker_processes %(workers)d;
 daemon off;
 master_process on;
 pid %(dir)s/nginx.pid;
@@ -366,25 +364,43 @@ http {
     keepalive_requests 1000000;
     keepalive_timeout 5s;
     default_type text/plain;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_session_cache shared:SSL:10m;
+%(http)s
     client_body_temp_path %(dir)s/body;
     proxy_temp_path %(dir)s/proxy;
     fastcgi_temp_path %(dir)s/fastcgi;
     uwsgi_temp_path %(dir)s/uwsgi;
     scgi_temp_path %(dir)s/scgi;
     server {
-        listen 127.0.0.1:%(port)d ssl;
-        ssl_certificate %(cert)s;
-        ssl_certificate_key %(key)s;
-        location / { return 200 "%(body)s"; }
+        listen 127.0.0.1:%(listen)s;
+%(server)s
     }
 }
-''' % {'user': user, 'dir': workdir, 'port': port, 'cert': cert, 'key': key,
-               'body': HELLO_BODY.decode()})
-        make_world_readable(workdir)
-        return Launch([machine.nginx, '-p', str(workdir), '-c', str(conf)], cwd=str(workdir),
-                      scheme='https')
+'''
+
+
+def nginx_launch(machine, workdir, workers, listen, http, server, **launch_args):
+    """Writes an nginx row's nginx.conf (NGINX_CONF with its settings) into workdir; its
+    Launch."""
+    conf = workdir / 'nginx.conf'
+    conf.write_text(NGINX_CONF % {
+        'user': 'user nobody nogroup;' if os.geteuid() == 0 else '', 'workers': workers,
+        'dir': workdir, 'listen': listen, 'http': http, 'server': server})
+    make_world_readable(workdir)
+    return Launch([machine.nginx, '-p', str(workdir), '-c', str(conf)], cwd=str(workdir),
+                  **launch_args)
+
+
+def nginx_tls_spec(quick):
+    def launch(machine, port, workdir):
+        cert, key = tls_certificate(machine, workdir)
+        return nginx_launch(
+            machine, workdir, 1, '%d ssl' % port,
+            '    ssl_protocols TLSv1.2 TLSv1.3;\n'
+            '    ssl_session_cache shared:SSL:10m;',
+            '        ssl_certificate %s;\n'
+            '        ssl_certificate_key %s;\n'
+            '        location / { return 200 "%s"; }' % (cert, key, HELLO_BODY.decode()),
+            scheme='https')
     return ServerSpec('nginx-return200-tls', 'nginx', 'HTTPS, return 200, 1 worker', quick,
                       launch, tools=TLS_TOOLS)
 
@@ -495,37 +511,13 @@ def make_world_readable(workdir):
 def nginx_spec(name, path, size, quick):
     def launch(machine, port, workdir):
         root = write_static_root(workdir)
-        user = 'user nobody nogroup;' if os.geteuid() == 0 else ''
-        conf = workdir / 'nginx.conf'
-        conf.write_text('''%(user)s
-worker_processes %(workers)d;
-daemon off;
-master_process on;
-pid %(dir)s/nginx.pid;
-error_log %(dir)s/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    tcp_nodelay on;
-    keepalive_requests 1000000;
-    keepalive_timeout 5s;
-    default_type text/plain;
-    client_body_temp_path %(dir)s/body;
-    proxy_temp_path %(dir)s/proxy;
-    fastcgi_temp_path %(dir)s/fastcgi;
-    uwsgi_temp_path %(dir)s/uwsgi;
-    scgi_temp_path %(dir)s/scgi;
-    server {
-        listen 127.0.0.1:%(port)d;
-        root %(root)s;
-    }
-}
-''' % {'user': user, 'workers': NPROC, 'dir': workdir, 'port': port, 'root': root})
-        make_world_readable(workdir)
-        return Launch([machine.nginx, '-p', str(workdir), '-c', str(conf)], cwd=str(workdir),
-                      path=path, expected_size=size)
+        return nginx_launch(
+            machine, workdir, NPROC, str(port),
+            '    sendfile on;\n'
+            '    tcp_nopush on;\n'
+            '    tcp_nodelay on;',
+            '        root %s;' % root,
+            path=path, expected_size=size)
     return ServerSpec(name, 'nginx', 'static file %s, sendfile on, %d workers' % (path, NPROC),
                       quick, launch)
 

@@ -32,24 +32,10 @@ import time
 CLOCK_TICKS = os.sysconf('SC_CLK_TCK')
 REQUEST = b'GET / HTTP/1.1\r\nHost: h\r\n\r\n'
 PARTIAL_HEAD = b'GET / HTTP/1.1\r\nHost: h\r\n'
-# "/" answers "ok"; "/hold?leave=N" opens descriptors until none is left, then frees N.
-APP = r'''
-import os
-HELD = []
-
-def application(environ, start_response):
-    if environ.get('PATH_INFO') == '/hold':
-        leave = int(environ.get('QUERY_STRING', 'leave=8').partition('=')[2])
-        while True:
-            try:
-                HELD.append(os.open('/dev/null', os.O_RDONLY))
-            except OSError:
-                break
-        for _ in range(leave):
-            os.close(HELD.pop())
-    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '2')])
-    return [b'ok']
-'''
+# "/" answers "ok"; "/hold?leave=N" opens descriptors until none is left, then frees N: the
+# application tests/test_connection_limits.py serves.
+APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'tests', 'apps',
+                   'descriptors_app.py')
 
 
 def free_port():
@@ -61,9 +47,6 @@ def free_port():
 class Server:
     def __init__(self, flags, nofile=None):
         self.dir = tempfile.mkdtemp(prefix='pywsgi-conncost-')
-        app = os.path.join(self.dir, 'app.wsgi')
-        with open(app, 'w') as f:
-            f.write(APP)
         self.port = free_port()
         self.log_path = os.path.join(self.dir, 'error.log')
         self._log = open(self.log_path, 'wb')
@@ -72,7 +55,7 @@ class Server:
             if nofile:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
         self.proc = subprocess.Popen(
-            [sys.executable, '-m', 'pywsgi', app, '--host', '127.0.0.1', '--port', str(self.port)]
+            [sys.executable, '-m', 'pywsgi', APP, '--host', '127.0.0.1', '--port', str(self.port)]
             + flags, stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
             cwd=self.dir, start_new_session=True, preexec_fn=limit)
         deadline = time.monotonic() + 60

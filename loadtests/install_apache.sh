@@ -25,26 +25,10 @@ if [ "$(id -u)" != 0 ]; then
         echo "install_apache.sh: needs root or sudo for apt-get" >&2; exit 1; fi
 fi
 
-CREATED_POLICY=0
-if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
-    $SUDO chmod 755 /usr/sbin/policy-rc.d
-    CREATED_POLICY=1
-fi
-$SUDO apt-get update -q || echo ">>> apt-get update failed (continuing with the old package lists)"
-FAILED=""
-# One package at a time, so one missing package (wrk on some releases) does not take the others.
-for package in $PACKAGES; do
-    if DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
-            "$package" >/tmp/install-apache-$$.log 2>&1; then
-        echo ">>> $package installed"
-    else
-        echo ">>> $package FAILED: $(tail -n 1 /tmp/install-apache-$$.log)"
-        FAILED="$FAILED $package"
-    fi
-done
-rm -f /tmp/install-apache-$$.log
-if [ "$CREATED_POLICY" = 1 ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
+say() { echo ">>> $1"; }
+. "$(dirname "${BASH_SOURCE[0]}")/apt_install.sh"
+# shellcheck disable=SC2086  # one word per package
+apt_install_each say $PACKAGES
 
 echo ">>> ab: $(command -v ab || echo missing)   wrk: $(command -v wrk || echo missing)"
 if [ -x /usr/sbin/apache2 ]; then

@@ -52,29 +52,13 @@ if [ "$USE_APT" = 1 ]; then
     fi
 fi
 if [ "$USE_APT" = 1 ]; then
-    # Installing nginx/apache2 would otherwise start them as system services on port 80; Debian's
-    # policy-rc.d hook (exit 101) forbids that. Created only for the install if it is not there.
-    CREATED_POLICY=0
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
-        $SUDO chmod 755 /usr/sbin/policy-rc.d
-        CREATED_POLICY=1
-    fi
-    $SUDO apt-get update -q || note "apt-get update failed (continuing with the old package lists)"
     APT_PACKAGES="wrk apache2-utils nginx libev-dev"
     if [ "$TOOLS_ONLY" = 1 ]; then APT_PACKAGES="wrk apache2-utils chromium fonts-dejavu-core curl openssl haproxy";
     elif [ "$WITH_APACHE" = 1 ]; then APT_PACKAGES="$APT_PACKAGES apache2 libapache2-mod-wsgi-py3"; fi
-    # One package at a time, so one missing package does not take the others with it.
-    for package in $APT_PACKAGES; do
-        if DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
-                "$package" >/tmp/bench-apt-$$.log 2>&1; then
-            note "apt: $package installed"
-        else
-            note "apt: $package FAILED: $(tail -n 1 /tmp/bench-apt-$$.log)"
-        fi
-    done
-    rm -f /tmp/bench-apt-$$.log
-    if [ "$CREATED_POLICY" = 1 ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
+    apt_note() { note "apt: $1"; }
+    . "$REPO_ROOT/loadtests/apt_install.sh"
+    # shellcheck disable=SC2086  # one word per package
+    apt_install_each apt_note $APT_PACKAGES
 fi
 
 if [ "$TOOLS_ONLY" = 1 ]; then

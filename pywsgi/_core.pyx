@@ -379,53 +379,37 @@ cdef class InputStream:
             self._fail()
         return n
 
-    def read(self, size=-1):
+    cdef bytes _read(self, Py_ssize_t want, bint to_newline):
+        """Up to `want` bytes of the body (all of it when negative); to_newline: up to and
+        including the first newline."""
         cdef const char *ptr
-        cdef Py_ssize_t n, want, take
-        if size is None:
-            size = -1
-        want = size
-        if want == 0:
-            return b''
+        cdef const char *nl = NULL
+        cdef Py_ssize_t n, take
         parts = []
         while want != 0:
             n = self._peek(&ptr)
             if n == 0:
                 break
             take = n if (want < 0 or n < want) else want
+            if to_newline:
+                nl = <const char *>memchr(ptr, b'\n', take)
+                if nl != NULL:
+                    take = nl - ptr + 1
             parts.append(PyBytes_FromStringAndSize(ptr, take))
             pw_body_consume(self.conn, take)
             if want > 0:
                 want -= take
+            if nl != NULL:
+                break
         if len(parts) == 1:
             return parts[0]
         return b''.join(parts)
 
+    def read(self, size=-1):
+        return self._read(-1 if size is None else size, False)
+
     def readline(self, size=-1):
-        cdef const char *ptr
-        cdef const char *nl
-        cdef Py_ssize_t n, want, take
-        if size is None:
-            size = -1
-        want = size
-        if want == 0:
-            return b''
-        parts = []
-        while want != 0:
-            n = self._peek(&ptr)
-            if n == 0:
-                break
-            take = n if (want < 0 or n < want) else want
-            nl = <const char *>memchr(ptr, b'\n', take)
-            if nl != NULL:
-                take = nl - ptr + 1
-            parts.append(PyBytes_FromStringAndSize(ptr, take))
-            pw_body_consume(self.conn, take)
-            if want > 0:
-                want -= take
-            if nl != NULL:
-                break
-        return b''.join(parts)
+        return self._read(-1 if size is None else size, True)
 
     def readlines(self, hint=-1):
         lines = []

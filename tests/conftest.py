@@ -67,6 +67,17 @@ def start_server(tmp_path):
     factory.stop_all()
 
 
+@pytest.fixture
+def app_file(tmp_path):
+    """app_file(source, name='app.wsgi') -> the path of a WSGI script holding `source`, written
+    into the test's tmp_path."""
+    def write(source, name='app.wsgi'):
+        path = tmp_path / name
+        path.write_text(source)
+        return path
+    return write
+
+
 @pytest.fixture(scope='module')
 def start_module_server(tmp_path_factory):
     """Like start_server, but the servers live for the whole test module."""

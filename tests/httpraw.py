@@ -40,6 +40,15 @@ class Response:
         return json.loads(self.body)
 
 
+def assert_items(mapping, expected):
+    """`mapping` (the environ a test app answered with, say) holds every key of `expected` with
+    its value: one assertion, which names every difference."""
+    got = {key: mapping.get(key, '<missing>') for key in expected}
+    wrong = {key for key in expected if got[key] != expected[key]}
+    assert not wrong, 'got %r, expected %r' % ({key: got[key] for key in wrong},
+                                               {key: expected[key] for key in wrong})
+
+
 def build_request(method='GET', target='/', headers=None, body=b'', version='HTTP/1.1',
                   host='127.0.0.1'):
     """Request bytes; Host is added unless given; Content-Length is added for a non-empty body
@@ -55,10 +64,35 @@ def build_request(method='GET', target='/', headers=None, body=b'', version='HTT
     return head.encode('latin-1') + b'\r\n' + body
 
 
+def assert_closed_or_reusable(connection, response):
+    """After `response` on `connection` (to the test suite app, tests/apps/suite.py): if it said
+    Connection: close the server closes the connection; if not, the connection answers the next
+    request, in order (/env echoes its query string)."""
+    if response.has_token('Connection', 'close'):
+        assert connection.closed_by_server(), 'open after Connection: close'
+    else:
+        after = connection.request('GET', '/env?after')
+        assert after.json()['QUERY_STRING'] == 'after', after.raw[:300]
+
+
 def chunked(*pieces, trailer=b''):
     """A chunked request body from byte pieces (empty pieces are skipped)."""
     out = b''.join(b'%x\r\n%s\r\n' % (len(piece), piece) for piece in pieces if piece)
     return out + b'0\r\n' + trailer + b'\r\n'
+
+
+def recv_until_close(sock, complete=None):
+    """Every byte `sock` receives until the peer closes it - or, given `complete`, until
+    complete(the bytes so far) is true (a response whole on a connection kept alive)."""
+    data = bytearray()
+    while True:
+        piece = sock.recv(65536)
+        if not piece:
+            break
+        data += piece
+        if complete is not None and complete(data):
+            break
+    return bytes(data)
 
 
 # Ports that speak HTTPS (a test server's --https-port): port -> ssl.SSLContext.  A

@@ -1,14 +1,19 @@
 """Helpers for the functional tests: start a real pywsgi server process, find its children,
 wait for conditions. The fixtures in conftest.py are built on these."""
 import http.client
+import json
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+
+import pytest
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent
@@ -51,6 +56,17 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
+def raise_own_nofile(needed):
+    """This test process needs `needed` descriptors (for a crowd of client sockets): its soft
+    RLIMIT_NOFILE goes up to that, or the test is skipped where the hard limit is lower."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        pytest.skip('RLIMIT_NOFILE hard limit %d < %d' % (hard, needed))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
 def all_pids():
     return [int(name) for name in os.listdir('/proc') if name.isdigit()]
 
@@ -79,6 +95,41 @@ def wait_until(predicate, timeout, interval=0.05, message='condition'):
         if time.monotonic() > deadline:
             raise AssertionError('timed out after %.1f s waiting for %s' % (timeout, message))
         time.sleep(interval)
+
+
+def stop_process(proc, timeout=STOP_TIMEOUT):
+    """Stop a subprocess.Popen: SIGTERM, then SIGKILL if it has not exited within `timeout`."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def in_thread(function, *args, **kwargs):
+    """Run function in a thread; returns (thread, outcome dict with 'result' or 'error')."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome['result'] = function(*args, **kwargs)
+        except Exception as error:  # reported by the test's assertions
+            outcome['error'] = error
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def results_of(calls, timeout=30):
+    """What in_thread calls returned (in order), once they have finished; a call that raised or
+    did not finish within `timeout` fails the test."""
+    for thread, _ in calls:
+        thread.join(timeout)
+    for index, (_, outcome) in enumerate(calls):
+        assert 'result' in outcome, (index, outcome)
+    return [outcome['result'] for _, outcome in calls]
 
 
 def https_server(start, pki, *args):
@@ -200,6 +251,13 @@ class ServerProcess:
     def get(self, path, **kwargs):
         return self.request('GET', path, **kwargs)
 
+    def get_json(self, path, timeout=30.0):
+        """The JSON body (an app's environ, say) of GET path, which must be answered 200; the
+        bound is generous, as a daemon process may be (re)starting."""
+        response, body = self.get(path, timeout=timeout)
+        assert response.status == 200, (path, response.status, body[:300])
+        return json.loads(body)
+
     def state_file(self, name):
         return self.state_dir / name
 
@@ -224,13 +282,7 @@ class ServerProcess:
         return members
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         # Children the master failed to take down would outlive the test: stop them by PID.
         for pid in self.session_members():
             try:

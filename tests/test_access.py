@@ -1,7 +1,6 @@
 """Access rules (issue 5, point 4): the <Directory> block's Order/Allow/Deny (Apache 2.2) and
 Require (2.4) lines, per mount (--access MOUNT=RULES), answered 403 by the core for app, static,
 handler-script and CGI mounts alike. The parser and the decisions first, then real servers."""
-import json
 import subprocess
 import sys
 
@@ -100,12 +99,6 @@ def test_rules_for_one_mount_given_twice_are_joined():
 
 # ------------------------------------------------------------------ real servers
 
-def env_of(server, path):
-    response, body = server.get(path)
-    assert response.status == 200, (path, response.status, body)
-    return json.loads(body)
-
-
 @pytest.mark.parametrize('rules, status', [
     ('Order allow,deny; Allow from 127.0.0.1', 200),
     ('Order allow,deny; Allow from all; Deny from 127.0.0.0/8', 403),
@@ -154,7 +147,7 @@ def test_rules_per_mount_and_below_a_mount(start_server, tmp_path):
     assert server.get('/cgi-bin/hi.sh')[0].status == 403
 
     # a sub-mount made for rules keeps the app's own SCRIPT_NAME / PATH_INFO split and group
-    env = env_of(server, '/a/env/x')
+    env = server.get_json('/a/env/x')
     assert (env['SCRIPT_NAME'], env['PATH_INFO']) == ('/a', '/env/x')
     assert env['mod_wsgi.application_group'].endswith('|/a')
     # /a/administrator is not below /a/admin (segment boundary)

@@ -8,6 +8,7 @@ import textwrap
 
 import pytest
 
+from httpraw import assert_items
 from serverproc import EXAMPLE_APP, all_pids, is_alive, read_proc_stat, wait_until
 
 PYTHON_CGI_HEAD = '#!%s\n' % sys.executable
@@ -25,35 +26,11 @@ SCRIPTS = {
         data = json.dumps(out).encode()
         sys.stdout.buffer.write(b'Content-Type: application/json\\r\\nX-Script: env\\r\\n\\r\\n' + data)
         ''',
-    'status.py': '''
-        import sys
-        sys.stdout.write('Status: 418 I am a teapot\\nContent-Type: text/plain\\n\\nshort and stout')
-        ''',
-    'status_code_only.py': '''
-        import sys
-        sys.stdout.write('Status: 404\\nContent-Type: text/plain\\n\\nnothing')
-        ''',
-    'local_redirect.py': '''
-        import sys
-        sys.stdout.write('Location: /cgi-bin/env.py/after?from=redirect\\n\\n')
-        ''',
-    'static_redirect.py': '''
-        import sys
-        sys.stdout.write('Location: /files/hello.txt\\n\\n')
-        ''',
-    'external_redirect.py': '''
-        import sys
-        sys.stdout.write('Location: http://example.com/elsewhere\\n\\n')
-        ''',
     'stderr.py': '''
         import sys
         sys.stderr.write('first complaint\\nsecond complaint\\n')
         sys.stderr.flush()
         sys.stdout.write('Content-Type: text/plain\\n\\nfine')
-        ''',
-    'malformed.py': '''
-        import sys
-        sys.stdout.write('this is not a header\\n\\nbody')
         ''',
     'no_output.py': '''
         pass
@@ -85,6 +62,19 @@ SCRIPTS = {
             sys.stdout.flush()
         ''',
 }
+
+
+# Programs that print a fixed response: a status, redirects, a head that is not one.
+FIXED_OUTPUT = {
+    'status.py': 'Status: 418 I am a teapot\nContent-Type: text/plain\n\nshort and stout',
+    'status_code_only.py': 'Status: 404\nContent-Type: text/plain\n\nnothing',
+    'local_redirect.py': 'Location: /cgi-bin/env.py/after?from=redirect\n\n',
+    'static_redirect.py': 'Location: /files/hello.txt\n\n',
+    'external_redirect.py': 'Location: http://example.com/elsewhere\n\n',
+    'malformed.py': 'this is not a header\n\nbody',
+}
+SCRIPTS.update({name: 'import sys\nsys.stdout.write(%r)\n' % output
+                for name, output in FIXED_OUTPUT.items()})
 
 
 def write_cgi_dir(directory):
@@ -206,13 +196,10 @@ def test_local_location_is_an_internal_redirect(cgi_server):
     response, body = cgi_server.request('POST', '/cgi-bin/local_redirect.py?orig=1', body=b'zz')
     assert response.status == 200, body
     env = json.loads(body)
-    assert env['REQUEST_METHOD'] == 'GET'
-    assert env['SCRIPT_NAME'] == '/cgi-bin/env.py'
-    assert env['PATH_INFO'] == '/after'
-    assert env['QUERY_STRING'] == 'from=redirect'
-    assert env['REDIRECT_URL'] == '/cgi-bin/local_redirect.py'
-    assert env['REDIRECT_QUERY_STRING'] == 'orig=1'
-    assert env['_body'] == ''
+    assert_items(env, {'REQUEST_METHOD': 'GET', 'SCRIPT_NAME': '/cgi-bin/env.py',
+                       'PATH_INFO': '/after', 'QUERY_STRING': 'from=redirect',
+                       'REDIRECT_URL': '/cgi-bin/local_redirect.py',
+                       'REDIRECT_QUERY_STRING': 'orig=1', '_body': ''})
 
 
 def test_local_redirect_to_a_static_file(cgi_server):

@@ -2,7 +2,6 @@
 exit-2 errors for a missing file, a missing callable and a port in use. Issue 16: --help in
 sections, no abbreviations, the pywsgi option named for a mistyped one or another server's
 spelling, what `pywsgi` alone says, and load errors reported at the user's file:line."""
-import json
 import os
 import re
 import socket
@@ -100,20 +99,12 @@ def test_module_colon_callable_form(start_server):
 def test_mount_point_splits_script_name_and_path_info(start_server):
     server = start_server(SUITE_APP, '--mount-point', '/myapp')
 
-    response, body = server.get('/myapp/env/sub?x=1')
-    assert response.status == 200, body
-    environ = json.loads(body)
+    environ = server.get_json('/myapp/env/sub?x=1')
     assert (environ['SCRIPT_NAME'], environ['PATH_INFO']) == ('/myapp', '/env/sub')
     assert environ['QUERY_STRING'] == 'x=1'
-
-    response, body = server.get('/myapp')
-    assert response.status == 200, body
-    environ = json.loads(body)
+    environ = server.get_json('/myapp')
     assert (environ['SCRIPT_NAME'], environ['PATH_INFO']) == ('/myapp', '')
-
-    response, body = server.get('/myapp/')
-    assert response.status == 200, body
-    environ = json.loads(body)
+    environ = server.get_json('/myapp/')
     assert (environ['SCRIPT_NAME'], environ['PATH_INFO']) == ('/myapp', '/')
 
 
@@ -128,9 +119,7 @@ def test_script_alias_serves_several_apps(start_server):
     server = start_server('--script-alias', '/a=%s' % SUITE_APP,
                           '--script-alias', '/b=%s' % (APPS_DIR / 'other.wsgi'))
 
-    response, body = server.get('/a/env/x')
-    assert response.status == 200, body
-    environ = json.loads(body)
+    environ = server.get_json('/a/env/x')
     assert (environ['SCRIPT_NAME'], environ['PATH_INFO']) == ('/a', '/env/x')
 
     response, body = server.get('/b/y')
@@ -148,9 +137,7 @@ def test_script_alias_longest_prefix_wins_on_a_segment_boundary(start_server):
                           '--script-alias', '/a/e=%s' % (APPS_DIR / 'other.wsgi'))
     response, body = server.get('/a/e/c')
     assert body == b'other app SCRIPT_NAME=/a/e PATH_INFO=/c'
-    response, body = server.get('/a/env')  # /a/e is not a path-segment prefix of /a/env
-    assert response.status == 200
-    environ = json.loads(body)
+    environ = server.get_json('/a/env')  # /a/e is not a path-segment prefix of /a/env
     assert (environ['SCRIPT_NAME'], environ['PATH_INFO']) == ('/a', '/env')
 
 

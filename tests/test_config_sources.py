@@ -2,7 +2,6 @@
 variables, the command line and pywsgi.serve(**settings); precedence command line > environment >
 file > defaults; one-line exit-2 errors naming the file and line or the variable;
 --print-config and its round trip through --config; --log-to-terminal. Real processes throughout."""
-import json
 import os
 import re
 import socket
@@ -58,12 +57,6 @@ def active_lines(toml_text):
     return lines
 
 
-def environ_of(server, path):
-    response, body = server.get(path)
-    assert response.status == 200, (response.status, body)
-    return json.loads(body)
-
-
 # ------------------------------------------------------------------ serving from a file
 
 def test_file_settings_serve_with_relative_paths(start_server, tmp_path):
@@ -84,7 +77,7 @@ def test_file_settings_serve_with_relative_paths(start_server, tmp_path):
     elsewhere = tmp_path / 'elsewhere'
     elsewhere.mkdir()
     server = start_server('--config', config, cwd=elsewhere, env=clean_env())
-    environ = environ_of(server, '/app/env')
+    environ = server.get_json('/app/env')
     assert environ['SCRIPT_NAME'] == '/app'
     assert environ['SERVER_SOFTWARE'] == 'from-file/1'
     response, body = server.get('/static/hello.txt')
@@ -105,7 +98,7 @@ def test_precedence_command_line_over_environment_over_file(start_server, tmp_pa
                     PYWSGI_MOUNT_POINT='/env')
     # start_server adds --port (a third free port) on the command line: the one that must win.
     server = start_server('--config', config, '--mount-point', '/cli', env=env)
-    environ = environ_of(server, '/cli/env')
+    environ = server.get_json('/cli/env')
     assert environ['SCRIPT_NAME'] == '/cli'                  # command line > env > file
     assert environ['SERVER_SOFTWARE'] == 'from-env'          # env > file
     assert environ['wsgi.url_scheme'] == 'https'             # file > default
@@ -126,7 +119,7 @@ def test_environment_variables_alone(start_server, tmp_path):
                     PYWSGI_URL_ALIAS='/one=%s\n/two=%s\n' % (first, second),
                     PYWSGI_THREADS='1', PYWSGI_PROCESSES='')  # empty: not set
     server = start_server(env=env)
-    assert environ_of(server, '/env')['wsgi.multithread'] is False
+    assert server.get_json('/env')['wsgi.multithread'] is False
     for url, expected in (('/one/which.txt', b'first'), ('/two/which.txt', b'second')):
         response, body = server.get(url)
         assert (response.status, body) == (200, expected)

@@ -15,30 +15,9 @@ import time
 
 import pytest
 
-from serverproc import cpu_ticks, wait_until
+from serverproc import APPS_DIR, cpu_ticks, raise_own_nofile, wait_until
 
-# "/" answers "ok"; "/hold?leave=N" opens descriptors until the process has none left, then
-# closes N of them and keeps the rest: the application has used up the open-file limit.
-CONN_APP = r'''
-import os
-
-HELD = []
-
-
-def application(environ, start_response):
-    if environ.get('PATH_INFO') == '/hold':
-        leave = int(environ.get('QUERY_STRING', 'leave=8').partition('=')[2])
-        while True:
-            try:
-                HELD.append(os.open('/dev/null', os.O_RDONLY))
-            except OSError:
-                break
-        for _ in range(leave):
-            os.close(HELD.pop())
-    body = b'ok'
-    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '2')])
-    return [body]
-'''
+CONN_APP = APPS_DIR / 'descriptors_app.py'   # "/" answers "ok"; "/hold" uses up the fds
 
 IO_TIMEOUT = 5.0
 # A connection counts as idle (and may be closed to make room) once it has sent nothing for
@@ -50,14 +29,7 @@ PARTIAL_HEAD = b'GET / HTTP/1.1\r\nHost: h\r\n'
 
 
 @pytest.fixture
-def conn_app(tmp_path):
-    app = tmp_path / 'conn_app.wsgi'
-    app.write_text(CONN_APP)
-    return app
-
-
-@pytest.fixture
-def serve(start_server, conn_app):
+def serve(start_server):
     """serve(*flags, nofile=None) -> a server of CONN_APP; nofile=(soft, hard) is its
     RLIMIT_NOFILE (an int: soft = hard)."""
     def start(*flags, nofile=None):
@@ -65,18 +37,8 @@ def serve(start_server, conn_app):
         if nofile is not None:
             limits = (nofile, nofile) if isinstance(nofile, int) else nofile
             preexec = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limits)  # noqa: E731
-        return start_server(conn_app, *flags, preexec_fn=preexec)
+        return start_server(CONN_APP, *flags, preexec_fn=preexec)
     return start
-
-
-def raise_own_nofile(needed):
-    """This test process needs `needed` descriptors for its crowd."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft >= needed:
-        return
-    if hard != resource.RLIM_INFINITY and hard < needed:
-        pytest.skip('RLIMIT_NOFILE hard limit %d < %d' % (hard, needed))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
 def server_child(server):
@@ -113,6 +75,13 @@ def held_connections(server):
             if port == server.port and fields[3] != '0A' and fields[9] in inodes:
                 count += 1
     return count
+
+
+def holding_nothing(server):
+    """The server, once it holds no connection (the readiness probe's has closed): from then
+    on it holds only the test's own."""
+    wait_until(lambda: held_connections(server) == 0, 5, message='the readiness probe closed')
+    return server
 
 
 def connect(server):
@@ -162,6 +131,22 @@ def keep_alive_request(server):
     sock.sendall(REQUEST)
     assert read_response(sock) == 200
     return sock
+
+
+def mid_request(server):
+    """A connection that sent part of a request head: held by the server, nothing to evict."""
+    sock = connect(server)
+    sock.sendall(PARTIAL_HEAD)
+    return sock
+
+
+def assert_answered_at_once(server, where):
+    """A new client's request is answered "ok" within 1 s (a bound, not a speed measurement)."""
+    started = time.monotonic()
+    response, body = server.get('/', timeout=IO_TIMEOUT)
+    elapsed = time.monotonic() - started
+    assert (response.status, body) == (200, b'ok')
+    assert elapsed < 1.0, 'a request %s took %.1f s' % (where, elapsed)
 
 
 def cpu_share(pid, seconds):
@@ -248,9 +233,7 @@ def test_out_of_descriptors_pauses_accepting_then_makes_room(serve, threads):
     waiting = []
     try:
         for _ in range(30):
-            sock = connect(server)
-            sock.sendall(PARTIAL_HEAD)
-            waiting.append(sock)
+            waiting.append(mid_request(server))
         server.wait_for_log(r'accept: Too many open files .*not accepting for', since=mark)
         share = cpu_share(child, 3.0)
         assert share < 0.2, 'the server used %.0f %% of a core while out of descriptors' % (
@@ -283,11 +266,7 @@ def test_a_thousand_silent_connections_with_the_defaults(serve):
     try:
         for _ in range(1000):
             silent.append(connect(server))
-        started = time.monotonic()
-        response, body = server.get('/', timeout=IO_TIMEOUT)
-        elapsed = time.monotonic() - started
-        assert (response.status, body) == (200, b'ok')
-        assert elapsed < 1.0, 'a request beside 1,000 silent connections took %.1f s' % elapsed
+        assert_answered_at_once(server, 'beside 1,000 silent connections')
         assert '503' not in server.stderr_text()
     finally:
         close_all(silent)
@@ -295,8 +274,8 @@ def test_a_thousand_silent_connections_with_the_defaults(serve):
 
 @pytest.mark.timeout(30)
 def test_silent_connections_make_room_at_the_cap(serve):
-    server = serve('--max-clients', '20', '--header-timeout', '30', '--header-max-timeout', '30')
-    wait_until(lambda: held_connections(server) == 0, 5, message='the readiness probe closed')
+    server = holding_nothing(serve('--max-clients', '20', '--header-timeout', '30',
+                                   '--header-max-timeout', '30'))
     mark = server.log_mark()
     silent = []
     try:
@@ -305,11 +284,7 @@ def test_silent_connections_make_room_at_the_cap(serve):
         time.sleep(IDLE_AGE)
         for _ in range(10):
             silent.append(connect(server))
-        started = time.monotonic()
-        response, body = server.get('/', timeout=IO_TIMEOUT)
-        elapsed = time.monotonic() - started
-        assert (response.status, body) == (200, b'ok')
-        assert elapsed < 1.0, 'a request at the cap took %.1f s' % elapsed
+        assert_answered_at_once(server, 'at the cap')
         wait_until(lambda: all(is_closed_by_server(sock) for sock in silent[:10]), 5,
                    message='the longest-silent connections closed')
         assert not any(is_closed_by_server(sock) for sock in silent[-10:])
@@ -323,9 +298,8 @@ def test_silent_connections_make_room_at_the_cap(serve):
 
 @pytest.mark.timeout(30)
 def test_idle_keep_alive_goes_before_a_silent_connection(serve):
-    server = serve('--max-clients', '4', '--header-timeout', '30', '--header-max-timeout', '30',
-                   '--keep-alive-timeout', '30')
-    wait_until(lambda: held_connections(server) == 0, 5, message='the readiness probe closed')
+    server = holding_nothing(serve('--max-clients', '4', '--header-timeout', '30',
+                                   '--header-max-timeout', '30', '--keep-alive-timeout', '30'))
     held = []
     try:
         held.append(keep_alive_request(server))   # idle the longest
@@ -348,15 +322,12 @@ def test_refused_with_503_only_when_nothing_can_be_closed(serve):
     # Two connections mid-request fill --max-clients 2: a third is refused, once, with one log
     # line for any number of refusals; when one of them is answered and goes idle, it makes
     # room for the next client.
-    server = serve('--max-clients', '2', '--keep-alive-timeout', '30')
-    wait_until(lambda: held_connections(server) == 0, 5, message='the readiness probe closed')
+    server = holding_nothing(serve('--max-clients', '2', '--keep-alive-timeout', '30'))
     mark = server.log_mark()
     busy = []
     try:
         for _ in range(2):
-            sock = connect(server)
-            sock.sendall(PARTIAL_HEAD)
-            busy.append(sock)
+            busy.append(mid_request(server))
         wait_until(lambda: held_connections(server) == 2, 5, message='2 connections held')
         for _ in range(5):
             with connect(server) as extra:

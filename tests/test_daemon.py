@@ -17,7 +17,15 @@ import time
 import pytest
 
 from httpraw import RawConnection, build_request, chunked
-from serverproc import APPS_DIR, EXAMPLE_APP, ServerProcess, is_alive, wait_until
+from serverproc import (
+    APPS_DIR,
+    EXAMPLE_APP,
+    ServerProcess,
+    in_thread,
+    is_alive,
+    results_of,
+    wait_until,
+)
 
 sys.path.insert(0, str(APPS_DIR))
 from daemon_app import pattern  # noqa: E402  (the app's own byte pattern, to check bodies)
@@ -57,18 +65,15 @@ def wait_for_processes(server, daemons, servers=1, timeout=20):
                       % (daemons, servers))
 
 
-def in_thread(function, *args, **kwargs):
-    """Run function in a thread; returns (thread, outcome dict with 'result' or 'error')."""
-    outcome = {}
-
-    def run():
-        try:
-            outcome['result'] = function(*args, **kwargs)
-        except Exception as error:  # reported by the test's assertions
-            outcome['error'] = error
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, outcome
+def with_its_one_thread_busy(start_server, mark, seconds):
+    """A server whose daemon group has one thread (queue-timeout 0.5 s), once that thread is
+    running a request of `seconds` s: (server, the in_thread call of that request)."""
+    server = start_server(DAEMON_APP, '--daemon-process',
+                          'g:processes=1,threads=1,queue-timeout=0.5', '--process-group', 'g')
+    wait_for_processes(server, daemons=1)
+    busy = in_thread(server.get, '/sleep?s=%d&mark=%s' % (seconds, mark), timeout=30)
+    server.wait_state_file('started-' + mark, timeout=20)
+    return server, busy
 
 
 def start_expecting_failure(args, workdir, timeout=30):
@@ -282,11 +287,7 @@ def test_sigkill_of_a_daemon_fails_only_its_in_flight_requests(start_server):
     victim = started[0]
     assert victim in daemons
     os.kill(victim, signal.SIGKILL)
-    for thread, _ in clients:
-        thread.join(30)
-    for index, (_thread, outcome) in enumerate(clients):
-        assert 'error' not in outcome, (index, outcome)
-        response, body = outcome['result']
+    for index, (response, body) in enumerate(results_of(clients)):
         if started[index] == victim:
             assert response.status == 502, (index, response.status, body)
         else:
@@ -357,20 +358,10 @@ def test_a_slow_request_holds_up_no_other(start_server, mode):
 # ------------------------------------------------------------------ 4. queue-timeout
 
 def test_queue_timeout_gives_503(start_server):
-    server = start_server(DAEMON_APP, '--daemon-process',
-                          'g:processes=1,threads=1,queue-timeout=0.5', '--process-group', 'g')
-    wait_for_processes(server, daemons=1)
-    first = in_thread(server.get, '/sleep?s=2&mark=first', timeout=30)
-    server.wait_state_file('started-first', timeout=20)
+    server, first = with_its_one_thread_busy(start_server, 'first', seconds=2)
     mark = server.log_mark()
     second = in_thread(server.get, '/sleep?s=2&mark=second', timeout=30)
-    for thread, _ in (first, second):
-        thread.join(30)
-    statuses = []
-    for _, outcome in (first, second):
-        assert 'error' not in outcome, outcome
-        statuses.append(outcome['result'][0].status)
-    assert statuses == [200, 503]
+    assert [response.status for response, _ in results_of([first, second])] == [200, 503]
     assert not server.state_file('started-second').exists()  # the app never saw it
     server.wait_for_log(r'queue timeout.*503', since=mark)
 

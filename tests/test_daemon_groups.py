@@ -43,14 +43,37 @@ def write_script(path, name, version=1):
     return path
 
 
-def get_json(server, path, timeout=30):
-    response, body = server.get(path, timeout=timeout)
-    assert response.status == 200, (path, response.status, body[:300])
-    return json.loads(body)
+def touch_ahead(path, seconds=2):
+    """Sets the file's mtime `seconds` ahead: a change the server sees even on a file system
+    with coarse-grained times."""
+    later = time.time() + seconds
+    os.utime(path, (later, later))
+
+
+def rewrite_script(path, name, version):
+    """The script written again as `version`, with a newer mtime."""
+    write_script(path, name, version)
+    touch_ahead(path)
 
 
 def pids_of_group(server, name):
     return sorted(pid for pid in daemon_pids(server) if cmdline(pid) == '(wsgi:%s)' % name)
+
+
+def one_daemon_group(start_server, app, options):
+    """A server of `app` in daemon group g, one process with `options`, once it is up:
+    (server, [the daemon process's pid])."""
+    server = start_server(app, '--daemon-process', 'g:processes=1,' + options,
+                          '--process-group', 'g')
+    daemons, _ = wait_for_processes(server, daemons=1)
+    return server, daemons
+
+
+def assert_another_process_serves(server, old_pid, name):
+    """/hello?n=NAME is answered, by a daemon process other than old_pid."""
+    response, body = server.get('/hello?n=%s' % name, timeout=30)
+    assert (response.status, body) == (200, b'hello ' + name.encode())
+    assert int(response.getheader('X-Pid')) != old_pid
 
 
 # ------------------------------------------------------------------ several groups at once
@@ -69,15 +92,15 @@ def test_two_groups_each_serve_their_own_mounts(start_server, tmp_path):
     group_b = wait_until(lambda: len(pids_of_group(server, 'b')) == 2 and pids_of_group(server, 'b'),
                          20, message='group b')
 
-    info = get_json(server, '/a/')
+    info = server.get_json('/a/')
     assert (info['app'], info['process_group'], info['script_name']) == ('a', 'a', '/a')
     assert info['pid'] in group_a
     for _ in range(4):
-        info = get_json(server, '/b/')
+        info = server.get_json('/b/')
         assert (info['app'], info['process_group']) == ('b', 'b')
         assert info['pid'] in group_b
     # /c is in no group: it runs embedded, in the server process
-    info = get_json(server, '/c/')
+    info = server.get_json('/c/')
     assert (info['app'], info['process_group']) == ('c', '')
     assert info['pid'] not in group_a + group_b
     assert info['pid'] in server.children()
@@ -100,8 +123,8 @@ def test_two_groups_each_serve_their_own_mounts(start_server, tmp_path):
     wait_until(lambda: pids_of_group(server, 'a') and pids_of_group(server, 'a') != group_a, 20,
                message='a new process for group a')
     assert pids_of_group(server, 'b') == group_b
-    assert get_json(server, '/a/')['app'] == 'a'
-    assert get_json(server, '/b/')['app'] == 'b'
+    assert server.get_json('/a/')['app'] == 'a'
+    assert server.get_json('/b/')['app'] == 'b'
 
 
 def test_longest_mount_process_group_prefix_wins_over_process_group(start_server, tmp_path):
@@ -114,9 +137,9 @@ def test_longest_mount_process_group_prefix_wins_over_process_group(start_server
                           '--mount-process-group', '/api=api',
                           '--mount-process-group', '/api/v2=%{GLOBAL}')
     wait_for_processes(server, daemons=2)
-    assert get_json(server, '/')['process_group'] == 'main'
-    assert get_json(server, '/api/')['process_group'] == 'api'
-    assert get_json(server, '/api/v2/')['process_group'] == ''
+    assert server.get_json('/')['process_group'] == 'main'
+    assert server.get_json('/api/')['process_group'] == 'api'
+    assert server.get_json('/api/v2/')['process_group'] == ''
 
 
 def test_unknown_mount_process_group_exits_2(tmp_path):
@@ -147,9 +170,7 @@ def test_bad_mount_process_group_exits_2(tmp_path, args):
 # ------------------------------------------------------------------ recycling
 
 def test_restart_interval_recycles_and_requests_keep_working(start_server):
-    server = start_server(DAEMON_APP, '--daemon-process',
-                          'g:processes=1,threads=2,restart-interval=1', '--process-group', 'g')
-    (first,), _ = wait_for_processes(server, daemons=1)
+    server, (first,) = one_daemon_group(start_server, DAEMON_APP, 'threads=2,restart-interval=1')
     wait_until(lambda: not is_alive(first), 20, message='the daemon to be recycled')
     pids = set()
     for index in range(10):
@@ -161,41 +182,31 @@ def test_restart_interval_recycles_and_requests_keep_working(start_server):
 
 
 def test_inactivity_timeout_recycles_an_idle_process(start_server):
-    server = start_server(DAEMON_APP, '--daemon-process',
-                          'g:processes=1,threads=2,inactivity-timeout=1', '--process-group', 'g')
-    wait_for_processes(server, daemons=1)
+    server, _ = one_daemon_group(start_server, DAEMON_APP, 'threads=2,inactivity-timeout=1')
     response, _ = server.get('/pid', timeout=30)
     idle = int(response.getheader('X-Pid'))
     # no more requests: the process is replaced
     wait_until(lambda: not is_alive(idle), 20, message='the idle daemon to be recycled')
     wait_for_processes(server, daemons=1)
-    response, body = server.get('/hello?n=after', timeout=30)
-    assert (response.status, body) == (200, b'hello after')
-    assert int(response.getheader('X-Pid')) != idle
+    assert_another_process_serves(server, idle, 'after')
     assert 'no request for inactivity-timeout' in server.stderr_text()
 
 
 def test_memory_limit_recycles_a_process_above_it(start_server):
-    server = start_server(RECYCLE_APP, '--daemon-process',
-                          'g:processes=1,threads=2,memory-limit=100M', '--process-group', 'g')
-    wait_for_processes(server, daemons=1)
+    server, _ = one_daemon_group(start_server, RECYCLE_APP, 'threads=2,memory-limit=100M')
     response, body = server.get('/hog', timeout=30)
     assert response.status == 200, body
     fat = int(response.getheader('X-Pid'))
     response, body = server.get('/hog', timeout=30)  # 128 MiB held, well above the limit
     if int(response.getheader('X-Pid')) == fat:
         wait_until(lambda: not is_alive(fat), 20, message='the process above memory-limit to go')
-    response, body = server.get('/hello?n=lean', timeout=30)
-    assert (response.status, body) == (200, b'hello lean')
-    assert int(response.getheader('X-Pid')) != fat
+    assert_another_process_serves(server, fat, 'lean')
     assert 'above memory-limit' in server.stderr_text()
 
 
 def test_request_timeout_gives_504_and_recycles_the_process(start_server):
-    server = start_server(DAEMON_APP, '--daemon-process',
-                          'g:processes=1,threads=3,request-timeout=2,shutdown-timeout=2',
-                          '--process-group', 'g')
-    (daemon,), _ = wait_for_processes(server, daemons=1)
+    server, (daemon,) = one_daemon_group(start_server, DAEMON_APP,
+                                         'threads=3,request-timeout=2,shutdown-timeout=2')
     stuck = in_thread(server.get, '/sleep?s=60&mark=stuck', timeout=40)
     assert int(server.wait_state_file('started-stuck', timeout=20)) == daemon
     # a shorter request on the same process: it finishes although the process is recycled
@@ -209,9 +220,7 @@ def test_request_timeout_gives_504_and_recycles_the_process(start_server):
     assert (response.status, body) == (200, b'slept %d' % daemon)
     # the stuck process is killed after shutdown-timeout; a new one serves
     wait_until(lambda: not is_alive(daemon), 30, message='the stuck daemon to go')
-    response, body = server.get('/hello?n=next', timeout=30)
-    assert (response.status, body) == (200, b'hello next')
-    assert int(response.getheader('X-Pid')) != daemon
+    assert_another_process_serves(server, daemon, 'next')
     log = server.stderr_text()
     assert 'longer than request-timeout' in log
     # the stuck request, and where it was stuck
@@ -231,7 +240,7 @@ def test_touching_the_script_reloads_its_group_without_failing_a_request(start_s
                           '--mount-process-group', '/other=h')
     wait_for_processes(server, daemons=3)
     group_h = pids_of_group(server, 'h')
-    assert get_json(server, '/')['version'] == 1
+    assert server.get_json('/')['version'] == 1
     stop = threading.Event()
     failures = []
     versions = []
@@ -256,9 +265,7 @@ def test_touching_the_script_reloads_its_group_without_failing_a_request(start_s
         thread.start()
     try:
         wait_until(lambda: len(versions) >= 20, 30, message='requests before the reload')
-        write_script(script, 'app', version=2)
-        later = time.time() + 2  # a new mtime even on a coarse-grained file system
-        os.utime(script, (later, later))
+        rewrite_script(script, 'app', version=2)
         wait_until(lambda: versions and versions[-1] == 2, 60, message='the new code to answer')
         seen = len(versions)
         wait_until(lambda: len(versions) >= seen + 20, 30, message='requests after the reload')
@@ -267,23 +274,19 @@ def test_touching_the_script_reloads_its_group_without_failing_a_request(start_s
         for thread in threads:
             thread.join(60)
     assert failures == []
-    assert get_json(server, '/')['version'] == 2
+    assert server.get_json('/')['version'] == 2
     assert pids_of_group(server, 'h') == group_h  # the other group was not touched
     assert 'the script %s changed' % script in server.stderr_text()
 
 
 def test_a_reload_lets_the_old_process_finish_its_request(start_server, tmp_path):
     script = write_script(tmp_path / 'app.wsgi', 'app', version=1)
-    server = start_server(script, '--daemon-process', 'g:processes=1,threads=2',
-                          '--process-group', 'g')
-    (old,), _ = wait_for_processes(server, daemons=1)
+    server, (old,) = one_daemon_group(start_server, script, 'threads=2')
     slow = in_thread(server.get, '/sleep', timeout=30)   # 3 s in the old process
     assert int(server.wait_state_file('sleeping-app', timeout=20)) == old
-    write_script(script, 'app', version=2)
-    later = time.time() + 2
-    os.utime(script, (later, later))
+    rewrite_script(script, 'app', version=2)
     # the new process takes over; the old one finishes the request it was running
-    info = wait_until(lambda: (lambda i: i if i['version'] == 2 else None)(get_json(server, '/')),
+    info = wait_until(lambda: (lambda i: i if i['version'] == 2 else None)(server.get_json('/')),
                       30, interval=0.1, message='the new code to answer')
     assert info['pid'] != old
     slow[0].join(30)
@@ -295,21 +298,17 @@ def test_a_reload_lets_the_old_process_finish_its_request(start_server, tmp_path
 
 def test_a_script_that_no_longer_loads_leaves_the_old_code_serving(start_server, tmp_path):
     script = write_script(tmp_path / 'app.wsgi', 'app', version=1)
-    server = start_server(script, '--daemon-process', 'g:processes=1,threads=2',
-                          '--process-group', 'g')
-    (daemon,), _ = wait_for_processes(server, daemons=1)
+    server, (daemon,) = one_daemon_group(start_server, script, 'threads=2')
     mark = server.log_mark()
     script.write_text(script.read_text() + '\nthis is not python(\n')
-    later = time.time() + 2
-    os.utime(script, (later, later))
+    touch_ahead(script)
     server.wait_for_log(r'graceful restart of .* failed.*keeps serving', since=mark, timeout=30)
-    info = get_json(server, '/')
+    info = server.get_json('/')
     assert (info['pid'], info['version']) == (daemon, 1)
     write_script(script, 'app', version=3)
-    later += 2
-    os.utime(script, (later, later))
+    touch_ahead(script, 4)   # newer than the broken one
     wait_until(lambda: not is_alive(daemon), 30, message='the fixed script to replace the process')
-    assert get_json(server, '/')['version'] == 3
+    assert server.get_json('/')['version'] == 3
 
 
 def test_handler_scripts_run_in_the_group_and_a_changed_one_recycles_it(start_server, tmp_path):
@@ -321,32 +320,26 @@ def test_handler_scripts_run_in_the_group_and_a_changed_one_recycles_it(start_se
                           '--daemon-process', 'g:processes=1,threads=2',
                           '--mount-process-group', '/=g')
     (daemon,), _ = wait_for_processes(server, daemons=1)
-    info = get_json(server, '/h.wsgi')
+    info = server.get_json('/h.wsgi')
     assert (info['pid'], info['version'], info['process_group']) == (daemon, 1, 'g')
     response, body = server.get('/plain.txt')
     assert (response.status, body) == (200, b'a plain file\n')
-    write_script(handler, 'h', version=2)
-    later = time.time() + 2
-    os.utime(handler, (later, later))
+    rewrite_script(handler, 'h', version=2)
     wait_until(lambda: not is_alive(daemon), 20, message='the group to be recycled')
-    info = get_json(server, '/h.wsgi')
+    info = server.get_json('/h.wsgi')
     assert info['version'] == 2 and info['pid'] != daemon
     assert 'the handler script %s changed' % handler in server.stderr_text()
 
 
 def test_script_reloading_off_keeps_the_process(start_server, tmp_path):
     script = write_script(tmp_path / 'app.wsgi', 'app', version=1)
-    server = start_server(script, '--daemon-process', 'g:processes=1,threads=2,script-reloading=off',
-                          '--process-group', 'g')
-    (daemon,), _ = wait_for_processes(server, daemons=1)
+    server, (daemon,) = one_daemon_group(start_server, script, 'threads=2,script-reloading=off')
     mark = server.log_mark()
-    write_script(script, 'app', version=2)
-    later = time.time() + 2
-    os.utime(script, (later, later))
+    rewrite_script(script, 'app', version=2)
     # the checks run about once a second; a reload would have logged by then
     with pytest.raises(AssertionError):
         server.wait_for_log('recycling this process', since=mark, timeout=4)
-    info = get_json(server, '/')
+    info = server.get_json('/')
     assert (info['pid'], info['version']) == (daemon, 1)
 
 

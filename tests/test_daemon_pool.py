@@ -15,8 +15,8 @@ import time
 import pytest
 
 from httpraw import RawConnection
-from serverproc import APPS_DIR, SUITE_APP, cpu_ticks, is_alive, wait_until
-from test_daemon import daemon_pids, server_pids, wait_for_processes
+from serverproc import APPS_DIR, SUITE_APP, cpu_ticks, in_thread, is_alive, results_of, wait_until
+from test_daemon import daemon_pids, server_pids, wait_for_processes, with_its_one_thread_busy
 
 DAEMON_APP = APPS_DIR / 'daemon_app.py'
 
@@ -138,18 +138,11 @@ def test_file_wrapper_over_a_file_object_without_fileno_is_copied(start_server):
 def test_requests_beyond_the_groups_capacity_wait_then_get_503(start_server):
     # one daemon thread: the server keeps at most two relays in flight for the group, so a third
     # request waits in the server process, and gets 503 once the queue timeout passes
-    server = start_server(DAEMON_APP, '--daemon-process',
-                          'g:processes=1,threads=1,queue-timeout=0.5', '--process-group', 'g')
-    wait_for_processes(server, daemons=1)
-    from test_daemon import in_thread
-    first = in_thread(server.get, '/sleep?s=3&mark=one', timeout=30)
-    server.wait_state_file('started-one', timeout=20)
+    server, first = with_its_one_thread_busy(start_server, 'one', seconds=3)
     others = [in_thread(server.get, '/hello?n=%d' % index, timeout=30) for index in range(3)]
-    for thread, _ in [first] + others:
-        thread.join(30)
-    assert first[1]['result'][0].status == 200
-    statuses = sorted(outcome['result'][0].status for _, outcome in others)
-    assert statuses == [503, 503, 503]
+    (first_response, _), *other_results = results_of([first] + others)
+    assert first_response.status == 200
+    assert sorted(response.status for response, _ in other_results) == [503, 503, 503]
     response, body = server.get('/hello?n=after')
     assert (response.status, body) == (200, b'hello after')
 

@@ -1,7 +1,7 @@
 """The WSGI environ (PEP 3333; issue 2, point 6), seen by a validated app over real requests."""
 import pytest
 
-from httpraw import RawConnection, chunked
+from httpraw import RawConnection, assert_items, chunked
 from serverproc import SUITE_APP
 
 
@@ -37,27 +37,20 @@ def test_server_protocol_follows_the_request(suite_server):
     assert environ['SERVER_PROTOCOL'] == 'HTTP/1.0'
 
 
-def test_root_mount_has_empty_script_name(suite_server):
-    environ, _ = environ_via(suite_server, target='/env/a/b')
-    assert environ['SCRIPT_NAME'] == ''
-    assert environ['PATH_INFO'] == '/env/a/b'
-
-
-def test_path_info_is_percent_decoded_as_latin1(suite_server):
-    environ, _ = environ_via(suite_server, target='/env/caf%C3%A9%20x%7E')
+@pytest.mark.parametrize('target, expected', [
+    pytest.param('/env/a/b', {'SCRIPT_NAME': '', 'PATH_INFO': '/env/a/b'},
+                 id='root-mount-has-empty-script-name'),
     # WSGI "bytes as latin-1": the UTF-8 bytes of "café" appear as two latin-1 characters.
-    assert environ['PATH_INFO'] == '/env/caf\u00c3\u00a9 x~'
-
-
-def test_query_string_is_raw(suite_server):
-    environ, _ = environ_via(suite_server, target='/env/p%20q?a=1&b=%20c+d&e=%C3%A9')
-    assert environ['QUERY_STRING'] == 'a=1&b=%20c+d&e=%C3%A9'
-    assert environ['PATH_INFO'] == '/env/p q'
-
-
-def test_query_string_present_and_empty_without_query(suite_server):
-    environ, _ = environ_via(suite_server, target='/env')
-    assert environ['QUERY_STRING'] == ''
+    pytest.param('/env/caf%C3%A9%20x%7E', {'PATH_INFO': '/env/caf\u00c3\u00a9 x~'},
+                 id='path-info-is-percent-decoded-as-latin1'),
+    pytest.param('/env/p%20q?a=1&b=%20c+d&e=%C3%A9',
+                 {'QUERY_STRING': 'a=1&b=%20c+d&e=%C3%A9', 'PATH_INFO': '/env/p q'},
+                 id='query-string-is-raw'),
+    pytest.param('/env', {'QUERY_STRING': ''}, id='query-string-present-and-empty-without-query'),
+])
+def test_script_name_path_info_and_query_string(suite_server, target, expected):
+    environ, _ = environ_via(suite_server, target=target)
+    assert_items(environ, expected)
 
 
 def test_content_type_and_length_absent_when_not_sent(suite_server):
@@ -84,11 +77,9 @@ def test_http_headers_and_repeated_headers_joined(suite_server):
     environ, _ = environ_via(suite_server, headers=[
         ('User-Agent', 'pywsgi-tests/1'), ('X-Multi', 'a'), ('X-Custom-Thing', 'value with  spaces'),
         ('X-Multi', 'b'), ('x-multi', 'c'), ('Accept', '*/*')])
-    assert environ['HTTP_HOST'] == '127.0.0.1'
-    assert environ['HTTP_USER_AGENT'] == 'pywsgi-tests/1'
-    assert environ['HTTP_X_MULTI'] == 'a, b, c'
-    assert environ['HTTP_X_CUSTOM_THING'] == 'value with  spaces'
-    assert environ['HTTP_ACCEPT'] == '*/*'
+    assert_items(environ, {'HTTP_HOST': '127.0.0.1', 'HTTP_USER_AGENT': 'pywsgi-tests/1',
+                           'HTTP_X_MULTI': 'a, b, c', 'HTTP_X_CUSTOM_THING': 'value with  spaces',
+                           'HTTP_ACCEPT': '*/*'})
 
 
 def test_wsgi_keys(suite_server):

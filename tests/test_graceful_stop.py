@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from httpraw import RawConnection, build_request
+from httpraw import RawConnection, build_request, recv_until_close
 from serverproc import APPS_DIR, wait_until
 
 DAEMON_APP = APPS_DIR / 'daemon_app.py'
@@ -33,15 +33,6 @@ def listen_queue(port):
             if state == '0A' and int(local.split(':')[1], 16) == port:
                 return int(queues.split(':')[1], 16)
     return None
-
-
-def read_all(sock):
-    data = b''
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
 
 
 def queue_clients(server, count):
@@ -77,10 +68,10 @@ def test_sigterm_serves_every_connection_queued_in_the_backlog(start_server, pro
     wait_until(lambda: listen_queue(server.port) == 13, 10, message='13 queued')
     sigterm_at = time.monotonic()
     server.proc.send_signal(signal.SIGTERM)
-    answers = [read_all(client) for client in clients]
+    answers = [recv_until_close(client) for client in clients]
     for client in clients:
         client.close()
-    assert read_all(silent) == b''
+    assert recv_until_close(silent) == b''
     silent.close()
     for index, answer in enumerate(answers):
         assert answer.startswith(b'HTTP/1.1 200 OK\r\n'), (index, answer[:200])

@@ -4,7 +4,7 @@ import email.utils
 
 import pytest
 
-from httpraw import RawConnection, build_request, chunked
+from httpraw import RawConnection, assert_closed_or_reusable, build_request, chunked
 
 STREAM_BODY = b'chunk0;chunk1;chunk2;'
 
@@ -146,11 +146,7 @@ def test_head_on_a_streamed_response_has_no_body(suite_server):
     with RawConnection(suite_server.port) as connection:
         head = connection.request('HEAD', '/stream')
         assert head.status == 200
-        if head.has_token('Connection', 'close'):
-            assert connection.closed_by_server()
-            return
-        after = connection.request('GET', '/env?after')
-        assert after.json()['QUERY_STRING'] == 'after'
+        assert_closed_or_reusable(connection, head)
 
 
 @pytest.mark.parametrize('code', ['204', '304'])
@@ -168,11 +164,7 @@ def test_body_from_app_on_204_is_not_sent(suite_server):
     with RawConnection(suite_server.port) as connection:
         response = connection.request('GET', '/body_with_204')
         assert response.status in (204, 500)
-        if response.has_token('Connection', 'close'):
-            assert connection.closed_by_server()
-            return
-        after = connection.request('GET', '/env?after')
-        assert after.json()['QUERY_STRING'] == 'after'
+        assert_closed_or_reusable(connection, response)
     assert b'oops' not in bytes(connection.received)
 
 

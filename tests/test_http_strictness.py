@@ -13,7 +13,7 @@ import socket
 
 import pytest
 
-from httpraw import IncompleteResponse, RawConnection, chunked
+from httpraw import IncompleteResponse, RawConnection, assert_items, chunked
 from malformed_cases import CASES
 from serverproc import https_server
 
@@ -168,11 +168,8 @@ def get_env(server, raw):
 def test_absolute_form_target_takes_host_from_target(strict_server):
     env = get_env(strict_server, b'GET http://example.org:8080/env?x=1 HTTP/1.1\r\n'
                                  b'Host: other.example\r\n\r\n')
-    assert env['HTTP_HOST'] == 'example.org:8080'
-    assert env['SERVER_NAME'] == 'example.org'
-    assert env['SERVER_PORT'] == '8080'
-    assert env['PATH_INFO'] == '/env'
-    assert env['QUERY_STRING'] == 'x=1'
+    assert_items(env, {'HTTP_HOST': 'example.org:8080', 'SERVER_NAME': 'example.org',
+                       'SERVER_PORT': '8080', 'PATH_INFO': '/env', 'QUERY_STRING': 'x=1'})
 
 
 def test_absolute_form_target_without_path(strict_server):

@@ -6,7 +6,6 @@ the application saw an error instead of a truncated body, and that other clients
 served. No test asserts how fast anything happens; every wait is bounded so a test that would
 hang fails within a few seconds instead.
 """
-import resource
 import select
 import socket
 import threading
@@ -15,7 +14,7 @@ import time
 import pytest
 
 from httpraw import RawConnection, build_request
-from serverproc import wait_until
+from serverproc import raise_own_nofile, wait_until
 
 # /echo reads the whole body and logs what it got (or that reading failed); /big streams
 # `mb` MiB and logs when the server closes the result; anything else answers "ok".
@@ -84,17 +83,12 @@ IO_TIMEOUT = 5.0
 
 
 @pytest.fixture
-def limits_app(tmp_path):
-    app = tmp_path / 'limits_app.wsgi'
-    app.write_text(LIMITS_APP)
-    return app
-
-
-@pytest.fixture
-def serve(start_server, limits_app):
+def serve(start_server, app_file):
     """serve(*flags) -> a running server of LIMITS_APP with those flags."""
+    app = app_file(LIMITS_APP, 'limits_app.wsgi')
+
     def start(*flags):
-        return start_server(limits_app, *flags)
+        return start_server(app, *flags)
     return start
 
 
@@ -412,22 +406,13 @@ IDLE_CONNECTIONS = 500
 TRICKLING_CONNECTIONS = 500
 
 
-def raise_nofile(needed):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft >= needed:
-        return
-    if hard != resource.RLIM_INFINITY and hard < needed:
-        pytest.skip('RLIMIT_NOFILE hard limit %d < %d' % (hard, needed))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
-
-
 @pytest.mark.timeout(60)
 def test_thousand_idle_and_trickling_connections_do_not_block_a_request(serve):
     total = IDLE_CONNECTIONS + TRICKLING_CONNECTIONS
     # The crowd needs descriptors here; the server raises its own limit. An explicit
     # --max-clients above the crowd: nobody may be closed to make room (a trickling connection
     # never is, but an idle one could be).
-    raise_nofile(total + 512)
+    raise_own_nofile(total + 512)
     server = serve('--max-clients', str(total + 50), '--threads', '2',
                    '--header-timeout', '30', '--header-max-timeout', '30')
     crowd = []

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from httpraw import assert_items
 from serverproc import APPS_DIR, ServerProcess
 
 HANDLERS = APPS_DIR / 'modpython_handlers.py'
@@ -86,14 +87,10 @@ def test_request_object(server):
                                     headers={'X-Test-Header': 'hello', 'Host': 'example.org:8080'})
     assert response.status == 200
     facts = json.loads(body)
-    assert facts['method'] == 'POST'
-    assert facts['uri'] == '/info/more/path'
-    assert facts['path_info'] == '/more/path'
-    assert facts['args'] == 'a=1&b=two'
-    assert facts['unparsed_uri'] == '/info/more/path?a=1&b=two'
-    assert facts['the_request'] == 'POST /info/more/path?a=1&b=two HTTP/1.1'
-    assert facts['protocol'] == 'HTTP/1.1'
-    assert facts['hostname'] == 'example.org'
+    assert_items(facts, {'method': 'POST', 'uri': '/info/more/path', 'path_info': '/more/path',
+                         'args': 'a=1&b=two', 'unparsed_uri': '/info/more/path?a=1&b=two',
+                         'the_request': 'POST /info/more/path?a=1&b=two HTTP/1.1',
+                         'protocol': 'HTTP/1.1', 'hostname': 'example.org'})
     assert facts['header_lower'] == facts['header_upper'] == 'hello'  # headers_in ignores case
     assert facts['has_user_agent'] is False
     assert facts['remote_host'] == facts['remote_ip'] == facts['env_remote_addr'] == '127.0.0.1'
@@ -148,29 +145,17 @@ def test_returned_status_gets_the_error_page(server, code):
     assert response.getheader('X-Dropped') is None  # headers_out is not part of an error
 
 
-def test_returned_ok_is_200(server):
-    response, body = server.get('/status?code=0')
-    assert response.status == 200
-    assert body == b''
-
-
-def test_status_set_with_a_body(server):
-    response, body = server.get('/created')
-    assert response.status == 201
-    assert response.getheader('Location') == '/things/1'
-    assert body == b'made it'
-
-
-def test_status_set_without_a_body(server):
-    response, body = server.get('/empty')
-    assert response.status == 204
-    assert body == b''
-
-
-def test_error_code_after_writing_keeps_what_was_written(server):
-    response, body = server.get('/wrote_then_error')
-    assert response.status == 200
-    assert body == b'partial answer'
+@pytest.mark.parametrize('path, status, location, expected_body', [
+    pytest.param('/status?code=0', 200, None, b'', id='returned-ok-is-200'),
+    pytest.param('/created', 201, '/things/1', b'made it', id='status-set-with-a-body'),
+    pytest.param('/empty', 204, None, b'', id='status-set-without-a-body'),
+    pytest.param('/wrote_then_error', 200, None, b'partial answer',
+                 id='error-code-after-writing-keeps-what-was-written'),
+])
+def test_status_and_body(server, path, status, location, expected_body):
+    response, body = server.get(path)
+    assert (response.status, body) == (status, expected_body)
+    assert response.getheader('Location') == location
 
 
 def test_server_return_forbidden(server):
@@ -217,24 +202,16 @@ def test_log_error(server):
 
 # ------------------------------------------------------------------ redirects
 
-def test_util_redirect(server):
-    response, body = server.get('/redirect')
-    assert response.status == 302
+@pytest.mark.parametrize('path, status, in_body', [
+    pytest.param('/redirect', 302, b'/hello', id='util-redirect'),
+    pytest.param('/permanent', 301, b'', id='util-redirect-permanent'),
+    pytest.param('/moved', 302, b'here', id='location-and-redirect-status'),
+])
+def test_redirects_to_hello(server, path, status, in_body):
+    response, body = server.get(path)
+    assert response.status == status
     assert response.getheader('Location') == '/hello'
-    assert b'/hello' in body
-
-
-def test_util_redirect_permanent(server):
-    response, _ = server.get('/permanent')
-    assert response.status == 301
-    assert response.getheader('Location') == '/hello'
-
-
-def test_location_and_redirect_status(server):
-    response, body = server.get('/moved')
-    assert response.status == 302
-    assert response.getheader('Location') == '/hello'
-    assert b'here' in body
+    assert in_body in body
 
 
 def test_internal_redirect(server):

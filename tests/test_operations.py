@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from serverproc import STARTUP_TIMEOUT, free_port, is_alive, wait_until
+from httpraw import recv_until_close
+from serverproc import STARTUP_TIMEOUT, free_port, is_alive, stop_process, wait_until
 
 APP = '''
 import os
@@ -34,10 +35,8 @@ def application(environ, start_response):
 
 
 @pytest.fixture
-def app_path(tmp_path):
-    path = tmp_path / 'app.wsgi'
-    path.write_text(APP)
-    return path
+def app_path(app_file):
+    return app_file(APP)
 
 
 @pytest.fixture
@@ -97,6 +96,16 @@ def unix_get(path, target='/', headers=None):
         return response, response.read()
     finally:
         connection.close()
+
+
+def unix_exchange(path, request):
+    """Raw request bytes sent over the UNIX socket at `path`; all the server sends back until
+    it closes."""
+    with socket.socket(socket.AF_UNIX) as raw:
+        raw.settimeout(10)
+        raw.connect(str(path))
+        raw.sendall(request)
+        return recv_until_close(raw)
 
 
 def wait_unix_ready(server, path):
@@ -199,17 +208,7 @@ def test_unix_socket_serves_http_and_is_removed_on_exit(start_server, app_path, 
     assert got['remote_port'] == 'None'
     assert got['server_name'] == 'app.example'
     # no Host header (HTTP/1.0): SERVER_NAME/PORT fall back to localhost:80
-    raw = socket.socket(socket.AF_UNIX)
-    raw.settimeout(10)
-    raw.connect(str(path))
-    raw.sendall(b'GET / HTTP/1.0\r\n\r\n')
-    data = b''
-    while True:
-        chunk = raw.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    raw.close()
+    data = unix_exchange(path, b'GET / HTTP/1.0\r\n\r\n')
     head, _, body = data.partition(b'\r\n\r\n')
     assert head.startswith(b'HTTP/1.1 200') or head.startswith(b'HTTP/1.0 200')
     got = fields(body)
@@ -426,16 +425,6 @@ def activated(tmp_path, app_path, listeners, names=None, extra=()):
     return proc, stderr_path
 
 
-def stop_process(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def test_socket_activation_tcp_and_unix(tmp_path, app_path):
     tcp = socket.socket()
     tcp.bind(('127.0.0.1', 0))
@@ -465,7 +454,7 @@ def test_socket_activation_tcp_and_unix(tmp_path, app_path):
         assert got['server_port'] == str(port)
         assert unix_get(unix_path)[0].status == 200
     finally:
-        stop_process(proc)
+        stop_process(proc, timeout=30)
         tcp.close()
         unix.close()
     assert proc.returncode == 0
@@ -478,7 +467,7 @@ def test_socket_activation_rejects_a_socket_that_is_not_listening(tmp_path, app_
     try:
         proc.wait(timeout=STARTUP_TIMEOUT)
     finally:
-        stop_process(proc)
+        stop_process(proc, timeout=30)
         idle.close()
     assert proc.returncode == 2
     assert ('pywsgi: error: LISTEN_FDS=1: fd 3 (fd 3) is not a listening TCP or UNIX stream '
@@ -605,17 +594,7 @@ def test_unix_socket_bad_request_is_answered_and_logged(start_server, app_path, 
     server = start_server(app_path, '--unix-socket', path, '--access-log', access_log,
                           wait=False)
     wait_unix_ready(server, path)
-    raw = socket.socket(socket.AF_UNIX)
-    raw.settimeout(10)
-    raw.connect(str(path))
-    raw.sendall(b'GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n')
-    data = b''
-    while True:
-        chunk = raw.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    raw.close()
+    data = unix_exchange(path, b'GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n')
     assert data.startswith(b'HTTP/1.1 400 ')
     assert unix_get(path)[0].status == 200   # the server is unharmed
     wait_until(lambda: access_log.exists() and ' 200 ' in access_log.read_text(), 10,

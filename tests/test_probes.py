@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from httpraw import RawConnection, build_request
+from httpraw import RawConnection, build_request, recv_until_close
 from serverproc import APPS_DIR, wait_until
 
 DAEMON_APP = APPS_DIR / 'daemon_app.py'
@@ -107,12 +107,7 @@ def test_unix_socket_clients_may_ask(start_server, tmp_path):
     client.settimeout(10)
     wait_until(lambda: client.connect_ex(str(path)) == 0, 30, message='connect')
     client.sendall(build_request('GET', '/readyz', headers=[('Connection', 'close')]))
-    answer = b''
-    while True:
-        chunk = client.recv(4096)
-        if not chunk:
-            break
-        answer += chunk
+    answer = recv_until_close(client)
     client.close()
     assert answer.startswith(b'HTTP/1.1 200 OK\r\n') and answer.endswith(b'\r\n\r\nready\n')
 

@@ -2,9 +2,8 @@
 is respawned, SIGINT stops quickly, and children never outlive the master."""
 import os
 import signal
-import threading
 
-from serverproc import SUITE_APP, is_alive, wait_until
+from serverproc import SUITE_APP, in_thread, is_alive, wait_until
 
 
 def wait_for_children(server, count, timeout=15):
@@ -20,21 +19,12 @@ def assert_children_gone(pids, timeout=10):
 def test_sigterm_lets_the_in_flight_request_finish(start_server):
     server = start_server(SUITE_APP, '--processes', '2', '--threads', '2')
     children = wait_for_children(server, 2)
-    outcome = {}
-
-    def client():
-        try:
-            outcome['response'] = server.get('/sleep?ms=1000&mark=inflight', timeout=30)
-        except Exception as error:  # reported by the assertion below
-            outcome['error'] = error
-
-    thread = threading.Thread(target=client)
-    thread.start()
+    thread, outcome = in_thread(server.get, '/sleep?ms=1000&mark=inflight', timeout=30)
     server.wait_state_file('started-inflight', timeout=10)
     server.proc.send_signal(signal.SIGTERM)
     thread.join(30)
     assert 'error' not in outcome, outcome
-    response, body = outcome['response']
+    response, body = outcome['result']
     assert response.status == 200
     assert b'"start"' in body
     assert server.proc.wait(timeout=30) == 0
@@ -47,16 +37,7 @@ def test_sigterm_taken_by_a_non_main_thread_still_stops_the_child(start_server):
     old process of a graceful restart under load that never stopped and was SIGKILLed."""
     server = start_server(SUITE_APP, '--threads', '2', '--graceful-timeout', '60')
     child = wait_for_children(server, 1)[0]
-    outcome = {}
-
-    def client():
-        try:
-            outcome['response'] = server.get('/sleep?ms=1000&mark=inflight', timeout=30)
-        except Exception as error:  # reported by the assertion below
-            outcome['error'] = error
-
-    thread = threading.Thread(target=client)
-    thread.start()
+    thread, outcome = in_thread(server.get, '/sleep?ms=1000&mark=inflight', timeout=30)
     server.wait_state_file('started-inflight', timeout=10)
     # kill() with a thread's id still signals the whole process, but Linux delivers it to
     # that thread when it can take it: here never the main thread.
@@ -64,7 +45,7 @@ def test_sigterm_taken_by_a_non_main_thread_still_stops_the_child(start_server):
     os.kill(other_threads[0], signal.SIGTERM)
     thread.join(30)
     assert 'error' not in outcome, outcome
-    assert outcome['response'][0].status == 200
+    assert outcome['result'][0].status == 200
     # well before the child's own safety alarm (graceful timeout + 2 s)
     assert_children_gone([child], timeout=30)
 

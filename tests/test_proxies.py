@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from httpraw import RawConnection, build_request
-from serverproc import REPO_ROOT, SUITE_APP, wait_until
+from httpraw import RawConnection, assert_items, build_request
+from serverproc import REPO_ROOT, SUITE_APP, stop_process, wait_until
 
 ALL_HEADERS = ['--trust-proxy-header', 'x-forwarded-for', '--trust-proxy-header',
                'x-forwarded-proto', '--trust-proxy-header', 'x-forwarded-host',
@@ -26,6 +26,15 @@ def env_via(server, headers=(), prefix=b'', target='/env'):
         response = conn.read_response('GET')
     assert response.status == 200, response.raw[:500]
     return response.json()
+
+
+def env_once_logged(server, headers, logged):
+    """The app's environ for one request sent with `headers`, once the error log has a line
+    matching `logged` about it."""
+    mark = server.log_mark()
+    env = env_via(server, headers)
+    server.wait_for_log(logged, since=mark)
+    return env
 
 
 def closed_without_answer(server, data):
@@ -97,10 +106,9 @@ def test_several_x_forwarded_for_lines_are_one_list(trusted):
 @pytest.mark.parametrize('xff', ['203.0.113.7, garbage', '999.1.1.1', '203.0.113.7:99999',
                                  '[2001:db8::1', '203.0.113.7 192.0.2.1'])
 def test_malformed_x_forwarded_for_keeps_the_peer(trusted, xff):
-    mark = trusted.log_mark()
-    env = env_via(trusted, [('X-Forwarded-For', xff)])
+    env = env_once_logged(trusted, [('X-Forwarded-For', xff)],
+                          r'forwarding header from a trusted proxy ignored: X-Forwarded-For ')
     assert env['REMOTE_ADDR'] == '127.0.0.1'
-    trusted.wait_for_log(r'forwarding header from a trusted proxy ignored: X-Forwarded-For ', since=mark)
 
 
 def test_no_forwarding_headers_keeps_the_peer(trusted):
@@ -147,21 +155,17 @@ def test_forwarded_grammar(trusted, value, client, port):
     'for="300.1.1.1"',
 ])
 def test_malformed_forwarded_is_ignored(trusted, value):
-    mark = trusted.log_mark()
-    env = env_via(trusted, [('Forwarded', value)])
+    env = env_once_logged(trusted, [('Forwarded', value)],
+                          r'forwarding header from a trusted proxy ignored: .*Forwarded')
     assert env['REMOTE_ADDR'] == '127.0.0.1'
-    trusted.wait_for_log(r'forwarding header from a trusted proxy ignored: .*Forwarded', since=mark)
 
 
 def test_forwarded_proto_and_host_come_from_the_clients_element(trusted):
     env = env_via(trusted, [('Forwarded', 'for=203.0.113.43;proto=https;host="shop.example:8443", '
                                           'for=192.0.2.61;proto=http;host=inner')])
-    assert env['REMOTE_ADDR'] == '203.0.113.43'
-    assert env['wsgi.url_scheme'] == 'https'
-    assert env['HTTPS'] == 'on'
-    assert env['HTTP_HOST'] == 'shop.example:8443'
-    assert env['SERVER_NAME'] == 'shop.example'
-    assert env['SERVER_PORT'] == '8443'
+    assert_items(env, {'REMOTE_ADDR': '203.0.113.43', 'wsgi.url_scheme': 'https', 'HTTPS': 'on',
+                       'HTTP_HOST': 'shop.example:8443', 'SERVER_NAME': 'shop.example',
+                       'SERVER_PORT': '8443'})
 
 
 def test_forwarded_wins_over_x_forwarded_for(trusted):
@@ -183,19 +187,16 @@ def test_x_forwarded_proto(trusted, proto, scheme, port):
 
 
 def test_bad_x_forwarded_proto_is_ignored(trusted):
-    mark = trusted.log_mark()
-    env = env_via(trusted, [('X-Forwarded-Proto', 'javascript')])
+    env = env_once_logged(trusted, [('X-Forwarded-Proto', 'javascript')],
+                          r'ignored: X-Forwarded-Proto is neither http nor https')
     assert env['wsgi.url_scheme'] == 'http'
-    trusted.wait_for_log(r'ignored: X-Forwarded-Proto is neither http nor https', since=mark)
 
 
 def test_x_forwarded_host_and_port(trusted):
     env = env_via(trusted, [('X-Forwarded-Host', 'www.example.org'), ('X-Forwarded-Proto', 'https'),
                             ('X-Forwarded-Port', '8443')])
-    assert env['HTTP_HOST'] == 'www.example.org'
-    assert env['SERVER_NAME'] == 'www.example.org'
-    assert env['SERVER_PORT'] == '8443'
-    assert env['wsgi.url_scheme'] == 'https'
+    assert_items(env, {'HTTP_HOST': 'www.example.org', 'SERVER_NAME': 'www.example.org',
+                       'SERVER_PORT': '8443', 'wsgi.url_scheme': 'https'})
 
 
 @pytest.mark.parametrize('host', ['evil.example/path', 'a b', 'x:notaport', ''])
@@ -495,7 +496,6 @@ def _ipv6_loopback_ok():
 @pytest.mark.skipif(not _ipv6_loopback_ok(), reason='no IPv6 loopback')
 def test_ipv6_peer_trusted(tmp_path):
     """A proxy on ::1 (ServerProcess listens on 127.0.0.1 only, so this one is started here)."""
-    import signal
     with socket.socket(socket.AF_INET6) as probe:
         probe.bind(('::1', 0))
         port = probe.getsockname()[1]
@@ -530,10 +530,5 @@ def test_ipv6_peer_trusted(tmp_path):
         assert env['REMOTE_ADDR'] == '2001:db8::42'
         assert env['wsgi.url_scheme'] == 'https'
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         stderr.close()

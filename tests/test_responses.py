@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from httpraw import RawConnection
+from httpraw import RawConnection, assert_closed_or_reusable
 from serverproc import ERROR_LINE, SUITE_APP
 
 _tokens = itertools.count()
@@ -18,15 +18,18 @@ def new_token(prefix):
     return '%s%d' % (prefix, next(_tokens))
 
 
-def assert_500_and_error_logged(server, target, mark):
+def assert_500_and_error_logged(server, target):
+    """GET target is answered 500, with nothing of what the app tried to send, and an error
+    line is logged; returns the error log's mark from before the request."""
+    mark = server.log_mark()
     with RawConnection(server.port) as connection:
         response = connection.request('GET', target)
         raw = bytes(connection.received)
     assert response.status == 500, raw[:500]
     assert b'X-Injected' not in raw and b'x-injected' not in raw.lower()
     assert b'SHOULD-NEVER' not in raw
-    line = server.wait_for_log(ERROR_LINE.pattern, since=mark)
-    return response, line
+    server.wait_for_log(ERROR_LINE.pattern, since=mark)
+    return mark
 
 
 # --- start_response and validation ---------------------------------------------------------
@@ -42,16 +45,14 @@ def test_plain_response_headers_pass_through(suite_server):
 @pytest.mark.parametrize('variant', ['word', 'long', 'short', 'crlf', 'bytes', 'int'])
 def test_bad_status_gives_500_and_error_log(suite_server, variant):
     token = new_token('status')
-    mark = suite_server.log_mark()
-    assert_500_and_error_logged(suite_server, '/bad_status?v=%s&token=%s' % (variant, token), mark)
+    assert_500_and_error_logged(suite_server, '/bad_status?v=%s&token=%s' % (variant, token))
 
 
 @pytest.mark.parametrize('variant', ['space_in_name', 'colon_in_name', 'empty_name', 'crlf_in_name',
                                      'crlf_in_value', 'lf_in_value', 'cr_in_value', 'bytes_name',
                                      'int_value'])
 def test_bad_header_gives_500_and_error_log(suite_server, variant):
-    mark = suite_server.log_mark()
-    assert_500_and_error_logged(suite_server, '/bad_header?v=%s' % variant, mark)
+    assert_500_and_error_logged(suite_server, '/bad_header?v=%s' % variant)
 
 
 def test_each_response_has_its_own_content_length_and_headers(suite_server):
@@ -74,8 +75,7 @@ def test_each_response_has_its_own_content_length_and_headers(suite_server):
 def test_a_bad_content_length_is_refused_after_good_ones(suite_server, length):
     with RawConnection(suite_server.port) as connection:
         assert connection.request('GET', '/headers?length=3&body=3').status == 200
-    mark = suite_server.log_mark()
-    assert_500_and_error_logged(suite_server, '/headers?length=%s&body=3' % quote(length), mark)
+    mark = assert_500_and_error_logged(suite_server, '/headers?length=%s&body=3' % quote(length))
     suite_server.wait_for_log('invalid Content-Length response header', since=mark)
 
 
@@ -88,31 +88,26 @@ def test_start_response_by_keyword(suite_server):
 
 @pytest.mark.parametrize('wrong', ['too_few', 'too_many'])
 def test_start_response_with_a_wrong_argument_count_gives_500(suite_server, wrong):
-    mark = suite_server.log_mark()
-    assert_500_and_error_logged(suite_server, '/headers?%s=1' % wrong, mark)
+    mark = assert_500_and_error_logged(suite_server, '/headers?%s=1' % wrong)
     suite_server.wait_for_log(r'TypeError: .*start_response\(\) takes', since=mark)
 
 
 def test_str_body_gives_500_and_close_is_called(suite_server):
     token = new_token('str')
-    mark = suite_server.log_mark()
-    assert_500_and_error_logged(suite_server, '/str_body?token=%s' % token, mark)
+    assert_500_and_error_logged(suite_server, '/str_body?token=%s' % token)
     suite_server.wait_state_file('closed-' + token)
 
 
 def test_missing_start_response_gives_500(suite_server):
-    mark = suite_server.log_mark()
-    assert_500_and_error_logged(suite_server, '/no_start_response', mark)
+    assert_500_and_error_logged(suite_server, '/no_start_response')
 
 
 def test_second_start_response_without_exc_info_is_an_error(suite_server):
-    mark = suite_server.log_mark()
-    assert_500_and_error_logged(suite_server, '/double_start_response', mark)
+    assert_500_and_error_logged(suite_server, '/double_start_response')
 
 
 def test_exception_before_start_response_gives_500_with_traceback_logged(suite_server):
-    mark = suite_server.log_mark()
-    assert_500_and_error_logged(suite_server, '/raise_before', mark)
+    mark = assert_500_and_error_logged(suite_server, '/raise_before')
     suite_server.wait_for_log(r'raised before start_response', since=mark)
 
 
@@ -120,11 +115,7 @@ def test_connection_usable_after_a_500(suite_server):
     with RawConnection(suite_server.port) as connection:
         first = connection.request('GET', '/raise_before')
         assert first.status == 500
-        if first.has_token('Connection', 'close'):
-            assert connection.closed_by_server()
-            return
-        second = connection.request('GET', '/env')
-        assert second.status == 200
+        assert_closed_or_reusable(connection, first)
 
 
 def test_exc_info_before_headers_replaces_the_response(suite_server):
@@ -151,8 +142,7 @@ def test_exc_info_after_headers_closes_the_connection_without_a_clean_end(suite_
 
 def test_exception_before_first_body_byte_gives_500_and_close(suite_server):
     token = new_token('fail0')
-    mark = suite_server.log_mark()
-    assert_500_and_error_logged(suite_server, '/closing?fail=0&token=%s' % token, mark)
+    assert_500_and_error_logged(suite_server, '/closing?fail=0&token=%s' % token)
     suite_server.wait_state_file('closed-' + token)
 
 

@@ -23,7 +23,8 @@ import time
 
 import pytest
 
-from serverproc import APPS_DIR, children_of, free_port, is_alive, wait_until
+from httpraw import recv_until_close
+from serverproc import APPS_DIR, children_of, free_port, is_alive, stop_process, wait_until
 
 APP = APPS_DIR / 'instance_app.py'
 CHECK_INTERVAL = 0.25   # HAProxy's `inter`, with `fall 1 rise 1`
@@ -112,12 +113,7 @@ class HAProxy:
                 sock.settimeout(5)
                 sock.connect(str(self.stats))
                 sock.sendall(b'show stat\n')
-                data = b''
-                while True:
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
+                data = recv_until_close(sock)
         except OSError:
             return {}
         lines = data.decode().splitlines()
@@ -131,13 +127,7 @@ class HAProxy:
         return time.monotonic()
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=10)
         self.log.close()
 
 

@@ -18,7 +18,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from serverproc import APPS_DIR, EXAMPLE_APP, SUITE_APP, ServerProcess, is_alive, wait_until
+from serverproc import (
+    APPS_DIR,
+    EXAMPLE_APP,
+    SUITE_APP,
+    ServerProcess,
+    in_thread,
+    is_alive,
+    results_of,
+    wait_until,
+)
 
 DAEMON_APP = APPS_DIR / 'daemon_app.py'
 STATUS = '/server-status'
@@ -48,19 +57,6 @@ def rows_by_pid(document):
 def live_rows(document, role=None):
     return [p for p in document['processes']
             if p['state'] == 'ready' and (role is None or p['role'] == role)]
-
-
-def in_thread(function, *args):
-    outcome = {}
-
-    def run():
-        try:
-            outcome['result'] = function(*args)
-        except Exception as error:  # reported by the test's assertions
-            outcome['error'] = error
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, outcome
 
 
 # ------------------------------------------------------------------ embedded mode
@@ -261,9 +257,7 @@ def test_daemon_group_queue_length(start_server):
         return group if group['busy'] == 3 and group['queue'] == 2 else None
     group = wait_until(queued, 20, interval=0.1, message='3 relays in flight, 2 of them queued')
     assert group['threads'] == 1
-    for thread, outcome in clients:
-        thread.join(60)
-        assert outcome['result'][0].status == 200
+    assert [response.status for response, _ in results_of(clients, timeout=60)] == [200] * 3
     status_json_when(server, lambda d: (d['groups'][0]['busy'], d['groups'][0]['queue'],
                                         d['groups'][0]['requests']) == (0, 0, 3),
                      'nothing in flight, 3 relayed')

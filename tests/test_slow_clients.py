@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from httpraw import RawConnection
+from httpraw import RawConnection, recv_until_close
 
 MiB = 1024 * 1024
 
@@ -44,9 +44,8 @@ def application(environ, start_response):
 
 
 @pytest.fixture
-def slow_app(tmp_path):
-    app = tmp_path / 'slow_app.wsgi'
-    app.write_text(SLOW_APP)
+def slow_app(app_file, tmp_path):
+    app = app_file(SLOW_APP, 'slow_app.wsgi')
     big = tmp_path / 'big.bin'
     big.write_bytes(b'f' * (10 * MiB))
     return app, {'SLOW_FILE': str(big)}
@@ -78,21 +77,27 @@ def read_a_little(readers, received, budget=1024):
         received[index] += len(data)
 
 
-def assert_a_request_is_answered_and_readers_keep_receiving(port, readers):
-    """The readers (1 KB/s each) get their first bytes; then a normal request is answered at
-    once (a bound, not a speed test: served beside them, not after them), and every reader
-    still receives over the next seconds."""
-    received = [0] * len(readers)
-    for _ in range(3):
-        time.sleep(1)
-        read_a_little(readers, received)
-    before = list(received)
-    assert answer_time(port) < 1.0
-    for _ in range(3):
-        time.sleep(1)
-        read_a_little(readers, received)
-    starved = [i for i, (a, b) in enumerate(zip(before, received)) if b <= a]
-    assert not starved, '%d of %d slow readers got nothing for 3 s' % (len(starved), len(readers))
+def assert_slow_readers_leave_the_server_free(port, path, method='GET', count=200):
+    """`count` readers of `path` (1 KB/s each) get their first bytes; then a normal request is
+    answered at once (a bound, not a speed test: served beside them, not after them), and every
+    reader still receives over the next seconds."""
+    readers = open_slow_readers(port, path, count, method=method)
+    try:
+        received = [0] * len(readers)
+        for _ in range(3):
+            time.sleep(1)
+            read_a_little(readers, received)
+        before = list(received)
+        assert answer_time(port) < 1.0
+        for _ in range(3):
+            time.sleep(1)
+            read_a_little(readers, received)
+        starved = [i for i, (a, b) in enumerate(zip(before, received)) if b <= a]
+        assert not starved, '%d of %d slow readers got nothing for 3 s' % (len(starved),
+                                                                           len(readers))
+    finally:
+        for sock in readers:
+            sock.close()
 
 
 def answer_time(port):
@@ -111,12 +116,7 @@ def answer_time(port):
 def test_200_slow_readers_leave_the_workers_free(start_server, slow_app, path, mode):
     app, env = slow_app
     server = start_server(app, *mode, '--max-clients', '1000', env=env)
-    readers = open_slow_readers(server.port, path, 200)
-    try:
-        assert_a_request_is_answered_and_readers_keep_receiving(server.port, readers)
-    finally:
-        for sock in readers:
-            sock.close()
+    assert_slow_readers_leave_the_server_free(server.port, path)
 
 
 @pytest.mark.timeout(90)
@@ -132,13 +132,8 @@ def test_200_slow_readers_in_daemon_mode_hold_no_relay_thread(start_server, slow
         (tmp_path / 'htdocs').mkdir()
         flags += ['--url-alias', '/static', tmp_path / 'htdocs']
     server = start_server(app, *flags, env=env)
-    readers = open_slow_readers(server.port, '/stream', 200,
-                                method='POST' if shape == 'post' else 'GET')
-    try:
-        assert_a_request_is_answered_and_readers_keep_receiving(server.port, readers)
-    finally:
-        for sock in readers:
-            sock.close()
+    assert_slow_readers_leave_the_server_free(server.port, '/stream',
+                                              method='POST' if shape == 'post' else 'GET')
 
 
 @pytest.mark.timeout(90)
@@ -148,12 +143,7 @@ def test_200_slow_readers_of_a_static_file_leave_the_workers_free(start_server, 
     root.mkdir()
     (root / 'big.bin').write_bytes(b's' * (10 * MiB))
     server = start_server(app, '--threads', '4', '--url-alias', '/static', root, env=env)
-    readers = open_slow_readers(server.port, '/static/big.bin', 200)
-    try:
-        assert_a_request_is_answered_and_readers_keep_receiving(server.port, readers)
-    finally:
-        for sock in readers:
-            sock.close()
+    assert_slow_readers_leave_the_server_free(server.port, '/static/big.bin')
 
 
 @pytest.mark.timeout(60)
@@ -191,19 +181,12 @@ def test_a_slow_but_steady_reader_gets_every_byte(start_server, slow_app, path, 
     server = start_server(app, '--threads', '2', '--send-buffer-size', '64k', *flags, env=env)
     reader, = open_slow_readers(server.port, path, 1, method=method)
     reader.setblocking(True)
-    data = bytearray()
     try:
         time.sleep(0.5)  # let the server fill every buffer first
-        while True:
-            piece = reader.recv(1 << 20)
-            if not piece:
-                break
-            data += piece
-            if b'0\r\n\r\n' == bytes(data[-5:]):
-                break
+        data = recv_until_close(reader, complete=lambda data: data.endswith(b'0\r\n\r\n'))
     finally:
         reader.close()
-    head, _, body = bytes(data).partition(b'\r\n\r\n')
+    head, _, body = data.partition(b'\r\n\r\n')
     assert head.startswith(b'HTTP/1.1 200')
     if b'chunked' in head:
         decoded, rest = bytearray(), body

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from httpraw import RawConnection, build_request
+from httpraw import RawConnection, build_request, recv_until_close
 from serverproc import SUITE_APP, free_port, wait_until
 from tlscerts import Pki, https_connection, https_get, tls_socket
 
@@ -157,15 +157,9 @@ def test_static_file_over_tls_is_whole(tls_server, pki):
     with tls_socket(tls_server.https_port, pki.client_context()) as sock:
         sock.sendall(build_request('GET', '/files/big.bin', host='localhost'))
         time.sleep(0.5)   # the socket fills; the rest waits in the reactor
-        data = b''
-        while True:
-            piece = sock.recv(65536)
-            if not piece:
-                break
-            data += piece
-            head, sep, rest = data.partition(b'\r\n\r\n')
-            if sep and len(rest) >= len(expected):
-                break
+        # the response is whole once its body is (the connection stays open)
+        data = recv_until_close(
+            sock, complete=lambda data: len(data.partition(b'\r\n\r\n')[2]) >= len(expected))
     head, _, rest = data.partition(b'\r\n\r\n')
     assert head.startswith(b'HTTP/1.1 200')
     assert hashlib.sha256(rest).hexdigest() == hashlib.sha256(expected).hexdigest()

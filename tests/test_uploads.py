@@ -63,10 +63,8 @@ def upload():
 
 
 @pytest.fixture
-def upload_app(tmp_path):
-    path = tmp_path / 'upload_app.wsgi'
-    path.write_text(UPLOAD_APP)
-    return path
+def upload_app(app_file):
+    return app_file(UPLOAD_APP, 'upload_app.wsgi')
 
 
 def chunks(total, size=64 * 1024):

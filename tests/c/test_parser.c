@@ -12,37 +12,13 @@
  * must fail with that status.
  */
 #include "http_parser.h"
+#include "check.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int failures = 0;
-static int checks = 0;
-
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        checks++;                                                          \
-        if (!(cond)) {                                                     \
-            failures++;                                                    \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fprintf(stderr, "\n");                                         \
-        }                                                                  \
-    } while (0)
-
 #define MAX_HEADERS 128
-
-static char *copy_exact(const char *src, size_t n)
-{
-    char *p = malloc(n ? n : 1);
-    if (!p) {
-        perror("malloc");
-        exit(2);
-    }
-    memcpy(p, src, n);
-    return p;
-}
 
 static int span_eq(const char *buf, pw_span s, const char *want)
 {
@@ -559,6 +535,5 @@ int main(int argc, char **argv)
     test_mutations();
     if (argc > 1)
         test_cases_file(argv[1]);
-    printf("%d checks, %d failures\n", checks, failures);
-    return failures ? 1 : 0;
+    return check_summary();
 }

@@ -10,35 +10,11 @@
  */
 #include "proxy_protocol.h"
 #include "proxy_trust.h"
+#include "check.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures = 0;
-static int checks = 0;
-
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        checks++;                                                          \
-        if (!(cond)) {                                                     \
-            failures++;                                                    \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fprintf(stderr, "\n");                                         \
-        }                                                                  \
-    } while (0)
-
-static char *copy_exact(const char *src, size_t n)
-{
-    char *p = malloc(n ? n : 1);
-    if (!p) {
-        perror("malloc");
-        exit(2);
-    }
-    memcpy(p, src, n);
-    return p;
-}
 
 static int parse(const char *data, size_t n, pw_proxy_info *info, const char **why)
 {
@@ -297,6 +273,5 @@ int main(void)
     test_proxy_protocol();
     test_trust();
     test_forwarded();
-    printf("%d checks, %d failures\n", checks, failures);
-    return failures ? 1 : 0;
+    return check_summary();
 }

@@ -21,6 +21,7 @@
  *     the body in pieces gives the same bytes, outcome and status as feeding it whole.
  */
 #include "http_parser.h"
+#include "fuzz.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -28,25 +29,6 @@
 #include <string.h>
 
 #define MAX_CUTS 16
-
-#define REQUIRE(cond)                                                                   \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            fprintf(stderr, "fuzz_http_parser: invariant failed: %s (line %d)\n", #cond, \
-                    __LINE__);                                                          \
-            abort();                                                                    \
-        }                                                                               \
-    } while (0)
-
-static char *copy_exact(const uint8_t *src, size_t n)
-{
-    char *p = malloc(n ? n : 1);
-    if (!p)
-        abort();
-    if (n)
-        memcpy(p, src, n);
-    return p;
-}
 
 static void pick_limits(uint8_t selector, pw_limits *lim)
 {

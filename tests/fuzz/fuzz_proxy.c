@@ -21,31 +21,13 @@
  */
 #include "proxy_protocol.h"
 #include "proxy_trust.h"
+#include "fuzz.h"
 
 #include <arpa/inet.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define REQUIRE(cond)                                                                   \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            fprintf(stderr, "fuzz_proxy: invariant failed: %s (line %d)\n", #cond,      \
-                    __LINE__);                                                          \
-            abort();                                                                    \
-        }                                                                               \
-    } while (0)
-
-static char *copy_exact(const uint8_t *src, size_t n)
-{
-    char *p = malloc(n ? n : 1);
-    if (!p)
-        abort();
-    if (n)
-        memcpy(p, src, n);
-    return p;
-}
 
 static int is_ip(const char *text)
 {
