@@ -155,7 +155,8 @@ class Load:
                 connection.request('GET', '/work?ms=%d' % WORK_MS)
                 response = connection.getresponse()
                 body = response.read()
-                outcome = response.status if body.startswith(b'instance ') else 'bad body'
+                outcome = (response.status if body.startswith(b'instance ')
+                           else 'bad body: %d %r' % (response.status, body[:80]))
                 instance = response.getheader('X-Instance')
             except (OSError, http.client.HTTPException) as error:
                 outcome, instance = repr(error), None
