@@ -258,6 +258,37 @@ static size_t put(char *out, size_t room, const char *s, size_t n)
     return n;
 }
 
+/* A decimal number, as "%lld" would print it (snprintf costs ~600 instructions a call). */
+static size_t put_number(char *out, size_t room, long long value)
+{
+    char digits[24];
+    size_t n = 0;
+    unsigned long long u = value < 0 ? 0ULL - (unsigned long long)value : (unsigned long long)value;
+    do {
+        digits[sizeof digits - 1 - n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (value < 0)
+        digits[sizeof digits - 1 - n++] = '-';
+    return put(out, room, digits + sizeof digits - n, n);
+}
+
+/* %t: "[10/Oct/2000:13:55:36 -0700]", formatted once a second per thread (localtime_r and
+ * strftime cost ~1,300 instructions, about a third of a line). */
+static size_t put_time(char *out, size_t room, time_t when)
+{
+    static __thread time_t cached_when = (time_t)-1;
+    static __thread char cached[64];
+    static __thread size_t cached_len;
+    if (when != cached_when) {
+        struct tm tm;
+        localtime_r(&when, &tm);
+        cached_len = strftime(cached, sizeof cached, "[%d/%b/%Y:%H:%M:%S %z]", &tm);
+        cached_when = when;
+    }
+    return put(out, room, cached, cached_len);
+}
+
 /* Pieces of the captured request line: method, target (path, query), protocol. */
 static void split_request_line(const char *rl, size_t n, const char **m, size_t *ml, const char **t,
                                size_t *tl, const char **v, size_t *vl)
@@ -333,8 +364,6 @@ void pw_access_log_write(pw_access_log *l, const pw_conn *c)
         dur = 0;
     for (int i = 0; i < l->nitems && k < room; i++) {
         const item *it = &l->items[i];
-        char tmp[64];
-        int n = 0;
         const char *m, *t, *v;
         size_t ml, tl, vl;
         switch (it->kind) {
@@ -348,37 +377,22 @@ void pw_access_log_write(pw_access_log *l, const pw_conn *c)
                      c->conn_host[0] ? strlen(c->conn_host) : 1);
             break;
         case IT_DASH: k += put(line + k, room - k, "-", 1); break;
-        case IT_TIME: {
-            struct tm tm;
-            time_t when = c->req_time ? c->req_time : time(NULL);
-            localtime_r(&when, &tm);
-            n = (int)strftime(tmp, sizeof tmp, "[%d/%b/%Y:%H:%M:%S %z]", &tm);
-            k += put(line + k, room - k, tmp, (size_t)n);
+        case IT_TIME:
+            k += put_time(line + k, room - k, c->req_time ? c->req_time : time(NULL));
             break;
-        }
         case IT_REQUEST:
             k += rll ? put_escaped(line + k, room - k, rl, rll) : put(line + k, room - k, "-", 1);
             break;
-        case IT_STATUS:
-            n = snprintf(tmp, sizeof tmp, "%d", c->resp_status ? c->resp_status : 0);
-            k += put(line + k, room - k, tmp, (size_t)n);
-            break;
+        case IT_STATUS: k += put_number(line + k, room - k, c->resp_status); break;
         case IT_BYTES_CLF:
         case IT_BYTES:
             if (c->resp_bytes == 0 && it->kind == IT_BYTES_CLF)
-                n = snprintf(tmp, sizeof tmp, "-");
+                k += put(line + k, room - k, "-", 1);
             else
-                n = snprintf(tmp, sizeof tmp, "%lld", (long long)c->resp_bytes);
-            k += put(line + k, room - k, tmp, (size_t)n);
+                k += put_number(line + k, room - k, (long long)c->resp_bytes);
             break;
-        case IT_MICROS:
-            n = snprintf(tmp, sizeof tmp, "%lld", (long long)(dur * 1e6));
-            k += put(line + k, room - k, tmp, (size_t)n);
-            break;
-        case IT_SECONDS:
-            n = snprintf(tmp, sizeof tmp, "%lld", (long long)dur);
-            k += put(line + k, room - k, tmp, (size_t)n);
-            break;
+        case IT_MICROS: k += put_number(line + k, room - k, (long long)(dur * 1e6)); break;
+        case IT_SECONDS: k += put_number(line + k, room - k, (long long)dur); break;
         case IT_METHOD:
         case IT_PATH:
         case IT_QUERY:
@@ -395,10 +409,7 @@ void pw_access_log_write(pw_access_log *l, const pw_conn *c)
                 k += put_escaped(line + k, room - k, v, vl);
             break;
         }
-        case IT_PID:
-            n = snprintf(tmp, sizeof tmp, "%d", (int)getpid());
-            k += put(line + k, room - k, tmp, (size_t)n);
-            break;
+        case IT_PID: k += put_number(line + k, room - k, (long long)getpid()); break;
         case IT_HEADER:
             if (c->log_capture && c->log_hdr_len[it->arg] != 0xffff)
                 k += put_escaped(line + k, room - k, c->log_capture + c->log_hdr_off[it->arg],
