@@ -44,6 +44,7 @@ struct pw_access_log {
     int fd;
     item items[128];
     int nitems;
+    int timed;       /* the format has %D or %T: each line reads the clock */
     char text[1024]; /* the literal parts of the format */
     char *names[PW_LOG_MAX_HEADERS];
     int nnames;
@@ -106,8 +107,8 @@ pw_access_log *pw_access_log_new(int fd, const char *format, char *err, size_t e
         case 's': kind = IT_STATUS; break;
         case 'b': kind = IT_BYTES_CLF; break;
         case 'B': kind = IT_BYTES; break;
-        case 'D': kind = IT_MICROS; break;
-        case 'T': kind = IT_SECONDS; break;
+        case 'D': kind = IT_MICROS, l->timed = 1; break;
+        case 'T': kind = IT_SECONDS, l->timed = 1; break;
         case 'm': kind = IT_METHOD; break;
         case 'U': kind = IT_PATH; break;
         case 'q': kind = IT_QUERY; break;
@@ -332,6 +333,13 @@ static int drain(pw_access_log *l)
     return err;
 }
 
+static double monotonic_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static void note_failure(pw_access_log *l, int err, double now)
 {
     if (!l->failing) { /* a new spell of failures */
@@ -357,11 +365,11 @@ void pw_access_log_write(pw_access_log *l, const pw_conn *c)
     const char *rl = c->log_capture ? c->log_capture : "";
     size_t rll = c->log_capture ? c->log_rl_len : 0;
     double dur = 0;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    dur = now.tv_sec + now.tv_nsec / 1e9 - c->req_start;
-    if (dur < 0 || c->req_start == 0)
-        dur = 0;
+    if (l->timed) { /* %D or %T: the clock is read only for them */
+        dur = monotonic_now() - c->req_start;
+        if (dur < 0 || c->req_start == 0)
+            dur = 0;
+    }
     for (int i = 0; i < l->nitems && k < room; i++) {
         const item *it = &l->items[i];
         const char *m, *t, *v;
@@ -425,7 +433,7 @@ void pw_access_log_write(pw_access_log *l, const pw_conn *c)
     if (l->len + k > BUF_SIZE && !l->failing) {
         int err = drain(l);
         if (err)
-            note_failure(l, err, now.tv_sec + now.tv_nsec / 1e9);
+            note_failure(l, err, monotonic_now());
     }
     if (l->len + k <= BUF_SIZE) {
         memcpy(l->buf + l->len, line, k);
@@ -434,13 +442,6 @@ void pw_access_log_write(pw_access_log *l, const pw_conn *c)
         drop_lines(l, 1);
     }
     pthread_mutex_unlock(&l->lock);
-}
-
-static double monotonic_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static const char *plural(unsigned long long n)
