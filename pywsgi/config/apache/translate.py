@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from pywsgi.config.apache.conditionals import flatten, flatten_conditionals, module_enabled
 from pywsgi.config.apache.mod_ssl import QUIET as _QUIET_SSL
 from pywsgi.config.apache.mod_ssl import ModSSL, vhost_port
 from pywsgi.config.apache.syntax import ApacheConfigError, Directive, Parser, parse
@@ -53,13 +54,6 @@ _QUIET = {
     "wsgiverbosedebugging", "wsgisocketrotation", "wsgidestroyinterpreter",
 } | _QUIET_SSL
 
-# <IfModule> sections pywsgi evaluates as true: the modules whose directives it carries over.
-_MODULES = {
-    "wsgi", "alias", "dir", "mime", "authz_core", "authz_host", "access_compat", "cgi", "cgid",
-    "log_config", "reqtimeout", "python", "mpm_event", "mpm_worker", "mpm_prefork", "unixd",
-    "core", "so", "http", "authn_core", "version", "ssl", "headers",
-}
-
 # Access control directives of a <Directory>/<Location> block (mod_access_compat, mod_authz_*).
 _ACCESS = {"order", "allow", "deny", "require"}
 
@@ -72,17 +66,6 @@ _LOG_FORMAT_NICKNAMES = {
     "common": '%h %l %u %t "%r" %>s %b',
     "combined": '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"',
 }
-
-
-def _module_name(arg: str) -> str:
-    """'mod_wsgi.c' / 'wsgi_module' / 'mod_wsgi' -> 'wsgi'."""
-    name = arg.strip().lower()
-    for suffix in (".c", "_module"):
-        if name.endswith(suffix):
-            name = name[:-len(suffix)]
-    if name.startswith("mod_"):
-        name = name[4:]
-    return name
 
 
 @dataclass
@@ -182,7 +165,7 @@ class _Translator(ModSSL):
         if key == "ifmodule":
             arg = self.need(directive, 1, 1)[0]
             negate = arg.startswith("!")
-            present = _module_name(arg.lstrip("!")) in _MODULES
+            present = module_enabled(arg.lstrip("!"))
             if present != negate:
                 self.walk(children, scope)
             elif not negate and children:
@@ -216,7 +199,7 @@ class _Translator(ModSSL):
     def unmappable(self, directive: Directive, message: str) -> None:
         """A section pywsgi cannot map: skipped with a warning, unless it restricts access —
         then starting without it would serve what Apache refuses, so it is an error."""
-        access = [d for d in _flatten(directive.children or []) if d.key in _ACCESS]
+        access = [d for d in flatten(directive.children or []) if d.key in _ACCESS]
         if access:
             self.error(directive, f"{message}, and it holds access rules ({access[0].where}: "
                                   f"{access[0].name} {' '.join(access[0].args)}) that pywsgi "
@@ -613,7 +596,7 @@ class _Translator(ModSSL):
         rules: List[str] = []
         handler = None
         python_handler = None
-        for d in _flatten_conditionals(block.directives):
+        for d in flatten_conditionals(block.directives):
             key = d.key
             if key in _ACCESS:
                 line = " ".join([d.name] + d.args)
@@ -770,33 +753,6 @@ class _Translator(ModSSL):
             if value == []:
                 del raw[name]
         return raw
-
-
-def _flatten(directives: List[Directive]) -> List[Directive]:
-    result = []
-    for d in directives:
-        result.append(d)
-        if d.children:
-            result.extend(_flatten(d.children))
-    return result
-
-
-def _flatten_conditionals(directives: List[Directive]):
-    """The directives of a block with its <IfModule>/<IfDefine>/<IfVersion> evaluated."""
-    for d in directives:
-        if d.children is None:
-            yield d
-        elif d.key in ("ifmodule", "ifdefine", "ifversion"):
-            arg = d.args[0] if d.args else ""
-            if d.key == "ifmodule":
-                taken = (_module_name(arg.lstrip("!")) in _MODULES) != arg.startswith("!")
-            elif d.key == "ifdefine":
-                taken = arg.startswith("!")
-            else:
-                taken = True
-            if taken:
-                yield from _flatten_conditionals(d.children)
-        # other nested sections were reported by check_block
 
 
 def translate(directives: List[Directive], parser: Optional[Parser] = None):
