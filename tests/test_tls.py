@@ -363,7 +363,8 @@ def test_no_libssl_is_a_one_line_error_saying_how_to_get_tls(pki):
         [sys.executable, '-m', 'pywsgi', SUITE_APP, '--host', '127.0.0.1', '--port',
          str(free_port()), '--https-port', str(free_port()),
          '--ssl-library', '/nonexistent/libssl.so.3'] + pki.server_args(),
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        cwd=str(SUITE_APP.parent))   # not the checkout: its pywsgi/ has no built core
     line = one_line_error(result)
     assert 'TLS is not available' in line and 'libssl' in line and 'install' in line
 
