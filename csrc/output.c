@@ -380,6 +380,118 @@ failed:
     return -1;
 }
 
+/*
+ * Inline mode (--threads 1) serves every request of a reactor turn on the reactor's thread.
+ * Sending each response as it is made wakes its client's thread once per response - where
+ * clients and server share the cores, a good part of the whole cost (docs/benchmarks.md,
+ * "Where the time goes").  Instead a small response complete in one write waits on its
+ * connection until the turn's requests are served; then the turn's responses go out
+ * together (out_flush_held) and their clients wake once per batch.  The wait is bounded:
+ * before each next request, what has waited PW_HOLD_AGE goes out first, and holding stops
+ * for a while after a request that ran PW_HOLD_SLOW (out_dispatch_holding) - so a response
+ * waits at most PW_HOLD_AGE plus one request, and only once in PW_HOLD_PAUSE is that request
+ * a slow one.  Nothing is held when the connection has its next request already
+ * (pipelining: it follows at once), for TLS, or for a response not complete in one write
+ * (streaming: every block goes out as it is made).
+ */
+static void output_done(pw_server *s, pw_conn *c);
+
+static void out_hold(pw_server *s, pw_conn *c)
+{
+    c->held = 1;
+    c->held_released = 0;
+    c->held_next = NULL;
+    if (s->held_tail)
+        s->held_tail->held_next = c;
+    else {
+        s->held_head = c;
+        s->held_since = pw_now();
+    }
+    s->held_tail = c;
+}
+
+int pw_conn_send_last(pw_server *s, pw_conn *c, struct iovec *iov, int iovcnt)
+{
+    if (!s->hold_turn || c->tls || c->broken || pw_conn_out_pending(c) || c->len > c->body_pos)
+        return pw_conn_send(s, c, iov, iovcnt);
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; i++)
+        total += iov[i].iov_len;
+    if (total > PW_HOLD_BYTES || out_append(c, iov, iovcnt, 0) != 0)
+        return pw_conn_send(s, c, iov, iovcnt);
+    out_hold(s, c);
+    return 0;
+}
+
+/* Reactor, inline mode: send the held responses, oldest first, and go on with each
+ * connection as its release decided (a suspended response's output is the reactor's
+ * already: WRITING). */
+void out_flush_held(pw_server *s)
+{
+    int hold = s->hold_turn;
+    s->hold_turn = 0; /* a pipelined request served from here sends at once */
+    pw_conn *c;
+    while ((c = s->held_head) != NULL) {
+        s->held_head = c->held_next;
+        if (!s->held_head)
+            s->held_tail = NULL;
+        c->held = 0;
+        c->held_next = NULL;
+        if (!c->held_released)
+            continue;
+        c->held_released = 0;
+        if (out_flush_now(c) != 0) {
+            output_failed(s, c);
+            continue;
+        }
+        if (pw_conn_out_pending(c)) {
+            /* the client has not taken all of it: the reactor sends the rest (WRITING) */
+            out_slow_start(c);
+            out_to_reactor(s, c);
+            continue;
+        }
+        output_done(s, c);
+    }
+    s->hold_turn = hold;
+}
+
+/* c is closed before its held response went out: off the list. */
+void out_unhold(pw_server *s, pw_conn *c)
+{
+    pw_conn *prev = NULL;
+    for (pw_conn *h = s->held_head; h; prev = h, h = h->held_next) {
+        if (h != c)
+            continue;
+        if (prev)
+            prev->held_next = c->held_next;
+        else
+            s->held_head = c->held_next;
+        if (s->held_tail == c)
+            s->held_tail = prev;
+        break;
+    }
+    c->held = c->held_released = 0;
+    c->held_next = NULL;
+}
+
+/* Reactor, inline mode, responses being held: serve c (cfg.dispatch), what has waited
+ * PW_HOLD_AGE going out first.  A request that runs PW_HOLD_SLOW or longer ends the holding:
+ * what waited for it goes out now, and nothing is held for PW_HOLD_PAUSE. */
+void out_dispatch_holding(pw_server *s, pw_conn *c)
+{
+    double start = pw_now();
+    if (s->held_head && start - s->held_since >= PW_HOLD_AGE)
+        out_flush_held(s);
+    s->cfg.dispatch(s, c);
+    double end = pw_now();
+    if (end - start >= PW_HOLD_SLOW) {
+        s->hold_turn = 0;
+        s->hold_paused_until = end + PW_HOLD_PAUSE;
+        if (s->held_head)
+            out_flush_held(s);
+    }
+}
+
 /* Blocking: everything pending, then iov. */
 int pw_conn_writev(pw_server *s, pw_conn *c, struct iovec *iov, int iovcnt)
 {

@@ -49,6 +49,10 @@ void queue_to_worker(pw_server *s, pw_conn *c)
     SB_ADD(s, busy, 1);
     atomic_store_int(&c->state, PW_CONN_BUSY);
     if (s->cfg.dispatch) {
+        if (s->hold_turn) {
+            out_dispatch_holding(s, c);
+            return;
+        }
         s->cfg.dispatch(s, c); /* inline mode: served (and released) right here */
         return;
     }

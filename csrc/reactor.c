@@ -100,6 +100,8 @@ void conn_close(pw_server *s, pw_conn *c)
     for (int i = 0; i < 16 && !s->cfg.daemon_role; i++)
         if (recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0)
             break;
+    if (c->held)
+        out_unhold(s, c);
     tls_conn_free(c, 1);
     free(c->ssl_vars);
     c->ssl_vars = NULL;
@@ -728,6 +730,7 @@ int reactor_turn(pw_server *s)
         pw_log(s, PW_LOG_ERROR, "poller: %s", strerror(errno));
         return -1;
     }
+    s->hold_turn = s->cfg.dispatch != NULL && pw_now() >= s->hold_paused_until; /* out_hold */
     for (int i = 0; i < n; i++) {
 #ifdef PW_USE_EPOLL
         int fd = evs[i].data.fd;
@@ -772,6 +775,9 @@ int reactor_turn(pw_server *s)
         if (s->cfg.relay_async)
             relay_async_drop_idle(fd); /* an idle daemon connection: its daemon closed it */
     }
+    s->hold_turn = 0;
+    if (s->held_head)
+        out_flush_held(s);
     if (atomic_load_int(&s->stopping) && s->listening) {
         /* What clients already queued in the listen backlog are accepted and served (their
          * responses close the connection), not left to be reset when the socket closes.
@@ -915,6 +921,16 @@ int conn_release(pw_server *s, pw_conn *c, int keep_alive)
     return conn_release_one(s, c, keep_alive) && conn_next_probes(s, c);
 }
 
+/* Released with output pending: the reactor sends it - at the end of its turn if the
+ * response is held (out_hold), else as the client takes it (WRITING). */
+static void conn_output_to_reactor(pw_server *s, pw_conn *c)
+{
+    if (c->held)
+        c->held_released = 1;
+    else
+        out_to_reactor(s, c);
+}
+
 int conn_release_one(pw_server *s, pw_conn *c, int keep_alive)
 {
     c->requests++;
@@ -938,7 +954,7 @@ int conn_release_one(pw_server *s, pw_conn *c, int keep_alive)
         body_drain(s, c) != 0) {
         if (pw_conn_out_pending(c) && !c->broken) {
             c->after_output = PW_AFTER_CLOSE; /* the reactor sends the rest, then closes */
-            out_to_reactor(s, c);
+            conn_output_to_reactor(s, c);
         } else {
             conn_end(s, c);
         }
@@ -946,7 +962,7 @@ int conn_release_one(pw_server *s, pw_conn *c, int keep_alive)
     }
     if (pw_conn_out_pending(c)) {
         c->after_output = PW_AFTER_KEEP; /* the reactor sends the rest, then conn_keep */
-        out_to_reactor(s, c);
+        conn_output_to_reactor(s, c);
         return 0;
     }
     return conn_keep(s, c);

@@ -176,6 +176,11 @@ typedef struct pw_conn {
     size_t out_file_left;
     int after_output; /* WRITING: enum pw_after_output */
     int resuming;     /* queued to continue a suspended response */
+    /* Inline mode: the complete response waits in out for the end of the reactor's turn
+     * (out_hold); held_released: its request was released meanwhile (after_output says how
+     * to go on once it is sent). */
+    int held, held_released;
+    struct pw_conn *held_next;
     /* The client's pace while output waits for it (out_too_slow): what it has taken is what
      * we handed the kernel minus what the kernel still holds unsent (SIOCOUTQ). */
     uint64_t out_sent;       /* handed to the kernel since the slow episode began */
@@ -278,6 +283,9 @@ void pw_body_consume(pw_conn *c, size_t n);
  * gone (c->broken set).
  */
 int pw_conn_send(pw_server *s, pw_conn *c, struct iovec *iov, int iovcnt);
+/* The same, for the write that completes a response: in inline mode it may be held until the
+ * reactor's turn ends, so the turn's responses reach their clients together (out_hold). */
+int pw_conn_send_last(pw_server *s, pw_conn *c, struct iovec *iov, int iovcnt);
 int pw_conn_sendfile(pw_server *s, pw_conn *c, int fd, off_t offset, size_t count);
 size_t pw_conn_out_pending(const pw_conn *c);
 /* Wait (blocking, with socket_timeout and send_min_rate) until fewer than `below` bytes are

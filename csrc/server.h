@@ -66,6 +66,15 @@
 #define PW_KEEP_BUF 65536           /* a buffer grown past this is shrunk back between requests */
 #define PW_DRAIN_LIMIT (256 * 1024) /* unread body we still read and discard to keep a connection */
 #define PW_SCAN_INTERVAL 0.25
+/* Inline mode (out_hold): a complete response of at most PW_HOLD_BYTES waits for the end of
+ * the reactor's turn, and is sent before the next request starts once it has waited
+ * PW_HOLD_AGE. */
+#define PW_HOLD_BYTES 16384
+#define PW_HOLD_AGE 0.002
+/* ... and nothing is held for PW_HOLD_PAUSE after a request that ran PW_HOLD_SLOW or more:
+ * with the application's requests that long, a response held behind one would wait for it. */
+#define PW_HOLD_SLOW 0.001
+#define PW_HOLD_PAUSE 1.0
 /* Lingering close (Apache's SECONDS_TO_LINGER and MAX_SECS_TO_LINGER): after answering a
  * request whose body was not read, the rest is read and dropped until the client closes, it
  * pauses this long, or the total passes - so closing never resets the answer away. */
@@ -164,6 +173,11 @@ struct pw_server {
     pw_log_limit log_no_fds, log_evicted, log_refused;
     size_t idle_freed; /* bytes of idle buffers freed since the heap was trimmed */
     double last_trim;
+    /* Inline mode, reactor only: complete responses held for the end of the turn (out_hold),
+     * oldest first, and when the oldest was held; hold_turn: the turn's requests may be. */
+    pw_conn *held_head, *held_tail;
+    double held_since, hold_paused_until;
+    int hold_turn;
 };
 
 #pragma GCC visibility push(hidden)
@@ -252,6 +266,9 @@ void conn_write_ready(pw_server *s, pw_conn *c);
 void send_answer(pw_server *s, pw_conn *c, int status, const char *message, const char *headers);
 void out_slow_start(pw_conn *c);
 void out_to_reactor(pw_server *s, pw_conn *c);
+void out_flush_held(pw_server *s);
+void out_dispatch_holding(pw_server *s, pw_conn *c);
+void out_unhold(pw_server *s, pw_conn *c);
 int out_too_slow(pw_server *s, pw_conn *c, double now);
 void output_failed(pw_server *s, pw_conn *c);
 int wait_fd(int fd, short events, double timeout);

@@ -253,6 +253,7 @@ cdef extern from "reactor.h" nogil:
     ssize_t pw_body_peek(pw_server *s, pw_conn *c, const char **ptr)
     void pw_body_consume(pw_conn *c, size_t n)
     int pw_conn_send(pw_server *s, pw_conn *c, iovec *iov, int iovcnt)
+    int pw_conn_send_last(pw_server *s, pw_conn *c, iovec *iov, int iovcnt)
     size_t pw_conn_out_pending(const pw_conn *c)
     int pw_conn_out_wait(pw_server *s, pw_conn *c, size_t below)
     void pw_conn_suspend(pw_server *s, pw_conn *c)

@@ -829,7 +829,7 @@ cdef class Request:
         self._writev(self.head_prefix, tail, tail_len, body, off, n)
 
     cdef _writev(self, bytes head, const char *tail, int tail_len, bytes data, Py_ssize_t off,
-                 Py_ssize_t n):
+                 Py_ssize_t n, bint last=False):
         """Hand the head (if any: prefix + tail) and data[off:off+n], framed, to the
         connection in one call; what the client does not take at once stays pending there."""
         cdef iovec iov[6]
@@ -867,8 +867,14 @@ cdef class Request:
             return
         if pw_conn_out_pending(self.conn) == 0:
             # Nothing pending: one non-blocking sendmsg, what it does not take is copied.  A
-            # GIL hand-over around it would cost more than the call.
-            rc = pw_conn_send(_srv, self.conn, iov, cnt)
+            # GIL hand-over around it would cost more than the call.  The write that
+            # completes the response may wait for the end of the reactor's turn (inline
+            # mode, output.c out_hold).
+            if last or self.no_body or (not self.chunked and 0 <= self.content_length
+                                         <= self.body_sent):
+                rc = pw_conn_send_last(_srv, self.conn, iov, cnt)
+            else:
+                rc = pw_conn_send(_srv, self.conn, iov, cnt)
         else:
             with nogil:  # a pending file may have to go first, waiting for the client
                 rc = pw_conn_send(_srv, self.conn, iov, cnt)
@@ -904,7 +910,7 @@ cdef class Request:
                 self.content_length = 0
             self._send_head(b'')
         elif self.chunked:
-            self._writev(None, "0\r\n\r\n", 5, b'', 0, 0)
+            self._writev(None, "0\r\n\r\n", 5, b'', 0, 0, True)
         if self.content_length >= 0 and not self.no_body and self.body_sent < self.content_length:
             _log().error("application sent %d bytes, less than its Content-Length of %d: "
                          "connection closed" % (self.body_sent, self.content_length))
