@@ -1225,7 +1225,8 @@ def target_checks(rows):
     else:
         checks.append(('4,000 keep-alive clients, 1 process (wrk-c4000) vs bjoern',
                        'not measured', '-'))
-    peers = [row for row in rows if row['tool'] == keep and row['server'] != 'pywsgi'
+    peers = [row for row in rows if row['tool'] == keep
+             and row['server'] not in ('pywsgi', 'pywsgi-baseline')   # (an older pywsgi)
              and row.get('rps') and row.get('p99_ms') is not None
              and not row['config'].endswith('-tls')]
     if best and best.get('p99_ms') is not None and peers:
