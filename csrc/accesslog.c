@@ -15,7 +15,7 @@
 #define LINE_MAX_LEN 8192
 
 enum item_kind {
-    IT_TEXT,
+    IT_END, /* nothing: carries the text after the last code */
     IT_HOST,
     IT_DASH,
     IT_TIME,
@@ -34,18 +34,23 @@ enum item_kind {
     IT_CONN_HOST
 };
 
+/* A code of the format and the literal text before it: one step of the line per code, the
+ * text copied on the way (a format is mostly short texts between codes). */
 typedef struct {
     int kind;
-    int arg; /* IT_TEXT: offset into text; IT_HEADER: header index */
-    int len; /* IT_TEXT: length */
+    int arg;        /* IT_HEADER: header index */
+    int prefix;     /* the text before the code: offset into text */
+    int prefix_len; /* its length */
 } item;
 
 struct pw_access_log {
     int fd;
     item items[128];
     int nitems;
-    int timed;       /* the format has %D or %T: each line reads the clock */
-    char text[1024]; /* the literal parts of the format */
+    int timed;            /* the format has %D or %T: each line reads the clock */
+    char text[1024 + 16]; /* the literal parts of the format (+16: see copy_prefix) */
+    int text_len;
+    int pending; /* where the text not yet given to an item begins */
     char *names[PW_LOG_MAX_HEADERS];
     int nnames;
     pthread_mutex_t lock;
@@ -63,11 +68,22 @@ struct pw_access_log {
     uint64_t *dropped_counter;
 };
 
-static int add_item(pw_access_log *l, int kind, int arg, int len)
+static int add_text(pw_access_log *l, const char *p, size_t n)
+{
+    if (l->text_len + n > 1024)
+        return -1;
+    memcpy(l->text + l->text_len, p, n);
+    l->text_len += (int)n;
+    return 0;
+}
+
+/* A code, with the text added since the previous one as its prefix. */
+static int add_item(pw_access_log *l, int kind, int arg)
 {
     if (l->nitems >= (int)(sizeof l->items / sizeof l->items[0]))
         return -1;
-    l->items[l->nitems++] = (item){kind, arg, len};
+    l->items[l->nitems++] = (item){kind, arg, l->pending, l->text_len - l->pending};
+    l->pending = l->text_len;
     return 0;
 }
 
@@ -80,16 +96,13 @@ pw_access_log *pw_access_log_new(int fd, const char *format, char *err, size_t e
     }
     l->fd = fd;
     pthread_mutex_init(&l->lock, NULL);
-    size_t tlen = 0;
     const char *p = format;
     while (*p) {
         if (*p != '%') {
             const char *q = strchr(p, '%');
             size_t n = q ? (size_t)(q - p) : strlen(p);
-            if (tlen + n > sizeof l->text || add_item(l, IT_TEXT, (int)tlen, (int)n) != 0)
+            if (add_text(l, p, n) != 0)
                 goto too_long;
-            memcpy(l->text + tlen, p, n);
-            tlen += n;
             p += n;
             continue;
         }
@@ -115,9 +128,8 @@ pw_access_log *pw_access_log_new(int fd, const char *format, char *err, size_t e
         case 'H': kind = IT_PROTOCOL; break;
         case 'P': kind = IT_PID; break;
         case '%':
-            if (tlen + 1 > sizeof l->text || add_item(l, IT_TEXT, (int)tlen, 1) != 0)
+            if (add_text(l, "%", 1) != 0)
                 goto too_long;
-            l->text[tlen++] = '%';
             p++;
             continue;
         case '{': {
@@ -125,7 +137,7 @@ pw_access_log *pw_access_log_new(int fd, const char *format, char *err, size_t e
             /* %{c}a: the connection's peer, which %a is not behind a trusted proxy
              * (mod_remoteip; docs/proxies.md) */
             if (end == p + 2 && p[1] == 'c' && end[1] == 'a') {
-                if (add_item(l, IT_CONN_HOST, 0, 0) != 0)
+                if (add_item(l, IT_CONN_HOST, 0) != 0)
                     goto too_long;
                 p = end + 2;
                 continue;
@@ -153,7 +165,7 @@ pw_access_log *pw_access_log_new(int fd, const char *format, char *err, size_t e
                 l->names[l->nnames] = strndup(p + 1, n);
                 found = l->nnames++;
             }
-            if (add_item(l, IT_HEADER, found, 0) != 0)
+            if (add_item(l, IT_HEADER, found) != 0)
                 goto too_long;
             p = end + 2;
             continue;
@@ -168,10 +180,12 @@ pw_access_log *pw_access_log_new(int fd, const char *format, char *err, size_t e
             pw_access_log_free(l);
             return NULL;
         }
-        if (add_item(l, kind, arg, 0) != 0)
+        if (add_item(l, kind, arg) != 0)
             goto too_long;
         p++;
     }
+    if (l->pending < l->text_len && add_item(l, IT_END, 0) != 0)
+        goto too_long;
     return l;
 too_long:
     snprintf(err, errlen, "access log format too long");
@@ -229,24 +243,58 @@ void pw_access_log_capture(const pw_access_log *l, pw_conn *c)
     }
 }
 
-/* Apache's escaping for %r and %i: quotes, backslashes and non-printables as \x.. */
+/* The bytes Apache logs as they are: printable ASCII but the quote and the backslash (bit ch
+ * of the four words). */
+static const uint64_t plain_bytes[4] = {0xfffffffb00000000ULL, 0x7fffffffefffffffULL, 0, 0};
+
+static inline int is_plain(unsigned char ch)
+{
+    return (int)((plain_bytes[ch >> 6] >> (ch & 63)) & 1);
+}
+
+/* Eight bytes all plain: none below 0x20, none above 0x7e, no quote, no backslash (the
+ * "determine if a word has a byte less than n" tricks, exact for existence; a User-Agent
+ * is mostly such words). */
+static inline int plain_word(const char *s)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t w, quote, backslash;
+    memcpy(&w, s, 8);
+    quote = w ^ (ones * '"');
+    backslash = w ^ (ones * '\\');
+    uint64_t below = (w - ones * 0x20) & ~w;
+    uint64_t above = (w + ones * (127 - 0x7e)) | w;
+    uint64_t zero = ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash);
+    return ((below | above | zero) & highs) == 0;
+}
+
+/* Apache's escaping for %r and %i: quotes, backslashes and non-printables as \x..; runs of
+ * plain bytes are copied whole (a request line is nearly always one run). */
 static size_t put_escaped(char *out, size_t room, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    size_t k = 0;
-    for (size_t i = 0; i < n && k + 4 < room; i++) {
-        unsigned char ch = (unsigned char)s[i];
+    size_t k = 0, i = 0;
+    while (i < n) {
+        size_t run = i;
+        while (run + 8 <= n && plain_word(s + run))
+            run += 8;
+        while (run < n && is_plain((unsigned char)s[run]))
+            run++;
+        size_t take = run - i < room - k ? run - i : room - k;
+        memcpy(out + k, s + i, take);
+        k += take;
+        if (run == n || k + 4 > room)
+            break;
+        unsigned char ch = (unsigned char)s[run];
+        out[k++] = '\\';
         if (ch == '"' || ch == '\\') {
-            out[k++] = '\\';
             out[k++] = (char)ch;
-        } else if (ch < 32 || ch >= 127) {
-            out[k++] = '\\';
+        } else {
             out[k++] = 'x';
             out[k++] = hex[ch >> 4];
             out[k++] = hex[ch & 15];
-        } else {
-            out[k++] = (char)ch;
         }
+        i = run + 1;
     }
     return k;
 }
@@ -358,10 +406,21 @@ static void drop_lines(pw_access_log *l, unsigned long long n)
         __atomic_add_fetch(l->dropped_counter, n, __ATOMIC_RELAXED);
 }
 
+/* An item's prefix: texts of up to 16 bytes (nearly all) as one fixed-size copy, which the
+ * line's and the text's 16 spare bytes make safe. */
+static inline size_t copy_prefix(char *out, size_t room, const char *text, size_t n)
+{
+    if (n <= 16 && n <= room) {
+        memcpy(out, text, 16);
+        return n;
+    }
+    return put(out, room, text, n);
+}
+
 void pw_access_log_write(pw_access_log *l, const pw_conn *c)
 {
-    char line[LINE_MAX_LEN];
-    size_t k = 0, room = sizeof line - 1;
+    char line[LINE_MAX_LEN + 16];
+    size_t k = 0, room = LINE_MAX_LEN - 1;
     const char *rl = c->log_capture ? c->log_capture : "";
     size_t rll = c->log_capture ? c->log_rl_len : 0;
     double dur = 0;
@@ -374,8 +433,9 @@ void pw_access_log_write(pw_access_log *l, const pw_conn *c)
         const item *it = &l->items[i];
         const char *m, *t, *v;
         size_t ml, tl, vl;
+        k += copy_prefix(line + k, room - k, l->text + it->prefix, (size_t)it->prefix_len);
         switch (it->kind) {
-        case IT_TEXT: k += put(line + k, room - k, l->text + it->arg, it->len); break;
+        case IT_END: break;
         case IT_HOST:
             k += put(line + k, room - k, c->peer_host[0] ? c->peer_host : "-",
                      c->peer_host[0] ? strlen(c->peer_host) : 1);

@@ -58,6 +58,23 @@ def test_custom_format_and_missing_headers(start_server, tmp_path):
     assert micros.isdigit() and secs.isdigit() and pid.isdigit() and int(pid) != server.pid
 
 
+def test_escaping_and_literal_text_of_any_length(start_server, tmp_path):
+    """Apache's escaping of bytes that are not printable ASCII (a tab, obs-text), and literal
+    texts longer and shorter than the core's 16-byte fast copy, around and after the codes."""
+    log = tmp_path / 'access.log'
+    long_text = 'a literal text longer than sixteen bytes: '
+    server = start_server(EXAMPLE, '--access-log', log, '--access-log-format',
+                          long_text + '%s|"%{X-Note}i"%%' + 'then text after the last code')
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        sock.sendall(b'GET / HTTP/1.1\r\nHost: x\r\nX-Note: caf\xe9\tand "q" \\\r\n'
+                     b'Connection: close\r\n\r\n')
+        while sock.recv(4096):
+            pass
+    line = log_lines(log, 1)[0]
+    assert line == (long_text + '200|"caf\\xe9\\x09and \\"q\\" \\\\"%'
+                    'then text after the last code'), line
+
+
 def test_rejected_requests_and_404_are_logged(start_server, tmp_path):
     log = tmp_path / 'access.log'
     server = start_server(EXAMPLE, '--mount-point', '/app', '--access-log', log)
