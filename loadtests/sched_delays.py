@@ -102,7 +102,8 @@ def main():
                   name, g['run'], g['delay'], g['over_1ms'], g['over_3ms'], g['max'],
                   ', '.join('CPU %d %.0f ms' % (int(key[3:]), g[key])
                             for key in sorted(g) if key.startswith('cpu'))))
-    print('  idle: %s' % ', '.join('CPU %d %.1f ms' % (cpu, ms) for cpu, ms in sorted(idle.items())))
+    print('  idle: %s' % ', '.join('CPU %d %.1f ms' % (cpu, ms)
+                                   for cpu, ms in sorted(idle.items())))
 
 
 if __name__ == '__main__':
