@@ -288,10 +288,13 @@ def test_rolling_restart_reload_and_kill_behind_haproxy(tmp_path):
                       'SIGTERM: %r; the requests:\n%s'
                       % (redispatched, {k: round(v, 2) for k, v in down_after.items()},
                          '\n'.join(retried_requests[:20])), stacklevel=1)
-    # only the requests the killed instance had in flight may fail: they started before the
-    # kill, at most one per client; and HAProxy took it out within its check interval
+    # only the requests HAProxy gave the killed instance may fail: those it had in flight, and
+    # one HAProxy forwarded on a connection it still held to it in the moment before it saw
+    # that connection close (one CI run: started 0.1 ms after the processes were gone) - so
+    # each started before HAProxy marked it down, at most one per client; and HAProxy took it
+    # out within its check interval
     failed = failures(around_kill)
-    assert all(r[0] < killed_at for r in failed), (killed_at, failed)
+    assert all(r[0] < down_at for r in failed), (killed_at, down_at, failed)
     assert len(failed) <= CLIENTS
     detection = down_at - killed_at
     assert detection <= CHECK_INTERVAL + 0.5, detection   # + the stats poll, a loaded machine
@@ -304,5 +307,5 @@ def test_rolling_restart_reload_and_kill_behind_haproxy(tmp_path):
     print('  reload (SIGHUP) of each: %d requests, %d failed; HAProxy retried/redispatched %d'
           % (len(reloads), len(failures(reloads)),
              sum(map(sum, redispatched['reloads'].values()))))
-    print('  SIGKILL of %s: %d requests failed (in flight at the kill), HAProxy down after '
+    print('  SIGKILL of %s: %d requests failed (HAProxy had sent them to it), HAProxy down after '
           '%.2f s' % (victim.name, len(failed), detection))
