@@ -92,7 +92,7 @@ def test_over_the_default_limit_is_refused_from_the_head(start_server, upload_ap
     connection.endheaders()
     response = connection.getresponse()
     assert response.status == 413
-    line = server.wait_for_log('413')
+    line = server.wait_for_log(r'--limit-request-body \(\d+\).*413')
     assert '--limit-request-body (1073741824)' in line
 
 
