@@ -784,6 +784,13 @@ int reactor_turn(pw_server *s)
          * Fresh, they count as idle below: one that sends nothing is not waited for long. */
         if (!atomic_load_int(&s->shutdown))
             accept_drain(s);
+        /* ... and the sockets let go at once: a connection that comes between the drain and
+         * the let-go is reset if this process is the last to hold them (listen_let_go). */
+        if (!atomic_load_int(&s->accept_paused))
+            for (int k = 0; k < s->cfg.num_listen; k++)
+                poller_del(s, s->cfg.listen_fds[k]);
+        s->listening = 0;
+        listen_let_go(s);
         /* Stopping: an idle connection is not closed at once - its client may be sending
          * on it right now and would see a reset.  It gets at most the keep-alive timeout
          * from now; a request that comes meanwhile is served with Connection: close.
@@ -800,11 +807,6 @@ int reactor_turn(pw_server *s)
                 c->linger_until = cap + PW_LINGER_PAUSE;
         }
         pthread_mutex_unlock(&s->lock);
-        if (!atomic_load_int(&s->accept_paused))
-            for (int k = 0; k < s->cfg.num_listen; k++)
-                poller_del(s, s->cfg.listen_fds[k]);
-        s->listening = 0;
-        listen_let_go(s);
     }
     if (__atomic_load_n(&s->handoff, __ATOMIC_ACQUIRE))
         relay_adopt(s);
