@@ -16,13 +16,10 @@ import argparse
 import collections
 import os
 import re
-import signal
 import subprocess
-import sys
 import tempfile
 
-from callgrind_per_request import EXAMPLE, free_port
-from cpu_split import server_command, serving_pid, wait_listening
+from cpu_split import require_tools, server_arguments, serving
 
 # perf sched timehist: time, [cpu], task[tid/pid], wait time, sch delay, run time (ms)
 TIMEHIST_ROW = re.compile(r'^\s*[\d.]+\s+\[(\d+)\]\s+(\S+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)')
@@ -59,36 +56,25 @@ def summarize(timehist, server_pid):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--peer', choices=('bjoern', 'fastwsgi'))
-    parser.add_argument('--app', default=EXAMPLE, help='WSGI script (default: the hello world)')
-    parser.add_argument('--path', default='/')
     parser.add_argument('--seconds', type=int, default=3, help='traced seconds of load')
     parser.add_argument('--wrk-threads', type=int, default=2)
-    parser.add_argument('flags', nargs='*', help='pywsgi flags (after --)')
+    server_arguments(parser)
     args = parser.parse_args()
-    app = os.path.abspath(args.app)  # the server runs in a scratch directory
-    port = free_port()
-    url = 'http://127.0.0.1:%d%s' % (port, args.path)
-    with tempfile.TemporaryDirectory() as scratch:
-        proc = subprocess.Popen(server_command(sys.executable, args.peer, app, port, args.flags),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=scratch)
-        try:
-            wait_listening(url, proc)
-            pid = serving_pid(proc, args.peer)
-            subprocess.run(['wrk', '-t%d' % args.wrk_threads, '-c100', '-d1s', url],
-                           capture_output=True, timeout=60)  # warm-up
-            data = os.path.join(scratch, 'sched.data')
-            done = subprocess.run(['perf', 'sched', 'record', '-o', data, '--', 'wrk',
-                                   '-t%d' % args.wrk_threads, '-c100', '-d%ds' % args.seconds,
-                                   '--latency', url],
-                                  capture_output=True, text=True, timeout=args.seconds + 60)
-            if done.returncode != 0:
-                raise SystemExit('perf sched record failed: %s' % done.stderr.strip()[-500:])
-            timehist = subprocess.run(['perf', 'sched', 'timehist', '-i', data],
-                                      capture_output=True, text=True, check=True).stdout
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
+    if args.seconds < 1 or args.wrk_threads < 1:
+        parser.error('--seconds and --wrk-threads must be at least 1')
+    require_tools(parser, 'perf', 'wrk')
+    with tempfile.TemporaryDirectory() as scratch, serving(args, scratch) as (url, pid):
+        subprocess.run(['wrk', '-t%d' % args.wrk_threads, '-c100', '-d1s', url],
+                       capture_output=True, timeout=60)  # warm-up
+        data = os.path.join(scratch, 'sched.data')
+        done = subprocess.run(['perf', 'sched', 'record', '-o', data, '--', 'wrk',
+                               '-t%d' % args.wrk_threads, '-c100', '-d%ds' % args.seconds,
+                               '--latency', url],
+                              capture_output=True, text=True, timeout=args.seconds + 60)
+        if done.returncode != 0:
+            raise SystemExit('perf sched record failed: %s' % done.stderr.strip()[-500:])
+        timehist = subprocess.run(['perf', 'sched', 'timehist', '-i', data],
+                                  capture_output=True, text=True, check=True).stdout
     rate = re.search(r'Requests/sec:\s*([\d.]+)', done.stdout)
     p99 = re.search(r'99%\s+(\S+)', done.stdout)
     print('%s: %s req/s, p99 %s (wrk -t%d -c100 -d%ds %s)' % (
