@@ -107,6 +107,11 @@ cdef extern from "probes.h" nogil:
         pw_sb_group *groups[64]
 
 
+cdef extern from "process.h" nogil:
+    int pw_set_parent_death_signal(int sig)
+    int pw_set_process_title(const char *title)
+
+
 cdef extern from "tls.h" nogil:
     ctypedef struct pw_tls_ctx:
         pass

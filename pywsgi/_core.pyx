@@ -1887,6 +1887,16 @@ def reopen_logs():
         pw_access_log_set_fd(_access_log, _access_log_fd(_access_log_path))
 
 
+def set_parent_death_signal(int sig):
+    """prctl(PR_SET_PDEATHSIG) (csrc/process.h): True when the kernel took it."""
+    return pw_set_parent_death_signal(sig) == 0
+
+
+def set_process_title(title):
+    """What ps and top show for this process (csrc/process.h); best effort."""
+    pw_set_process_title(title.encode('utf-8', 'replace'))
+
+
 def check_access_log_format(fmt):
     """Raise ValueError naming the problem when fmt is not a supported LogFormat."""
     cdef char err[256]

@@ -14,7 +14,6 @@ the source of a bad one (``pywsgi.toml:12: bad value for setting 'port' ...``,
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -22,7 +21,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
 
-from pywsgi.config.apache.translate import read as read_apache_config
 from pywsgi.config.convert import as_file_mode
 from pywsgi.config.daemon_groups import DaemonGroup, group_spec
 from pywsgi.config.settings import SETTINGS, SETTINGS_BY_NAME, Setting, did_you_mean
@@ -237,6 +235,9 @@ def apache_sources(given: Mapping[str, Any], environ: Optional[Mapping[str, str]
     if not path:
         return []
     root = given.get("apache_root") or environ.get("PYWSGI_APACHE_ROOT") or None
+    # the Apache reader (and its modules) only for a server configured that way
+    from pywsgi.config.apache.translate import read as read_apache_config
+
     imported, target, warnings = read_apache_config(os.fspath(path), root)
     for warning in warnings:
         sys.stderr.write(f"pywsgi: warning: {warning}\n")
@@ -362,6 +363,8 @@ def _key_lines(text: str) -> Dict[str, int]:
 
 def _toml_string(text: str) -> str:
     # JSON's escapes are valid in a TOML basic string; DEL is the one control JSON leaves raw.
+    import json
+
     return json.dumps(text, ensure_ascii=True).replace("\x7f", "\\u007f")
 
 

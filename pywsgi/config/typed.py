@@ -19,7 +19,6 @@ changes it in place (copy it: ``list(settings.url_alias) + [...]``).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from pywsgi.config.daemon_groups import DaemonGroup
@@ -161,5 +160,7 @@ _NAMES: Tuple[str, ...] = tuple(field.name for field in dataclasses.fields(Setti
 
 
 def _no_such_setting(name: str) -> str:
+    import difflib  # (here: only a misspelt name needs it)
+
     close = difflib.get_close_matches(name, _NAMES, n=1)
     return f"no setting {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")

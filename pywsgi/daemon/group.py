@@ -15,11 +15,9 @@ is its core config: pywsgi/process/core_config.py).
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import socket
 import sys
-import tempfile
 from typing import Optional
 
 from pywsgi.config.daemon_groups import DaemonGroup
@@ -32,6 +30,8 @@ def bind_group_socket(group: DaemonGroup, directory: Optional[str] = None,
                       backlog: int = 1024) -> socket.socket:
     """Bind and listen on the group's UNIX socket, in a private directory (mode 0700)."""
     if directory is None:
+        import tempfile
+
         directory = tempfile.mkdtemp(prefix="pywsgi-")
     path = os.path.join(directory, "%s.sock" % group.name)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -58,28 +58,11 @@ def enter_group(group: DaemonGroup) -> None:
 
 
 def set_process_title(title: str) -> None:
-    """Best effort: what `ps` shows (argv, as mod_wsgi's display-name) and the thread name."""
-    encoded = title.encode("utf-8", "replace")
-    try:
-        libc = ctypes.CDLL(None)
-        PR_SET_NAME = 15
-        libc.prctl(PR_SET_NAME, ctypes.c_char_p(encoded[:15]), 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-    try:
-        # The argv area, as the kernel knows it (/proc/self/stat fields 48-49, arg_start and
-        # arg_end): overwriting it in place is what changes /proc/PID/cmdline, as setproctitle
-        # does.  The area cannot grow; a longer title is cut.
-        with open("/proc/self/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-        arg_start, arg_end = int(fields[45]), int(fields[46])
-        room = arg_end - arg_start - 1
-        if room <= 0:
-            return
-        data = encoded[:room]
-        ctypes.memmove(arg_start, data + b"\0" * (room + 1 - len(data)), room + 1)
-    except (OSError, ValueError, IndexError):
-        pass
+    """Best effort: what `ps` shows (argv, as mod_wsgi's display-name) and the thread name
+    (csrc/process.h)."""
+    import pywsgi._core as _core  # (the compiled core: imported by the master already)
+
+    _core.set_process_title(title)
 
 
 def group_settings(settings: Settings, group: DaemonGroup) -> Settings:

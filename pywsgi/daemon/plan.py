@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-import tempfile
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -37,6 +36,8 @@ class DaemonPlan:
                        if isinstance(m.target, str) and os.path.isfile(m.target)})
 
     def bind(self) -> None:
+        import tempfile  # (here: only daemon mode needs it, and tempfile imports shutil)
+
         self.directory = tempfile.mkdtemp(prefix="pywsgi-")  # mode 0700: ours alone
         for group in self.groups:
             self.sockets[group.name] = bind_group_socket(group, self.directory)

@@ -11,9 +11,6 @@ See docs/static-files.md.
 """
 from __future__ import annotations
 
-import email.utils
-import html
-import mimetypes
 import os
 import stat
 from typing import Iterable, Optional, Tuple
@@ -48,6 +45,8 @@ def content_types() -> dict:
     from Python's mimetypes table (which reads the system's mime.types)."""
     global _TYPES_CACHE
     if _TYPES_CACHE is None:
+        import mimetypes  # here: a server with no static files need not hold its tables
+
         mimetypes.init()
         table = {}
         for ext, ctype in mimetypes.types_map.items():
@@ -86,6 +85,8 @@ class StaticFiles:
             path = os.fsdecode(path)
         if not path or not os.path.exists(path):
             raise ValueError(f"static files: {path!r} does not exist")
+        import email.utils  # noqa: F401  (the HTTP dates below: imported now, not by a request)
+
         real = os.path.realpath(path)
         is_dir = os.path.isdir(real)
         if is_file is None:
@@ -177,6 +178,8 @@ class StaticFiles:
                     full, st = sibling
         mtime = int(st.st_mtime)
         etag = '"%x-%x%s"' % (st.st_size, st.st_mtime_ns, "-" + encoding if encoding else "")
+        import email.utils  # (already imported by __init__: a dictionary look-up)
+
         headers = [("Last-Modified", email.utils.formatdate(mtime, usegmt=True)), ("ETag", etag)]
         if vary:
             headers.append(("Vary", "Accept-Encoding"))
@@ -298,8 +301,9 @@ class StaticFiles:
                    404: "Not Found", 405: "Method Not Allowed", 412: "Precondition Failed",
                    416: "Range Not Satisfiable"}
         reason = reasons.get(status, "Error")
+        # (the reasons are the plain words above: nothing in them to escape for HTML)
         body = ("<!DOCTYPE html>\n<html><head><title>%d %s</title></head><body><h1>%s</h1>"
-                "</body></html>\n" % (status, reason, html.escape(reason))).encode("ascii")
+                "</body></html>\n" % (status, reason, reason)).encode("ascii")
         start_response("%d %s" % (status, reason),
                        [("Content-Type", "text/html; charset=utf-8"),
                         ("Content-Length", str(len(body)))] + list(extra))
@@ -334,6 +338,8 @@ def _etags(value: str):
 def _http_date(value: Optional[str]) -> Optional[int]:
     if not value:
         return None
+    import email.utils  # (already imported by StaticFiles.__init__)
+
     try:
         return int(email.utils.parsedate_to_datetime(value).timestamp())
     except (TypeError, ValueError, IndexError, OverflowError):

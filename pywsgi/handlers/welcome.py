@@ -1,8 +1,6 @@
 """The page served when no application is mounted (`pywsgi` with no script)."""
 from __future__ import annotations
 
-import html
-
 from pywsgi.version import __version__
 
 _PAGE = """<!DOCTYPE html>
@@ -21,6 +19,8 @@ _PAGE = """<!DOCTYPE html>
 
 
 def application(environ, start_response):
+    import html  # (here: only a server with nothing mounted needs it)
+
     path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
     page = _PAGE.format(
         version=html.escape(__version__),

@@ -96,6 +96,8 @@ def _route_handler(path: str, host: str) -> Optional[Tuple[str, Callable, Dict[s
 def load_handler(spec: str) -> HandlerApplication:
     """'module::handler' -> its WSGI adapter, importing the module now (raises
     loader.LoadError with a one-line message)."""
+    import email.utils  # noqa: F401  (req's HTTP dates: imported now, not by a request)
+
     module, _, handler = spec.partition("::")
     handler = handler or "handler"
     apply_python_path()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from email.utils import formatdate, parsedate_to_datetime
 from functools import cached_property, lru_cache
 from http import HTTPStatus
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
@@ -280,6 +279,8 @@ class Request:
 
     def set_last_modified(self) -> None:
         if self._mtime:
+            from email.utils import formatdate  # (imported when a handler is loaded: handler.py)
+
             self.headers_out["Last-Modified"] = formatdate(self._mtime, usegmt=True)
 
     def set_etag(self) -> None:
@@ -290,6 +291,8 @@ class Request:
         """OK, or HTTP_NOT_MODIFIED when If-Modified-Since covers the mtime set so far."""
         since = self.headers_in.get("If-Modified-Since")
         if since and self._mtime and self.method in ("GET", "HEAD"):
+            from email.utils import parsedate_to_datetime  # (imported when a handler is loaded)
+
             try:
                 if int(self._mtime) <= parsedate_to_datetime(since).timestamp():
                     return HTTP_NOT_MODIFIED

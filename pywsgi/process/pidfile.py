@@ -3,7 +3,6 @@ listens, removed on exit if it still holds our pid (docs/operations.md)."""
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Optional
 
 from pywsgi.errors import StartupError
@@ -55,6 +54,8 @@ def write_pid_file(path: Optional[str]) -> None:
     if not path:
         return
     directory = os.path.dirname(path) or "."
+    import tempfile  # (here: only with --pid-file)
+
     try:
         fd, temporary = tempfile.mkstemp(prefix=".pywsgi-pid-", dir=directory)
     except OSError as exc:

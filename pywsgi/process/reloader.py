@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from typing import Dict, Optional
 
 from pywsgi.observe import errorlog
@@ -55,6 +54,8 @@ class ChangeWatcher:
     INTERVAL = 1.0
 
     def __init__(self, privileges: Optional[Privileges] = None) -> None:
+        import tempfile  # (here: only with --reload-on-changes)
+
         self.directory = tempfile.mkdtemp(prefix="pywsgi-reload-")
         if privileges is not None and privileges.active:
             privileges.chown(self.directory)   # the children write their reports here

@@ -34,8 +34,11 @@ def bind_sockets(host: str, port: int, backlog: int = 1024) -> List[socket.socke
     shared by all the sockets.
     """
     lookup_host = None if host in ("", "*") else host
+    # an ASCII name as bytes: a str goes through Python's IDNA codec first, whose import (with
+    # unicodedata's tables) every server process would then carry for nothing
+    lookup = lookup_host.encode("ascii") if lookup_host and lookup_host.isascii() else lookup_host
     try:
-        infos = socket.getaddrinfo(lookup_host, port, socket.AF_UNSPEC, socket.SOCK_STREAM,
+        infos = socket.getaddrinfo(lookup, port, socket.AF_UNSPEC, socket.SOCK_STREAM,
                                    0, socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise StartupError(f"cannot listen on host {host!r}: {exc.strerror}") from None

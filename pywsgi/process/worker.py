@@ -38,15 +38,9 @@ READY, RECYCLING, REPLACE_ME = 0, 1, 2   # what: ready / stopped accepting / rep
 
 def _set_parent_death_signal(master_pid: int) -> None:
     """Make this child die with the master, however the master ends."""
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-            libc = ctypes.CDLL(None, use_errno=True)
-            PR_SET_PDEATHSIG = 1
-            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-        except (OSError, AttributeError):
-            _start_parent_watch(master_pid)
-    else:
+    import pywsgi._core as _core  # (the compiled core: imported by the master already)
+
+    if not _core.set_parent_death_signal(int(signal.SIGTERM)):  # (Linux only)
         _start_parent_watch(master_pid)
     if os.getppid() != master_pid:  # the master died before prctl took effect
         os._exit(EXIT_OK)

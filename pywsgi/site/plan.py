@@ -16,7 +16,6 @@ from pywsgi.config.settings import application_group_for
 from pywsgi.config.typed import Settings
 from pywsgi.errors import StartupError
 from pywsgi.handlers import welcome
-from pywsgi.handlers.cgi import CGIDirectory, CGIScript, shared_limits
 from pywsgi.handlers.scripts import CGIByExtension, DocumentRootFirst, HandlerScripts
 from pywsgi.handlers.static import StaticFiles
 from pywsgi.modpython.options import plan_mounts as plan_handler_mounts
@@ -171,6 +170,9 @@ def _static_app(settings: Settings, path: str, what: str) -> Tuple[Callable, Mou
 
 
 def _cgi_limits(settings: Settings):
+    # handlers.cgi (and subprocess) only for a server that runs CGI programs
+    from pywsgi.handlers.cgi import shared_limits
+
     return shared_limits(settings.cgi_timeout, settings.cgi_max_processes)
 
 
@@ -179,6 +181,8 @@ def _cgi_app(settings: Settings, path: str, what: str) -> Callable:
         raise StartupError(f"{what}{path}: no such file or directory")
     if not os.path.isdir(path) and not os.path.isfile(path):
         raise StartupError(f"{what}{path}: not a directory or a file")
+    from pywsgi.handlers.cgi import CGIDirectory
+
     return CGIDirectory(path, _cgi_limits(settings), document_root=settings.document_root,
                         follow_symlinks=settings.follow_symlinks)
 
@@ -214,6 +218,8 @@ def _file_mounts(settings: Settings) -> List[Mount]:
         if not os.path.isfile(path):
             raise StartupError(f"{what}{path}: " + ("not a file" if os.path.exists(path)
                                                      else "no such file"))
+        from pywsgi.handlers.cgi import CGIScript
+
         app = CGIScript(path, _cgi_limits(settings), callable_name=settings.callable_object,
                         document_root=settings.document_root)
         mounts.append(Mount(url, app, f"CGI script {path}", MountKind.CGI))
