@@ -242,10 +242,9 @@ void reactor_accept(pw_server *s, int lfd, int index)
 /* A stop: accept every connection queued on the listening sockets, until EAGAIN and whatever
  * the busy limit, before this process lets go of them (reactor_turn).  With several processes
  * on one socket each drains it when it stops: what the others have not taken by then. */
-void accept_drain(pw_server *s)
+void accept_drain(pw_server *s, int index)
 {
-    for (int k = 0; k < s->cfg.num_listen; k++)
-        accept_batch(s, s->cfg.listen_fds[k], k, INT_MAX, 1);
+    accept_batch(s, s->cfg.listen_fds[index], index, INT_MAX, 1);
 }
 
 /* Accept what is waiting, `most` at most (then other events get their turn); how many.

@@ -676,22 +676,28 @@ static void reactor_scan(pw_server *s, double now)
 #endif
 }
 
-/* Stopping, the backlog drained: give up this process's hold on the listening sockets now,
- * not at its exit.  A socket is closed - and what is queued in it reset - when the last
- * process holding it lets go; the master lets go when the whole server stops, before it
- * stops the server processes (process/arbiter.py), so the last to let go is a process that
- * has just drained the backlog, and a connection that comes later is refused (the load
- * balancer tries another server) instead of being accepted into a queue nobody reads.  The
+/* Stopping: drain each listening socket's backlog (drain: not at a quick stop), then give up
+ * this process's hold on it at once, not at its exit.  A socket is closed - and what is queued
+ * in it reset - when the last process holding it lets go; the master lets go when the whole
+ * server stops, before it stops the server processes (process/arbiter.py), so the last to let
+ * go is a process that has just drained the backlog, and a connection that comes later is
+ * refused (the load balancer tries another server) instead of being accepted into a queue
+ * nobody reads.  One that comes between a socket's last accept and its let-go is still reset
+ * if this process is the last holder: so nothing else happens in between (/dev/null is opened
+ * before, each socket lets go right after its own drain, the poller forgot them already).  The
  * descriptor becomes /dev/null (dup2 replaces it at once), so its number stays valid for the
  * Python socket object that owns it. */
-static void listen_let_go(pw_server *s)
+static void listen_let_go(pw_server *s, int drain)
 {
     int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null_fd >= 0) {
-        for (int k = 0; k < s->cfg.num_listen; k++)
+    for (int k = 0; k < s->cfg.num_listen; k++) {
+        if (drain)
+            accept_drain(s, k);
+        if (null_fd >= 0)
             dup2(null_fd, s->cfg.listen_fds[k]);
-        close(null_fd);
     }
+    if (null_fd >= 0)
+        close(null_fd);
     atomic_store_int(&s->let_go, 1);
 }
 
@@ -780,17 +786,14 @@ int reactor_turn(pw_server *s)
         out_flush_held(s);
     if (atomic_load_int(&s->stopping) && s->listening) {
         /* What clients already queued in the listen backlog are accepted and served (their
-         * responses close the connection), not left to be reset when the socket closes.
-         * Fresh, they count as idle below: one that sends nothing is not waited for long. */
-        if (!atomic_load_int(&s->shutdown))
-            accept_drain(s);
-        /* ... and the sockets let go at once: a connection that comes between the drain and
-         * the let-go is reset if this process is the last to hold them (listen_let_go). */
+         * responses close the connection), not left to be reset when the socket closes, and
+         * the sockets let go right after (listen_let_go).  Fresh, the drained connections
+         * count as idle below: one that sends nothing is not waited for long. */
         if (!atomic_load_int(&s->accept_paused))
             for (int k = 0; k < s->cfg.num_listen; k++)
                 poller_del(s, s->cfg.listen_fds[k]);
         s->listening = 0;
-        listen_let_go(s);
+        listen_let_go(s, !atomic_load_int(&s->shutdown));
         /* Stopping: an idle connection is not closed at once - its client may be sending
          * on it right now and would see a reset.  It gets at most the keep-alive timeout
          * from now; a request that comes meanwhile is served with Connection: close.

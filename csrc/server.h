@@ -230,7 +230,7 @@ void conn_proxy_apply(pw_server *s, pw_conn *c, const pw_proxy_info *info);
 
 /* accept.c */
 void accept_balance(pw_server *s);
-void accept_drain(pw_server *s);
+void accept_drain(pw_server *s, int index);
 pw_conn *conn_slot(pw_server *s, int fd);
 int evict_idle(pw_server *s, pw_conn *keep);
 int fd_table_fit(pw_conn ***table, int *cap, int fd);
