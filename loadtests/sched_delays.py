@@ -26,22 +26,36 @@ TIMEHIST_ROW = re.compile(r'^\s*[\d.]+\s+\[(\d+)\]\s+(\S+)\s+([\d.]+)\s+([\d.]+)
 
 
 def summarize(timehist, server_pid):
-    """{group: {'run', 'delay', 'over_1ms', 'over_3ms', 'max'}} for 'wrk' and 'server', and
-    {cpu: idle ms}."""
+    """{group: {'run', 'delay', 'over_1ms', 'over_3ms', 'max'}} for 'wrk' and 'server',
+    {cpu: idle ms}, and {group: ms} of who ran on the CPU while a wrk thread waited > 3 ms for
+    it ('server', 'wrk' (its other thread) or 'other')."""
     groups = collections.defaultdict(lambda: collections.Counter(max=0.0))
     idle = collections.Counter()
+    behind = collections.Counter()
+    runs = []   # (cpu, started, ended, group), in the order they ended
     for line in timehist.splitlines():
         row = TIMEHIST_ROW.match(line)
         if not row:
             continue
         cpu, task, _, delay, run = row.groups()
-        delay, run = float(delay), float(run)
+        ended = float(line.split()[0])
+        cpu, delay, run = int(cpu), float(delay), float(run)
         if task == '<idle>':
-            idle[int(cpu)] += run
+            idle[cpu] += run
             continue
         ids = re.search(r'\[(\d+)(?:/(\d+))?\]$', task)
         pid = int(ids.group(2) or ids.group(1)) if ids else None
         group = 'wrk' if task.startswith('wrk[') else 'server' if pid == server_pid else None
+        started = ended - run / 1000
+        if group == 'wrk' and delay > 3:
+            # the wait is [started - delay, started): the runs on this CPU that ended in it
+            waited_from = started - delay / 1000
+            for other_cpu, other_start, other_end, other_group in reversed(runs):
+                if other_end <= waited_from:
+                    break
+                if other_cpu == cpu and other_end <= started + 1e-6:
+                    behind[other_group] += (other_end - max(other_start, waited_from)) * 1000
+        runs.append((cpu, started, ended, group or 'other'))
         if group is None:
             continue
         g = groups[group]
@@ -51,7 +65,7 @@ def summarize(timehist, server_pid):
         g['over_1ms'] += delay > 1
         g['over_3ms'] += delay > 3
         g['max'] = max(g['max'], delay)
-    return groups, idle
+    return groups, idle, behind
 
 
 def main():
@@ -80,7 +94,7 @@ def main():
     print('%s: %s req/s, p99 %s (wrk -t%d -c100 -d%ds %s)' % (
         args.peer or 'pywsgi', rate.group(1) if rate else '?', p99.group(1) if p99 else '?',
         args.wrk_threads, args.seconds, args.path))
-    groups, idle = summarize(timehist, pid)
+    groups, idle, behind = summarize(timehist, pid)
     for name in ('wrk', 'server'):
         g = groups[name]
         print('  %-6s ran %7.1f ms; waited for a CPU %6.1f ms in all, %4d times > 1 ms, '
@@ -90,6 +104,8 @@ def main():
                             for key in sorted(g) if key.startswith('cpu'))))
     print('  idle: %s' % ', '.join('CPU %d %.1f ms' % (cpu, ms)
                                    for cpu, ms in sorted(idle.items())))
+    print('  while a wrk thread waited > 3 ms, its CPU ran: %s' % (', '.join(
+        '%s %.1f ms' % (name, ms) for name, ms in behind.most_common()) or 'nothing'))
 
 
 if __name__ == '__main__':
