@@ -239,9 +239,10 @@ void reactor_accept(pw_server *s, int lfd, int index)
     }
 }
 
-/* A stop: accept every connection queued on the listening sockets, until EAGAIN and whatever
- * the busy limit, before this process lets go of them (reactor_turn).  With several processes
- * on one socket each drains it when it stops: what the others have not taken by then. */
+/* A stop: accept every connection queued on listening socket `index`, until EAGAIN and
+ * whatever the busy limit, right before this process lets go of it (listen_let_go).  With
+ * several processes on one socket each drains it when it stops: what the others have not
+ * taken by then. */
 void accept_drain(pw_server *s, int index)
 {
     accept_batch(s, s->cfg.listen_fds[index], index, INT_MAX, 1);
