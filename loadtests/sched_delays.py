@@ -22,7 +22,7 @@ import tempfile
 from cpu_split import require_tools, server_arguments, serving
 
 # perf sched timehist: time, [cpu], task[tid/pid], wait time, sch delay, run time (ms)
-TIMEHIST_ROW = re.compile(r'^\s*[\d.]+\s+\[(\d+)\]\s+(\S+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)')
+TIMEHIST_ROW = re.compile(r'^\s*([\d.]+)\s+\[(\d+)\]\s+(\S+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)')
 
 
 def summarize(timehist, server_pid):
@@ -37,9 +37,8 @@ def summarize(timehist, server_pid):
         row = TIMEHIST_ROW.match(line)
         if not row:
             continue
-        cpu, task, _, delay, run = row.groups()
-        ended = float(line.split()[0])
-        cpu, delay, run = int(cpu), float(delay), float(run)
+        ended, cpu, task, _, delay, run = row.groups()
+        ended, cpu, delay, run = float(ended), int(cpu), float(delay), float(run)
         if task == '<idle>':
             idle[cpu] += run
             continue
