@@ -1280,7 +1280,8 @@ def target_checks(rows):
         why = ''
         if own['bottleneck'] == 'load generator' and peer['bottleneck'] != 'load generator':
             why = 'wrk saturated: %.0f %% of a core' % (100 * own['client_cores'])
-        elif own['server_cores'] < 0.9 * peer['server_cores']:
+        elif own['rps'] > peer['rps'] and own['server_cores'] < peer['server_cores'] - 0.05:
+            # more answers with CPU to spare: wrk could not keep the server busy
             why = 'server CPU %.0f %% vs %.0f %%: wrk could not keep it busy' % (
                 100 * own['server_cores'], 100 * peer['server_cores'])
         if own['p99_ms'] <= peer['p99_ms']:
