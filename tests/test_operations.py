@@ -178,7 +178,10 @@ def test_stale_pid_file_is_replaced(start_server, app_path, tmp_path, content):
 def test_pid_file_left_alone_when_it_names_another_process(start_server, app_path, tmp_path):
     pid_file = tmp_path / 'pywsgi.pid'
     server = start_server(app_path, '--pid-file', pid_file)
-    pid_file.write_text('%d\n' % os.getpid())   # a successor took the file over
+    # the port accepts once the master listens, a moment before it writes the file
+    wait_until(lambda: pid_file.exists() and pid_file.read_text() == '%d\n' % server.pid, 10,
+               message='the pid file')
+    pid_file.write_text('%d\n' % os.getpid())   # then a successor took the file over
     stop_and_wait(server)
     assert pid_file.read_text() == '%d\n' % os.getpid()
 
