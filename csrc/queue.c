@@ -16,7 +16,9 @@ static pw_conn *take_first(pw_server *s)
     if (!s->qhead)
         s->qtail = NULL;
     c->next = NULL;
-    s->queued--;
+    __atomic_store_n(&s->queued, s->queued - 1, __ATOMIC_RELAXED); /* (read unlocked: out_hold) */
+    if (s->cfg.leader_follower)
+        out_worker_next(s, c);
     if (!worker_running) {
         worker_running = 1;
         s->running++;
@@ -57,6 +59,7 @@ void queue_to_worker(pw_server *s, pw_conn *c)
         return;
     }
     c->next = NULL;
+    c->turn = s->turns;
     pthread_mutex_lock(&s->qlock);
     if (s->qtail)
         s->qtail->next = c;
@@ -65,7 +68,7 @@ void queue_to_worker(pw_server *s, pw_conn *c)
         s->queue_moved = pw_now();
     }
     s->qtail = c;
-    s->queued++;
+    __atomic_store_n(&s->queued, s->queued + 1, __ATOMIC_RELAXED);
     /* Lazy wake-up (cfg.lazy_wake): only one thread runs Python at a time, so waking a sleeping
      * worker while another is serving mostly buys two context switches and a GIL hand-over.
      * The running worker takes this request when it comes back to the queue; if the queue does
@@ -127,6 +130,7 @@ pw_conn *leader_pop(pw_server *s)
 {
     int patient = 0, am_watcher = 0;
     pw_conn *c = NULL;
+    out_worker_flush(s, 0);
     pthread_mutex_lock(&s->qlock);
     if (worker_running) {
         worker_running = 0;
@@ -140,6 +144,14 @@ pw_conn *leader_pop(pw_server *s)
             c = take_first(s);
             s->queue_moved = pw_now();
             break;
+        }
+        if (out_worker_holding(s)) {
+            /* about to poll or sleep: what this worker held goes out first (output.c); that
+             * may queue a pipelined request, so look again */
+            pthread_mutex_unlock(&s->qlock);
+            out_worker_flush(s, 1);
+            pthread_mutex_lock(&s->qlock);
+            continue;
         }
         if (!s->token && !s->poller_failed &&
             (!patient || s->running == 0 || now - s->token_freed >= s->cfg.lazy_wake)) {
@@ -155,7 +167,12 @@ pw_conn *leader_pop(pw_server *s)
             s->token_freed = pw_now();
             if (rc != 0)
                 s->poller_failed = 1;
-            patient = 0;
+            /* What the turn queued is left to the worker serving (it holds the GIL and takes
+             * queued work first; output.c holds its responses for the turn) unless the queue
+             * stalls for lazy_wake: two workers taking turns with the GIL cost more than one
+             * serving all (docs/ARCHITECTURE.md, leader mode).  Not in a daemon process,
+             * whose requests come from a relay that waits for each answer. */
+            patient = s->running > 0 && !s->cfg.daemon_role;
             continue;
         }
         if (s->recruit && !s->watcher) {
@@ -191,21 +208,29 @@ pw_conn *leader_pop(pw_server *s)
     if (c && !s->token)
         recruit_watcher(s);
     pthread_mutex_unlock(&s->qlock);
+    out_worker_flush(s, !c); /* the turn's batch ends with c (or stopping: nothing stays held) */
     return c;
 }
 
 pw_conn *pw_queue_try_pop(pw_server *s)
 {
     pw_conn *c = NULL;
+    if (s->cfg.leader_follower)
+        out_worker_flush(s, 0); /* what was held PW_HOLD_AGE ago goes out (output.c) */
     pthread_mutex_lock(&s->qlock);
     if (s->qhead && !atomic_load_int(&s->shutdown)) {
         c = take_first(s);
+        /* the caller holds the GIL: the request starts now (one clock read for both) */
+        double now = pw_now();
+        c->served_at = now;
         if (s->cfg.lazy_wake > 0)
-            s->queue_moved = pw_now();
+            s->queue_moved = now;
         if (s->cfg.leader_follower && !s->token)
             recruit_watcher(s);
     }
     pthread_mutex_unlock(&s->qlock);
+    if (c && s->cfg.leader_follower)
+        out_worker_flush(s, 0); /* the turn's batch ends with c */
     return c;
 }
 

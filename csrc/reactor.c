@@ -736,7 +736,8 @@ int reactor_turn(pw_server *s)
         pw_log(s, PW_LOG_ERROR, "poller: %s", strerror(errno));
         return -1;
     }
-    s->hold_turn = s->cfg.dispatch != NULL && pw_now() >= s->hold_paused_until; /* out_hold */
+    s->hold_turn = s->cfg.dispatch != NULL && pw_now() >= s->held.paused_until; /* out_hold */
+    s->turns++; /* (leader mode: what this turn queues is one batch, output.c) */
     for (int i = 0; i < n; i++) {
 #ifdef PW_USE_EPOLL
         int fd = evs[i].data.fd;
@@ -782,7 +783,7 @@ int reactor_turn(pw_server *s)
             relay_async_drop_idle(fd); /* an idle daemon connection: its daemon closed it */
     }
     s->hold_turn = 0;
-    if (s->held_head)
+    if (s->held.head)
         out_flush_held(s);
     if (atomic_load_int(&s->stopping) && s->listening) {
         /* What clients already queued in the listen backlog are accepted and served (their

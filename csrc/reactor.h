@@ -181,6 +181,8 @@ typedef struct pw_conn {
      * to go on once it is sent). */
     int held, held_released;
     struct pw_conn *held_next;
+    unsigned turn;    /* leader mode: the reactor turn that queued its request (output.c) */
+    double served_at; /* leader mode: when a worker began serving its request (output.c) */
     /* The client's pace while output waits for it (out_too_slow): what it has taken is what
      * we handed the kernel minus what the kernel still holds unsent (SIOCOUTQ). */
     uint64_t out_sent;       /* handed to the kernel since the slow episode began */
@@ -257,6 +259,10 @@ pw_conn *pw_queue_pop(pw_server *s);
  * is none.  A worker back from a request tries it before pw_queue_pop, keeping the GIL, so it
  * serves the rest of a batch with no GIL hand-over per request. */
 pw_conn *pw_queue_try_pop(pw_server *s);
+/* The worker that pw_queue_pop gave c has the GIL again and starts serving it now (what it
+ * waited for the GIL does not count as the request's time: in leader mode output.c holds the
+ * responses of requests that take PW_HOLD_MIN or more; pw_queue_try_pop sets it itself). */
+void pw_queue_serving(pw_conn *c);
 
 /*
  * After a response: keep_alive != 0 drains what is left of the body (within limits), keeps the

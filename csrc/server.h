@@ -74,6 +74,8 @@
 /* ... and nothing is held for PW_HOLD_PAUSE after a request that ran PW_HOLD_SLOW or more:
  * with the application's requests that long, a response held behind one would wait for it. */
 #define PW_HOLD_SLOW 0.001
+/* Leader mode holds only the responses of requests that took PW_HOLD_MIN or more (output.c) */
+#define PW_HOLD_MIN 0.00002
 #define PW_HOLD_PAUSE 1.0
 /* Lingering close (Apache's SECONDS_TO_LINGER and MAX_SECS_TO_LINGER): after answering a
  * request whose body was not read, the rest is read and dropped until the client closes, it
@@ -119,6 +121,14 @@ typedef struct {
     char text[320]; /* the latest of them */
 } pw_log_limit;
 
+/* Complete responses held back (out_hold), oldest first: when the oldest was held, and until
+ * when nothing is (after a request that ran PW_HOLD_SLOW). */
+typedef struct {
+    pw_conn *head, *tail;
+    double since, paused_until;
+    unsigned turn; /* leader mode: the reactor turn that queued the oldest's request */
+} pw_held;
+
 struct pw_server {
     pw_config cfg;
     int poll_fd;
@@ -156,6 +166,7 @@ struct pw_server {
      * reactor (token), since when nobody does (token_freed), whether a sleeping worker watches
      * with a timeout (watcher) and whether one was asked to (recruit). */
     int token, watcher, recruit, poller_failed;
+    unsigned turns; /* reactor turns so far (written by the token holder; pw_conn.turn) */
     double token_freed;
     long long lazy_due_us; /* atomic: when the reactor checks the queue again, 0 never */
     double last_scan;
@@ -173,11 +184,15 @@ struct pw_server {
     pw_log_limit log_no_fds, log_evicted, log_refused;
     size_t idle_freed; /* bytes of idle buffers freed since the heap was trimmed */
     double last_trim;
-    /* Inline mode, reactor only: complete responses held for the end of the turn (out_hold),
-     * oldest first, and when the oldest was held; hold_turn: the turn's requests may be. */
-    pw_conn *held_head, *held_tail;
-    double held_since, hold_paused_until;
+    /* Inline mode, reactor only: complete responses held for the end of the turn (out_hold);
+     * hold_turn: the turn's requests' may be.  (Leader mode: each worker's own, output.c.) */
+    pw_held held;
     int hold_turn;
+    /* Leader mode (output.c): how many workers hold responses now, and until when (µs,
+     * pw_now) none may after a request that ran PW_HOLD_SLOW.  Atomic: every worker reads
+     * them on its way, so one that holds nothing never touches its thread-local list. */
+    int workers_holding;
+    long long hold_paused_until_us;
 };
 
 #pragma GCC visibility push(hidden)
@@ -267,6 +282,9 @@ void send_answer(pw_server *s, pw_conn *c, int status, const char *message, cons
 void out_slow_start(pw_conn *c);
 void out_to_reactor(pw_server *s, pw_conn *c);
 void out_flush_held(pw_server *s);
+void out_worker_flush(pw_server *s, int before_waiting);
+int out_worker_holding(pw_server *s);
+void out_worker_next(pw_server *s, pw_conn *c);
 void out_dispatch_holding(pw_server *s, pw_conn *c);
 void out_unhold(pw_server *s, pw_conn *c);
 int out_too_slow(pw_server *s, pw_conn *c, double now);

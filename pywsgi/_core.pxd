@@ -253,6 +253,7 @@ cdef extern from "reactor.h" nogil:
     int pw_server_accepting(pw_server *s)
     pw_conn *pw_queue_pop(pw_server *s)
     pw_conn *pw_queue_try_pop(pw_server *s)
+    void pw_queue_serving(pw_conn *c)
     int pw_conn_release(pw_server *s, pw_conn *c, int keep_alive)
     int pw_conn_release_may_wait(const pw_conn *c)
     ssize_t pw_body_peek(pw_server *s, pw_conn *c, const char **ptr)

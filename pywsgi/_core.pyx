@@ -1786,7 +1786,7 @@ def _worker_main(int index):
     while True:
         # a request the last reactor turn queued beside the one just served: taken with the
         # GIL held (relay threads never hold it)
-        c = NULL if _direct_relay else pw_queue_try_pop(_srv)
+        c = NULL if _direct_relay else pw_queue_try_pop(_srv)  # (its time starts there)
         if c == NULL:
             with nogil:
                 c = pw_queue_pop(_srv)
@@ -1794,8 +1794,9 @@ def _worker_main(int index):
                     if _relay_conn(c) != NULL:
                         break  # the status URL: served below, with the GIL
                     c = pw_queue_pop(_srv)
-        if c == NULL:
-            return
+            if c == NULL:
+                return
+            pw_queue_serving(c)  # the request's time starts now, any wait for the GIL done
         _serve_conn(c, index)
 
 

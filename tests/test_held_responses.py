@@ -1,9 +1,12 @@
-"""Responses held for the end of the reactor's turn (`--threads 1`, csrc/output.c, out_hold).
+"""Responses held for the end of the reactor's turn (csrc/output.c, out_hold).
 
-In inline mode the reactor thread serves every request of a turn itself. A small response
-complete in one write waits on its connection until the turn's requests are served, and then
-the turn's responses go out together, so each client is woken once per batch instead of once
-per response (docs/benchmarks.md, "Where the time goes"). What a user must never notice:
+In inline mode (`--threads 1`) the reactor thread serves every request of a turn itself. A
+small response complete in one write waits on its connection until the turn's requests are
+served, and then the turn's responses go out together, so each client is woken once per batch
+instead of once per response (docs/benchmarks.md, "Where the time goes"). In leader mode
+(`--threads 5`, the default) a worker holds the same way the responses of requests that took
+20 µs or more while it has queued requests of the same turn to serve next. Every test here runs
+in both modes. What a user must never notice:
 
 - a lost, cut or reordered byte, whatever mix of responses shares a turn (Content-Length,
   chunked, HEAD, 204, write(), Connection: close, pipelined requests, a slow reader);
@@ -49,6 +52,11 @@ def application(environ, start_response):
         return blocks()
     if path == '/sleep':
         time.sleep(float(environ['QUERY_STRING']))
+    if path.startswith('/k/'):
+        # 50 µs of work: long enough that leader mode holds the response (20 µs)
+        end = time.perf_counter() + 0.00005
+        while time.perf_counter() < end:
+            pass
     body = ('%s %s' % (environ['REQUEST_METHOD'], environ['PATH_INFO'] + '?' +
                        environ['QUERY_STRING'])).encode()
     start_response('200 OK', [('Content-Type', 'text/plain'),
@@ -57,9 +65,9 @@ def application(environ, start_response):
 '''
 
 
-@pytest.fixture
-def inline_server(start_server, app_file):
-    return start_server(app_file(APP), '--threads', '1', '--keep-alive-timeout', '30')
+@pytest.fixture(params=['1', '5'], ids=['inline', 'leader'])
+def server(request, start_server, app_file):
+    return start_server(app_file(APP), '--threads', request.param, '--keep-alive-timeout', '30')
 
 
 def expected(kind, i, r):
@@ -81,11 +89,11 @@ def expected(kind, i, r):
              ('GET', 200, b'GET ' + target.encode() + b'b?')])
 
 
-def test_every_response_of_a_crowded_turn_arrives_whole_and_in_order(inline_server):
+def test_every_response_of_a_crowded_turn_arrives_whole_and_in_order(server):
     """40 keep-alive connections send at once, round after round, a mix of every kind of
     response: each gets exactly its own responses, complete, in order.  The last round asks
     for Connection: close, which must still come after the whole response."""
-    connections = [RawConnection(inline_server.port) for _ in range(CLIENTS)]
+    connections = [RawConnection(server.port) for _ in range(CLIENTS)]
     try:
         for r in range(ROUNDS):
             plan = [expected((i + r) % 6, i, r) for i in range(CLIENTS)]
@@ -110,12 +118,12 @@ def test_every_response_of_a_crowded_turn_arrives_whole_and_in_order(inline_serv
 
 
 def test_a_slow_reader_in_the_turn_gets_its_response_and_others_are_not_delayed(
-        inline_server):
+        server):
     """A client that reads nothing shares the turn with others: they get their answers; it
     gets its own whole when it starts reading."""
-    slow = socket.create_connection(('127.0.0.1', inline_server.port))
+    slow = socket.create_connection(('127.0.0.1', server.port))
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    others = [RawConnection(inline_server.port) for _ in range(10)]
+    others = [RawConnection(server.port) for _ in range(10)]
     try:
         slow.sendall(b''.join(build_request('GET', '/slow/%d' % n) for n in range(200)))
         for n, connection in enumerate(others):
@@ -139,10 +147,10 @@ def nothing_more_within(connection, seconds):
     return not readable
 
 
-def test_a_streamed_block_is_not_held_for_the_next_one(inline_server):
+def test_a_streamed_block_is_not_held_for_the_next_one(server):
     """A streamed (chunked) response's first block reaches the client while the
     application is still making the next (it sleeps 3 s in between)."""
-    with RawConnection(inline_server.port, timeout=30) as connection:
+    with RawConnection(server.port, timeout=30) as connection:
         connection.send(build_request('GET', '/stream?3'))
         assert connection.read_head()[1] == 200
         assert connection.read_line() == b'6\r\n'
@@ -152,13 +160,13 @@ def test_a_streamed_block_is_not_held_for_the_next_one(inline_server):
 
 
 def test_after_a_slow_request_a_fast_response_does_not_wait_for_the_next_slow_one(
-        inline_server):
+        server):
     """Once a request has run 1 ms or more, nothing is held for a second.  While a slow
     request (0.5 s) runs, a fast one and another slow one (2 s) arrive; the next turn reads
     both: the fast one is answered while the second slow one still runs."""
-    with RawConnection(inline_server.port, timeout=30) as blocker, \
-            RawConnection(inline_server.port, timeout=30) as fast, \
-            RawConnection(inline_server.port, timeout=30) as slow:
+    with RawConnection(server.port, timeout=30) as blocker, \
+            RawConnection(server.port, timeout=30) as fast, \
+            RawConnection(server.port, timeout=30) as slow:
         blocker.send(build_request('GET', '/sleep?0.5'))
         time.sleep(0.2)   # the blocker is being served: the next two wait for one turn
         fast.send(build_request('GET', '/fast'))
