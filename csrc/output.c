@@ -520,13 +520,6 @@ void out_worker_next(pw_server *s, pw_conn *c)
         worker_batch_ends = 1;
 }
 
-/* A worker begins serving c, having taken it from the queue without the GIL and got the GIL
- * since (pw_queue_try_pop, called with the GIL, sets this itself). */
-void pw_queue_serving(pw_conn *c)
-{
-    c->served_at = pw_now();
-}
-
 int out_worker_holding(pw_server *s)
 {
     return __atomic_load_n(&s->workers_holding, __ATOMIC_RELAXED) && worker_held.head;

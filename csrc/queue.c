@@ -234,6 +234,13 @@ pw_conn *pw_queue_try_pop(pw_server *s)
     return c;
 }
 
+/* A worker begins serving c, having taken it from the queue without the GIL and got the GIL
+ * since (pw_queue_try_pop, called with the GIL, sets this itself). */
+void pw_queue_serving(pw_conn *c)
+{
+    c->served_at = pw_now();
+}
+
 pw_conn *pw_queue_pop(pw_server *s)
 {
     if (s->cfg.leader_follower)
