@@ -21,6 +21,7 @@ fastwsgi (loadtests/install_peers.sh) and two cores; Linux (sched_setaffinity).
 import argparse
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -28,7 +29,9 @@ import sys
 import tempfile
 import time
 
+from bench import python_executable
 from callgrind_per_request import EXAMPLE, HERE, free_port
+from cpu_split import server_command, serving_pid, wait_listening
 
 PACED_SCRIPT = os.path.join(HERE, 'wrk', 'paced.lua')
 SPIN_APP = os.path.join(HERE, 'apps', 'hello_spin.py')
@@ -38,12 +41,11 @@ CLOCK_TICKS = os.sysconf('SC_CLK_TCK')
 
 
 def server_argv(name, pywsgi_python, port):
+    """pywsgi 1x1 (with pywsgi_python) or a peer (with this Python), as cpu_split.py runs them."""
     if name.startswith('pywsgi'):
-        app = SPIN_APP if name != 'pywsgi' else EXAMPLE
-        return [pywsgi_python, '-m', 'pywsgi', app, '--host', '127.0.0.1', '--port', str(port),
-                '--processes', '1', '--threads', '1', '--log-level', 'warn']
-    return [sys.executable, os.path.join(HERE, 'apps', 'run_peer.py'), name, '127.0.0.1',
-            str(port)]
+        return server_command(pywsgi_python, None, SPIN_APP if name != 'pywsgi' else EXAMPLE,
+                              port, [])
+    return server_command(sys.executable, name, os.path.abspath(EXAMPLE), port, [])
 
 
 def on_cores(cores):
@@ -56,19 +58,6 @@ def cpu_seconds(pid):
     with open('/proc/%d/stat' % pid) as stat:
         fields = stat.read().rsplit(')', 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def serving_pid(proc, name):
-    """The process that answers: a peer itself, pywsgi's one child."""
-    if not name.startswith('pywsgi'):
-        return proc.pid
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        children = open('/proc/%d/task/%d/children' % (proc.pid, proc.pid)).read().split()
-        if children:
-            return int(children[0])
-        time.sleep(0.1)
-    raise SystemExit('pywsgi started no server process')
 
 
 def run_wrk(argv, cores, timeout):
@@ -107,13 +96,8 @@ class Servers:
 
     def wait_ready(self):
         for name, proc in self.procs.items():
-            deadline = time.monotonic() + 30
-            while subprocess.run(['wrk', '-t1', '-c1', '-d1s', self.urls[name]],
-                                 capture_output=True).returncode != 0:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit('%s does not answer %s' % (name, self.urls[name]))
-                time.sleep(0.2)
-            self.pids[name] = serving_pid(proc, name)
+            wait_listening(self.urls[name], proc)
+            self.pids[name] = serving_pid(proc, None if name.startswith('pywsgi') else name)
 
     def stop(self):
         for proc in self.procs.values():
@@ -144,7 +128,7 @@ def measure(servers, name, placement, seconds):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--pywsgi-python', default=sys.executable,
+    parser.add_argument('--pywsgi-python', default=sys.executable, type=python_executable,
                         help='the Python with pywsgi installed (default: this one)')
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--seconds', type=int, default=4, help='wrk duration of each run')
@@ -153,7 +137,7 @@ def main():
         parser.error('--rounds and --seconds must be at least 1')
     if len(os.sched_getaffinity(0)) < 2 or not {0, 1} <= os.sched_getaffinity(0):
         parser.error('needs cores 0 and 1')
-    if subprocess.run(['which', 'wrk'], capture_output=True).returncode != 0:
+    if shutil.which('wrk') is None:
         parser.error('wrk not installed (Debian: wrk)')
     results = {}
     for cores, placements in ((None, ('shared -t2', 'paced -t2')),
