@@ -284,6 +284,8 @@ def test_silent_connections_make_room_at_the_cap(serve):
     try:
         for _ in range(20):
             silent.append(connect(server))
+        # their age counts from the server's accept, not the client's connect
+        wait_until(lambda: held_connections(server) == 20, 5, message='20 connections held')
         time.sleep(IDLE_AGE)
         for _ in range(10):
             silent.append(connect(server))
